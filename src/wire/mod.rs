@@ -1,1 +1,5 @@
-//! placeholder: filled by the wire work.
+//! Sans-IO codecs: bytes in, records out (check, then parse). No sockets here.
+//!
+//! Facts: ../shared/reference/zookeeper-formats.md part A.
+
+pub mod records;
