@@ -1,1 +1,407 @@
-//! IO-free protocol core (placeholder).
+//! The protocol core: Fast Leader Election and ZAB 1.0 as one IO-free state machine.
+//!
+//! Everything that decides anything in the replication protocol lives here and nowhere else. Two
+//! drivers call it: the Stateright models in `models/` (which explore every interleaving of its
+//! inputs) and the tokio runtime in `server` (which feeds it sockets, disks and clocks). Neither
+//! makes a protocol decision of its own.
+//!
+//! ```text
+//!            Input                                    Effect (executed in order)
+//!  Start, Timeout(Timer), Peer{from,msg},   ┌──────┐  Send{to,msg}, Disconnect{peer},
+//!  PeerLost(sid), Write{data},          ──► │ Node │─► PersistEpoch, PersistTxns, TruncateLog,
+//!  Forward{payload}, Persisted{upto},       │ step │  Commit{upto}, Proposed, Prepare, Reject,
+//!  EpochPersisted                           └──────┘  SetTimer, CancelTimer, RoleChanged
+//! ```
+//!
+//! A node is built from its [`NodeConfig`] and the [`DurableState`] a restart recovered
+//! ([`Node::new`]); its only mutating method is [`Node::step`]. Role data lives in the role
+//! ([`Role`]): `election.rs` is LOOKING, `leader.rs` LEADING, `follower.rs` FOLLOWING and
+//! OBSERVING, each in protocol order. `step` ends by asserting [`invariants::check_local`].
+//!
+//! Example: a single-voter ensemble elects itself and commits a write once it is durable.
+//!
+//! ```
+//! use zabkeeper::protocol::*;
+//! let cfg = NodeConfig::new(ServerId(1), [ServerId(1)]);
+//! let mut node = Node::new(cfg, DurableState::default());
+//! let mut out = Effects::new();
+//! node.step(Input::Start, &mut out);
+//! node.step(Input::Timeout(Timer::FinalizeWait), &mut out); // decide: I lead
+//! node.step(Input::EpochPersisted, &mut out); // acceptedEpoch 1 on disk
+//! node.step(Input::EpochPersisted, &mut out); // currentEpoch 1 on disk: established
+//! assert_eq!(node.state(), PeerState::Leading);
+//! out.clear();
+//! node.step(Input::Write { data: bytes::Bytes::from_static(b"x") }, &mut out);
+//! let zxid = Zxid::new(Epoch(1), 1);
+//! assert!(out.as_slice().contains(&Effect::Proposed { zxid }));
+//! node.step(Input::Persisted { upto: zxid }, &mut out);
+//! assert!(out.as_slice().contains(&Effect::Commit { upto: zxid }));
+//! assert_eq!(node.committed_zxid(), zxid);
+//! ```
+
+mod config;
+mod durable;
+mod effect;
+mod election;
+mod follower;
+mod ids;
+mod input;
+pub mod invariants;
+mod leader;
+mod message;
+mod quorum;
+pub mod sync;
+mod timer;
+mod vote;
+
+use std::sync::Arc;
+
+pub use config::{Bug, NodeConfig};
+pub use durable::DurableState;
+pub use effect::{Effect, Effects, RejectReason};
+pub use election::Election;
+pub use follower::{Learner, LearnerPhase};
+pub use ids::{Epoch, ServerId, Zxid, ZxidRollover, COUNTER_MAX};
+pub use input::Input;
+pub use leader::{Leader, LeaderPhase, LearnerStage, LearnerView};
+pub use message::{PeerMsg, Proposal, SyncKind};
+pub use quorum::QuorumVerifier;
+pub use timer::Timer;
+pub use vote::{PeerState, Vote};
+
+/// The role a node plays, with the data only that role has (style rule 5).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// LOOKING: electing.
+    Looking(Election),
+    /// FOLLOWING or OBSERVING (`Learner::observer`).
+    Following(Learner),
+    /// LEADING.
+    Leading(Leader),
+}
+
+/// One ZooKeeper server's protocol state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Node {
+    config: Arc<NodeConfig>,
+    /// acceptedEpoch as last requested (durable once `epoch_write_pending` is false).
+    accepted_epoch: Epoch,
+    /// currentEpoch as last requested.
+    current_epoch: Epoch,
+    /// A `PersistEpoch` has not been answered yet.
+    epoch_write_pending: bool,
+    /// Snapshot base of `log`.
+    log_base: Zxid,
+    /// The log as requested: durable entries followed by entries still being written.
+    log: Vec<Proposal>,
+    /// Every entry up to here is durable.
+    durable_zxid: Zxid,
+    /// Every entry up to here is committed and applied (always durable here: INV-COMMIT-DURABLE).
+    committed_zxid: Zxid,
+    /// FLE logical clock (`electionEpoch`), volatile as in ZooKeeper.
+    round: u64,
+    role: Role,
+}
+
+impl Node {
+    /// A node restarted from `durable`; it does nothing until [`Input::Start`].
+    pub fn new(config: NodeConfig, durable: DurableState) -> Node {
+        assert!(
+            durable.current_epoch <= durable.accepted_epoch,
+            "INV-EPOCH: currentEpoch {} > acceptedEpoch {}",
+            durable.current_epoch,
+            durable.accepted_epoch
+        );
+        assert!(
+            durable.committed <= durable.last_zxid(),
+            "INV-COMMIT-DURABLE: recovered watermark beyond the log"
+        );
+        let committed = durable.committed.max(durable.log_base);
+        let last = durable.last_zxid();
+        Node {
+            accepted_epoch: durable.accepted_epoch,
+            current_epoch: durable.current_epoch,
+            epoch_write_pending: false,
+            log_base: durable.log_base,
+            log: durable.log,
+            durable_zxid: last,
+            committed_zxid: committed,
+            round: 0,
+            role: Role::Looking(Election::idle(config.my_id)),
+            config: Arc::new(config),
+        }
+    }
+
+    /// Feeds one input; the effects are appended to `out` in the order they must be executed.
+    pub fn step(&mut self, input: Input, out: &mut Effects) {
+        match input {
+            Input::Start => self.become_looking(out),
+            Input::Timeout(timer) => self.on_timeout(timer, out),
+            Input::Peer { from, msg } => self.on_peer(from, msg, out),
+            Input::PeerLost(peer) => self.on_peer_lost(peer, out),
+            Input::Write { data } => self.on_write(data, out),
+            Input::Forward { payload } => self.on_forward(payload, out),
+            Input::Persisted { upto } => self.on_persisted(upto, out),
+            Input::EpochPersisted => self.on_epoch_persisted(out),
+        }
+        if let Err(violation) = invariants::check_local(self) {
+            panic!("{violation}");
+        }
+    }
+
+    fn on_peer(&mut self, from: ServerId, msg: PeerMsg, out: &mut Effects) {
+        if from == self.config.my_id || !self.is_member(from) {
+            tracing::trace!(%from, msg = msg.name(), "ignored: not a peer");
+            return;
+        }
+        if let PeerMsg::Notification { state, vote, round } = msg {
+            return self.on_notification(from, state, vote, round, out);
+        }
+        match &self.role {
+            Role::Looking(_) => tracing::trace!(%from, msg = msg.name(), "ignored while LOOKING"),
+            Role::Leading(_) => self.leader_on_message(from, msg, out),
+            Role::Following(_) => self.learner_on_message(from, msg, out),
+        }
+    }
+
+    fn on_timeout(&mut self, timer: Timer, out: &mut Effects) {
+        match &self.role {
+            Role::Looking(_) => self.election_on_timeout(timer, out),
+            Role::Leading(_) => self.leader_on_timeout(timer, out),
+            Role::Following(_) => self.learner_on_timeout(timer, out),
+        }
+    }
+
+    fn on_peer_lost(&mut self, peer: ServerId, out: &mut Effects) {
+        match &self.role {
+            Role::Looking(_) => self.election_on_peer_lost(peer, out),
+            Role::Leading(_) => self.leader_on_peer_lost(peer, out),
+            Role::Following(_) => self.learner_on_peer_lost(peer, out),
+        }
+    }
+
+    fn on_write(&mut self, data: bytes::Bytes, out: &mut Effects) {
+        match &self.role {
+            Role::Leading(_) => self.leader_propose(data, out),
+            _ => out.push(Effect::Reject { data, reason: RejectReason::NotLeader }),
+        }
+    }
+
+    fn on_forward(&mut self, payload: bytes::Bytes, out: &mut Effects) {
+        match &self.role {
+            Role::Following(l) if !l.observer || l.phase == LearnerPhase::Broadcast => {
+                let leader = l.leader;
+                out.send(leader, PeerMsg::Request { payload });
+            }
+            Role::Leading(_) => {
+                out.push(Effect::Prepare { from: self.config.my_id, payload });
+            }
+            _ => out.push(Effect::Reject { data: payload, reason: RejectReason::NotLeader }),
+        }
+    }
+
+    fn on_persisted(&mut self, upto: Zxid, out: &mut Effects) {
+        if self.ignore_persisted(upto) {
+            tracing::trace!(%upto, "ignored: persisted write no longer in the log");
+            return;
+        }
+        assert!(upto <= self.last_zxid(), "INV-DURABLE: persisted {upto} beyond log");
+        self.durable_zxid = upto;
+        match &self.role {
+            Role::Looking(_) => self.start_round_when_durable(out),
+            Role::Leading(_) => self.leader_on_durable(out),
+            Role::Following(_) => self.learner_on_durable(out),
+        }
+    }
+
+    /// A completion for a write that a later truncation removed, or that is already counted.
+    fn ignore_persisted(&self, upto: Zxid) -> bool {
+        upto <= self.durable_zxid || !self.log.iter().any(|p| p.zxid == upto)
+    }
+
+    fn on_epoch_persisted(&mut self, out: &mut Effects) {
+        self.epoch_write_pending = false;
+        match &self.role {
+            Role::Looking(_) => self.start_round_when_durable(out),
+            Role::Leading(_) => self.leader_on_durable(out),
+            Role::Following(_) => self.learner_on_durable(out),
+        }
+    }
+
+    // ----- helpers shared by the roles -------------------------------------------------------
+
+    pub(crate) fn is_member(&self, sid: ServerId) -> bool {
+        self.config.voters.contains(&sid) || self.config.observers.contains(&sid)
+    }
+
+    /// Requests both epoch files be written with the current values.
+    pub(crate) fn persist_epochs(&mut self, out: &mut Effects) {
+        self.epoch_write_pending = true;
+        out.push(Effect::PersistEpoch { accepted: self.accepted_epoch, current: self.current_epoch });
+    }
+
+    /// Appends to the in-memory log and asks for the write.
+    pub(crate) fn append(&mut self, proposals: Vec<Proposal>, out: &mut Effects) {
+        if proposals.is_empty() {
+            return;
+        }
+        for p in &proposals {
+            assert!(
+                p.zxid > self.last_zxid(),
+                "INV-LOG-ORDER: append {} after {} on {}",
+                p.zxid,
+                self.last_zxid(),
+                self.config.my_id
+            );
+            self.log.push(p.clone());
+        }
+        out.push(Effect::PersistTxns { proposals, committed: self.committed_zxid });
+    }
+
+    /// Drops every entry above `after` in memory and on disk.
+    pub(crate) fn truncate_after(&mut self, after: Zxid, out: &mut Effects) {
+        self.log.retain(|p| p.zxid <= after);
+        if after < self.log_base {
+            self.log_base = after;
+        }
+        self.durable_zxid = self.durable_zxid.min(self.last_zxid());
+        self.committed_zxid = self.committed_zxid.min(self.last_zxid());
+        out.push(Effect::TruncateLog { after });
+    }
+
+    /// Applies everything up to `upto` (committed and durable).
+    pub(crate) fn commit_upto(&mut self, upto: Zxid, out: &mut Effects) {
+        if upto <= self.committed_zxid {
+            return;
+        }
+        assert!(upto <= self.durable_zxid, "INV-COMMIT-DURABLE: commit {upto} beyond durable {}", self.durable_zxid);
+        self.committed_zxid = upto;
+        out.push(Effect::Commit { upto });
+    }
+
+    /// Are all requested log and epoch writes durable?
+    pub(crate) fn all_durable(&self) -> bool {
+        !self.epoch_write_pending && self.durable_zxid == self.last_zxid()
+    }
+
+    pub(crate) fn set_role(&mut self, role: Role, out: &mut Effects) {
+        self.role = role;
+        out.push(Effect::RoleChanged {
+            state: self.state(),
+            leader: self.leader(),
+            epoch: self.accepted_epoch,
+        });
+    }
+
+    // ----- read-only accessors ---------------------------------------------------------------
+
+    /// The static configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// The role and its data.
+    pub fn role(&self) -> &Role {
+        &self.role
+    }
+
+    /// LOOKING, FOLLOWING, LEADING or OBSERVING.
+    pub fn state(&self) -> PeerState {
+        match &self.role {
+            Role::Looking(_) => PeerState::Looking,
+            Role::Following(l) if l.observer => PeerState::Observing,
+            Role::Following(_) => PeerState::Following,
+            Role::Leading(_) => PeerState::Leading,
+        }
+    }
+
+    /// The leader this node follows or is, once known.
+    pub fn leader(&self) -> Option<ServerId> {
+        match &self.role {
+            Role::Looking(_) => None,
+            Role::Following(l) => Some(l.leader),
+            Role::Leading(_) => Some(self.config.my_id),
+        }
+    }
+
+    /// acceptedEpoch (as last requested; see [`Node::durable_epochs_pending`]).
+    pub fn accepted_epoch(&self) -> Epoch {
+        self.accepted_epoch
+    }
+
+    /// currentEpoch (as last requested).
+    pub fn current_epoch(&self) -> Epoch {
+        self.current_epoch
+    }
+
+    /// Is an epoch write still in flight?
+    pub fn durable_epochs_pending(&self) -> bool {
+        self.epoch_write_pending
+    }
+
+    /// The last zxid in the log (requested, not necessarily durable).
+    pub fn last_zxid(&self) -> Zxid {
+        self.log.last().map_or(self.log_base, |p| p.zxid)
+    }
+
+    /// The last durable zxid.
+    pub fn durable_zxid(&self) -> Zxid {
+        self.durable_zxid
+    }
+
+    /// The last committed (and applied) zxid.
+    pub fn committed_zxid(&self) -> Zxid {
+        self.committed_zxid
+    }
+
+    /// The in-memory log after [`Node::log_base`].
+    pub fn log(&self) -> &[Proposal] {
+        &self.log
+    }
+
+    /// The zxid of the snapshot under the log.
+    pub fn log_base(&self) -> Zxid {
+        self.log_base
+    }
+
+    /// The committed prefix of the log.
+    pub fn committed_log(&self) -> &[Proposal] {
+        let n = self.log.partition_point(|p| p.zxid <= self.committed_zxid);
+        &self.log[..n]
+    }
+
+    /// FLE's logical clock.
+    pub fn round(&self) -> u64 {
+        self.round
+    }
+
+    /// The vote this node currently advertises.
+    pub fn current_vote(&self) -> Vote {
+        match &self.role {
+            Role::Looking(e) => e.proposal,
+            Role::Following(l) => l.vote,
+            Role::Leading(l) => l.vote,
+        }
+    }
+
+    /// The leader's data, if leading.
+    pub fn leading(&self) -> Option<&Leader> {
+        match &self.role {
+            Role::Leading(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// The learner's data, if following or observing.
+    pub fn learning(&self) -> Option<&Learner> {
+        match &self.role {
+            Role::Following(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// Has this node finished discovery as leader of `epoch` (ZAB's "established")?
+    pub fn established_epoch(&self) -> Option<Epoch> {
+        self.leading().and_then(|l| (l.phase != LeaderPhase::Discovery).then_some(l.epoch).flatten())
+    }
+}

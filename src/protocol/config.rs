@@ -1,0 +1,154 @@
+//! Static configuration of one node: who I am, who votes, the tick budgets, and (for the model
+//! checker only) which historical bug to re-introduce.
+//!
+//! spec/zab.md §Configuration, spec/historical-bugs.md.
+
+use std::collections::BTreeSet;
+
+use super::ids::ServerId;
+use super::quorum::QuorumVerifier;
+
+/// A seeded historical ZooKeeper bug (a "mutant").
+///
+/// The model checker sets one to prove that the properties catch it; the server never does (no
+/// zoo.cfg key or flag reaches this field), so one build checks every mutant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Bug {
+    /// ZOOKEEPER-1419: the vote comparison ignores the epoch when zxids tie.
+    VoteIgnoresEpochOnZxidTie,
+    /// ZOOKEEPER-335 / 1291: a follower answers LEADERINFO before its acceptedEpoch is durable.
+    EpochNotPersistedBeforeUse,
+    /// ZOOKEEPER-1154 / 2832: the leader sends DIFF where the learner has a divergent tail.
+    DiffInsteadOfTrunc,
+    /// ZOOKEEPER-1156: the learner truncates one entry more than TRUNC asks.
+    TruncOneTooMany,
+    /// ZOOKEEPER-2845: the learner reports its in-memory processed zxid, not its last logged one.
+    ReportsProcessedZxid,
+    /// ZOOKEEPER-3911 / 4646 / 4785: the learner ACKs NEWLEADER before the synced txns are durable.
+    AckNewLeaderBeforeDurable,
+    /// ZOOKEEPER-4643: the learner persists currentEpoch before the synced txns are durable.
+    CurrentEpochBeforeTxnsDurable,
+    /// ZOOKEEPER-4394: proposals received during sync are dropped at NEWLEADER.
+    DropPendingAtNewLeader,
+    /// ZOOKEEPER-1191: the leader fixes its epoch and syncs without a quorum of ACKEPOCH.
+    NoAckEpochQuorum,
+    /// ZAB TLA+ specs' "issue 1": PROPOSALs go only to learners that finished syncing.
+    ProposeOnlyToSynced,
+}
+
+impl Bug {
+    /// Every mutant, in catalogue order.
+    pub const ALL: [Bug; 10] = [
+        Bug::VoteIgnoresEpochOnZxidTie,
+        Bug::EpochNotPersistedBeforeUse,
+        Bug::DiffInsteadOfTrunc,
+        Bug::TruncOneTooMany,
+        Bug::ReportsProcessedZxid,
+        Bug::AckNewLeaderBeforeDurable,
+        Bug::CurrentEpochBeforeTxnsDurable,
+        Bug::DropPendingAtNewLeader,
+        Bug::NoAckEpochQuorum,
+        Bug::ProposeOnlyToSynced,
+    ];
+
+    /// The command-line name (`--bug NAME`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::VoteIgnoresEpochOnZxidTie => "vote-ignores-epoch",
+            Bug::EpochNotPersistedBeforeUse => "epoch-not-persisted",
+            Bug::DiffInsteadOfTrunc => "diff-instead-of-trunc",
+            Bug::TruncOneTooMany => "trunc-one-too-many",
+            Bug::ReportsProcessedZxid => "reports-processed-zxid",
+            Bug::AckNewLeaderBeforeDurable => "ack-newleader-before-durable",
+            Bug::CurrentEpochBeforeTxnsDurable => "current-epoch-before-txns",
+            Bug::DropPendingAtNewLeader => "drop-pending-at-newleader",
+            Bug::NoAckEpochQuorum => "no-ackepoch-quorum",
+            Bug::ProposeOnlyToSynced => "propose-only-to-synced",
+        }
+    }
+
+    /// The ZooKeeper issue(s) the mutant re-creates.
+    pub fn history(self) -> &'static str {
+        match self {
+            Bug::VoteIgnoresEpochOnZxidTie => "ZOOKEEPER-1419",
+            Bug::EpochNotPersistedBeforeUse => "ZOOKEEPER-335, ZOOKEEPER-1291",
+            Bug::DiffInsteadOfTrunc => "ZOOKEEPER-1154, ZOOKEEPER-2832",
+            Bug::TruncOneTooMany => "ZOOKEEPER-1156",
+            Bug::ReportsProcessedZxid => "ZOOKEEPER-2845",
+            Bug::AckNewLeaderBeforeDurable => "ZOOKEEPER-3911, ZOOKEEPER-4646, ZOOKEEPER-4785",
+            Bug::CurrentEpochBeforeTxnsDurable => "ZOOKEEPER-4643",
+            Bug::DropPendingAtNewLeader => "ZOOKEEPER-4394",
+            Bug::NoAckEpochQuorum => "ZOOKEEPER-1191",
+            Bug::ProposeOnlyToSynced => "ZAB TLA+ spec issue 1 (apache/zookeeper zookeeper-specifications)",
+        }
+    }
+
+    /// Parses a command-line name.
+    pub fn from_name(name: &str) -> Option<Bug> {
+        Bug::ALL.into_iter().find(|b| b.name() == name)
+    }
+}
+
+/// Everything a node needs to know that never changes while it runs.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct NodeConfig {
+    /// This server.
+    pub my_id: ServerId,
+    /// The voting members (participants), including me if I am one.
+    pub voters: BTreeSet<ServerId>,
+    /// Non-voting members (observers).
+    pub observers: BTreeSet<ServerId>,
+    /// initLimit: ticks a leader waits for discovery and sync; ticks a learner waits to sync.
+    pub init_limit_ticks: u32,
+    /// syncLimit: ticks without hearing from the peer before giving up on it.
+    pub sync_limit_ticks: u32,
+    /// FLE's finalize wait (ZooKeeper: 200 ms), in ticks of this node's timer wheel.
+    pub finalize_wait_ticks: u32,
+    /// FLE's maximum notification resend interval in ticks (ZooKeeper: 60 s).
+    pub max_notify_ticks: u32,
+    /// A seeded bug; `None` in every real server.
+    pub bug: Option<Bug>,
+}
+
+impl NodeConfig {
+    /// A participant `my_id` among `voters` with ZooKeeper's default limits (initLimit 10,
+    /// syncLimit 5, finalize wait 1 tick).
+    pub fn new(my_id: ServerId, voters: impl IntoIterator<Item = ServerId>) -> NodeConfig {
+        NodeConfig {
+            my_id,
+            voters: voters.into_iter().collect(),
+            observers: BTreeSet::new(),
+            init_limit_ticks: 10,
+            sync_limit_ticks: 5,
+            finalize_wait_ticks: 1,
+            max_notify_ticks: 30,
+            bug: None,
+        }
+    }
+
+    /// Adds observers.
+    pub fn with_observers(mut self, observers: impl IntoIterator<Item = ServerId>) -> NodeConfig {
+        self.observers = observers.into_iter().collect();
+        self
+    }
+
+    /// Is this node an observer?
+    pub fn is_observer(&self) -> bool {
+        self.observers.contains(&self.my_id)
+    }
+
+    /// The quorum rule over the voters.
+    pub fn quorum(&self) -> QuorumVerifier {
+        QuorumVerifier::majority(self.voters.clone())
+    }
+
+    /// Every other member: voters and observers but me.
+    pub fn peers(&self) -> impl Iterator<Item = ServerId> + '_ {
+        self.voters.iter().chain(self.observers.iter()).copied().filter(move |s| *s != self.my_id)
+    }
+
+    /// Is `bug` the seeded bug?
+    pub fn has_bug(&self, bug: Bug) -> bool {
+        self.bug == Some(bug)
+    }
+}

@@ -1,0 +1,156 @@
+//! What a node asks the world to do, in order.
+//!
+//! spec/zab.md §Effects. The runtime executes effects in the order they were pushed; a send that
+//! vouches for durable state is only ever pushed after the input that reported that durability
+//! (style rule 3), so executing effects in order never acknowledges what a crash could lose.
+
+use bytes::Bytes;
+
+use super::ids::{Epoch, ServerId, Zxid};
+use super::message::{PeerMsg, Proposal};
+use super::timer::Timer;
+use super::vote::PeerState;
+
+/// Why a write was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    /// Not an established leader in the broadcast phase.
+    NotLeader,
+    /// The epoch's zxid counter is exhausted; the leader steps down (XidRolloverException).
+    ZxidRollover,
+}
+
+/// One thing to do.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Effect {
+    /// Send `msg` to `to`.
+    Send {
+        /// Recipient.
+        to: ServerId,
+        /// The message.
+        msg: PeerMsg,
+    },
+    /// Close the quorum link to `peer` (a learner dropped by its leader, a leader its learner left).
+    Disconnect {
+        /// The other end.
+        peer: ServerId,
+    },
+    /// Durably write both epoch files; answer with [`Input::EpochPersisted`](super::Input).
+    PersistEpoch {
+        /// acceptedEpoch.
+        accepted: Epoch,
+        /// currentEpoch.
+        current: Epoch,
+    },
+    /// Append to the txn log after any earlier log writes; answer with `Persisted { upto }` once
+    /// durable. `committed` is the commit watermark known when the write was issued; it is
+    /// recorded with the batch so a restart knows which recovered txns are committed.
+    PersistTxns {
+        /// Txns in zxid order.
+        proposals: Vec<Proposal>,
+        /// Commit watermark at the time.
+        committed: Zxid,
+    },
+    /// Drop every logged txn with a zxid above `after` (TRUNC, SNAP), ordered with the appends.
+    TruncateLog {
+        /// Last zxid kept.
+        after: Zxid,
+    },
+    /// Apply every txn up to `upto` to the data tree (they are committed and durable here).
+    Commit {
+        /// Highest committed zxid.
+        upto: Zxid,
+    },
+    /// A write was accepted as proposal `zxid` (the runtime maps it back to the client).
+    Proposed {
+        /// Its zxid.
+        zxid: Zxid,
+    },
+    /// A forwarded client request reached the leader: prepare it and feed it back as
+    /// `Input::Write`.
+    Prepare {
+        /// The learner that forwarded it.
+        from: ServerId,
+        /// Request bytes.
+        payload: Bytes,
+    },
+    /// A write was refused.
+    Reject {
+        /// The refused txn or request bytes.
+        data: Bytes,
+        /// Why.
+        reason: RejectReason,
+    },
+    /// Arm `timer` to fire after `ticks` (re-arming replaces it).
+    SetTimer {
+        /// Which timer.
+        timer: Timer,
+        /// Delay in ticks.
+        ticks: u32,
+    },
+    /// Disarm `timer`.
+    CancelTimer(Timer),
+    /// The node changed role.
+    RoleChanged {
+        /// New state.
+        state: PeerState,
+        /// Known leader, if any.
+        leader: Option<ServerId>,
+        /// The node's accepted epoch.
+        epoch: Epoch,
+    },
+}
+
+/// The effects of one step, in execution order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Effects(Vec<Effect>);
+
+impl Effects {
+    /// An empty buffer.
+    pub fn new() -> Effects {
+        Effects(Vec::new())
+    }
+
+    /// Appends one effect.
+    pub fn push(&mut self, effect: Effect) {
+        self.0.push(effect);
+    }
+
+    /// Shorthand for `push(Effect::Send { to, msg })`.
+    pub fn send(&mut self, to: ServerId, msg: PeerMsg) {
+        self.0.push(Effect::Send { to, msg });
+    }
+
+    /// The effects so far.
+    pub fn as_slice(&self) -> &[Effect] {
+        &self.0
+    }
+
+    /// Takes every effect out, leaving the buffer empty for the next step.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, Effect> {
+        self.0.drain(..)
+    }
+
+    /// Number of effects.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// No effects?
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Forgets every effect.
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+impl IntoIterator for Effects {
+    type Item = Effect;
+    type IntoIter = std::vec::IntoIter<Effect>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}

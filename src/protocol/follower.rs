@@ -1,0 +1,306 @@
+//! FOLLOWING and OBSERVING: ZAB 1.0, learner side (ZooKeeper's `Learner`, `Follower`,
+//! `Observer`).
+//!
+//! spec/zab.md. In protocol order:
+//! 1. *Discovery.* Send FOLLOWERINFO (OBSERVERINFO) with my acceptedEpoch. On LEADERINFO with a
+//!    newer epoch, persist it as acceptedEpoch and, once it and every txn I logged are durable,
+//!    send ACKEPOCH with my currentEpoch and last logged zxid (ZAB-ACKEPOCH-DURABLE); an equal
+//!    epoch gets ACKEPOCH with no currentEpoch (-1); an older one sends me back to LOOKING.
+//! 2. *Sync.* Apply DIFF / TRUNC / SNAP and the proposals that follow. On NEWLEADER: once every
+//!    synced txn is durable, persist currentEpoch; once that is durable, ACK NEWLEADER
+//!    (ZAB-NEWLEADER-DURABLE). On UPTODATE start serving.
+//! 3. *Broadcast.* Log each PROPOSAL; ACK only after `Persisted` (ZAB-ACK-DURABLE). Apply a
+//!    COMMIT only up to what is durable here (INV-COMMIT-DURABLE). Observers get INFORM instead.
+
+use super::effect::{Effect, Effects};
+use super::ids::{Epoch, ServerId, Zxid};
+use super::message::{PeerMsg, Proposal, SyncKind};
+use super::timer::Timer;
+use super::vote::Vote;
+use super::{Bug, Node, Role};
+
+/// Where a learner is with its leader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LearnerPhase {
+    /// FOLLOWERINFO sent.
+    Discovery,
+    /// LEADERINFO received; ACKEPOCH waits for durability.
+    AckEpochPending,
+    /// ACKEPOCH sent; waiting for DIFF/TRUNC/SNAP.
+    AwaitSync,
+    /// Sync received; proposals may follow.
+    Syncing,
+    /// NEWLEADER received; its ACK waits for durability.
+    NewLeaderPending,
+    /// NEWLEADER acknowledged; waiting for UPTODATE.
+    NewLeaderAcked,
+    /// Serving.
+    Broadcast,
+}
+
+/// FOLLOWING/OBSERVING-only data.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Learner {
+    /// The leader.
+    pub leader: ServerId,
+    /// The vote the election ended with (advertised to LOOKING servers).
+    pub vote: Vote,
+    /// OBSERVING rather than FOLLOWING.
+    pub observer: bool,
+    /// Progress.
+    pub phase: LearnerPhase,
+    /// The leader's epoch from LEADERINFO.
+    pub epoch: Option<Epoch>,
+    /// ACKEPOCH will report my currentEpoch (false: -1, epoch already accepted).
+    pub report_current: bool,
+    /// Highest zxid the leader told me is committed.
+    pub leader_commit: Zxid,
+    /// Highest zxid I acknowledged in broadcast.
+    pub acked: Zxid,
+}
+
+impl Learner {
+    pub(crate) fn new(vote: Vote, observer: bool) -> Learner {
+        Learner {
+            leader: vote.sid,
+            vote,
+            observer,
+            phase: LearnerPhase::Discovery,
+            epoch: None,
+            report_current: true,
+            leader_commit: Zxid::ZERO,
+            acked: Zxid::ZERO,
+        }
+    }
+}
+
+impl Node {
+    fn learner(&self) -> &Learner {
+        match &self.role {
+            Role::Following(l) => l,
+            _ => unreachable!("learner data outside FOLLOWING"),
+        }
+    }
+
+    fn learner_mut(&mut self) -> &mut Learner {
+        match &mut self.role {
+            Role::Following(l) => l,
+            _ => unreachable!("learner data outside FOLLOWING"),
+        }
+    }
+
+    /// Just decided to follow: register with the leader.
+    pub(crate) fn learner_start(&mut self, out: &mut Effects) {
+        let l = self.learner();
+        let msg = PeerMsg::FollowerInfo { accepted_epoch: self.accepted_epoch, observer: l.observer };
+        out.send(l.leader, msg);
+        out.push(Effect::SetTimer { timer: Timer::InitLimit, ticks: self.config.init_limit_ticks });
+    }
+
+    pub(crate) fn learner_on_message(&mut self, from: ServerId, msg: PeerMsg, out: &mut Effects) {
+        if from != self.learner().leader {
+            tracing::trace!(%from, msg = msg.name(), "ignored: not my leader");
+            return;
+        }
+        let phase = self.learner().phase;
+        match msg {
+            PeerMsg::LeaderInfo { epoch } if phase == LearnerPhase::Discovery => {
+                self.on_leader_info(epoch, out)
+            }
+            PeerMsg::Sync { kind, proposals, committed } if phase == LearnerPhase::AwaitSync => {
+                self.on_sync(kind, proposals, committed, out)
+            }
+            PeerMsg::Propose(p) if phase >= LearnerPhase::Syncing && !self.learner().observer => {
+                self.on_proposal(p, out)
+            }
+            PeerMsg::Inform(p) if phase >= LearnerPhase::Syncing && self.learner().observer => {
+                self.learner_mut().leader_commit = p.zxid;
+                self.on_proposal(p, out);
+            }
+            PeerMsg::NewLeader { epoch } if phase == LearnerPhase::Syncing => {
+                self.on_new_leader(epoch, out)
+            }
+            PeerMsg::UpToDate if phase == LearnerPhase::NewLeaderAcked => {
+                self.learner_mut().phase = LearnerPhase::Broadcast;
+                out.push(Effect::CancelTimer(Timer::InitLimit));
+                out.push(Effect::SetTimer { timer: Timer::SyncLimit, ticks: self.config.sync_limit_ticks });
+            }
+            PeerMsg::Commit { zxid } if phase >= LearnerPhase::Syncing => {
+                let l = self.learner_mut();
+                l.leader_commit = l.leader_commit.max(zxid);
+                self.advance_commit(out);
+            }
+            PeerMsg::Ping => {
+                out.send(from, PeerMsg::Ping);
+                if phase == LearnerPhase::Broadcast {
+                    out.push(Effect::SetTimer { timer: Timer::SyncLimit, ticks: self.config.sync_limit_ticks });
+                }
+            }
+            other => {
+                tracing::warn!(%from, msg = other.name(), ?phase, "unexpected packet from leader: rejoining");
+                self.become_looking(out);
+            }
+        }
+    }
+
+    fn on_leader_info(&mut self, epoch: Epoch, out: &mut Effects) {
+        if epoch < self.accepted_epoch {
+            tracing::warn!(%epoch, accepted = %self.accepted_epoch, "leader proposes an old epoch");
+            return self.become_looking(out);
+        }
+        let newer = epoch > self.accepted_epoch;
+        if newer {
+            self.accepted_epoch = epoch;
+            self.persist_epochs(out);
+        }
+        let l = self.learner_mut();
+        l.epoch = Some(epoch);
+        l.report_current = newer;
+        l.phase = LearnerPhase::AckEpochPending;
+        self.try_ack_epoch(out);
+    }
+
+    /// ZAB-ACKEPOCH-DURABLE: ACKEPOCH vouches for my acceptedEpoch and my log.
+    fn try_ack_epoch(&mut self, out: &mut Effects) {
+        if self.learner().phase != LearnerPhase::AckEpochPending {
+            return;
+        }
+        let epoch_ok = !self.epoch_write_pending || self.config.has_bug(Bug::EpochNotPersistedBeforeUse);
+        if !epoch_ok || self.durable_zxid != self.last_zxid() {
+            return;
+        }
+        let last_zxid = if self.config.has_bug(Bug::ReportsProcessedZxid) {
+            self.committed_zxid
+        } else {
+            self.last_zxid()
+        };
+        let l = self.learner();
+        let current_epoch = l.report_current.then_some(self.current_epoch);
+        out.send(l.leader, PeerMsg::AckEpoch { current_epoch, last_zxid });
+        self.learner_mut().phase = LearnerPhase::AwaitSync;
+    }
+
+    fn on_sync(&mut self, kind: SyncKind, proposals: Vec<Proposal>, committed: Zxid, out: &mut Effects) {
+        match kind {
+            SyncKind::Diff => {}
+            SyncKind::Trunc { to } => {
+                assert!(to < self.last_zxid(), "ZAB-TRUNC: TRUNC to {to} but my last is {}", self.last_zxid());
+                let cut = if self.config.has_bug(Bug::TruncOneTooMany) {
+                    self.log.iter().rev().map(|p| p.zxid).find(|z| *z < to).unwrap_or(self.log_base)
+                } else {
+                    to
+                };
+                self.truncate_after(cut, out);
+            }
+            SyncKind::Snap => self.truncate_after(Zxid::ZERO, out),
+        }
+        self.append(proposals, out);
+        let l = self.learner_mut();
+        l.leader_commit = committed;
+        l.phase = LearnerPhase::Syncing;
+        self.advance_commit(out);
+    }
+
+    fn on_proposal(&mut self, p: Proposal, out: &mut Effects) {
+        let last = self.last_zxid();
+        if last.epoch() == p.zxid.epoch() {
+            // ZAB-GAPLESS: within an epoch the leader proposes consecutive counters on a FIFO link.
+            assert_eq!(Ok(p.zxid), last.next(), "ZAB-GAPLESS: proposal {} after {last} on {}", p.zxid, self.config.my_id);
+        }
+        self.append(vec![p], out);
+    }
+
+    fn on_new_leader(&mut self, epoch: Epoch, out: &mut Effects) {
+        assert_eq!(Some(epoch), self.learner().epoch, "ZAB-NEWLEADER: epoch differs from LEADERINFO");
+        if self.config.has_bug(Bug::DropPendingAtNewLeader) {
+            // ZOOKEEPER-4394: proposals not yet committed are forgotten, yet NEWLEADER is ACKed.
+            let keep = self.learner().leader_commit.max(self.committed_zxid);
+            if keep < self.last_zxid() {
+                self.truncate_after(keep, out);
+            }
+        }
+        self.learner_mut().phase = LearnerPhase::NewLeaderPending;
+        let early_epoch = self.config.has_bug(Bug::CurrentEpochBeforeTxnsDurable)
+            || self.config.has_bug(Bug::AckNewLeaderBeforeDurable);
+        if early_epoch && self.current_epoch < epoch {
+            self.current_epoch = epoch;
+            self.persist_epochs(out);
+        }
+        self.try_ack_new_leader(out);
+    }
+
+    /// ZAB-NEWLEADER-DURABLE: synced txns durable → currentEpoch durable → ACK.
+    fn try_ack_new_leader(&mut self, out: &mut Effects) {
+        if self.learner().phase != LearnerPhase::NewLeaderPending {
+            return;
+        }
+        let epoch = self.learner().epoch.expect("NEWLEADER after LEADERINFO");
+        let skip_txns = self.config.has_bug(Bug::AckNewLeaderBeforeDurable);
+        if !skip_txns && self.durable_zxid != self.last_zxid() {
+            return;
+        }
+        if self.current_epoch < epoch {
+            self.current_epoch = epoch;
+            self.persist_epochs(out);
+            return;
+        }
+        if self.epoch_write_pending {
+            return;
+        }
+        let leader = self.learner().leader;
+        out.send(leader, PeerMsg::Ack { zxid: Zxid::epoch_start(epoch) });
+        self.learner_mut().phase = LearnerPhase::NewLeaderAcked;
+        self.ack_durable_proposals(out);
+    }
+
+    /// ZAB-ACK-DURABLE: acknowledge this epoch's proposals as they become durable.
+    fn ack_durable_proposals(&mut self, out: &mut Effects) {
+        let l = self.learner();
+        if l.observer || l.phase < LearnerPhase::NewLeaderAcked {
+            return;
+        }
+        let epoch = l.epoch.expect("acked NEWLEADER");
+        let durable = self.durable_zxid;
+        if durable.epoch() == epoch && durable.counter() > 0 && durable > l.acked {
+            let leader = l.leader;
+            out.send(leader, PeerMsg::Ack { zxid: durable });
+            self.learner_mut().acked = durable;
+        }
+    }
+
+    /// Applies what the leader committed and I hold durably.
+    fn advance_commit(&mut self, out: &mut Effects) {
+        let target = self.learner().leader_commit.min(self.durable_zxid);
+        self.commit_upto(target, out);
+    }
+
+    pub(crate) fn learner_on_durable(&mut self, out: &mut Effects) {
+        self.try_ack_epoch(out);
+        self.try_ack_new_leader(out);
+        self.ack_durable_proposals(out);
+        if self.learner().phase >= LearnerPhase::Syncing {
+            self.advance_commit(out);
+        }
+    }
+
+    pub(crate) fn learner_on_timeout(&mut self, timer: Timer, out: &mut Effects) {
+        let phase = self.learner().phase;
+        match timer {
+            Timer::InitLimit if phase != LearnerPhase::Broadcast => {
+                tracing::info!(?phase, "initLimit expired while syncing: rejoining");
+                self.become_looking(out);
+            }
+            Timer::SyncLimit if phase == LearnerPhase::Broadcast => {
+                tracing::info!("syncLimit expired without hearing from the leader: rejoining");
+                self.become_looking(out);
+            }
+            other => tracing::trace!(?other, "ignored timer while FOLLOWING"),
+        }
+    }
+
+    pub(crate) fn learner_on_peer_lost(&mut self, peer: ServerId, out: &mut Effects) {
+        if peer == self.learner().leader {
+            self.become_looking(out);
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! What the world tells a node: the only way anything reaches [`Node::step`](super::Node::step).
+//!
+//! spec/zab.md §Inputs. Durability is an input (style rule 3): a node learns that its log or its
+//! epochs reached the disk only from [`Input::Persisted`] and [`Input::EpochPersisted`].
+
+use bytes::Bytes;
+
+use super::ids::{ServerId, Zxid};
+use super::message::PeerMsg;
+use super::timer::Timer;
+
+/// One event for the state machine.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Input {
+    /// The process (re)started: begin electing.
+    Start,
+    /// A timer set earlier fired.
+    Timeout(Timer),
+    /// A message arrived from a peer.
+    Peer {
+        /// Sender.
+        from: ServerId,
+        /// The message.
+        msg: PeerMsg,
+    },
+    /// The link to `peer` broke (TCP reset, or a peer the runtime gave up on); everything in
+    /// flight on it is gone.
+    PeerLost(ServerId),
+    /// A prepared txn to propose (leader only; the runtime turned the client request into txn
+    /// bytes first).
+    Write {
+        /// The txn bytes.
+        data: Bytes,
+    },
+    /// A client write that reached a learner, to forward to the leader as REQUEST.
+    Forward {
+        /// The request bytes.
+        payload: Bytes,
+    },
+    /// Every txn-log write requested so far, up to and including the txn `upto`, is durable.
+    Persisted {
+        /// Highest durable zxid.
+        upto: Zxid,
+    },
+    /// The epochs last requested with `PersistEpoch` are durable.
+    EpochPersisted,
+}

@@ -1,0 +1,471 @@
+//! LEADING: ZAB 1.0 discovery, synchronization and broadcast, leader side (ZooKeeper's `Leader`
+//! and `LearnerHandler`).
+//!
+//! spec/zab.md. In protocol order:
+//! 1. *Discovery.* Learners send FOLLOWERINFO with their acceptedEpoch. Once I and the learners
+//!    heard so far form a quorum, the new epoch is fixed at 1 + the largest acceptedEpoch among
+//!    us (ZAB-EPOCH-NEW), I persist it as my acceptedEpoch and send LEADERINFO. I am *established*
+//!    for that epoch once a quorum (me included, after my epoch is durable) sent ACKEPOCH with a
+//!    real currentEpoch (ZAB-ESTABLISH). A learner ahead of me (newer currentEpoch, or same and a
+//!    newer zxid) makes me abdicate.
+//! 2. *Sync.* I persist currentEpoch, then send each acknowledged learner DIFF / TRUNC / SNAP
+//!    (`sync::plan_sync`) and NEWLEADER. Once a quorum ACKed NEWLEADER (me included, once my log
+//!    and currentEpoch are durable) I commit my initial history and send COMMIT + UPTODATE.
+//! 3. *Broadcast.* A write gets the next zxid, is logged and sent as PROPOSAL to every follower
+//!    that is syncing or synced; I count my own ACK only after `Persisted`. Proposals commit in
+//!    zxid order when a quorum acknowledged them; COMMIT goes to followers, INFORM to observers.
+//!    I abdicate when my synced followers and I no longer form a quorum.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+
+use super::effect::{Effect, Effects, RejectReason};
+use super::ids::{Epoch, ServerId, Zxid};
+use super::message::{PeerMsg, Proposal, SyncKind};
+use super::sync::plan_sync;
+use super::timer::Timer;
+use super::vote::Vote;
+use super::{Bug, Node, Role};
+
+/// Where the leader is in ZAB's phases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LeaderPhase {
+    /// Waiting for FOLLOWERINFO / ACKEPOCH from a quorum.
+    Discovery,
+    /// Established; waiting for a quorum of NEWLEADER ACKs.
+    Sync,
+    /// Serving writes.
+    Broadcast,
+}
+
+/// How far one learner got with this leader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LearnerStage {
+    /// FOLLOWERINFO received.
+    Connected,
+    /// ACKEPOCH received; the learner's last logged zxid.
+    AckedEpoch(Zxid),
+    /// Sync and NEWLEADER sent; proposals are forwarded from now on.
+    Syncing,
+    /// NEWLEADER acknowledged.
+    NewLeaderAcked,
+    /// UPTODATE sent.
+    UpToDate,
+}
+
+/// The leader's view of one learner.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LearnerView {
+    /// acceptedEpoch from FOLLOWERINFO.
+    pub accepted_epoch: Epoch,
+    /// An observer (never counted).
+    pub observer: bool,
+    /// Progress.
+    pub stage: LearnerStage,
+    /// Highest proposal of this epoch it acknowledged.
+    pub acked: Zxid,
+}
+
+/// LEADING-only data.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Leader {
+    /// The vote I was elected with (advertised to LOOKING servers).
+    pub vote: Vote,
+    /// Phase.
+    pub phase: LeaderPhase,
+    /// The new epoch, once fixed.
+    pub epoch: Option<Epoch>,
+    /// Connected learners.
+    pub learners: BTreeMap<ServerId, LearnerView>,
+    /// Voters that acknowledged the epoch with a real currentEpoch (me once mine is durable).
+    pub ackepoch: BTreeSet<ServerId>,
+    /// Voters that acknowledged NEWLEADER.
+    pub newleader_acks: BTreeSet<ServerId>,
+    /// My last zxid when established: the history every learner is synced to.
+    pub initial_last: Zxid,
+    /// Voters heard from since the last syncLimit check.
+    pub heard: BTreeSet<ServerId>,
+}
+
+impl Leader {
+    pub(crate) fn new(vote: Vote) -> Leader {
+        Leader {
+            vote,
+            phase: LeaderPhase::Discovery,
+            epoch: None,
+            learners: BTreeMap::new(),
+            ackepoch: BTreeSet::new(),
+            newleader_acks: BTreeSet::new(),
+            initial_last: Zxid::ZERO,
+            heard: BTreeSet::new(),
+        }
+    }
+}
+
+impl Node {
+    fn lead(&self) -> &Leader {
+        match &self.role {
+            Role::Leading(l) => l,
+            _ => unreachable!("leader data outside LEADING"),
+        }
+    }
+
+    fn lead_mut(&mut self) -> &mut Leader {
+        match &mut self.role {
+            Role::Leading(l) => l,
+            _ => unreachable!("leader data outside LEADING"),
+        }
+    }
+
+    /// Just elected: wait for learners (initLimit), maybe fix the epoch at once.
+    pub(crate) fn leader_start(&mut self, out: &mut Effects) {
+        out.push(Effect::SetTimer { timer: Timer::InitLimit, ticks: self.config.init_limit_ticks });
+        self.try_fix_epoch(out);
+    }
+
+    /// ZAB-EPOCH-NEW: 1 + the largest acceptedEpoch of a quorum of me and my learners.
+    fn try_fix_epoch(&mut self, out: &mut Effects) {
+        if self.lead().epoch.is_some() {
+            return;
+        }
+        let me = self.config.my_id;
+        let lead = self.lead();
+        let connected: Vec<ServerId> = std::iter::once(me)
+            .chain(lead.learners.iter().filter(|(_, v)| !v.observer).map(|(s, _)| *s))
+            .collect();
+        let skip_quorum = self.config.has_bug(Bug::NoAckEpochQuorum);
+        if !skip_quorum && !self.config.quorum().contains_quorum(&connected) {
+            return;
+        }
+        let max_accepted = lead
+            .learners
+            .values()
+            .filter(|v| !v.observer)
+            .map(|v| v.accepted_epoch)
+            .fold(self.accepted_epoch, Epoch::max);
+        let epoch = max_accepted.next().expect("ZAB-EPOCH-NEW: epoch space exhausted");
+        assert!(epoch > self.accepted_epoch, "ZAB-EPOCH-NEW: {epoch} not above my acceptedEpoch");
+        self.accepted_epoch = epoch;
+        self.persist_epochs(out);
+        self.lead_mut().epoch = Some(epoch);
+        let learners: Vec<ServerId> = self.lead().learners.keys().copied().collect();
+        for sid in learners {
+            out.send(sid, PeerMsg::LeaderInfo { epoch });
+        }
+    }
+
+    pub(crate) fn leader_on_message(&mut self, from: ServerId, msg: PeerMsg, out: &mut Effects) {
+        if let PeerMsg::FollowerInfo { accepted_epoch, observer } = msg {
+            return self.on_follower_info(from, accepted_epoch, observer, out);
+        }
+        if self.ignore_leader_message(from) {
+            tracing::trace!(%from, msg = msg.name(), "ignored: not my learner");
+            return;
+        }
+        self.lead_mut().heard.insert(from);
+        match msg {
+            PeerMsg::AckEpoch { current_epoch, last_zxid } => {
+                self.on_ack_epoch(from, current_epoch, last_zxid, out)
+            }
+            PeerMsg::Ack { zxid } => self.on_ack(from, zxid, out),
+            PeerMsg::Request { payload } => {
+                if self.lead().phase == LeaderPhase::Broadcast {
+                    out.push(Effect::Prepare { from, payload });
+                } else {
+                    out.push(Effect::Reject { data: payload, reason: RejectReason::NotLeader });
+                }
+            }
+            PeerMsg::Ping => {}
+            other => tracing::trace!(%from, msg = other.name(), "ignored by leader"),
+        }
+    }
+
+    fn ignore_leader_message(&self, from: ServerId) -> bool {
+        !self.lead().learners.contains_key(&from)
+    }
+
+    fn on_follower_info(&mut self, from: ServerId, accepted_epoch: Epoch, observer: bool, out: &mut Effects) {
+        let observer = observer || self.config.observers.contains(&from);
+        let view = LearnerView { accepted_epoch, observer, stage: LearnerStage::Connected, acked: Zxid::ZERO };
+        self.lead_mut().learners.insert(from, view);
+        self.lead_mut().heard.insert(from);
+        match self.lead().epoch {
+            Some(epoch) => out.send(from, PeerMsg::LeaderInfo { epoch }),
+            None => self.try_fix_epoch(out),
+        }
+    }
+
+    fn on_ack_epoch(&mut self, from: ServerId, current: Option<Epoch>, last: Zxid, out: &mut Effects) {
+        let view = &self.lead().learners[&from];
+        if view.stage != LearnerStage::Connected || self.lead().epoch.is_none() {
+            tracing::trace!(%from, "ignored: unexpected ACKEPOCH");
+            return;
+        }
+        if let Some(current) = current {
+            // ZAB-AHEAD: a learner with a newer history must not be synced to mine.
+            if (current, last) > (self.current_epoch, self.last_zxid()) {
+                tracing::info!(%from, %current, %last, "learner is ahead of me: abdicating");
+                return self.become_looking(out);
+            }
+            if !view.observer {
+                self.lead_mut().ackepoch.insert(from);
+            }
+        }
+        self.lead_mut().learners.get_mut(&from).expect("checked above").stage = LearnerStage::AckedEpoch(last);
+        if self.lead().phase == LeaderPhase::Discovery {
+            self.check_discovery_done(out);
+        } else {
+            self.start_sync(from, out);
+        }
+    }
+
+    /// ZAB-ESTABLISH: a quorum acknowledged my epoch; persist currentEpoch and sync them.
+    fn check_discovery_done(&mut self, out: &mut Effects) {
+        let Some(epoch) = self.lead().epoch else { return };
+        let skip_quorum = self.config.has_bug(Bug::NoAckEpochQuorum);
+        if !skip_quorum && !self.config.quorum().contains_quorum(&self.lead().ackepoch) {
+            return;
+        }
+        if skip_quorum && self.epoch_write_pending {
+            return;
+        }
+        assert!(self.accepted_epoch == epoch, "ZAB-EPOCH: established {epoch} with acceptedEpoch {}", self.accepted_epoch);
+        self.current_epoch = epoch;
+        self.persist_epochs(out);
+        let initial_last = self.last_zxid();
+        let lead = self.lead_mut();
+        lead.phase = LeaderPhase::Sync;
+        lead.initial_last = initial_last;
+        let ready: Vec<ServerId> = lead
+            .learners
+            .iter()
+            .filter(|(_, v)| matches!(v.stage, LearnerStage::AckedEpoch(_)))
+            .map(|(s, _)| *s)
+            .collect();
+        for sid in ready {
+            self.start_sync(sid, out);
+        }
+    }
+
+    /// Sends DIFF/TRUNC/SNAP with the proposals the learner lacks, then NEWLEADER.
+    fn start_sync(&mut self, sid: ServerId, out: &mut Effects) {
+        let epoch = self.lead().epoch.expect("sync after the epoch is fixed");
+        let LearnerStage::AckedEpoch(peer_last) = self.lead().learners[&sid].stage else {
+            unreachable!("start_sync before ACKEPOCH");
+        };
+        let plan = plan_sync(&self.log, self.log_base, peer_last, self.config.bug);
+        if let SyncKind::Trunc { to } = plan.kind {
+            assert!(to < peer_last, "ZAB-SYNC: TRUNC to {to} does not cut {peer_last}");
+        }
+        out.send(sid, PeerMsg::Sync { kind: plan.kind, proposals: plan.proposals, committed: self.committed_zxid });
+        out.send(sid, PeerMsg::NewLeader { epoch });
+        self.lead_mut().learners.get_mut(&sid).expect("learner").stage = LearnerStage::Syncing;
+    }
+
+    fn on_ack(&mut self, from: ServerId, zxid: Zxid, out: &mut Effects) {
+        let epoch = self.lead().epoch.expect("acks after the epoch is fixed");
+        let view = self.lead().learners[&from].clone();
+        if zxid == Zxid::epoch_start(epoch) {
+            if view.stage != LearnerStage::Syncing {
+                return;
+            }
+            self.lead_mut().learners.get_mut(&from).expect("learner").stage = LearnerStage::NewLeaderAcked;
+            if !view.observer {
+                self.lead_mut().newleader_acks.insert(from);
+            }
+            match self.lead().phase {
+                LeaderPhase::Broadcast => self.send_uptodate(from, out),
+                _ => self.check_newleader_quorum(out),
+            }
+            return;
+        }
+        if zxid.epoch() != epoch || view.stage < LearnerStage::NewLeaderAcked || view.observer {
+            tracing::trace!(%from, %zxid, "ignored: ACK outside this epoch's broadcast");
+            return;
+        }
+        let learner = self.lead_mut().learners.get_mut(&from).expect("learner");
+        learner.acked = learner.acked.max(zxid);
+        if self.lead().phase == LeaderPhase::Broadcast {
+            self.try_commit(out);
+        }
+    }
+
+    /// Durability inputs move my own acknowledgements.
+    pub(crate) fn leader_on_durable(&mut self, out: &mut Effects) {
+        match self.lead().phase {
+            LeaderPhase::Discovery => {
+                if self.lead().epoch.is_some() && !self.epoch_write_pending {
+                    let me = self.config.my_id;
+                    self.lead_mut().ackepoch.insert(me);
+                    self.check_discovery_done(out);
+                }
+            }
+            LeaderPhase::Sync => self.check_newleader_quorum(out),
+            LeaderPhase::Broadcast => self.try_commit(out),
+        }
+    }
+
+    /// A quorum holds my history durably under the new epoch: commit it and start serving.
+    fn check_newleader_quorum(&mut self, out: &mut Effects) {
+        let me = self.config.my_id;
+        let mut acks = self.lead().newleader_acks.clone();
+        if self.all_durable() {
+            acks.insert(me);
+        }
+        if !self.config.quorum().contains_quorum(&acks) {
+            return;
+        }
+        assert!(self.all_durable(), "ZAB-NEWLEADER: established without my own history durable");
+        let initial_last = self.lead().initial_last;
+        self.lead_mut().phase = LeaderPhase::Broadcast;
+        self.commit_upto(initial_last, out);
+        out.push(Effect::CancelTimer(Timer::InitLimit));
+        out.push(Effect::SetTimer { timer: Timer::Heartbeat, ticks: 1 });
+        out.push(Effect::SetTimer { timer: Timer::SyncLimit, ticks: self.config.sync_limit_ticks });
+        let acked: Vec<ServerId> = self
+            .lead()
+            .learners
+            .iter()
+            .filter(|(_, v)| v.stage == LearnerStage::NewLeaderAcked)
+            .map(|(s, _)| *s)
+            .collect();
+        for sid in acked {
+            self.send_uptodate(sid, out);
+        }
+    }
+
+    fn send_uptodate(&mut self, sid: ServerId, out: &mut Effects) {
+        out.send(sid, PeerMsg::Commit { zxid: self.committed_zxid });
+        out.send(sid, PeerMsg::UpToDate);
+        self.lead_mut().learners.get_mut(&sid).expect("learner").stage = LearnerStage::UpToDate;
+    }
+
+    /// A prepared write: next zxid, log it, PROPOSAL to every forwarding follower.
+    pub(crate) fn leader_propose(&mut self, data: Bytes, out: &mut Effects) {
+        let (phase, epoch) = (self.lead().phase, self.lead().epoch);
+        let Some(epoch) = epoch.filter(|_| phase == LeaderPhase::Broadcast) else {
+            return out.push(Effect::Reject { data, reason: RejectReason::NotLeader });
+        };
+        let last = self.last_zxid();
+        let next = if last.epoch() == epoch { last.next() } else { Ok(Zxid::new(epoch, 1)) };
+        let Ok(zxid) = next else {
+            // ZOOKEEPER-1277: never wrap; a new election starts a new epoch.
+            out.push(Effect::Reject { data, reason: RejectReason::ZxidRollover });
+            return self.become_looking(out);
+        };
+        assert!(zxid.epoch() == epoch, "ZAB-ZXID: proposal {zxid} outside epoch {epoch}");
+        let proposal = Proposal { zxid, data };
+        self.append(vec![proposal.clone()], out);
+        out.push(Effect::Proposed { zxid });
+        let only_synced = self.config.has_bug(Bug::ProposeOnlyToSynced);
+        let targets: Vec<ServerId> = self
+            .lead()
+            .learners
+            .iter()
+            .filter(|(_, v)| !v.observer)
+            .filter(|(_, v)| {
+                if only_synced {
+                    v.stage == LearnerStage::UpToDate
+                } else {
+                    v.stage >= LearnerStage::Syncing
+                }
+            })
+            .map(|(s, _)| *s)
+            .collect();
+        for sid in targets {
+            out.send(sid, PeerMsg::Propose(proposal.clone()));
+        }
+    }
+
+    /// Commits, in zxid order, every proposal of this epoch a quorum has acknowledged.
+    fn try_commit(&mut self, out: &mut Effects) {
+        let epoch = self.lead().epoch.expect("broadcast has an epoch");
+        let me = self.config.my_id;
+        let before = self.committed_zxid;
+        let mut committed = before;
+        for p in self.log.iter().filter(|p| p.zxid > before) {
+            assert!(p.zxid.epoch() == epoch, "ZAB-COMMIT: uncommitted {} from an old epoch", p.zxid);
+            let mut ackers: Vec<ServerId> = self
+                .lead()
+                .learners
+                .iter()
+                .filter(|(_, v)| !v.observer && v.acked >= p.zxid)
+                .map(|(s, _)| *s)
+                .collect();
+            if self.durable_zxid >= p.zxid {
+                ackers.push(me);
+            }
+            if !self.config.quorum().contains_quorum(&ackers) {
+                break;
+            }
+            committed = p.zxid;
+        }
+        if committed == before {
+            return;
+        }
+        let newly: Vec<Proposal> =
+            self.log.iter().filter(|p| p.zxid > before && p.zxid <= committed).cloned().collect();
+        self.commit_upto(committed, out);
+        let learners: Vec<(ServerId, LearnerView)> =
+            self.lead().learners.iter().map(|(s, v)| (*s, v.clone())).collect();
+        for (sid, view) in learners.into_iter().filter(|(_, v)| v.stage >= LearnerStage::Syncing) {
+            if view.observer {
+                for p in &newly {
+                    out.send(sid, PeerMsg::Inform(p.clone()));
+                }
+            } else {
+                out.send(sid, PeerMsg::Commit { zxid: committed });
+            }
+        }
+    }
+
+    pub(crate) fn leader_on_peer_lost(&mut self, peer: ServerId, out: &mut Effects) {
+        if self.lead_mut().learners.remove(&peer).is_none() {
+            return;
+        }
+        if self.lead().phase == LeaderPhase::Broadcast && !self.has_synced_quorum() {
+            tracing::info!(%peer, "lost the quorum of synced followers: abdicating");
+            self.become_looking(out);
+        }
+    }
+
+    /// Me and the followers that acknowledged NEWLEADER form a quorum.
+    fn has_synced_quorum(&self) -> bool {
+        let synced = self
+            .lead()
+            .learners
+            .iter()
+            .filter(|(_, v)| !v.observer && v.stage >= LearnerStage::NewLeaderAcked)
+            .map(|(s, _)| *s)
+            .chain(std::iter::once(self.config.my_id));
+        self.config.quorum().contains_quorum(&synced.collect::<Vec<_>>())
+    }
+
+    pub(crate) fn leader_on_timeout(&mut self, timer: Timer, out: &mut Effects) {
+        match timer {
+            Timer::InitLimit if self.lead().phase != LeaderPhase::Broadcast => {
+                tracing::info!("initLimit expired before a quorum synced: abdicating");
+                self.become_looking(out);
+            }
+            Timer::SyncLimit => {
+                let mut heard = std::mem::take(&mut self.lead_mut().heard);
+                heard.insert(self.config.my_id);
+                if self.config.quorum().contains_quorum(&heard) && self.has_synced_quorum() {
+                    out.push(Effect::SetTimer { timer: Timer::SyncLimit, ticks: self.config.sync_limit_ticks });
+                } else {
+                    tracing::info!("syncLimit expired without a quorum: abdicating");
+                    self.become_looking(out);
+                }
+            }
+            Timer::Heartbeat => {
+                let learners: Vec<ServerId> = self.lead().learners.keys().copied().collect();
+                for sid in learners {
+                    out.send(sid, PeerMsg::Ping);
+                }
+                out.push(Effect::SetTimer { timer: Timer::Heartbeat, ticks: 1 });
+            }
+            other => tracing::trace!(?other, "ignored timer while LEADING"),
+        }
+    }
+}

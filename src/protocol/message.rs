@@ -1,0 +1,139 @@
+//! Peer messages: one variant per packet of FLE and ZAB 1.0, named as ZooKeeper names them.
+//!
+//! spec/zab.md §Messages; facts: ../shared/reference/zookeeper-formats.md B.3, B.7. The encoding
+//! on the election and quorum ports lives in `wire`; this is the meaning.
+//!
+//! Two deliberate packings, both equivalent under FIFO links: the sync packet carries its
+//! proposals (ZooKeeper sends DIFF/TRUNC/SNAP followed by PROPOSAL+COMMIT pairs back to back on the
+//! same TCP stream), and SNAP carries the leader's history as proposals (the runtime ships the
+//! data tree instead; see spec/zab.md §SNAP).
+
+use bytes::Bytes;
+
+use super::ids::{Epoch, Zxid};
+use super::vote::{PeerState, Vote};
+
+/// A proposal: a zxid and the opaque txn bytes (TxnHeader + txn record in the runtime, one byte in
+/// the models).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Proposal {
+    /// Its zxid; unique cluster-wide because one leader owns each epoch (ZAB-UNIQUE).
+    pub zxid: Zxid,
+    /// The txn, opaque to the protocol.
+    pub data: Bytes,
+}
+
+/// How a leader brings a learner's log in line with its own (spec/zab.md §Sync).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SyncKind {
+    /// Append the proposals after the learner's last zxid.
+    Diff,
+    /// Drop every logged txn after `to`, then append the proposals.
+    Trunc {
+        /// The last zxid the learner keeps.
+        to: Zxid,
+    },
+    /// Replace the whole history by the leader's.
+    Snap,
+}
+
+/// Every message exchanged between servers.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PeerMsg {
+    /// FLE notification: the sender's state, its vote, and its logical clock (`electionEpoch`).
+    Notification {
+        /// Sender's state.
+        state: PeerState,
+        /// Sender's current vote (or the leader it follows).
+        vote: Vote,
+        /// Sender's election round.
+        round: u64,
+    },
+    /// FOLLOWERINFO / OBSERVERINFO: a learner announces itself with its acceptedEpoch.
+    FollowerInfo {
+        /// Learner's acceptedEpoch.
+        accepted_epoch: Epoch,
+        /// OBSERVERINFO rather than FOLLOWERINFO.
+        observer: bool,
+    },
+    /// LEADERINFO: the new epoch the leader proposes.
+    LeaderInfo {
+        /// Proposed epoch.
+        epoch: Epoch,
+    },
+    /// ACKEPOCH: the learner accepted the epoch; it reports its currentEpoch (`None` = -1, already
+    /// accepted) and last logged zxid.
+    AckEpoch {
+        /// Learner's currentEpoch, or `None` when it had already accepted this epoch.
+        current_epoch: Option<Epoch>,
+        /// Learner's last logged zxid.
+        last_zxid: Zxid,
+    },
+    /// DIFF / TRUNC / SNAP plus the proposals the learner lacks and how far they are committed.
+    Sync {
+        /// Which of the three.
+        kind: SyncKind,
+        /// Proposals to append after the cut, in zxid order.
+        proposals: Vec<Proposal>,
+        /// The leader's last committed zxid at the time (the COMMITs of the DIFF stream).
+        committed: Zxid,
+    },
+    /// NEWLEADER: end of the sync stream; ACK it once everything before it is durable.
+    NewLeader {
+        /// The new epoch.
+        epoch: Epoch,
+    },
+    /// UPTODATE: the leader is established; start serving.
+    UpToDate,
+    /// PROPOSAL of a txn.
+    Propose(Proposal),
+    /// ACK: every proposal up to `zxid` is durable here (an ACK of `epoch << 32` acknowledges
+    /// NEWLEADER).
+    Ack {
+        /// Highest durable zxid acknowledged.
+        zxid: Zxid,
+    },
+    /// COMMIT of every proposal up to `zxid`.
+    Commit {
+        /// Highest committed zxid.
+        zxid: Zxid,
+    },
+    /// INFORM: a committed proposal for an observer.
+    Inform(Proposal),
+    /// PING: liveness in both directions.
+    Ping,
+    /// REQUEST: a write forwarded by a learner, opaque to the protocol.
+    Request {
+        /// The request bytes.
+        payload: Bytes,
+    },
+}
+
+impl PeerMsg {
+    /// Is this an election-port message?
+    pub fn is_election(&self) -> bool {
+        matches!(self, PeerMsg::Notification { .. })
+    }
+
+    /// ZooKeeper's name for the packet, for traces.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PeerMsg::Notification { .. } => "NOTIFICATION",
+            PeerMsg::FollowerInfo { observer: false, .. } => "FOLLOWERINFO",
+            PeerMsg::FollowerInfo { observer: true, .. } => "OBSERVERINFO",
+            PeerMsg::LeaderInfo { .. } => "LEADERINFO",
+            PeerMsg::AckEpoch { .. } => "ACKEPOCH",
+            PeerMsg::Sync { kind: SyncKind::Diff, .. } => "DIFF",
+            PeerMsg::Sync { kind: SyncKind::Trunc { .. }, .. } => "TRUNC",
+            PeerMsg::Sync { kind: SyncKind::Snap, .. } => "SNAP",
+            PeerMsg::NewLeader { .. } => "NEWLEADER",
+            PeerMsg::UpToDate => "UPTODATE",
+            PeerMsg::Propose(_) => "PROPOSAL",
+            PeerMsg::Ack { .. } => "ACK",
+            PeerMsg::Commit { .. } => "COMMIT",
+            PeerMsg::Inform(_) => "INFORM",
+            PeerMsg::Ping => "PING",
+            PeerMsg::Request { .. } => "REQUEST",
+        }
+    }
+}

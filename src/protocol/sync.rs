@@ -1,0 +1,84 @@
+//! How a leader chooses DIFF, TRUNC or SNAP for a learner (ZooKeeper's
+//! `LearnerHandler.syncFollower` / `queueCommittedProposals`), as a pure function.
+//!
+//! spec/zab.md §Sync. The leader compares the learner's last logged zxid (from ACKEPOCH) with its
+//! own log. Zxids name txns uniquely (one leader per epoch, ZAB-LEADER-UNIQUE), so "the learner
+//! has zxid z" means "the learner has the leader's txn z".
+//!
+//! | learner's last zxid `p`                               | plan                          |
+//! |-------------------------------------------------------|-------------------------------|
+//! | `p` = leader's last                                   | empty DIFF                    |
+//! | `p` in the leader's log (or its snapshot base)        | DIFF with every txn after `p` |
+//! | `p` > leader's last                                   | TRUNC to leader's last        |
+//! | `p` below the log window                              | SNAP                          |
+//! | `p` missing, predecessor `q` in the same epoch as `p` | TRUNC to `q`, txns after `q`  |
+//! | `p` missing, predecessor in an earlier epoch          | SNAP (ZooKeeper refuses to TRUNC across epochs) |
+
+use super::config::Bug;
+use super::ids::Zxid;
+use super::message::{Proposal, SyncKind};
+
+/// The plan for one learner: what to send and which proposals follow it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncPlan {
+    /// DIFF, TRUNC or SNAP.
+    pub kind: SyncKind,
+    /// Proposals the learner appends after the cut.
+    pub proposals: Vec<Proposal>,
+}
+
+/// Chooses the plan for a learner whose last logged zxid is `peer_last`, given the leader's log
+/// `log` over the snapshot `base`.
+pub fn plan_sync(log: &[Proposal], base: Zxid, peer_last: Zxid, bug: Option<Bug>) -> SyncPlan {
+    let leader_last = log.last().map_or(base, |p| p.zxid);
+    let after = |z: Zxid| log.iter().filter(|p| p.zxid > z).cloned().collect::<Vec<_>>();
+    let has = |z: Zxid| z == base || log.iter().any(|p| p.zxid == z);
+    if peer_last == leader_last || has(peer_last) {
+        return SyncPlan { kind: SyncKind::Diff, proposals: after(peer_last) };
+    }
+    if bug == Some(Bug::DiffInsteadOfTrunc) {
+        // ZOOKEEPER-1154/2832: the learner's divergent tail is never cut.
+        return SyncPlan { kind: SyncKind::Diff, proposals: after(peer_last) };
+    }
+    if peer_last > leader_last {
+        return SyncPlan { kind: SyncKind::Trunc { to: leader_last }, proposals: Vec::new() };
+    }
+    if peer_last < base {
+        return SyncPlan { kind: SyncKind::Snap, proposals: log.to_vec() };
+    }
+    let prev = log.iter().rev().map(|p| p.zxid).find(|z| *z < peer_last).unwrap_or(base);
+    if prev.epoch() == peer_last.epoch() {
+        SyncPlan { kind: SyncKind::Trunc { to: prev }, proposals: after(prev) }
+    } else {
+        SyncPlan { kind: SyncKind::Snap, proposals: log.to_vec() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::ids::Epoch;
+    use super::*;
+
+    fn z(e: u32, c: u32) -> Zxid {
+        Zxid::new(Epoch(e), c)
+    }
+
+    fn log(zs: &[Zxid]) -> Vec<Proposal> {
+        zs.iter().map(|z| Proposal { zxid: *z, data: bytes::Bytes::new() }).collect()
+    }
+
+    #[test]
+    fn seed_cases() {
+        let l = log(&[z(1, 1), z(1, 2), z(2, 1)]);
+        assert_eq!(plan_sync(&l, Zxid::ZERO, z(2, 1), None).kind, SyncKind::Diff);
+        let p = plan_sync(&l, Zxid::ZERO, z(1, 1), None);
+        assert_eq!((p.kind, p.proposals.len()), (SyncKind::Diff, 2));
+        assert_eq!(plan_sync(&l, Zxid::ZERO, z(2, 5), None).kind, SyncKind::Trunc { to: z(2, 1) });
+        let p = plan_sync(&l, Zxid::ZERO, z(1, 3), None);
+        assert_eq!(p.kind, SyncKind::Trunc { to: z(1, 2) });
+        assert_eq!(p.proposals, log(&[z(2, 1)]));
+        let l2 = log(&[z(1, 1), z(3, 1)]);
+        assert_eq!(plan_sync(&l2, Zxid::ZERO, z(2, 1), None).kind, SyncKind::Snap);
+        assert_eq!(plan_sync(&l2, z(1, 1), Zxid::ZERO, None).kind, SyncKind::Snap);
+    }
+}
