@@ -192,8 +192,22 @@ impl Node {
                 };
                 self.truncate_after(cut, out);
             }
-            SyncKind::Snap => self.truncate_after(Zxid::ZERO, out),
+            SyncKind::Snap => {
+                // Installing the leader's snapshot never loses what I committed: by ZAB-COMPLETE
+                // the leader holds my committed prefix, so only the part above it is replaced.
+                let keep = self.committed_zxid;
+                for mine in self.committed_log() {
+                    assert!(proposals.contains(mine), "ZAB-SNAP: leader's snapshot lacks my committed {}", mine.zxid);
+                }
+                self.truncate_after(keep, out);
+            }
         }
+        let proposals = if kind == SyncKind::Snap {
+            let last = self.last_zxid();
+            proposals.into_iter().filter(|p| p.zxid > last).collect()
+        } else {
+            proposals
+        };
         self.append(proposals, out);
         let l = self.learner_mut();
         l.leader_commit = committed;

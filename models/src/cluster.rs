@@ -1,0 +1,657 @@
+//! The world around `protocol::Node`, as a `stateright::Model`.
+//!
+//! Why not `stateright::actor::ActorModel`: its crash bound is "crashed at the same time", not a
+//! budget; it has no way to break a link and lose exactly its in-flight suffix; and a disk that
+//! acknowledges writes later must be its own event. This model keeps the same shape (a state per
+//! server, a network, `on_start` = restart from durable state) and adds those events explicitly.
+//!
+//! World rules (verification.md §Assumptions):
+//! - Links are FIFO per ordered pair, like TCP. Messages are never lost one at a time; a link
+//!   *break* loses everything in flight on it in both directions, and both ends get
+//!   `Input::PeerLost` (the new connection starts empty: a link generation).
+//! - A crash loses the server's volatile state, its unflushed disk writes, its timers and all its
+//!   links (peers get `PeerLost`). A restart is `Node::new(config, disk)` then `Input::Start`.
+//! - The txn log is flushed in request order, one request per `FlushLog` event (so a crash can
+//!   land between any two); the epoch files are written by their own `FlushEpoch` event, as
+//!   ZooKeeper writes them outside its txn log.
+//! - Timers fire in any order at any time (named timers, no clock). Which timers fire is chosen
+//!   per model (`ModelConfig::fire`).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use bytes::Bytes;
+use stateright::{Model, Property};
+use zabkeeper::protocol::{
+    Bug, DurableState, Effect, Effects, Epoch, Input, LeaderPhase, LearnerPhase, Node, NodeConfig,
+    PeerMsg, PeerState, Proposal, Role, ServerId, Timer, Zxid,
+};
+
+/// Which model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ModelKind {
+    /// Fast Leader Election alone: only notifications are delivered; servers start from
+    /// arbitrary `(currentEpoch, last zxid)`.
+    Election,
+    /// Election + discovery + sync + broadcast from empty servers.
+    Zab,
+}
+
+impl ModelKind {
+    /// CLI name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Election => "election",
+            ModelKind::Zab => "zab",
+        }
+    }
+
+    /// Parses a CLI name.
+    pub fn from_name(name: &str) -> Option<ModelKind> {
+        match name {
+            "election" => Some(ModelKind::Election),
+            "zab" => Some(ModelKind::Zab),
+            _ => None,
+        }
+    }
+}
+
+/// Bounds and world options.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ModelConfig {
+    /// Which model.
+    pub kind: ModelKind,
+    /// Number of voters (ids 1..=servers).
+    pub servers: usize,
+    /// Client writes the whole run may issue.
+    pub txns: u8,
+    /// Crashes the whole run may have.
+    pub crashes: u8,
+    /// Link breaks the whole run may have.
+    pub link_faults: u8,
+    /// No state with an acceptedEpoch above this is explored.
+    pub max_epoch: u32,
+    /// No state with an election round above this is explored.
+    pub max_round: u64,
+    /// Timers the world fires.
+    pub fire: BTreeSet<Timer>,
+    /// Election model: the `(currentEpoch, last zxid)` each server may start from.
+    pub initial_histories: Vec<(u32, Vec<(u32, u32)>)>,
+    /// A seeded bug.
+    pub bug: Option<Bug>,
+}
+
+impl ModelConfig {
+    /// The defaults of `zabkeeper-check run MODEL`.
+    pub fn new(kind: ModelKind) -> ModelConfig {
+        let (fire, histories) = match kind {
+            ModelKind::Election => (
+                [Timer::FinalizeWait].into_iter().collect(),
+                vec![(0, vec![]), (1, vec![(1, 1)]), (2, vec![(1, 1)]), (2, vec![(1, 1), (2, 1)])],
+            ),
+            ModelKind::Zab => ([Timer::FinalizeWait].into_iter().collect(), vec![(0, vec![])]),
+        };
+        ModelConfig {
+            kind,
+            servers: 3,
+            txns: if kind == ModelKind::Zab { 1 } else { 0 },
+            crashes: if kind == ModelKind::Zab { 1 } else { 0 },
+            link_faults: 0,
+            max_epoch: 3,
+            max_round: 3,
+            fire,
+            initial_histories: histories,
+            bug: None,
+        }
+    }
+
+    /// A one-line summary of the bounds (for reports).
+    pub fn bounds(&self) -> serde_json::Value {
+        serde_json::json!({
+            "servers": self.servers, "txns": self.txns, "crashes": self.crashes,
+            "link_faults": self.link_faults, "max_epoch": self.max_epoch, "max_round": self.max_round,
+            "timers": self.fire.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>(),
+            "bug": self.bug.map(|b| b.name()),
+        })
+    }
+}
+
+/// One requested log write not yet on disk.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum LogWrite {
+    /// `PersistTxns`.
+    Append {
+        /// The txns.
+        proposals: Vec<Proposal>,
+        /// Commit watermark written with them.
+        committed: Zxid,
+    },
+    /// `TruncateLog`.
+    Truncate {
+        /// Last zxid kept.
+        after: Zxid,
+    },
+}
+
+/// One server: its protocol node (none while crashed) and its disk.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Server {
+    /// The protocol state; `None` while crashed.
+    pub node: Option<Node>,
+    /// What is on disk.
+    pub disk: DurableState,
+    /// Log writes requested, not yet durable, in order.
+    pub pending_log: Vec<LogWrite>,
+    /// Epoch write requested, not yet durable.
+    pub pending_epoch: Option<(Epoch, Epoch)>,
+    /// Armed timers.
+    pub timers: BTreeSet<Timer>,
+    /// Restarts so far.
+    pub restarts: u8,
+    /// A production assertion fired in this server's `step` (its message).
+    pub panic: Option<String>,
+}
+
+/// History kept only to check properties; never read by a transition's protocol logic.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Ghost {
+    /// Which server established each epoch.
+    pub established: BTreeMap<Epoch, ServerId>,
+    /// Every proposal each epoch's leader made, in order.
+    pub proposed: BTreeMap<Epoch, Vec<Proposal>>,
+    /// The committed history of each epoch's leader when it first proposed.
+    pub primary_history: BTreeMap<Epoch, Vec<Zxid>>,
+    /// Per server: the longest committed sequence it ever had.
+    pub committed: Vec<Vec<Proposal>>,
+    /// Per server: `(acceptedEpoch, currentEpoch, commit watermark)` on disk, and the in-memory
+    /// committed zxid of the current life.
+    pub watermarks: Vec<(Epoch, Epoch, Zxid, Zxid)>,
+    /// Per server: `(round, proposal)` while LOOKING.
+    pub votes: Vec<Option<(u64, zabkeeper::protocol::Vote)>>,
+    /// History-wide violations seen during transitions: property ID → what happened.
+    pub violations: BTreeMap<&'static str, String>,
+}
+
+/// The whole world.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ClusterState {
+    /// Servers by index (server id = index + 1).
+    pub servers: Vec<Server>,
+    /// FIFO links, `from * n + to`.
+    pub links: Vec<VecDeque<PeerMsg>>,
+    /// Client writes issued.
+    pub writes: u8,
+    /// Crashes so far.
+    pub crashes: u8,
+    /// Link breaks so far.
+    pub link_faults: u8,
+    /// Property bookkeeping.
+    pub ghost: Ghost,
+}
+
+impl ClusterState {
+    /// Number of servers.
+    pub fn n(&self) -> usize {
+        self.servers.len()
+    }
+
+    /// The link from `a` to `b` (indices).
+    pub fn link(&self, a: usize, b: usize) -> &VecDeque<PeerMsg> {
+        &self.links[a * self.n() + b]
+    }
+
+    /// The live nodes.
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
+        self.servers.iter().filter_map(|s| s.node.as_ref())
+    }
+}
+
+/// Everything that can happen next.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// The oldest message on link `from → to` arrives.
+    Deliver {
+        /// Sender index.
+        from: usize,
+        /// Receiver index.
+        to: usize,
+    },
+    /// A timer fires.
+    Timeout {
+        /// Server index.
+        server: usize,
+        /// Which timer.
+        timer: Timer,
+    },
+    /// The oldest pending log write reaches the disk.
+    FlushLog {
+        /// Server index.
+        server: usize,
+    },
+    /// The pending epoch write reaches the disk.
+    FlushEpoch {
+        /// Server index.
+        server: usize,
+    },
+    /// A client write arrives at a serving leader.
+    Write {
+        /// Server index.
+        server: usize,
+    },
+    /// The server crashes.
+    Crash {
+        /// Server index.
+        server: usize,
+    },
+    /// The crashed server restarts from its disk.
+    Restart {
+        /// Server index.
+        server: usize,
+    },
+    /// The link between two servers breaks.
+    BreakLink {
+        /// Lower index.
+        a: usize,
+        /// Higher index.
+        b: usize,
+    },
+}
+
+/// The model: configuration plus one `NodeConfig` per server.
+#[derive(Clone, Debug)]
+pub struct ClusterModel {
+    /// Bounds and options.
+    pub cfg: ModelConfig,
+    configs: Vec<NodeConfig>,
+}
+
+fn sid(i: usize) -> ServerId {
+    ServerId(i as u64 + 1)
+}
+
+impl ClusterModel {
+    /// A model with these bounds.
+    pub fn new(cfg: ModelConfig) -> ClusterModel {
+        let voters: Vec<ServerId> = (0..cfg.servers).map(sid).collect();
+        let configs = (0..cfg.servers)
+            .map(|i| {
+                let mut c = NodeConfig::new(sid(i), voters.clone());
+                c.bug = cfg.bug;
+                c
+            })
+            .collect();
+        ClusterModel { cfg, configs }
+    }
+
+    fn initial_disks(&self) -> Vec<DurableState> {
+        self.cfg
+            .initial_histories
+            .iter()
+            .map(|(epoch, zxids)| {
+                let log = zxids
+                    .iter()
+                    .map(|(e, c)| Proposal { zxid: Zxid::new(Epoch(*e), *c), data: Bytes::new() })
+                    .collect::<Vec<_>>();
+                DurableState {
+                    accepted_epoch: Epoch(*epoch),
+                    current_epoch: Epoch(*epoch),
+                    log_base: Zxid::ZERO,
+                    committed: Zxid::ZERO,
+                    log,
+                }
+            })
+            .collect()
+    }
+
+    fn fresh_state(&self, disks: Vec<DurableState>) -> ClusterState {
+        let n = self.cfg.servers;
+        let servers = disks
+            .into_iter()
+            .map(|disk| Server {
+                node: None,
+                disk,
+                pending_log: Vec::new(),
+                pending_epoch: None,
+                timers: BTreeSet::new(),
+                restarts: 0,
+                panic: None,
+            })
+            .collect::<Vec<_>>();
+        let mut state = ClusterState {
+            servers,
+            links: vec![VecDeque::new(); n * n],
+            writes: 0,
+            crashes: 0,
+            link_faults: 0,
+            ghost: Ghost {
+                committed: vec![Vec::new(); n],
+                watermarks: vec![Default::default(); n],
+                votes: vec![None; n],
+                ..Ghost::default()
+            },
+        };
+        for i in 0..n {
+            let disk = state.servers[i].disk.clone();
+            state.servers[i].node = Some(Node::new(self.configs[i].clone(), disk.clone()));
+            state.ghost.watermarks[i] = (disk.accepted_epoch, disk.current_epoch, disk.committed, disk.committed);
+        }
+        for i in 0..n {
+            self.step(&mut state, i, Input::Start);
+        }
+        self.observe(&mut state);
+        state
+    }
+
+    /// Feeds `input` to server `i` and executes the effects (the model's runtime).
+    fn step(&self, state: &mut ClusterState, i: usize, input: Input) {
+        let mut queue = VecDeque::from([(i, input)]);
+        while let Some((i, input)) = queue.pop_front() {
+            let server = &mut state.servers[i];
+            let Some(node) = server.node.as_mut() else { continue };
+            if server.panic.is_some() {
+                continue;
+            }
+            let mut out = Effects::new();
+            let result = catch_unwind(AssertUnwindSafe(|| node.step(input, &mut out)));
+            if let Err(payload) = result {
+                let msg = payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "panic".into());
+                server.panic = Some(msg);
+                return;
+            }
+            for effect in out {
+                self.execute(state, i, effect, &mut queue);
+            }
+        }
+    }
+
+    fn execute(&self, state: &mut ClusterState, i: usize, effect: Effect, queue: &mut VecDeque<(usize, Input)>) {
+        let n = state.n();
+        match effect {
+            Effect::Send { to, msg } => {
+                let j = to.0 as usize - 1;
+                let deliverable = self.cfg.kind == ModelKind::Zab || msg.is_election();
+                if deliverable && state.servers[j].node.is_some() {
+                    state.links[i * n + j].push_back(msg);
+                }
+            }
+            Effect::Disconnect { peer } => {
+                let j = peer.0 as usize - 1;
+                state.links[i * n + j].clear();
+                state.links[j * n + i].clear();
+                queue.push_back((j, Input::PeerLost(sid(i))));
+            }
+            Effect::PersistEpoch { accepted, current } => {
+                state.servers[i].pending_epoch = Some((accepted, current));
+            }
+            Effect::PersistTxns { proposals, committed } => {
+                state.servers[i].pending_log.push(LogWrite::Append { proposals, committed });
+            }
+            Effect::TruncateLog { after } => {
+                state.servers[i].pending_log.push(LogWrite::Truncate { after });
+            }
+            Effect::Proposed { zxid } => {
+                let node = state.servers[i].node.as_ref().expect("live");
+                let proposal = node.log().iter().find(|p| p.zxid == zxid).expect("proposed is logged").clone();
+                let history: Vec<Zxid> = node.committed_log().iter().map(|p| p.zxid).collect();
+                state.ghost.primary_history.entry(zxid.epoch()).or_insert(history);
+                state.ghost.proposed.entry(zxid.epoch()).or_default().push(proposal);
+            }
+            Effect::SetTimer { timer, .. } => {
+                state.servers[i].timers.insert(timer);
+            }
+            Effect::CancelTimer(timer) => {
+                state.servers[i].timers.remove(&timer);
+            }
+            Effect::Commit { .. }
+            | Effect::Prepare { .. }
+            | Effect::Reject { .. }
+            | Effect::RoleChanged { .. } => {}
+        }
+    }
+
+    /// Updates the ghost after a transition and records history-wide violations.
+    fn observe(&self, state: &mut ClusterState) {
+        let mut found: Vec<(&'static str, String)> = Vec::new();
+        for i in 0..state.n() {
+            let server = &state.servers[i];
+            let disk = &server.disk;
+            let (acc, cur, wm, committed) = state.ghost.watermarks[i];
+            if disk.accepted_epoch < acc || disk.current_epoch < cur || disk.committed < wm {
+                found.push(("ZAB-MONO", format!("{}: durable epochs/watermark went back", sid(i))));
+            }
+            let Some(node) = &server.node else { continue };
+            if node.committed_zxid() < committed {
+                found.push(("ZAB-MONO", format!("{}: committed went back from {committed} to {}", sid(i), node.committed_zxid())));
+            }
+            state.ghost.watermarks[i] = (disk.accepted_epoch, disk.current_epoch, disk.committed, node.committed_zxid());
+
+            let now = node.committed_log();
+            let before = &state.ghost.committed[i];
+            if is_prefix(before, now) {
+                state.ghost.committed[i] = now.to_vec();
+            } else if !is_prefix(now, before) {
+                found.push(("ZAB-PREFIX", format!("{} committed a history that contradicts its earlier one", sid(i))));
+            }
+
+            if let Some(epoch) = node.established_epoch() {
+                match state.ghost.established.get(&epoch) {
+                    Some(other) if *other != sid(i) => {
+                        found.push(("ZAB-LEADER-UNIQUE", format!("{} and {other} both established epoch {epoch}", sid(i))))
+                    }
+                    Some(_) => {}
+                    None => {
+                        state.ghost.established.insert(epoch, sid(i));
+                        let missing = state
+                            .ghost
+                            .committed
+                            .iter()
+                            .flatten()
+                            .find(|p| p.zxid.epoch() < epoch && !node.log().contains(p));
+                        if let Some(p) = missing {
+                            found.push(("ZAB-COMPLETE", format!("{} established epoch {epoch} without committed {}", sid(i), p.zxid)));
+                        }
+                    }
+                }
+            }
+
+            if let (Role::Looking(e), true) = (node.role(), self.cfg.kind == ModelKind::Election) {
+                if let Some((round, vote)) = state.ghost.votes[i] {
+                    if round == node.round() && e.started && e.proposal < vote {
+                        found.push(("FLE-VOTE-MONO", format!("{} lowered its vote in round {round}", sid(i))));
+                    }
+                }
+                state.ghost.votes[i] = e.started.then_some((node.round(), e.proposal));
+            }
+        }
+        for (id, detail) in found {
+            state.ghost.violations.entry(id).or_insert(detail);
+        }
+    }
+
+    fn fires(&self, timer: Timer) -> bool {
+        self.cfg.fire.contains(&timer)
+    }
+}
+
+fn is_prefix(a: &[Proposal], b: &[Proposal]) -> bool {
+    a.len() <= b.len() && a == &b[..a.len()]
+}
+
+impl Model for ClusterModel {
+    type State = ClusterState;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<ClusterState> {
+        let menu = self.initial_disks();
+        let mut states = Vec::new();
+        let mut choice = vec![0usize; self.cfg.servers];
+        loop {
+            states.push(self.fresh_state(choice.iter().map(|c| menu[*c].clone()).collect()));
+            let mut k = 0;
+            loop {
+                if k == choice.len() {
+                    return states;
+                }
+                choice[k] += 1;
+                if choice[k] < menu.len() {
+                    break;
+                }
+                choice[k] = 0;
+                k += 1;
+            }
+        }
+    }
+
+    fn actions(&self, state: &ClusterState, actions: &mut Vec<Action>) {
+        if state.servers.iter().any(|s| s.panic.is_some()) {
+            return;
+        }
+        let n = state.n();
+        for from in 0..n {
+            for to in 0..n {
+                if !state.link(from, to).is_empty() {
+                    actions.push(Action::Deliver { from, to });
+                }
+            }
+        }
+        for (i, s) in state.servers.iter().enumerate() {
+            let Some(node) = &s.node else {
+                actions.push(Action::Restart { server: i });
+                continue;
+            };
+            for timer in s.timers.iter().filter(|t| self.fires(**t)) {
+                actions.push(Action::Timeout { server: i, timer: *timer });
+            }
+            if !s.pending_log.is_empty() {
+                actions.push(Action::FlushLog { server: i });
+            }
+            if s.pending_epoch.is_some() {
+                actions.push(Action::FlushEpoch { server: i });
+            }
+            let serving = node.leading().is_some_and(|l| l.phase == LeaderPhase::Broadcast);
+            if serving && state.writes < self.cfg.txns {
+                actions.push(Action::Write { server: i });
+            }
+            if state.crashes < self.cfg.crashes {
+                actions.push(Action::Crash { server: i });
+            }
+        }
+        if state.link_faults < self.cfg.link_faults {
+            for a in 0..n {
+                for b in a + 1..n {
+                    if state.servers[a].node.is_some() && state.servers[b].node.is_some() {
+                        actions.push(Action::BreakLink { a, b });
+                    }
+                }
+            }
+        }
+    }
+
+    fn next_state(&self, last: &ClusterState, action: Action) -> Option<ClusterState> {
+        let mut state = last.clone();
+        let n = state.n();
+        match action {
+            Action::Deliver { from, to } => {
+                let msg = state.links[from * n + to].pop_front()?;
+                self.step(&mut state, to, Input::Peer { from: sid(from), msg });
+            }
+            Action::Timeout { server, timer } => {
+                state.servers[server].timers.remove(&timer);
+                self.step(&mut state, server, Input::Timeout(timer));
+            }
+            Action::FlushLog { server } => {
+                let s = &mut state.servers[server];
+                if s.pending_log.is_empty() {
+                    return None;
+                }
+                match s.pending_log.remove(0) {
+                    LogWrite::Append { proposals, committed } => {
+                        let upto = proposals.last().expect("non-empty append").zxid;
+                        s.disk.append(&proposals, committed);
+                        self.step(&mut state, server, Input::Persisted { upto });
+                    }
+                    LogWrite::Truncate { after } => s.disk.truncate_after(after),
+                }
+            }
+            Action::FlushEpoch { server } => {
+                let s = &mut state.servers[server];
+                let (accepted, current) = s.pending_epoch.take()?;
+                s.disk.accepted_epoch = accepted;
+                s.disk.current_epoch = current;
+                self.step(&mut state, server, Input::EpochPersisted);
+            }
+            Action::Write { server } => {
+                state.writes += 1;
+                let data = Bytes::from(vec![state.writes]);
+                self.step(&mut state, server, Input::Write { data });
+            }
+            Action::Crash { server } => {
+                state.crashes += 1;
+                let s = &mut state.servers[server];
+                s.node = None;
+                s.pending_log.clear();
+                s.pending_epoch = None;
+                s.timers.clear();
+                for j in 0..n {
+                    state.links[server * n + j].clear();
+                    state.links[j * n + server].clear();
+                }
+                for j in (0..n).filter(|j| *j != server) {
+                    self.step(&mut state, j, Input::PeerLost(sid(server)));
+                }
+            }
+            Action::Restart { server } => {
+                let s = &mut state.servers[server];
+                s.restarts += 1;
+                s.node = Some(Node::new(self.configs[server].clone(), s.disk.clone()));
+                state.ghost.watermarks[server].3 = s.disk.committed;
+                state.ghost.votes[server] = None;
+                self.step(&mut state, server, Input::Start);
+            }
+            Action::BreakLink { a, b } => {
+                state.link_faults += 1;
+                state.links[a * n + b].clear();
+                state.links[b * n + a].clear();
+                self.step(&mut state, a, Input::PeerLost(sid(b)));
+                self.step(&mut state, b, Input::PeerLost(sid(a)));
+            }
+        }
+        self.observe(&mut state);
+        Some(state)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        crate::properties::for_model(self.cfg.kind)
+    }
+
+    fn within_boundary(&self, state: &ClusterState) -> bool {
+        state.nodes().all(|node| node.accepted_epoch().0 <= self.cfg.max_epoch && node.round() <= self.cfg.max_round)
+    }
+
+    fn format_action(&self, action: &Action) -> String {
+        format!("{action:?}")
+    }
+}
+
+/// Is server `i` a restarted server serving again?
+pub fn rejoined(state: &ClusterState, i: usize) -> bool {
+    let s = &state.servers[i];
+    let Some(node) = &s.node else { return false };
+    s.restarts > 0
+        && (node.learning().is_some_and(|l| l.phase == LearnerPhase::Broadcast)
+            || node.leading().is_some_and(|l| l.phase == LeaderPhase::Broadcast))
+}
+
+/// The FLE state names.
+pub fn state_name(state: PeerState) -> &'static str {
+    match state {
+        PeerState::Looking => "LOOKING",
+        PeerState::Following => "FOLLOWING",
+        PeerState::Leading => "LEADING",
+        PeerState::Observing => "OBSERVING",
+    }
+}

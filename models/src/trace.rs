@@ -1,0 +1,223 @@
+//! A path through the model, as a reader wants it: which server received what, and what changed
+//! (role, epochs, zxids, log) — as text, as JSON, and as a Mermaid sequence diagram.
+
+use std::fmt::Write as _;
+
+use serde_json::{json, Value};
+use stateright::Path;
+use zabkeeper::protocol::{LeaderPhase, PeerMsg, Proposal, SyncKind};
+
+use crate::cluster::{state_name, Action, ClusterState, Server};
+
+fn zxids(ps: &[Proposal]) -> String {
+    let v: Vec<String> = ps.iter().map(|p| p.zxid.to_string()).collect();
+    format!("[{}]", v.join(","))
+}
+
+/// One message, with the fields that matter.
+pub fn describe_msg(m: &PeerMsg) -> String {
+    match m {
+        PeerMsg::Notification { state, vote, round } => format!(
+            "NOTIFICATION({} vote=s{}(epoch {}, zxid {}) round {})",
+            state_name(*state),
+            vote.sid.0,
+            vote.epoch,
+            vote.zxid,
+            round
+        ),
+        PeerMsg::FollowerInfo { accepted_epoch, .. } => {
+            format!("{}(acceptedEpoch {accepted_epoch})", m.name())
+        }
+        PeerMsg::LeaderInfo { epoch } => format!("LEADERINFO(epoch {epoch})"),
+        PeerMsg::AckEpoch { current_epoch, last_zxid } => format!(
+            "ACKEPOCH(currentEpoch {}, lastZxid {last_zxid})",
+            current_epoch.map_or("-1".to_string(), |e| e.to_string())
+        ),
+        PeerMsg::Sync { kind, proposals, committed } => {
+            let head = match kind {
+                SyncKind::Diff => "DIFF".to_string(),
+                SyncKind::Trunc { to } => format!("TRUNC(to {to})"),
+                SyncKind::Snap => "SNAP".to_string(),
+            };
+            format!("{head} + {} committed {committed}", zxids(proposals))
+        }
+        PeerMsg::NewLeader { epoch } => format!("NEWLEADER(epoch {epoch})"),
+        PeerMsg::UpToDate => "UPTODATE".into(),
+        PeerMsg::Propose(p) => format!("PROPOSAL({})", p.zxid),
+        PeerMsg::Ack { zxid } => format!("ACK({zxid})"),
+        PeerMsg::Commit { zxid } => format!("COMMIT({zxid})"),
+        PeerMsg::Inform(p) => format!("INFORM({})", p.zxid),
+        PeerMsg::Ping => "PING".into(),
+        PeerMsg::Request { .. } => "REQUEST".into(),
+    }
+}
+
+/// What the action was, read off the state it was taken from.
+pub fn describe_action(before: &ClusterState, action: &Action) -> String {
+    let s = |i: &usize| format!("s{}", i + 1);
+    match action {
+        Action::Deliver { from, to } => match before.link(*from, *to).front() {
+            Some(m) => format!("{} receives {} from {}", s(to), describe_msg(m), s(from)),
+            None => format!("{} receives nothing from {}", s(to), s(from)),
+        },
+        Action::Timeout { server, timer } => format!("{}: timer {timer:?} fires", s(server)),
+        Action::FlushLog { server } => format!("{}: oldest txn-log write reaches the disk", s(server)),
+        Action::FlushEpoch { server } => format!("{}: epoch files reach the disk", s(server)),
+        Action::Write { server } => format!("client writes txn #{} to leader {}", before.writes + 1, s(server)),
+        Action::Crash { server } => format!("{} CRASHES (volatile state and unflushed writes lost)", s(server)),
+        Action::Restart { server } => format!("{} restarts from its disk", s(server)),
+        Action::BreakLink { a, b } => format!("link {}–{} breaks (in-flight messages lost)", s(a), s(b)),
+    }
+}
+
+/// A one-line summary of a server.
+pub fn summary(server: &Server) -> String {
+    let disk = format!(
+        "disk: acc {} cur {} log {} wm {}",
+        server.disk.accepted_epoch,
+        server.disk.current_epoch,
+        zxids(&server.disk.log),
+        server.disk.committed
+    );
+    let Some(node) = &server.node else { return format!("CRASHED; {disk}") };
+    let phase = match node.role() {
+        zabkeeper::protocol::Role::Looking(_) => format!("round {}", node.round()),
+        zabkeeper::protocol::Role::Leading(l) => format!(
+            "{:?}{}",
+            l.phase,
+            l.epoch.map_or(String::new(), |e| format!(" epoch {e}"))
+        ),
+        zabkeeper::protocol::Role::Following(l) => format!("{:?} leader s{}", l.phase, l.leader.0),
+    };
+    let panic = server.panic.as_ref().map_or(String::new(), |p| format!(" PANIC: {p}"));
+    format!(
+        "{} ({phase}) acc {} cur {} log {} durable {} committed {}; {disk}{panic}",
+        state_name(node.state()),
+        node.accepted_epoch(),
+        node.current_epoch(),
+        zxids(node.log()),
+        node.durable_zxid(),
+        node.committed_zxid()
+    )
+}
+
+fn server_json(server: &Server) -> Value {
+    let disk = json!({
+        "accepted_epoch": server.disk.accepted_epoch.0, "current_epoch": server.disk.current_epoch.0,
+        "log": server.disk.log.iter().map(|p| p.zxid.to_string()).collect::<Vec<_>>(),
+        "commit_watermark": server.disk.committed.to_string(),
+    });
+    match &server.node {
+        None => json!({"state": "CRASHED", "disk": disk}),
+        Some(node) => json!({
+            "state": state_name(node.state()),
+            "leader": node.leader().map(|l| l.0),
+            "phase": node.leading().map(|l| format!("{:?}", l.phase)).or_else(|| node.learning().map(|l| format!("{:?}", l.phase))),
+            "established": node.leading().is_some_and(|l| l.phase != LeaderPhase::Discovery),
+            "round": node.round(),
+            "accepted_epoch": node.accepted_epoch().0, "current_epoch": node.current_epoch().0,
+            "log": node.log().iter().map(|p| p.zxid.to_string()).collect::<Vec<_>>(),
+            "durable": node.durable_zxid().to_string(), "committed": node.committed_zxid().to_string(),
+            "panic": server.panic,
+            "disk": disk,
+        }),
+    }
+}
+
+/// The steps of a path: `(state before, action)` plus the final state.
+fn steps(path: &Path<ClusterState, Action>) -> (Vec<(ClusterState, Action)>, ClusterState) {
+    let v = path.clone().into_vec();
+    let last = v.last().expect("non-empty path").0.clone();
+    let steps = v.into_iter().filter_map(|(s, a)| a.map(|a| (s, a))).collect();
+    (steps, last)
+}
+
+/// The path as numbered text: each step's event, then each server whose summary changed.
+pub fn text(property: &str, path: &Path<ClusterState, Action>) -> String {
+    let (steps, last) = steps(path);
+    let mut out = String::new();
+    let first = steps.first().map_or(&last, |(s, _)| s);
+    let _ = writeln!(out, "Counterexample to {property} in {} steps.", steps.len());
+    let _ = writeln!(out, "Initial state:");
+    for (i, s) in first.servers.iter().enumerate() {
+        let _ = writeln!(out, "  s{}: {}", i + 1, summary(s));
+    }
+    for (k, (before, action)) in steps.iter().enumerate() {
+        let after = steps.get(k + 1).map_or(&last, |(s, _)| s);
+        let _ = writeln!(out, "{:>3}. {}", k + 1, describe_action(before, action));
+        for i in 0..before.n() {
+            let (b, a) = (summary(&before.servers[i]), summary(&after.servers[i]));
+            if a != b {
+                let _ = writeln!(out, "       s{}: {a}", i + 1);
+            }
+        }
+        let new: Vec<_> = after.ghost.violations.iter().filter(|(k, _)| !before.ghost.violations.contains_key(*k)).collect();
+        for (id, detail) in new {
+            let _ = writeln!(out, "       !! {id}: {detail}");
+        }
+    }
+    out
+}
+
+/// The path as JSON.
+pub fn json(property: &str, path: &Path<ClusterState, Action>) -> Value {
+    let (steps, last) = steps(path);
+    let mut out = Vec::new();
+    for (k, (before, action)) in steps.iter().enumerate() {
+        let after = steps.get(k + 1).map_or(&last, |(s, _)| s);
+        let msg = match action {
+            Action::Deliver { from, to } => before.link(*from, *to).front().map(describe_msg),
+            _ => None,
+        };
+        out.push(json!({
+            "step": k + 1,
+            "action": format!("{action:?}"),
+            "event": describe_action(before, action),
+            "message": msg,
+            "servers": after.servers.iter().map(server_json).collect::<Vec<_>>(),
+        }));
+    }
+    let first = steps.first().map_or(&last, |(s, _)| s);
+    json!({
+        "property": property,
+        "initial": first.servers.iter().map(server_json).collect::<Vec<_>>(),
+        "steps": out,
+        "violations": last.ghost.violations.iter().map(|(k, v)| json!({"id": k, "detail": v})).collect::<Vec<_>>(),
+    })
+}
+
+/// The path as a Mermaid sequence diagram.
+pub fn mermaid(property: &str, path: &Path<ClusterState, Action>) -> String {
+    let (steps, last) = steps(path);
+    let mut out = String::from("sequenceDiagram\n");
+    let _ = writeln!(out, "    %% counterexample to {property}");
+    for i in 0..last.n() {
+        let _ = writeln!(out, "    participant s{}", i + 1);
+    }
+    for (before, action) in &steps {
+        let line = match action {
+            Action::Deliver { from, to } => {
+                let m = before.link(*from, *to).front().map(describe_msg).unwrap_or_default();
+                format!("s{}->>s{}: {}", from + 1, to + 1, m.replace(';', ","))
+            }
+            Action::BreakLink { a, b } => format!("Note over s{},s{}: link breaks", a + 1, b + 1),
+            other => {
+                let server = match other {
+                    Action::Timeout { server, .. }
+                    | Action::FlushLog { server }
+                    | Action::FlushEpoch { server }
+                    | Action::Write { server }
+                    | Action::Crash { server }
+                    | Action::Restart { server } => *server,
+                    _ => 0,
+                };
+                format!("Note over s{}: {}", server + 1, describe_action(before, other).replace(';', ","))
+            }
+        };
+        let _ = writeln!(out, "    {line}");
+    }
+    for (id, detail) in &last.ghost.violations {
+        let _ = writeln!(out, "    Note over s1: {id}: {}", detail.replace(';', ","));
+    }
+    out
+}
