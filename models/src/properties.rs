@@ -7,7 +7,7 @@
 //! `Ghost::violations` during the transition that breaks them; the property then reads the record.
 
 use stateright::Property;
-use zabkeeper::protocol::{invariants, LeaderPhase, LearnerPhase, PeerState, Proposal, Role};
+use zabkeeper::protocol::{invariants, LeaderPhase, LearnerPhase, PeerState, Proposal, Role, ServerId, Vote};
 
 use crate::cluster::{rejoined, ClusterModel, ClusterState, ModelKind};
 
@@ -35,7 +35,7 @@ macro_rules! catalogue {
 catalogue! {
     always "NO-PANIC", no_panic, "no production assertion fired inside Node::step";
     always "FLE-VOTE-MONO", fle_vote_mono, "a LOOKING server's proposal never decreases within a round";
-    always "FLE-UPTODATE", fle_uptodate, "a server decides only on a vote at least as strong as its own; a leader on its own vote";
+    always "FLE-UPTODATE", fle_uptodate, "a leader leads on its own vote, which is at least as strong as the own votes of a quorum";
     always "ZAB-LEADER-UNIQUE", leader_unique, "at most one server establishes each epoch";
     always "ZAB-PREFIX", prefix_agreement, "committed sequences agree (ZAB Agreement + Total order), also over time";
     always "ZAB-INTEGRITY", integrity, "every committed txn was proposed by a leader with that content";
@@ -83,11 +83,24 @@ fn fle_vote_mono(_: &ClusterModel, s: &ClusterState) -> bool {
     !recorded(s, "FLE-VOTE-MONO")
 }
 
-fn fle_uptodate(_: &ClusterModel, s: &ClusterState) -> bool {
+fn fle_uptodate(m: &ClusterModel, s: &ClusterState) -> bool {
+    // Every leader leads on its own vote, and that vote is at least as strong as the own vote of
+    // a quorum of voters (each voter adopts only stronger votes, and a quorum held this one).
     s.nodes().all(|n| match n.role() {
-        Role::Looking(_) => true,
-        Role::Leading(l) => l.vote == n.initial_vote(),
-        Role::Following(l) => l.vote >= n.initial_vote(),
+        Role::Leading(l) => {
+            let weaker: Vec<_> = s
+                .servers
+                .iter()
+                .enumerate()
+                .filter(|(i, x)| {
+                    let own = Vote { epoch: x.disk.current_epoch, zxid: x.disk.last_zxid(), sid: ServerId(*i as u64 + 1) };
+                    own <= l.vote
+                })
+                .map(|(i, _)| ServerId(i as u64 + 1))
+                .collect();
+            l.vote == n.initial_vote() && n.config().quorum().contains_quorum(&weaker) && m.cfg.servers > 0
+        }
+        _ => true,
     })
 }
 
