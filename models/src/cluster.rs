@@ -401,7 +401,11 @@ impl ClusterModel {
                 state.ghost.proposed.entry(zxid.epoch()).or_default().push(proposal);
             }
             Effect::SetTimer { timer, .. } => {
-                state.servers[i].timers.insert(timer);
+                // Only timers this world fires are kept: an armed timer that never fires cannot
+                // change any behaviour, and keeping it would split identical states.
+                if self.fires(timer) {
+                    state.servers[i].timers.insert(timer);
+                }
             }
             Effect::CancelTimer(timer) => {
                 state.servers[i].timers.remove(&timer);

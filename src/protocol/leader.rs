@@ -86,6 +86,8 @@ pub struct Leader {
     pub initial_last: Zxid,
     /// Voters heard from since the last syncLimit check.
     pub heard: BTreeSet<ServerId>,
+    /// Highest zxid a quorum acknowledged (COMMIT sent); applied here once durable here too.
+    pub commit_point: Zxid,
 }
 
 impl Leader {
@@ -99,6 +101,7 @@ impl Leader {
             newleader_acks: BTreeSet::new(),
             initial_last: Zxid::ZERO,
             heard: BTreeSet::new(),
+            commit_point: Zxid::ZERO,
         }
     }
 }
@@ -258,7 +261,8 @@ impl Node {
         if let SyncKind::Trunc { to } = plan.kind {
             assert!(to < peer_last, "ZAB-SYNC: TRUNC to {to} does not cut {peer_last}");
         }
-        out.send(sid, PeerMsg::Sync { kind: plan.kind, proposals: plan.proposals, committed: self.committed_zxid });
+        let committed = self.lead().commit_point.max(self.committed_zxid);
+        out.send(sid, PeerMsg::Sync { kind: plan.kind, proposals: plan.proposals, committed });
         out.send(sid, PeerMsg::NewLeader { epoch });
         self.lead_mut().learners.get_mut(&sid).expect("learner").stage = LearnerStage::Syncing;
     }
@@ -308,17 +312,20 @@ impl Node {
 
     /// A quorum holds my history durably under the new epoch: commit it and start serving.
     fn check_newleader_quorum(&mut self, out: &mut Effects) {
+        // I count myself, and start serving, only once my history and currentEpoch are durable:
+        // the initial history I commit below must survive my own crash (INV-COMMIT-DURABLE).
+        if !self.all_durable() {
+            return;
+        }
         let me = self.config.my_id;
         let mut acks = self.lead().newleader_acks.clone();
-        if self.all_durable() {
-            acks.insert(me);
-        }
+        acks.insert(me);
         if !self.config.quorum().contains_quorum(&acks) {
             return;
         }
-        assert!(self.all_durable(), "ZAB-NEWLEADER: established without my own history durable");
         let initial_last = self.lead().initial_last;
         self.lead_mut().phase = LeaderPhase::Broadcast;
+        self.lead_mut().commit_point = initial_last;
         self.commit_upto(initial_last, out);
         out.push(Effect::CancelTimer(Timer::InitLimit));
         out.push(Effect::SetTimer { timer: Timer::Heartbeat, ticks: 1 });
@@ -336,7 +343,7 @@ impl Node {
     }
 
     fn send_uptodate(&mut self, sid: ServerId, out: &mut Effects) {
-        out.send(sid, PeerMsg::Commit { zxid: self.committed_zxid });
+        out.send(sid, PeerMsg::Commit { zxid: self.lead().commit_point });
         out.send(sid, PeerMsg::UpToDate);
         self.lead_mut().learners.get_mut(&sid).expect("learner").stage = LearnerStage::UpToDate;
     }
@@ -378,12 +385,13 @@ impl Node {
         }
     }
 
-    /// Commits, in zxid order, every proposal of this epoch a quorum has acknowledged.
+    /// Commits, in zxid order, every proposal of this epoch a quorum has acknowledged; applies
+    /// here what is also durable here (a quorum of followers may be faster than my own disk).
     fn try_commit(&mut self, out: &mut Effects) {
         let epoch = self.lead().epoch.expect("broadcast has an epoch");
         let me = self.config.my_id;
-        let before = self.committed_zxid;
-        let mut committed = before;
+        let before = self.lead().commit_point;
+        let mut point = before;
         for p in self.log.iter().filter(|p| p.zxid > before) {
             assert!(p.zxid.epoch() == epoch, "ZAB-COMMIT: uncommitted {} from an old epoch", p.zxid);
             let mut ackers: Vec<ServerId> = self
@@ -399,25 +407,31 @@ impl Node {
             if !self.config.quorum().contains_quorum(&ackers) {
                 break;
             }
-            committed = p.zxid;
+            point = p.zxid;
         }
-        if committed == before {
-            return;
-        }
-        let newly: Vec<Proposal> =
-            self.log.iter().filter(|p| p.zxid > before && p.zxid <= committed).cloned().collect();
-        self.commit_upto(committed, out);
-        let learners: Vec<(ServerId, LearnerView)> =
-            self.lead().learners.iter().map(|(s, v)| (*s, v.clone())).collect();
-        for (sid, view) in learners.into_iter().filter(|(_, v)| v.stage >= LearnerStage::Syncing) {
-            if view.observer {
-                for p in &newly {
-                    out.send(sid, PeerMsg::Inform(p.clone()));
+        if point > before {
+            self.lead_mut().commit_point = point;
+            let newly: Vec<Proposal> =
+                self.log.iter().filter(|p| p.zxid > before && p.zxid <= point).cloned().collect();
+            let learners: Vec<(ServerId, bool)> = self
+                .lead()
+                .learners
+                .iter()
+                .filter(|(_, v)| v.stage >= LearnerStage::Syncing)
+                .map(|(s, v)| (*s, v.observer))
+                .collect();
+            for (sid, observer) in learners {
+                if observer {
+                    for p in &newly {
+                        out.send(sid, PeerMsg::Inform(p.clone()));
+                    }
+                } else {
+                    out.send(sid, PeerMsg::Commit { zxid: point });
                 }
-            } else {
-                out.send(sid, PeerMsg::Commit { zxid: committed });
             }
         }
+        let apply = self.lead().commit_point.min(self.durable_zxid);
+        self.commit_upto(apply, out);
     }
 
     pub(crate) fn leader_on_peer_lost(&mut self, peer: ServerId, out: &mut Effects) {
