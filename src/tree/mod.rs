@@ -542,6 +542,42 @@ impl DataTree {
         self.sessions.remove(&session);
     }
 
+    /// `ZKDatabase.initConfigInZKDatabase`: a server-local (not replicated) setData of
+    /// `/zookeeper/config` with the quorum config text, version -1 and mzxid = the config
+    /// version, done at start-up and after a reconfig. Recreates the node if a loaded
+    /// snapshot lacked it. Returns the NodeDataChanged events it fires.
+    pub fn init_config_node(
+        &mut self,
+        data: Vec<u8>,
+        config_version: i64,
+        time_ms: i64,
+    ) -> Vec<(WatcherId, WatchedEvent)> {
+        if !self.nodes.contains_key(CONFIG_ZOOKEEPER) {
+            if let Some(proc_node) = self.nodes.get_mut(PROC_ZOOKEEPER) {
+                proc_node.children.insert("config".into());
+                let mut n = Znode::new(
+                    StatPersisted::default(),
+                    Some(Vec::new()),
+                    Acl::read_unsafe(),
+                );
+                n.stat.aversion = -1;
+                self.data_size += node_size(CONFIG_ZOOKEEPER, Some(&[]));
+                self.nodes.insert(CONFIG_ZOOKEEPER.into(), n);
+            }
+        }
+        let mut ev = Vec::new();
+        // The node exists unless /zookeeper itself is missing; then there is nothing to set.
+        let _ = self.set_data(
+            CONFIG_ZOOKEEPER,
+            Some(data),
+            -1,
+            config_version,
+            time_ms,
+            &mut ev,
+        );
+        ev
+    }
+
     // ---------------------------------------------------------------- reads
 
     /// The node at `path`, if any.

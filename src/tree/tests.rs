@@ -671,3 +671,28 @@ fn digest_matches_zookeeper_definition() {
     assert_eq!(c.finish(), 0xCBF4_3926);
     assert_eq!(t.approximate_data_size(), 1 + 10 + 16 + 17);
 }
+
+#[test]
+fn config_node_is_set_locally() {
+    let mut t = DataTree::new();
+    t.get_data(CONFIG_ZOOKEEPER, &[], Some(W1)).unwrap();
+    let ev = t.init_config_node(
+        b"server.1=a:1:2\nversion=100000000".to_vec(),
+        0x1_0000_0000,
+        42,
+    );
+    assert_eq!(
+        ev,
+        vec![ev(W1, EventType::NodeDataChanged, CONFIG_ZOOKEEPER)]
+    );
+    let (data, stat) = t.get_data(CONFIG_ZOOKEEPER, &[], None).unwrap();
+    assert_eq!(
+        data.as_deref(),
+        Some(&b"server.1=a:1:2\nversion=100000000"[..])
+    );
+    assert_eq!(
+        (stat.version, stat.mzxid, stat.mtime, stat.aversion),
+        (-1, 0x1_0000_0000, 42, -1)
+    );
+    assert_eq!(t.last_processed_zxid(), 0, "not a txn");
+}
