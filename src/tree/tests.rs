@@ -676,13 +676,13 @@ fn digest_matches_zookeeper_definition() {
 fn config_node_is_set_locally() {
     let mut t = DataTree::new();
     t.get_data(CONFIG_ZOOKEEPER, &[], Some(W1)).unwrap();
-    let ev = t.init_config_node(
+    let events = t.init_config_node(
         b"server.1=a:1:2\nversion=100000000".to_vec(),
         0x1_0000_0000,
         42,
     );
     assert_eq!(
-        ev,
+        events,
         vec![ev(W1, EventType::NodeDataChanged, CONFIG_ZOOKEEPER)]
     );
     let (data, stat) = t.get_data(CONFIG_ZOOKEEPER, &[], None).unwrap();
