@@ -893,7 +893,8 @@ impl DataTree {
             let timeout = r.int()?;
             t.sessions.insert(id, timeout);
         }
-        let n = r.count(76)?;
+        // Smallest node: empty path, null data, no ACL, 60-byte stat.
+        let n = r.count(72)?;
         for _ in 0..n {
             let p = r.string()?;
             let data = r.buffer()?;
