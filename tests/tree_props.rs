@@ -380,6 +380,7 @@ fn run(
         let (hdr, txn) = prepare_logged(tree, &mut PendingChanges::new(), &to_request(&s.op), &ctx);
         prop_assert_eq!(decode(&encode(&hdr, &txn)), Ok((hdr, txn.clone())));
         let out = tree.apply(&hdr, &txn);
+        prop_assert_eq!(tree.check_invariants(), Ok(()));
         if let Some(m) = model.as_deref_mut() {
             let expect = m.apply(&s.op, s.session, zxid, now);
             prop_assert_eq!(summarize(&out.result), expect, "step {} {:?}", i, s);

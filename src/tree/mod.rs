@@ -121,6 +121,31 @@ impl TxnResult {
     }
 }
 
+impl TxnResult {
+    /// The result type a multi response carries for this sub-result (FinalRequestProcessor):
+    /// create → 1, create2/createTTL/createContainer → 15, delete → 2, setData → 5,
+    /// check → 13, error → -1; other results never appear inside a multi (returns 0).
+    pub fn multi_op_code(&self) -> i32 {
+        match self {
+            TxnResult::Create {
+                kind: CreateKind::Create,
+                ..
+            } => txn::op::CREATE,
+            TxnResult::Create { .. } => txn::op::CREATE2,
+            TxnResult::Delete { .. } => txn::op::DELETE,
+            TxnResult::SetData { .. } => txn::op::SET_DATA,
+            TxnResult::Check { .. } => txn::op::CHECK,
+            TxnResult::Error { .. } => txn::op::ERROR,
+            _ => 0,
+        }
+    }
+}
+
+/// A broken internal invariant of the tree (a bug, never bad input).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("data tree invariant violated: {0}")]
+pub struct TreeViolation(pub String);
+
 /// Result and watch events of one apply.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApplyOutcome {
@@ -830,6 +855,59 @@ impl DataTree {
         self.nodes
             .iter()
             .fold(0i64, |acc, (p, n)| acc.wrapping_add(node_digest(p, n)))
+    }
+
+    /// O(n) consistency check for tests and debug builds: every node but the root is listed
+    /// by its parent and vice versa; the ephemeral/container/TTL indexes match the owners;
+    /// the cached data size matches a recount; no ephemeral has children.
+    pub fn check_invariants(&self) -> Result<(), TreeViolation> {
+        let fail = |m: String| Err(TreeViolation(m));
+        let mut ephemerals: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
+        let (mut containers, mut ttls) = (BTreeSet::new(), BTreeSet::new());
+        let mut size = 0i64;
+        for (p, n) in &self.nodes {
+            size += node_size(p, n.data.as_deref());
+            for c in &n.children {
+                if !self.nodes.contains_key(&path::join(p, c)) {
+                    return fail(format!("{p} lists missing child {c}"));
+                }
+            }
+            if let Some(parent) = path::parent_of(p) {
+                let listed = self.nodes.get(parent).is_some_and(|pn| {
+                    path::split_parent(p).is_ok_and(|(_, c)| pn.children.contains(c))
+                });
+                if !listed {
+                    return fail(format!("{p} is not listed by its parent"));
+                }
+            } else if p != path::ROOT {
+                return fail(format!("{p} has no parent"));
+            }
+            match EphemeralKind::of(n.stat.ephemeral_owner) {
+                EphemeralKind::Normal(s) => {
+                    if !n.children.is_empty() {
+                        return fail(format!("ephemeral {p} has children"));
+                    }
+                    ephemerals.entry(s).or_default().insert(p.clone());
+                }
+                EphemeralKind::Container => {
+                    containers.insert(p.clone());
+                }
+                EphemeralKind::Ttl(_) => {
+                    ttls.insert(p.clone());
+                }
+                EphemeralKind::Void => {}
+            }
+        }
+        if ephemerals != self.ephemerals {
+            return fail("ephemeral index differs from node owners".into());
+        }
+        if containers != self.containers || ttls != self.ttls {
+            return fail("container/TTL index differs from node owners".into());
+        }
+        if size != self.data_size {
+            return fail(format!("data size {} != recount {size}", self.data_size));
+        }
+        Ok(())
     }
 
     // ---------------------------------------------------------------- snapshot

@@ -43,7 +43,15 @@ impl Server {
         // Every txn goes through its log encoding, as in production.
         let (hdr2, txn2) = txn::decode(&txn::encode(&hdr, &txn)).expect("own encoding decodes");
         assert_eq!((hdr, &txn), (hdr2, &txn2));
-        self.tree.apply(&hdr2, &txn2)
+        let out = self.tree.apply(&hdr2, &txn2);
+        assert_eq!(self.tree.check_invariants(), Ok(()));
+        for r in match &out.result {
+            TxnResult::Multi(rs) => rs.clone(),
+            _ => vec![],
+        } {
+            assert_ne!(r.multi_op_code(), 0, "{r:?} cannot appear in a multi");
+        }
+        out
     }
 
     fn write(&mut self, req: WriteRequest) -> ApplyOutcome {
@@ -396,6 +404,12 @@ fn multi_success_and_failure() {
     );
     assert!(matches!(&rs[3], TxnResult::Check { .. }));
     assert_eq!(o.result.err(), 0);
+    let codes: Vec<i32> = rs.iter().map(TxnResult::multi_op_code).collect();
+    assert_eq!(
+        codes,
+        vec![1, 15, 5, 13],
+        "kazoo needs type 1 back for a type-1 create"
+    );
     assert_eq!(o.events, vec![ev(W1, EventType::NodeCreated, "/m1")]);
     assert_eq!(
         s.tree.stat("/m1/s0000000000").unwrap().czxid,
