@@ -7,6 +7,46 @@
 //! `DataTree.processTxn` produces them. Reads (`get_data`, `exists`, …) check ACLs as
 //! `FinalRequestProcessor` does and optionally register watches. Spec: `spec/data-tree.md`;
 //! facts: ../shared/reference/zookeeper-formats.md A.7–A.16, C.3.
+//!
+//! ```
+//! use zabkeeper::tree::{
+//!     prepare_logged, txn, CreateKind, DataTree, EventType, PendingChanges, PrepareContext,
+//!     TxnResult, WatcherId, WriteRequest,
+//! };
+//! use zabkeeper::wire::records::Acl;
+//!
+//! let mut tree = DataTree::new();
+//! // A reader on connection 7 waits for /app to appear.
+//! assert!(tree.exists("/app", Some(WatcherId(7))).is_err());
+//!
+//! // Leader: validate and stamp the write (zxid and clock come from the caller).
+//! let ctx = PrepareContext {
+//!     session_id: 0x100,
+//!     cxid: 1,
+//!     auth_ids: &[],
+//!     now_ms: 1_700_000_000_000,
+//!     zxid: 0x1_0000_0001,
+//!     extended_types_enabled: false,
+//! };
+//! let create = WriteRequest::Create {
+//!     kind: CreateKind::Create2,
+//!     path: "/app".into(),
+//!     data: Some(b"v1".to_vec()),
+//!     acl: Acl::open_unsafe(),
+//!     flags: 0,
+//!     ttl_ms: -1,
+//! };
+//! let (hdr, txn) = prepare_logged(&tree, &mut PendingChanges::new(), &create, &ctx);
+//! let logged = txn::encode(&hdr, &txn); // what the PROPOSAL carries and the log stores
+//!
+//! // Every server: apply the committed txn, queue the events, then reply.
+//! let (hdr, txn) = txn::decode(&logged).unwrap();
+//! let out = tree.apply(&hdr, &txn);
+//! assert!(matches!(out.result, TxnResult::Create { ref path, .. } if path == "/app"));
+//! assert_eq!(out.events[0].0, WatcherId(7));
+//! assert_eq!(out.events[0].1.event_type, EventType::NodeCreated);
+//! assert_eq!(tree.get_data("/app", &[], None).unwrap().0, Some(b"v1".to_vec()));
+//! ```
 
 pub mod acl;
 mod codec;
