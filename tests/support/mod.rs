@@ -440,6 +440,25 @@ impl Cluster {
         panic!("deliver_all did not quiesce\n{}", self.trace_tail(40));
     }
 
+    /// Like [`Cluster::deliver_all`] but stops after `max` passes (for scenarios that never
+    /// quiesce). Returns how many messages were delivered.
+    pub fn deliver_all_bounded(&mut self, max: usize) -> usize {
+        let mut delivered = 0;
+        for _ in 0..max {
+            let pairs: Vec<(ServerId, ServerId)> =
+                self.links.iter().filter(|(_, q)| !q.is_empty()).map(|(k, _)| *k).collect();
+            if pairs.is_empty() {
+                break;
+            }
+            for (a, b) in pairs {
+                if self.deliver(a.0, b.0).is_some() {
+                    delivered += 1;
+                }
+            }
+        }
+        delivered
+    }
+
     /// Makes `id`'s pending log writes durable (in order) and reports `Persisted`. Returns
     /// whether anything was pending.
     pub fn flush_log(&mut self, id: u64) -> bool {
@@ -528,6 +547,27 @@ impl Cluster {
             }
         }
         panic!("cluster not stable after 1000 rounds\n{}", self.trace_tail(40));
+    }
+
+    /// [`Cluster::run_until_stable`], then fires `Notify` on every LOOKING node and runs again,
+    /// until no running node is LOOKING (at most 20 times; panics otherwise).
+    pub fn settle(&mut self) {
+        for _ in 0..20 {
+            self.run_until_stable();
+            let looking: Vec<u64> = self
+                .servers
+                .iter()
+                .filter(|(_, s)| s.node.as_ref().is_some_and(|n| n.state() == PeerState::Looking))
+                .map(|(id, _)| id.0)
+                .collect();
+            if looking.is_empty() {
+                return;
+            }
+            for id in looking {
+                self.fire(id, Timer::Notify);
+            }
+        }
+        panic!("cluster did not settle\n{}", self.trace_tail(40));
     }
 
     /// Starts every listed server (in the given order) then runs until stable.
