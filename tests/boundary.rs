@@ -4,8 +4,17 @@
 
 use std::path::{Path, PathBuf};
 
-const FORBIDDEN: &[&str] =
-    &["tokio", "std::net", "std::fs", "std::thread", "Instant", "SystemTime", "rand", "HashMap", "HashSet"];
+const FORBIDDEN: &[&str] = &[
+    "tokio",
+    "std::net",
+    "std::fs",
+    "std::thread",
+    "Instant",
+    "SystemTime",
+    "rand",
+    "HashMap",
+    "HashSet",
+];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display()));
@@ -88,19 +97,33 @@ fn protocol_core_uses_no_io_clock_randomness_or_hash_order() {
     let mut files = Vec::new();
     rust_files(&root, &mut files);
     files.sort();
-    assert!(files.len() >= 10, "found only {} files under {}", files.len(), root.display());
+    assert!(
+        files.len() >= 10,
+        "found only {} files under {}",
+        files.len(),
+        root.display()
+    );
     let mut hits = Vec::new();
     for file in &files {
         let src = std::fs::read_to_string(file).expect("read source");
         for (n, line) in strip_comments(&src).lines().enumerate() {
             for word in FORBIDDEN {
                 if mentions(line, word) {
-                    hits.push(format!("{}:{}: `{word}` in `{}`", file.display(), n + 1, line.trim()));
+                    hits.push(format!(
+                        "{}:{}: `{word}` in `{}`",
+                        file.display(),
+                        n + 1,
+                        line.trim()
+                    ));
                 }
             }
         }
     }
-    assert!(hits.is_empty(), "the protocol core must stay IO-free:\n{}", hits.join("\n"));
+    assert!(
+        hits.is_empty(),
+        "the protocol core must stay IO-free:\n{}",
+        hits.join("\n")
+    );
 }
 
 #[test]
@@ -112,6 +135,9 @@ fn scanner_sees_code_and_skips_comments() {
     assert!(!mentions(&code, "tokio"));
     assert!(!mentions(&code, "rand"));
     assert!(!mentions(&code, "HashSet"));
-    assert!(!mentions("let operand = 1;", "rand"), "whole identifiers only");
+    assert!(
+        !mentions("let operand = 1;", "rand"),
+        "whole identifiers only"
+    );
     assert!(mentions("rand::random()", "rand"));
 }

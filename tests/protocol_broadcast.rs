@@ -19,7 +19,10 @@ fn three() -> Cluster {
 }
 
 fn p(zxid: Zxid, data: &'static [u8]) -> Proposal {
-    Proposal { zxid, data: Bytes::from_static(data) }
+    Proposal {
+        zxid,
+        data: Bytes::from_static(data),
+    }
 }
 
 #[test]
@@ -31,19 +34,40 @@ fn propose_ack_commit_effect_by_effect() {
     assert_eq!(
         effects,
         vec![
-            Effect::PersistTxns { proposals: vec![a.clone()], committed: Zxid::ZERO },
+            Effect::PersistTxns {
+                proposals: vec![a.clone()],
+                committed: Zxid::ZERO
+            },
             Effect::Proposed { zxid: z(1, 1) },
-            Effect::Send { to: sid(1), msg: PeerMsg::Propose(a.clone()) },
-            Effect::Send { to: sid(2), msg: PeerMsg::Propose(a.clone()) },
+            Effect::Send {
+                to: sid(1),
+                msg: PeerMsg::Propose(a.clone())
+            },
+            Effect::Send {
+                to: sid(2),
+                msg: PeerMsg::Propose(a.clone())
+            },
         ]
     );
     // Follower 1: log it; no ACK until durable.
     let (_, effects) = c.deliver(3, 1).expect("PROPOSAL");
-    assert_eq!(effects, vec![Effect::PersistTxns { proposals: vec![a.clone()], committed: Zxid::ZERO }]);
+    assert_eq!(
+        effects,
+        vec![Effect::PersistTxns {
+            proposals: vec![a.clone()],
+            committed: Zxid::ZERO
+        }]
+    );
     let mark = c.trace.len();
     assert!(c.flush_log(1));
     assert_eq!(c.trace[mark].input, Input::Persisted { upto: z(1, 1) });
-    assert_eq!(c.trace[mark].effects, vec![Effect::Send { to: sid(3), msg: PeerMsg::Ack { zxid: z(1, 1) } }]);
+    assert_eq!(
+        c.trace[mark].effects,
+        vec![Effect::Send {
+            to: sid(3),
+            msg: PeerMsg::Ack { zxid: z(1, 1) }
+        }]
+    );
     // Leader: 1's ACK alone is no quorum while its own copy is not durable.
     let (_, effects) = c.deliver(1, 3).expect("ACK");
     assert_eq!(effects, vec![]);
@@ -54,8 +78,14 @@ fn propose_ack_commit_effect_by_effect() {
     assert_eq!(
         c.trace[mark].effects,
         vec![
-            Effect::Send { to: sid(1), msg: PeerMsg::Commit { zxid: z(1, 1) } },
-            Effect::Send { to: sid(2), msg: PeerMsg::Commit { zxid: z(1, 1) } },
+            Effect::Send {
+                to: sid(1),
+                msg: PeerMsg::Commit { zxid: z(1, 1) }
+            },
+            Effect::Send {
+                to: sid(2),
+                msg: PeerMsg::Commit { zxid: z(1, 1) }
+            },
             Effect::Commit { upto: z(1, 1) },
         ]
     );
@@ -64,7 +94,13 @@ fn propose_ack_commit_effect_by_effect() {
     assert_eq!(effects, vec![Effect::Commit { upto: z(1, 1) }]);
     // Follower 2 gets PROPOSAL and COMMIT before its disk answers: applies nothing yet.
     let (_, effects) = c.deliver(3, 2).expect("PROPOSAL");
-    assert_eq!(effects, vec![Effect::PersistTxns { proposals: vec![a.clone()], committed: Zxid::ZERO }]);
+    assert_eq!(
+        effects,
+        vec![Effect::PersistTxns {
+            proposals: vec![a.clone()],
+            committed: Zxid::ZERO
+        }]
+    );
     let (_, effects) = c.deliver(3, 2).expect("COMMIT");
     assert_eq!(effects, vec![], "applied a commit that is not durable here");
     assert_eq!(c.node(2).committed_zxid(), Zxid::ZERO);
@@ -73,7 +109,10 @@ fn propose_ack_commit_effect_by_effect() {
     assert_eq!(
         c.trace[mark].effects,
         vec![
-            Effect::Send { to: sid(3), msg: PeerMsg::Ack { zxid: z(1, 1) } },
+            Effect::Send {
+                to: sid(3),
+                msg: PeerMsg::Ack { zxid: z(1, 1) }
+            },
             Effect::Commit { upto: z(1, 1) },
         ]
     );
@@ -98,8 +137,14 @@ fn leader_quorum_can_be_two_followers_before_its_own_disk() {
             assert_eq!(
                 effects,
                 vec![
-                    Effect::Send { to: sid(1), msg: PeerMsg::Commit { zxid: z(1, 1) } },
-                    Effect::Send { to: sid(2), msg: PeerMsg::Commit { zxid: z(1, 1) } },
+                    Effect::Send {
+                        to: sid(1),
+                        msg: PeerMsg::Commit { zxid: z(1, 1) }
+                    },
+                    Effect::Send {
+                        to: sid(2),
+                        msg: PeerMsg::Commit { zxid: z(1, 1) }
+                    },
                 ]
             );
         }
@@ -107,7 +152,10 @@ fn leader_quorum_can_be_two_followers_before_its_own_disk() {
     assert_eq!(c.node(3).committed_zxid(), Zxid::ZERO);
     let mark = c.trace.len();
     c.flush_log(3);
-    assert_eq!(c.trace[mark].effects, vec![Effect::Commit { upto: z(1, 1) }]);
+    assert_eq!(
+        c.trace[mark].effects,
+        vec![Effect::Commit { upto: z(1, 1) }]
+    );
 }
 
 #[test]
@@ -121,18 +169,28 @@ fn commits_go_out_in_zxid_order_and_stop_at_the_first_gap() {
         c.deliver(3, 1);
     }
     c.flush_log(1);
-    assert_eq!(c.queued(1, 3), vec![PeerMsg::Ack { zxid: z(1, 3) }], "one cumulative ACK");
+    assert_eq!(
+        c.queued(1, 3),
+        vec![PeerMsg::Ack { zxid: z(1, 3) }],
+        "one cumulative ACK"
+    );
     let (_, effects) = c.deliver(1, 3).expect("ACK");
     // 1:1 has {1, 3}; 1:2 only {1}: the commit point stops at 1:1.
     assert_eq!(
         sends(&effects),
-        vec![(1, PeerMsg::Commit { zxid: z(1, 1) }), (2, PeerMsg::Commit { zxid: z(1, 1) })]
+        vec![
+            (1, PeerMsg::Commit { zxid: z(1, 1) }),
+            (2, PeerMsg::Commit { zxid: z(1, 1) })
+        ]
     );
     let mark = c.trace.len();
     c.flush_log(3);
     assert_eq!(
         sends(&c.trace[mark].effects),
-        vec![(1, PeerMsg::Commit { zxid: z(1, 3) }), (2, PeerMsg::Commit { zxid: z(1, 3) })]
+        vec![
+            (1, PeerMsg::Commit { zxid: z(1, 3) }),
+            (2, PeerMsg::Commit { zxid: z(1, 3) })
+        ]
     );
     c.run_until_stable();
     // Every COMMIT any follower received is in increasing zxid order.
@@ -142,7 +200,10 @@ fn commits_go_out_in_zxid_order_and_stop_at_the_first_gap() {
             .iter()
             .filter(|s| s.node == sid(f))
             .filter_map(|s| match &s.input {
-                Input::Peer { msg: PeerMsg::Commit { zxid }, .. } => Some(*zxid),
+                Input::Peer {
+                    msg: PeerMsg::Commit { zxid },
+                    ..
+                } => Some(*zxid),
                 _ => None,
             })
             .collect();
@@ -167,7 +228,11 @@ fn follower_applies_only_what_it_holds_durably() {
     c.deliver(1, 3).expect("ACK 1:2 from 1");
     let (msg, effects) = c.deliver(3, 2).expect("COMMIT");
     assert_eq!(msg, PeerMsg::Commit { zxid: z(1, 2) });
-    assert_eq!(effects, vec![Effect::Commit { upto: z(1, 1) }], "applies only the durable part");
+    assert_eq!(
+        effects,
+        vec![Effect::Commit { upto: z(1, 1) }],
+        "applies only the durable part"
+    );
     // 2 heard COMMIT 1:2 with only 1:1 durable.
     assert_eq!(c.node(2).durable_zxid(), z(1, 1));
     assert_eq!(c.node(2).committed_zxid(), z(1, 1));
@@ -177,7 +242,10 @@ fn follower_applies_only_what_it_holds_durably() {
     assert_eq!(
         c.trace[mark].effects,
         vec![
-            Effect::Send { to: sid(3), msg: PeerMsg::Ack { zxid: z(1, 2) } },
+            Effect::Send {
+                to: sid(3),
+                msg: PeerMsg::Ack { zxid: z(1, 2) }
+            },
             Effect::Commit { upto: z(1, 2) },
         ]
     );
@@ -191,11 +259,21 @@ fn leader_abdicates_when_it_loses_the_synced_quorum() {
     assert_eq!(c.state(3), PeerState::Leading, "3 and 2 are still a quorum");
     let effects = c.step(3, Input::PeerLost(sid(2)));
     assert_eq!(c.state(3), PeerState::Looking);
-    assert!(effects.contains(&Effect::RoleChanged { state: PeerState::Looking, leader: None, epoch: Epoch(1) }));
+    assert!(effects.contains(&Effect::RoleChanged {
+        state: PeerState::Looking,
+        leader: None,
+        epoch: Epoch(1)
+    }));
     assert!(effects.contains(&Effect::CancelTimer(Timer::Heartbeat)));
     // It refuses writes now.
     let effects = c.write(3, b"late");
-    assert_eq!(effects, vec![Effect::Reject { data: Bytes::from_static(b"late"), reason: RejectReason::NotLeader }]);
+    assert_eq!(
+        effects,
+        vec![Effect::Reject {
+            data: Bytes::from_static(b"late"),
+            reason: RejectReason::NotLeader
+        }]
+    );
 }
 
 #[test]
@@ -236,13 +314,38 @@ impl SettleAmong for Cluster {
 #[test]
 fn forwarded_request_reaches_the_leader() {
     let mut c = three();
-    let effects = c.step(1, Input::Forward { payload: Bytes::from_static(b"req") });
-    assert_eq!(effects, vec![Effect::Send { to: sid(3), msg: PeerMsg::Request { payload: Bytes::from_static(b"req") } }]);
+    let effects = c.step(
+        1,
+        Input::Forward {
+            payload: Bytes::from_static(b"req"),
+        },
+    );
+    assert_eq!(
+        effects,
+        vec![Effect::Send {
+            to: sid(3),
+            msg: PeerMsg::Request {
+                payload: Bytes::from_static(b"req")
+            }
+        }]
+    );
     let (_, effects) = c.deliver(1, 3).expect("REQUEST");
-    assert_eq!(effects, vec![Effect::Prepare { from: sid(1), payload: Bytes::from_static(b"req") }]);
+    assert_eq!(
+        effects,
+        vec![Effect::Prepare {
+            from: sid(1),
+            payload: Bytes::from_static(b"req")
+        }]
+    );
     // A follower refuses a direct write.
     let effects = c.write(1, b"x");
-    assert_eq!(effects, vec![Effect::Reject { data: Bytes::from_static(b"x"), reason: RejectReason::NotLeader }]);
+    assert_eq!(
+        effects,
+        vec![Effect::Reject {
+            data: Bytes::from_static(b"x"),
+            reason: RejectReason::NotLeader
+        }]
+    );
 }
 
 #[test]
@@ -252,7 +355,10 @@ fn observer_gets_inform_and_never_acks() {
     c.settle();
     c.assert_settled(3);
     let effects = c.write(3, b"a");
-    assert!(!sends(&effects).iter().any(|(to, _)| *to == 9), "no PROPOSAL to an observer");
+    assert!(
+        !sends(&effects).iter().any(|(to, _)| *to == 9),
+        "no PROPOSAL to an observer"
+    );
     c.run_until_stable();
     let informs: Vec<PeerMsg> = c
         .trace
@@ -265,9 +371,13 @@ fn observer_gets_inform_and_never_acks() {
         .filter(|m| matches!(m, PeerMsg::Inform(_) | PeerMsg::Propose(_)))
         .collect();
     assert_eq!(informs, vec![PeerMsg::Inform(p(z(1, 1), b"a"))]);
-    assert!(c.trace.iter().filter(|s| s.node == sid(9)).all(|s| !sends(&s.effects)
+    assert!(c
+        .trace
         .iter()
-        .any(|(_, m)| matches!(m, PeerMsg::Ack { zxid } if zxid.counter() > 0))));
+        .filter(|s| s.node == sid(9))
+        .all(|s| !sends(&s.effects)
+            .iter()
+            .any(|(_, m)| matches!(m, PeerMsg::Ack { zxid } if zxid.counter() > 0))));
     assert_eq!(c.node(9).committed_zxid(), z(1, 1));
 }
 
@@ -287,16 +397,23 @@ fn zxid_counter_rollover_makes_the_leader_step_down() {
     assert_eq!(c.node(3).established_epoch(), Some(Epoch(2)));
     // COUNTER_MAX itself is still usable.
     let effects = c.write(3, b"last");
-    assert!(effects.contains(&Effect::Proposed { zxid: Zxid::new(Epoch(2), COUNTER_MAX) }));
+    assert!(effects.contains(&Effect::Proposed {
+        zxid: Zxid::new(Epoch(2), COUNTER_MAX)
+    }));
     c.run_until_stable();
     assert_eq!(c.node(1).committed_zxid(), Zxid::new(Epoch(2), COUNTER_MAX));
     // The next one would wrap: refused, and the leader steps down.
     let effects = c.write(3, b"wrap");
     assert_eq!(
         effects[0],
-        Effect::Reject { data: Bytes::from_static(b"wrap"), reason: RejectReason::ZxidRollover }
+        Effect::Reject {
+            data: Bytes::from_static(b"wrap"),
+            reason: RejectReason::ZxidRollover
+        }
     );
-    assert!(!effects.iter().any(|e| matches!(e, Effect::PersistTxns { .. } | Effect::Proposed { .. })));
+    assert!(!effects
+        .iter()
+        .any(|e| matches!(e, Effect::PersistTxns { .. } | Effect::Proposed { .. })));
     assert_eq!(c.state(3), PeerState::Looking);
     // A new election starts epoch 3 and writes continue from counter 1.
     c.settle();

@@ -19,7 +19,11 @@ fn five_started_in_order() -> Cluster {
     assert!(c.leaders().is_empty(), "two of five elect nobody");
     assert_eq!(c.state(1), PeerState::Looking);
     assert_eq!(c.state(2), PeerState::Looking);
-    assert_eq!(c.node(1).current_vote().sid, sid(2), "1 adopted the larger sid");
+    assert_eq!(
+        c.node(1).current_vote().sid,
+        sid(2),
+        "1 adopted the larger sid"
+    );
     c.start(3);
     c.run_until_stable();
     assert_eq!(c.leaders(), vec![3]);
@@ -40,7 +44,11 @@ fn seed1_five_servers_started_in_order_elect_3() {
     for id in [1, 2, 4, 5] {
         assert_eq!(c.node(id).accepted_epoch(), Epoch(1));
         assert_eq!(c.node(id).current_epoch(), Epoch(1));
-        assert_eq!(c.server(id).disk.current_epoch, Epoch(1), "{id}: currentEpoch durable");
+        assert_eq!(
+            c.server(id).disk.current_epoch,
+            Epoch(1),
+            "{id}: currentEpoch durable"
+        );
     }
 }
 
@@ -55,22 +63,46 @@ fn seed1_late_joiners_follow_without_a_new_round() {
     c.run_until_stable();
     c.assert_settled(3);
     // Nobody else went back to LOOKING or changed its round.
-    assert_eq!(rounds, [1, 2, 3].iter().map(|i| c.node(*i).round()).collect::<Vec<_>>());
+    assert_eq!(
+        rounds,
+        [1, 2, 3]
+            .iter()
+            .map(|i| c.node(*i).round())
+            .collect::<Vec<_>>()
+    );
     for id in [1, 2, 3] {
         for input in c.inputs_of(id, mark) {
             assert_ne!(input, Input::Start, "{id} restarted");
         }
-        assert!(c.trace[mark..].iter().filter(|s| s.node == sid(id)).all(|s| !s
-            .effects
+        assert!(c.trace[mark..]
             .iter()
-            .any(|e| matches!(e, Effect::RoleChanged { .. }))));
+            .filter(|s| s.node == sid(id))
+            .all(|s| !s
+                .effects
+                .iter()
+                .any(|e| matches!(e, Effect::RoleChanged { .. }))));
     }
     // 4 never armed FinalizeWait: it followed on the decided votes, not on an election of its own.
-    let fw = c.trace[mark..].iter().filter(|s| s.node == sid(4)).any(|s| {
-        s.effects.iter().any(|e| matches!(e, Effect::SetTimer { timer: Timer::FinalizeWait, .. }))
-    });
+    let fw = c.trace[mark..]
+        .iter()
+        .filter(|s| s.node == sid(4))
+        .any(|s| {
+            s.effects.iter().any(|e| {
+                matches!(
+                    e,
+                    Effect::SetTimer {
+                        timer: Timer::FinalizeWait,
+                        ..
+                    }
+                )
+            })
+        });
     assert!(!fw, "late joiner ran its own round to completion");
-    assert_eq!(c.node(3).established_epoch(), Some(Epoch(1)), "no new epoch");
+    assert_eq!(
+        c.node(3).established_epoch(),
+        Some(Epoch(1)),
+        "no new epoch"
+    );
 }
 
 #[test]
@@ -110,7 +142,11 @@ fn seed2_after_crash_of_leader_in_running_ensemble() {
     assert_eq!(c.leaders(), vec![2]);
     c.assert_settled(2);
     for id in [1, 4, 5] {
-        assert_eq!(c.log_zxids(id), run_of(1, 4), "{id} got 1:4 from the new leader");
+        assert_eq!(
+            c.log_zxids(id),
+            run_of(1, 4),
+            "{id} got 1:4 from the new leader"
+        );
     }
 }
 
@@ -146,12 +182,18 @@ fn current_epoch_beats_larger_zxid_in_election() {
     // (2, 1:3, 2) beats (1, 1:50, 3): epoch first.
     c.assert_settled(2);
     assert_eq!(c.node(2).established_epoch(), Some(Epoch(3)));
-    assert_eq!(c.log_zxids(3), run_of(1, 3), "3's unacknowledged tail is cut");
+    assert_eq!(
+        c.log_zxids(3),
+        run_of(1, 3),
+        "3's unacknowledged tail is cut"
+    );
 }
 
 #[test]
 fn larger_sid_wins_a_tie() {
-    let disks = (1..=3u64).map(|id| (id, disk_with(1, &run_of(1, 5), z(1, 5)))).collect();
+    let disks = (1..=3u64)
+        .map(|id| (id, disk_with(1, &run_of(1, 5), z(1, 5))))
+        .collect();
     let mut c = Cluster::with_disks(&[1, 2, 3], &[], disks);
     c.start_all(&[3, 1, 2]);
     c.assert_settled(3);
@@ -169,7 +211,11 @@ fn observer_never_counts_and_ends_observing() {
     c.run_until_stable();
     assert!(c.leaders().is_empty(), "an observer is not a quorum member");
     assert_eq!(c.state(1), PeerState::Looking);
-    assert_ne!(c.node(1).current_vote().sid, sid(9), "no one votes for an observer");
+    assert_ne!(
+        c.node(1).current_vote().sid,
+        sid(9),
+        "no one votes for an observer"
+    );
     c.start(2);
     c.run_until_stable();
     // The voters decided while 9 only heard LOOKING votes, which an observer ignores; its
@@ -184,10 +230,18 @@ fn observer_never_counts_and_ends_observing() {
     // leader 2 plus observer 9 are no quorum.
     c.write(2, b"a");
     c.run_until_stable();
-    assert_eq!(c.node(9).committed_zxid(), c.node(2).committed_zxid(), "observer learns commits");
+    assert_eq!(
+        c.node(9).committed_zxid(),
+        c.node(2).committed_zxid(),
+        "observer learns commits"
+    );
     assert!(c.node(9).committed_zxid() > Zxid::ZERO);
     c.partition(1, 2);
-    assert_ne!(c.state(2), PeerState::Leading, "leader + observer is not a quorum");
+    assert_ne!(
+        c.state(2),
+        PeerState::Leading,
+        "leader + observer is not a quorum"
+    );
 }
 
 #[test]
@@ -218,7 +272,10 @@ fn vote_waits_for_durable_writes() {
     assert_eq!(c.node(1).durable_zxid(), Zxid::ZERO);
     let effects = c.step(1, Input::PeerLost(sid(3)));
     assert_eq!(c.state(1), PeerState::Looking);
-    assert!(sends(&effects).is_empty(), "voted before its log was durable: {effects:?}");
+    assert!(
+        sends(&effects).is_empty(),
+        "voted before its log was durable: {effects:?}"
+    );
     assert_eq!(c.node(1).round(), 1, "no new round yet");
     let mark = c.trace.len();
     assert!(c.flush_log(1));
@@ -228,7 +285,11 @@ fn vote_waits_for_durable_writes() {
     assert_eq!(c.node(1).round(), 2);
     let expected = PeerMsg::Notification {
         state: PeerState::Looking,
-        vote: Vote { epoch: Epoch(1), zxid: z(1, 1), sid: sid(1) },
+        vote: Vote {
+            epoch: Epoch(1),
+            zxid: z(1, 1),
+            sid: sid(1),
+        },
         round: 2,
     };
     assert_eq!(votes, vec![(2, expected.clone()), (3, expected)]);
@@ -253,10 +314,15 @@ fn vote_waits_for_durable_epoch() {
     assert_eq!(c.node(2).accepted_epoch(), Epoch(1));
     let effects = c.step(2, Input::PeerLost(sid(3)));
     assert_eq!(c.state(2), PeerState::Looking);
-    assert!(sends(&effects).is_empty(), "voted with an epoch write in flight");
+    assert!(
+        sends(&effects).is_empty(),
+        "voted with an epoch write in flight"
+    );
     let mark = c.trace.len();
     c.flush_epoch(2);
-    assert!(sends(&c.trace[mark].effects).iter().any(|(to, m)| *to == 3 && m.is_election()));
+    assert!(sends(&c.trace[mark].effects)
+        .iter()
+        .any(|(to, m)| *to == 3 && m.is_election()));
 }
 
 #[test]
@@ -301,7 +367,12 @@ trait SettledAmong {
 
 impl SettledAmong for Cluster {
     fn assert_settled_among(&self, ids: &[u64], leader: u64) {
-        assert_eq!(self.state(leader), PeerState::Leading, "{}", self.trace_tail(20));
+        assert_eq!(
+            self.state(leader),
+            PeerState::Leading,
+            "{}",
+            self.trace_tail(20)
+        );
         for id in ids.iter().filter(|i| **i != leader) {
             assert_eq!(self.state(*id), PeerState::Following, "{id}");
             assert_eq!(self.node(*id).leader(), Some(sid(leader)));

@@ -103,8 +103,14 @@ struct EpochStep {
 }
 
 fn epoch_step() -> impl Strategy<Value = EpochStep> {
-    (0usize..3, 0u32..4, any::<[u32; 3]>(), any::<bool>())
-        .prop_map(|(quorum, txns, got, third_synced)| EpochStep { quorum, txns, got, third_synced })
+    (0usize..3, 0u32..4, any::<[u32; 3]>(), any::<bool>()).prop_map(
+        |(quorum, txns, got, third_synced)| EpochStep {
+            quorum,
+            txns,
+            got,
+            third_synced,
+        },
+    )
 }
 
 const PAIRS: [(usize, usize, usize); 3] = [(0, 1, 2), (0, 2, 1), (1, 2, 0)];
@@ -121,7 +127,13 @@ fn leader_of(servers: &[Srv], a: usize, b: usize) -> usize {
 /// the quorum member with the best (currentEpoch, last zxid) leads (FLE order and ZAB-AHEAD),
 /// the quorum adopts its history, it writes `txns` txns of which each server logs a prefix.
 fn simulate(steps: &[EpochStep]) -> Vec<Srv> {
-    let mut servers = vec![Srv { current: 0, log: Vec::new() }; 3];
+    let mut servers = vec![
+        Srv {
+            current: 0,
+            log: Vec::new()
+        };
+        3
+    ];
     for (i, s) in steps.iter().enumerate() {
         let e = i as u32 + 1;
         let (a, b, third) = PAIRS[s.quorum];
@@ -131,7 +143,11 @@ fn simulate(steps: &[EpochStep]) -> Vec<Srv> {
         let new: Vec<Zxid> = (1..=s.txns).map(|c| Zxid::new(Epoch(e), c)).collect();
         let third_ok = s.third_synced && servers[third].rank() <= leader_rank;
         for m in [a, b] {
-            let keep = if m == l { new.len() } else { s.got[m] as usize % (new.len() + 1) };
+            let keep = if m == l {
+                new.len()
+            } else {
+                s.got[m] as usize % (new.len() + 1)
+            };
             servers[m].log = base.iter().chain(&new[..keep]).copied().collect();
             servers[m].current = e;
         }
@@ -144,7 +160,12 @@ fn simulate(steps: &[EpochStep]) -> Vec<Srv> {
 }
 
 fn proposals(zs: &[Zxid]) -> Vec<Proposal> {
-    zs.iter().map(|z| Proposal { zxid: *z, data: bytes::Bytes::from(format!("{z}")) }).collect()
+    zs.iter()
+        .map(|z| Proposal {
+            zxid: *z,
+            data: bytes::Bytes::from(format!("{z}")),
+        })
+        .collect()
 }
 
 /// Checks `plan_sync` for the leader of `last_quorum` and one learner against the oracle:
@@ -166,26 +187,60 @@ fn check_plan(
     }
     let full = proposals(&leader.log);
     let cut = base_pick % (full.len() + 1);
-    let base = if cut == 0 { Zxid::ZERO } else { full[cut - 1].zxid };
+    let base = if cut == 0 {
+        Zxid::ZERO
+    } else {
+        full[cut - 1].zxid
+    };
     let plan = plan_sync(&full[cut..], base, learner.last(), None);
-    let ctx = || format!("plan {:?} for leader {:?} learner {:?} base {base}", plan.kind, leader.log, learner.log);
+    let ctx = || {
+        format!(
+            "plan {:?} for leader {:?} learner {:?} base {base}",
+            plan.kind, leader.log, learner.log
+        )
+    };
 
     let mine = proposals(&learner.log);
     let result: Vec<Proposal> = match plan.kind {
-        SyncKind::Diff => mine.iter().cloned().chain(plan.proposals.iter().cloned()).collect(),
+        SyncKind::Diff => mine
+            .iter()
+            .cloned()
+            .chain(plan.proposals.iter().cloned())
+            .collect(),
         SyncKind::Trunc { to } => {
             if to >= learner.last() {
                 return Err(format!("TRUNC that cuts nothing: {}", ctx()));
             }
-            mine.iter().filter(|p| p.zxid <= to).cloned().chain(plan.proposals.iter().cloned()).collect()
+            mine.iter()
+                .filter(|p| p.zxid <= to)
+                .cloned()
+                .chain(plan.proposals.iter().cloned())
+                .collect()
         }
-        SyncKind::Snap => full[..cut].iter().cloned().chain(plan.proposals.iter().cloned()).collect(),
+        SyncKind::Snap => full[..cut]
+            .iter()
+            .cloned()
+            .chain(plan.proposals.iter().cloned())
+            .collect(),
     };
     if result != full {
-        return Err(format!("result {:?}: {}", result.iter().map(|p| p.zxid).collect::<Vec<_>>(), ctx()));
+        return Err(format!(
+            "result {:?}: {}",
+            result.iter().map(|p| p.zxid).collect::<Vec<_>>(),
+            ctx()
+        ));
     }
-    let common = leader.log.iter().zip(&learner.log).take_while(|(x, y)| x == y).count();
-    let common_last = if common == 0 { Zxid::ZERO } else { learner.log[common - 1] };
+    let common = leader
+        .log
+        .iter()
+        .zip(&learner.log)
+        .take_while(|(x, y)| x == y)
+        .count();
+    let common_last = if common == 0 {
+        Zxid::ZERO
+    } else {
+        learner.log[common - 1]
+    };
     if let SyncKind::Trunc { to } = plan.kind {
         if to < common_last {
             return Err(format!("TRUNC cuts common {common_last}: {}", ctx()));
@@ -224,7 +279,12 @@ fn plan_sync_exhaustive_small_histories() {
             for got in 0..27u32 {
                 for third_synced in [false, true] {
                     let got = [got % 3, got / 3 % 3, got / 9];
-                    step_space.push(EpochStep { quorum, txns, got, third_synced });
+                    step_space.push(EpochStep {
+                        quorum,
+                        txns,
+                        got,
+                        third_synced,
+                    });
                 }
             }
         }
@@ -233,7 +293,7 @@ fn plan_sync_exhaustive_small_histories() {
     for s1 in &step_space {
         for s2 in &step_space {
             let servers = simulate(&[s1.clone(), s2.clone()]);
-            for q in 0..3 {
+            for (q, &(a, b, third)) in PAIRS.iter().enumerate() {
                 for pick in [false, true] {
                     for base_pick in [0, 2] {
                         match check_plan(&servers, q, pick, base_pick) {
@@ -242,7 +302,6 @@ fn plan_sync_exhaustive_small_histories() {
                             Ok(Some(SyncKind::Diff)) => diff += 1,
                             Ok(Some(SyncKind::Snap)) => snap += 1,
                             Ok(Some(SyncKind::Trunc { .. })) => {
-                                let (a, b, third) = PAIRS[q];
                                 let l = leader_of(&servers, a, b);
                                 let f = if pick { a + b - l } else { third };
                                 if servers[f].last() > servers[l].last() {
@@ -257,6 +316,8 @@ fn plan_sync_exhaustive_small_histories() {
             }
         }
     }
-    assert!(diff > 0 && trunc > 0 && trunc_diff > 0 && snap > 0 && ahead > 0,
-        "diff {diff} trunc {trunc} trunc+diff {trunc_diff} snap {snap} ahead {ahead}");
+    assert!(
+        diff > 0 && trunc > 0 && trunc_diff > 0 && snap > 0 && ahead > 0,
+        "diff {diff} trunc {trunc} trunc+diff {trunc_diff} snap {snap} ahead {ahead}"
+    );
 }

@@ -17,7 +17,11 @@ fn sync_sent(c: &Cluster, leader: u64, learner: u64) -> (SyncKind, Vec<Zxid>, Zx
         .filter(|s| s.node == sid(leader))
         .flat_map(|s| sends(&s.effects))
         .find_map(|(to, m)| match m {
-            PeerMsg::Sync { kind, proposals, committed } if to == learner => {
+            PeerMsg::Sync {
+                kind,
+                proposals,
+                committed,
+            } if to == learner => {
                 Some((kind, proposals.iter().map(|p| p.zxid).collect(), committed))
             }
             _ => None,
@@ -58,7 +62,10 @@ fn new_epoch_is_max_accepted_plus_one() {
     for _ in 0..50 {
         c.deliver_all_bounded(200);
         assert_eq!(c.node(2).accepted_epoch(), Epoch(5));
-        assert!(c.node(2).learning().is_none_or(|l| l.phase <= LearnerPhase::Discovery));
+        assert!(c
+            .node(2)
+            .learning()
+            .is_none_or(|l| l.phase <= LearnerPhase::Discovery));
     }
 }
 
@@ -93,10 +100,18 @@ fn shorter_follower_gets_diff() {
     assert_eq!(kind, SyncKind::Diff);
     assert_eq!(zxids, vec![z(1, 4), z(1, 5)]);
     let (kind, zxids, _) = sync_sent(&c, 3, 2);
-    assert_eq!((kind, zxids), (SyncKind::Diff, vec![]), "an equal log gets an empty DIFF");
+    assert_eq!(
+        (kind, zxids),
+        (SyncKind::Diff, vec![]),
+        "an equal log gets an empty DIFF"
+    );
     for id in [1, 2, 3] {
         assert_eq!(c.disk_zxids(id), run_of(1, 5), "{id} on disk");
-        assert_eq!(c.node(id).committed_zxid(), z(1, 5), "{id} committed the initial history");
+        assert_eq!(
+            c.node(id).committed_zxid(),
+            z(1, 5),
+            "{id} committed the initial history"
+        );
     }
 }
 
@@ -164,18 +179,29 @@ fn cross_epoch_divergence_gets_snap() {
 /// while it waits to ACKEPOCH; stops once `held` waits to ACK NEWLEADER.
 fn drive_until_newleader_pending(c: &mut Cluster, held: u64) {
     for _ in 0..200 {
-        if c.node(held).learning().is_some_and(|l| l.phase == LearnerPhase::NewLeaderPending) {
+        if c.node(held)
+            .learning()
+            .is_some_and(|l| l.phase == LearnerPhase::NewLeaderPending)
+        {
             return;
         }
         let moved = c.deliver_all();
-        let ids: Vec<u64> = c.servers.keys().map(|s| s.0).filter(|i| *i != held).collect();
+        let ids: Vec<u64> = c
+            .servers
+            .keys()
+            .map(|s| s.0)
+            .filter(|i| *i != held)
+            .collect();
         let mut flushed = false;
         for id in ids {
             if c.is_up(id) {
                 flushed |= c.flush(id);
             }
         }
-        if c.node(held).learning().is_some_and(|l| l.phase == LearnerPhase::AckEpochPending) {
+        if c.node(held)
+            .learning()
+            .is_some_and(|l| l.phase == LearnerPhase::AckEpochPending)
+        {
             flushed |= c.flush(held);
         }
         if moved == 0 && !flushed {
@@ -201,10 +227,25 @@ fn ackepoch_only_after_accepted_epoch_is_durable() {
     assert_eq!(c.leaders(), vec![3]);
     // FOLLOWERINFO 1 -> 3; LEADERINFO 3 -> 1.
     let (msg, _) = c.deliver(1, 3).expect("FOLLOWERINFO");
-    assert_eq!(msg, PeerMsg::FollowerInfo { accepted_epoch: Epoch(0), observer: false });
-    assert_eq!(c.queued(3, 1), vec![PeerMsg::LeaderInfo { epoch: Epoch(2) }]);
+    assert_eq!(
+        msg,
+        PeerMsg::FollowerInfo {
+            accepted_epoch: Epoch(0),
+            observer: false
+        }
+    );
+    assert_eq!(
+        c.queued(3, 1),
+        vec![PeerMsg::LeaderInfo { epoch: Epoch(2) }]
+    );
     let (_, effects) = c.deliver(3, 1).expect("LEADERINFO");
-    assert_eq!(effects, vec![Effect::PersistEpoch { accepted: Epoch(2), current: Epoch(0) }]);
+    assert_eq!(
+        effects,
+        vec![Effect::PersistEpoch {
+            accepted: Epoch(2),
+            current: Epoch(0)
+        }]
+    );
     assert_eq!(c.node(1).accepted_epoch(), Epoch(2));
     assert_eq!(c.server(1).disk.accepted_epoch, Epoch(0), "not durable yet");
     let mark = c.trace.len();
@@ -214,7 +255,10 @@ fn ackepoch_only_after_accepted_epoch_is_durable() {
         c.trace[mark].effects,
         vec![Effect::Send {
             to: sid(3),
-            msg: PeerMsg::AckEpoch { current_epoch: Some(Epoch(0)), last_zxid: Zxid::ZERO }
+            msg: PeerMsg::AckEpoch {
+                current_epoch: Some(Epoch(0)),
+                last_zxid: Zxid::ZERO
+            }
         }]
     );
     assert_eq!(c.server(1).disk.accepted_epoch, Epoch(2));
@@ -229,7 +273,10 @@ fn newleader_ack_only_after_synced_txns_and_current_epoch_are_durable() {
     c.start(3);
     drive_until_newleader_pending(&mut c, 1);
     let (kind, zxids, committed) = sync_sent(&c, 3, 1);
-    assert_eq!((kind, zxids.clone(), committed), (SyncKind::Diff, run_of(1, 3), Zxid::ZERO));
+    assert_eq!(
+        (kind, zxids.clone(), committed),
+        (SyncKind::Diff, run_of(1, 3), Zxid::ZERO)
+    );
     // The synced txns are requested, not durable; no ACK of NEWLEADER went out.
     let n = c.node(1);
     assert_eq!(n.last_zxid(), z(1, 3));
@@ -237,14 +284,20 @@ fn newleader_ack_only_after_synced_txns_and_current_epoch_are_durable() {
     assert_eq!(n.current_epoch(), Epoch(0));
     assert!(c.server(1).pending_epoch.is_none());
     assert_eq!(c.server(1).pending_log.len(), 1);
-    assert!(c.queued(1, 3).iter().all(|m| !matches!(m, PeerMsg::Ack { .. })));
+    assert!(c
+        .queued(1, 3)
+        .iter()
+        .all(|m| !matches!(m, PeerMsg::Ack { .. })));
     // Txns durable: only now is currentEpoch written, still no ACK.
     let mark = c.trace.len();
     assert!(c.flush_log(1));
     assert_eq!(c.trace[mark].input, Input::Persisted { upto: z(1, 3) });
     assert_eq!(
         c.trace[mark].effects,
-        vec![Effect::PersistEpoch { accepted: Epoch(2), current: Epoch(2) }]
+        vec![Effect::PersistEpoch {
+            accepted: Epoch(2),
+            current: Epoch(2)
+        }]
     );
     assert_eq!(c.server(1).disk.current_epoch, Epoch(0));
     // currentEpoch durable: ACK NEWLEADER (epoch 2, counter 0), and nothing else.
@@ -252,7 +305,12 @@ fn newleader_ack_only_after_synced_txns_and_current_epoch_are_durable() {
     assert!(c.flush_epoch(1));
     assert_eq!(
         c.trace[mark].effects,
-        vec![Effect::Send { to: sid(3), msg: PeerMsg::Ack { zxid: Zxid::epoch_start(Epoch(2)) } }]
+        vec![Effect::Send {
+            to: sid(3),
+            msg: PeerMsg::Ack {
+                zxid: Zxid::epoch_start(Epoch(2))
+            }
+        }]
     );
     assert_eq!(c.server(1).disk.current_epoch, Epoch(2));
     c.run_until_stable();
@@ -275,8 +333,10 @@ fn leader_waits_for_its_own_durable_history_before_serving() {
 #[test]
 fn learner_ahead_of_leader_makes_it_abdicate() {
     // 1, 2, 3 hold 1:1..1:3; 4 holds 1:1..1:5 but is down during the election.
-    let mut disks: BTreeMap<u64, DurableState> =
-        [1, 2, 3].iter().map(|i| (*i, disk_with(1, &run_of(1, 3), z(1, 3)))).collect();
+    let mut disks: BTreeMap<u64, DurableState> = [1, 2, 3]
+        .iter()
+        .map(|i| (*i, disk_with(1, &run_of(1, 3), z(1, 3))))
+        .collect();
     disks.insert(4, disk_with(1, &run_of(1, 5), z(1, 3)));
     let mut c = Cluster::with_disks(&[1, 2, 3, 4, 5], &[], disks);
     c.start(1);
@@ -289,7 +349,10 @@ fn learner_ahead_of_leader_makes_it_abdicate() {
     }
     assert_eq!(c.leaders(), vec![3]);
     c.deliver_all();
-    assert_eq!(c.node(3).leading().map(|l| l.phase), Some(LeaderPhase::Discovery));
+    assert_eq!(
+        c.node(3).leading().map(|l| l.phase),
+        Some(LeaderPhase::Discovery)
+    );
     // 4 joins the discovery: it follows 3 on the decided votes, accepts epoch 2 and reports
     // (currentEpoch 1, 1:5), ahead of the leader's (1, 1:3).
     c.start(4);
@@ -298,11 +361,20 @@ fn learner_ahead_of_leader_makes_it_abdicate() {
     assert!(c.flush_epoch(4));
     assert_eq!(
         c.queued(4, 3),
-        vec![PeerMsg::AckEpoch { current_epoch: Some(Epoch(1)), last_zxid: z(1, 5) }]
+        vec![PeerMsg::AckEpoch {
+            current_epoch: Some(Epoch(1)),
+            last_zxid: z(1, 5)
+        }]
     );
     let (_, effects) = c.deliver(4, 3).expect("ACKEPOCH");
     assert!(
-        effects.iter().any(|e| matches!(e, Effect::RoleChanged { state: PeerState::Looking, .. })),
+        effects.iter().any(|e| matches!(
+            e,
+            Effect::RoleChanged {
+                state: PeerState::Looking,
+                ..
+            }
+        )),
         "leader did not abdicate: {effects:?}"
     );
     // Whoever wins next (4's vote may arrive after 1, 2, 3 re-elected), the cluster settles on

@@ -88,7 +88,10 @@ pub fn z(epoch: u32, counter: u32) -> Zxid {
 
 /// A proposal whose data names its zxid.
 pub fn prop(zxid: Zxid) -> Proposal {
-    Proposal { zxid, data: Bytes::from(format!("txn {zxid}")) }
+    Proposal {
+        zxid,
+        data: Bytes::from(format!("txn {zxid}")),
+    }
 }
 
 /// A durable state whose log holds `zxids` (all committed up to `committed`), with both epochs
@@ -111,12 +114,20 @@ pub fn run_of(epoch: u32, n: u32) -> Vec<Zxid> {
 impl Cluster {
     /// `voters` and `observers`, all down, with empty disks.
     pub fn new(voters: &[u64], observers: &[u64]) -> Cluster {
-        let disks = voters.iter().chain(observers).map(|id| (*id, DurableState::default())).collect();
+        let disks = voters
+            .iter()
+            .chain(observers)
+            .map(|id| (*id, DurableState::default()))
+            .collect();
         Cluster::with_disks(voters, observers, disks)
     }
 
     /// Like [`Cluster::new`] with the given disks (missing ids get an empty disk).
-    pub fn with_disks(voters: &[u64], observers: &[u64], mut disks: BTreeMap<u64, DurableState>) -> Cluster {
+    pub fn with_disks(
+        voters: &[u64],
+        observers: &[u64],
+        mut disks: BTreeMap<u64, DurableState>,
+    ) -> Cluster {
         let mut servers = BTreeMap::new();
         for id in voters.iter().chain(observers) {
             let config = NodeConfig::new(sid(*id), voters.iter().copied().map(ServerId))
@@ -140,7 +151,12 @@ impl Cluster {
                 },
             );
         }
-        Cluster { servers, links: BTreeMap::new(), cut: BTreeSet::new(), trace: Vec::new() }
+        Cluster {
+            servers,
+            links: BTreeMap::new(),
+            cut: BTreeSet::new(),
+            trace: Vec::new(),
+        }
     }
 
     /// Changes one server's config (e.g. to seed a bug) while it is down.
@@ -154,16 +170,23 @@ impl Cluster {
 
     /// The server `id`.
     pub fn server(&self, id: u64) -> &Server {
-        self.servers.get(&sid(id)).unwrap_or_else(|| panic!("no server {id}"))
+        self.servers
+            .get(&sid(id))
+            .unwrap_or_else(|| panic!("no server {id}"))
     }
 
     fn server_mut(&mut self, id: u64) -> &mut Server {
-        self.servers.get_mut(&sid(id)).unwrap_or_else(|| panic!("no server {id}"))
+        self.servers
+            .get_mut(&sid(id))
+            .unwrap_or_else(|| panic!("no server {id}"))
     }
 
     /// The running node `id` (panics if down).
     pub fn node(&self, id: u64) -> &Node {
-        self.server(id).node.as_ref().unwrap_or_else(|| panic!("server {id} is down"))
+        self.server(id)
+            .node
+            .as_ref()
+            .unwrap_or_else(|| panic!("server {id} is down"))
     }
 
     /// Is `id` running?
@@ -178,7 +201,10 @@ impl Cluster {
 
     /// The leaders among running nodes.
     pub fn leaders(&self) -> Vec<u64> {
-        self.live().filter(|n| n.state() == PeerState::Leading).map(|n| n.config().my_id.0).collect()
+        self.live()
+            .filter(|n| n.state() == PeerState::Leading)
+            .map(|n| n.config().my_id.0)
+            .collect()
     }
 
     fn live(&self) -> impl Iterator<Item = &Node> {
@@ -187,7 +213,10 @@ impl Cluster {
 
     /// Messages queued from `from` to `to`.
     pub fn queued(&self, from: u64, to: u64) -> Vec<PeerMsg> {
-        self.links.get(&(sid(from), sid(to))).map(|q| q.iter().cloned().collect()).unwrap_or_default()
+        self.links
+            .get(&(sid(from), sid(to)))
+            .map(|q| q.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Drops every queued message from `from` to `to` (a lossy link without a reset).
@@ -224,18 +253,29 @@ impl Cluster {
         first.unwrap_or_default()
     }
 
-    fn step_one(&mut self, id: ServerId, input: Input, work: &mut VecDeque<(ServerId, Input)>) -> Vec<Effect> {
+    fn step_one(
+        &mut self,
+        id: ServerId,
+        input: Input,
+        work: &mut VecDeque<(ServerId, Input)>,
+    ) -> Vec<Effect> {
         let mut out = Effects::new();
         {
             let server = self.servers.get_mut(&id).expect("server");
-            let Some(node) = server.node.as_mut() else { return Vec::new() };
+            let Some(node) = server.node.as_mut() else {
+                return Vec::new();
+            };
             if let Input::Timeout(t) = &input {
                 server.timers.remove(t);
             }
             node.step(input.clone(), &mut out);
         }
         let effects: Vec<Effect> = out.into_iter().collect();
-        self.trace.push(Step { node: id, input, effects: effects.clone() });
+        self.trace.push(Step {
+            node: id,
+            input,
+            effects: effects.clone(),
+        });
         for e in &effects {
             self.execute(id, e.clone(), work);
         }
@@ -263,11 +303,16 @@ impl Cluster {
                 }
             }
             Effect::PersistEpoch { accepted, current } => {
-                self.servers.get_mut(&id).expect("server").pending_epoch = Some((accepted, current));
+                self.servers.get_mut(&id).expect("server").pending_epoch =
+                    Some((accepted, current));
             }
-            Effect::PersistTxns { proposals, committed } => {
+            Effect::PersistTxns {
+                proposals,
+                committed,
+            } => {
                 let s = self.servers.get_mut(&id).expect("server");
-                s.pending_log.push_back(DiskOp::Append(proposals, committed));
+                s.pending_log
+                    .push_back(DiskOp::Append(proposals, committed));
             }
             Effect::TruncateLog { after } => {
                 let s = self.servers.get_mut(&id).expect("server");
@@ -275,22 +320,45 @@ impl Cluster {
             }
             Effect::Commit { upto } => {
                 let s = self.servers.get_mut(&id).expect("server");
-                assert!(upto > s.applied || s.commits.is_empty(), "{id}: Commit {upto} after applying {}", s.applied);
+                assert!(
+                    upto > s.applied || s.commits.is_empty(),
+                    "{id}: Commit {upto} after applying {}",
+                    s.applied
+                );
                 s.applied = upto;
                 s.commits.push(upto);
             }
-            Effect::Proposed { zxid } => self.servers.get_mut(&id).expect("server").proposed.push(zxid),
-            Effect::Prepare { from, payload } => {
-                self.servers.get_mut(&id).expect("server").prepared.push((from, payload))
-            }
-            Effect::Reject { data, reason } => {
-                self.servers.get_mut(&id).expect("server").rejected.push((data, reason))
-            }
+            Effect::Proposed { zxid } => self
+                .servers
+                .get_mut(&id)
+                .expect("server")
+                .proposed
+                .push(zxid),
+            Effect::Prepare { from, payload } => self
+                .servers
+                .get_mut(&id)
+                .expect("server")
+                .prepared
+                .push((from, payload)),
+            Effect::Reject { data, reason } => self
+                .servers
+                .get_mut(&id)
+                .expect("server")
+                .rejected
+                .push((data, reason)),
             Effect::SetTimer { timer, ticks } => {
-                self.servers.get_mut(&id).expect("server").timers.insert(timer, ticks);
+                self.servers
+                    .get_mut(&id)
+                    .expect("server")
+                    .timers
+                    .insert(timer, ticks);
             }
             Effect::CancelTimer(timer) => {
-                self.servers.get_mut(&id).expect("server").timers.remove(&timer);
+                self.servers
+                    .get_mut(&id)
+                    .expect("server")
+                    .timers
+                    .remove(&timer);
             }
             Effect::RoleChanged { .. } => {}
         }
@@ -335,11 +403,17 @@ impl Cluster {
         // The election links to `id` come up: as ZooKeeper's SendWorker re-sends its last
         // message on a new connection, every started LOOKING peer re-sends its vote (the core
         // does that on a link change, `PeerLost`).
-        let peers: Vec<u64> = self.servers.keys().map(|s| s.0).filter(|p| *p != id).collect();
+        let peers: Vec<u64> = self
+            .servers
+            .keys()
+            .map(|s| s.0)
+            .filter(|p| *p != id)
+            .collect();
         for p in peers {
-            let looking = self.servers[&sid(p)].node.as_ref().is_some_and(|n| {
-                matches!(n.role(), Role::Looking(e) if e.started)
-            });
+            let looking = self.servers[&sid(p)]
+                .node
+                .as_ref()
+                .is_some_and(|n| matches!(n.role(), Role::Looking(e) if e.started));
             if looking && !self.cut.contains(&(sid(p), sid(id))) {
                 self.step(p, Input::PeerLost(sid(id)));
             }
@@ -362,7 +436,12 @@ impl Cluster {
         s.pending_epoch = None;
         s.timers.clear();
         self.links.retain(|(a, b), _| *a != me && *b != me);
-        let peers: Vec<u64> = self.servers.keys().map(|s| s.0).filter(|p| *p != id).collect();
+        let peers: Vec<u64> = self
+            .servers
+            .keys()
+            .map(|s| s.0)
+            .filter(|p| *p != id)
+            .collect();
         for p in peers {
             if self.is_up(p) {
                 self.step(p, Input::PeerLost(me));
@@ -387,7 +466,12 @@ impl Cluster {
 
     /// Cuts `a` off from every other server.
     pub fn isolate(&mut self, a: u64) {
-        let others: Vec<u64> = self.servers.keys().map(|s| s.0).filter(|p| *p != a).collect();
+        let others: Vec<u64> = self
+            .servers
+            .keys()
+            .map(|s| s.0)
+            .filter(|p| *p != a)
+            .collect();
         for b in others {
             self.partition(a, b);
         }
@@ -406,7 +490,12 @@ impl Cluster {
 
     /// A client write at `id`.
     pub fn write(&mut self, id: u64, data: &[u8]) -> Vec<Effect> {
-        self.step(id, Input::Write { data: Bytes::copy_from_slice(data) })
+        self.step(
+            id,
+            Input::Write {
+                data: Bytes::copy_from_slice(data),
+            },
+        )
     }
 
     /// Fires `timer` on `id` (whether or not it is armed).
@@ -417,7 +506,13 @@ impl Cluster {
     /// Delivers the oldest message from `from` to `to`; `None` if the link is empty.
     pub fn deliver(&mut self, from: u64, to: u64) -> Option<(PeerMsg, Vec<Effect>)> {
         let msg = self.links.get_mut(&(sid(from), sid(to)))?.pop_front()?;
-        let effects = self.step(to, Input::Peer { from: sid(from), msg: msg.clone() });
+        let effects = self.step(
+            to,
+            Input::Peer {
+                from: sid(from),
+                msg: msg.clone(),
+            },
+        );
         Some((msg, effects))
     }
 
@@ -426,8 +521,12 @@ impl Cluster {
     pub fn deliver_all(&mut self) -> usize {
         let mut delivered = 0;
         for _ in 0..100_000 {
-            let pairs: Vec<(ServerId, ServerId)> =
-                self.links.iter().filter(|(_, q)| !q.is_empty()).map(|(k, _)| *k).collect();
+            let pairs: Vec<(ServerId, ServerId)> = self
+                .links
+                .iter()
+                .filter(|(_, q)| !q.is_empty())
+                .map(|(k, _)| *k)
+                .collect();
             if pairs.is_empty() {
                 return delivered;
             }
@@ -445,8 +544,12 @@ impl Cluster {
     pub fn deliver_all_bounded(&mut self, max: usize) -> usize {
         let mut delivered = 0;
         for _ in 0..max {
-            let pairs: Vec<(ServerId, ServerId)> =
-                self.links.iter().filter(|(_, q)| !q.is_empty()).map(|(k, _)| *k).collect();
+            let pairs: Vec<(ServerId, ServerId)> = self
+                .links
+                .iter()
+                .filter(|(_, q)| !q.is_empty())
+                .map(|(k, _)| *k)
+                .collect();
             if pairs.is_empty() {
                 break;
             }
@@ -486,7 +589,9 @@ impl Cluster {
     /// Makes `id`'s pending epoch write durable and reports `EpochPersisted`.
     pub fn flush_epoch(&mut self, id: u64) -> bool {
         let s = self.server_mut(id);
-        let Some((accepted, current)) = s.pending_epoch.take() else { return false };
+        let Some((accepted, current)) = s.pending_epoch.take() else {
+            return false;
+        };
         if s.node.is_none() {
             return false;
         }
@@ -541,12 +646,19 @@ impl Cluster {
         for _ in 0..1000 {
             let delivered = self.deliver_all();
             let flushed = self.flush_all();
-            let fired = if delivered == 0 && !flushed { self.fire_finalize() } else { false };
+            let fired = if delivered == 0 && !flushed {
+                self.fire_finalize()
+            } else {
+                false
+            };
             if delivered == 0 && !flushed && !fired {
                 return;
             }
         }
-        panic!("cluster not stable after 1000 rounds\n{}", self.trace_tail(40));
+        panic!(
+            "cluster not stable after 1000 rounds\n{}",
+            self.trace_tail(40)
+        );
     }
 
     /// [`Cluster::run_until_stable`], then fires `Notify` on every LOOKING node and runs again,
@@ -557,7 +669,11 @@ impl Cluster {
             let looking: Vec<u64> = self
                 .servers
                 .iter()
-                .filter(|(_, s)| s.node.as_ref().is_some_and(|n| n.state() == PeerState::Looking))
+                .filter(|(_, s)| {
+                    s.node
+                        .as_ref()
+                        .is_some_and(|n| n.state() == PeerState::Looking)
+                })
                 .map(|(id, _)| id.0)
                 .collect();
             if looking.is_empty() {
@@ -582,23 +698,44 @@ impl Cluster {
     /// observe it).
     pub fn assert_settled(&self, leader: u64) {
         let l = self.node(leader);
-        assert_eq!(l.state(), PeerState::Leading, "{leader} leads\n{}", self.trace_tail(30));
-        assert_eq!(l.leading().map(|x| x.phase), Some(LeaderPhase::Broadcast), "{leader} broadcasting");
+        assert_eq!(
+            l.state(),
+            PeerState::Leading,
+            "{leader} leads\n{}",
+            self.trace_tail(30)
+        );
+        assert_eq!(
+            l.leading().map(|x| x.phase),
+            Some(LeaderPhase::Broadcast),
+            "{leader} broadcasting"
+        );
         for (id, s) in &self.servers {
             let Some(n) = &s.node else { continue };
             if id.0 == leader {
                 continue;
             }
-            let want = if s.config.is_observer() { PeerState::Observing } else { PeerState::Following };
+            let want = if s.config.is_observer() {
+                PeerState::Observing
+            } else {
+                PeerState::Following
+            };
             assert_eq!(n.state(), want, "{id} state\n{}", self.trace_tail(30));
             assert_eq!(n.leader(), Some(sid(leader)), "{id} follows {leader}");
-            assert_eq!(n.learning().map(|l| l.phase), Some(LearnerPhase::Broadcast), "{id} serving");
+            assert_eq!(
+                n.learning().map(|l| l.phase),
+                Some(LearnerPhase::Broadcast),
+                "{id} serving"
+            );
         }
     }
 
     /// Inputs fed to `id` since trace index `from`.
     pub fn inputs_of(&self, id: u64, from: usize) -> Vec<Input> {
-        self.trace[from..].iter().filter(|s| s.node == sid(id)).map(|s| s.input.clone()).collect()
+        self.trace[from..]
+            .iter()
+            .filter(|s| s.node == sid(id))
+            .map(|s| s.input.clone())
+            .collect()
     }
 }
 
@@ -618,7 +755,13 @@ pub fn io_effects(effects: &[Effect]) -> Vec<Effect> {
     effects
         .iter()
         .filter(|e| {
-            !matches!(e, Effect::SetTimer { .. } | Effect::CancelTimer(_) | Effect::RoleChanged { .. } | Effect::Send { .. })
+            !matches!(
+                e,
+                Effect::SetTimer { .. }
+                    | Effect::CancelTimer(_)
+                    | Effect::RoleChanged { .. }
+                    | Effect::Send { .. }
+            )
         })
         .cloned()
         .collect()
