@@ -288,6 +288,11 @@ impl Cluster {
             Effect::Send { to, msg } => {
                 if self.connected(id, to) {
                     self.links.entry((id, to)).or_default().push_back(msg);
+                } else if !msg.is_election() {
+                    // A quorum packet over a cut link or to a server that is down: the TCP
+                    // connection fails and the sender notices. (Election packets are simply
+                    // lost; FLE re-sends on its timer.)
+                    work.push_back((id, Input::PeerLost(to)));
                 }
             }
             Effect::Disconnect { peer } => {
@@ -661,26 +666,30 @@ impl Cluster {
         );
     }
 
-    /// [`Cluster::run_until_stable`], then fires `Notify` on every LOOKING node and runs again,
-    /// until no running node is LOOKING (at most 20 times; panics otherwise).
+    /// [`Cluster::run_until_stable`]; then, while some running node is LOOKING or stuck before
+    /// broadcast, fires the timer that gets it moving (`Notify` while LOOKING, `InitLimit` for a
+    /// leader or learner that is not serving, e.g. one whose FOLLOWERINFO reached a peer still
+    /// LOOKING) and runs again (at most 20 times; panics if it never settles).
     pub fn settle(&mut self) {
         for _ in 0..20 {
             self.run_until_stable();
-            let looking: Vec<u64> = self
-                .servers
-                .iter()
-                .filter(|(_, s)| {
-                    s.node
-                        .as_ref()
-                        .is_some_and(|n| n.state() == PeerState::Looking)
-                })
-                .map(|(id, _)| id.0)
-                .collect();
-            if looking.is_empty() {
-                return;
+            let mut idle = true;
+            let ids: Vec<u64> = self.servers.keys().map(|s| s.0).collect();
+            for id in ids {
+                let Some(n) = self.servers[&sid(id)].node.as_ref() else {
+                    continue;
+                };
+                let timer = match n.role() {
+                    Role::Looking(_) => Timer::Notify,
+                    Role::Leading(l) if l.phase != LeaderPhase::Broadcast => Timer::InitLimit,
+                    Role::Following(l) if l.phase != LearnerPhase::Broadcast => Timer::InitLimit,
+                    _ => continue,
+                };
+                idle = false;
+                self.fire(id, timer);
             }
-            for id in looking {
-                self.fire(id, Timer::Notify);
+            if idle {
+                return;
             }
         }
         panic!("cluster did not settle\n{}", self.trace_tail(40));
