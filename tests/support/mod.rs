@@ -268,7 +268,16 @@ impl Cluster {
             if let Input::Timeout(t) = &input {
                 server.timers.remove(t);
             }
-            node.step(input.clone(), &mut out);
+            let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                node.step(input.clone(), &mut out);
+            }));
+            if let Err(panic) = stepped {
+                eprintln!(
+                    "{id} panicked on {input:?}; trace before:\n{}",
+                    self.trace_tail(40)
+                );
+                std::panic::resume_unwind(panic);
+            }
         }
         let effects: Vec<Effect> = out.into_iter().collect();
         self.trace.push(Step {
