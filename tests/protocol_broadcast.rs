@@ -445,8 +445,8 @@ fn crash_of_follower_loses_only_non_durable_writes() {
 
 /// Found by `protocol_sim`. An observer that syncs while a proposal is outstanding gets that
 /// uncommitted proposal in its DIFF (`plan_sync` ships the leader's whole log, committed or
-/// not), and then again as INFORM when it commits (`try_commit` informs every observer at stage
-/// >= Syncing). `Learner::on_proposal` asserts ZAB-GAPLESS ("proposal 1:1 after 1:1") and the
+/// not), and then again as INFORM when it commits (`try_commit` informs every observer whose
+/// stage is Syncing or later). `Learner::on_proposal` asserts ZAB-GAPLESS ("proposal 1:1 after 1:1") and the
 /// observer panics. ZooKeeper sends observers only committed txns in the sync and INFORMs the
 /// rest; a follower in the same position is fine (it gets COMMIT, not the txn again).
 #[test]
