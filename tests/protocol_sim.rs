@@ -98,6 +98,27 @@ fn check_ghost(c: &Cluster, ghost: &mut Ghost) -> Result<(), String> {
             }
         }
     }
+    // ZAB-DURABLE-QUORUM: a committed txn is on the disks of a quorum of voters, so no set of
+    // crashes that leaves a quorum can lose it.
+    let voters: Vec<&Server> = c
+        .servers
+        .values()
+        .filter(|s| !s.config.is_observer())
+        .collect();
+    for (z, data) in ghost.iter() {
+        let holders = voters
+            .iter()
+            .filter(|s| {
+                s.disk.log_base >= *z || s.disk.log.iter().any(|p| p.zxid == *z && p.data == *data)
+            })
+            .count();
+        if 2 * holders <= voters.len() {
+            return Err(format!(
+                "committed {z} is durable on only {holders} of {} voters",
+                voters.len()
+            ));
+        }
+    }
     Ok(())
 }
 
