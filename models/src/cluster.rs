@@ -35,6 +35,11 @@ pub enum ModelKind {
     Election,
     /// Election + discovery + sync + broadcast from empty servers.
     Zab,
+    /// `Zab` with each election run to quiescence as one step (`Action::Elect`): the same
+    /// `Node::step` calls in one canonical order, so the vote order is honoured, but elections no
+    /// longer interleave with each other or with ZAB traffic. Reaches deeper bounds; it cannot
+    /// produce split elections (two servers deciding differently in one round), which `zab` does.
+    Sync,
 }
 
 impl ModelKind {
@@ -43,6 +48,7 @@ impl ModelKind {
         match self {
             ModelKind::Election => "election",
             ModelKind::Zab => "zab",
+            ModelKind::Sync => "sync",
         }
     }
 
@@ -51,6 +57,7 @@ impl ModelKind {
         match name {
             "election" => Some(ModelKind::Election),
             "zab" => Some(ModelKind::Zab),
+            "sync" => Some(ModelKind::Sync),
             _ => None,
         }
     }
@@ -89,13 +96,15 @@ impl ModelConfig {
                 [Timer::FinalizeWait].into_iter().collect(),
                 vec![(0, vec![]), (1, vec![(1, 1)]), (2, vec![(1, 1)]), (2, vec![(1, 1), (2, 1)])],
             ),
-            ModelKind::Zab => ([Timer::FinalizeWait].into_iter().collect(), vec![(0, vec![])]),
+            ModelKind::Zab | ModelKind::Sync => {
+                ([Timer::FinalizeWait].into_iter().collect(), vec![(0, vec![])])
+            }
         };
         ModelConfig {
             kind,
             servers: 3,
-            txns: if kind == ModelKind::Zab { 1 } else { 0 },
-            crashes: if kind == ModelKind::Zab { 1 } else { 0 },
+            txns: if kind == ModelKind::Election { 0 } else { 1 },
+            crashes: if kind == ModelKind::Election { 0 } else { 1 },
             link_faults: 0,
             max_epoch: 3,
             max_round: 3,
@@ -248,6 +257,9 @@ pub enum Action {
         /// Server index.
         server: usize,
     },
+    /// `sync` model: every pending election message is delivered and every armed finalize
+    /// timer fired, in index order, until the election is quiet.
+    Elect,
     /// The link between two servers breaks.
     BreakLink {
         /// Lower index.
@@ -373,7 +385,7 @@ impl ClusterModel {
         match effect {
             Effect::Send { to, msg } => {
                 let j = to.0 as usize - 1;
-                let deliverable = self.cfg.kind == ModelKind::Zab || msg.is_election();
+                let deliverable = self.cfg.kind != ModelKind::Election || msg.is_election();
                 if deliverable && state.servers[j].node.is_some() {
                     state.links[i * n + j].push_back(msg);
                 }
@@ -476,6 +488,36 @@ impl ClusterModel {
         }
     }
 
+    fn election_pending(&self, state: &ClusterState) -> bool {
+        state.links.iter().any(|l| l.front().is_some_and(PeerMsg::is_election))
+            || state.servers.iter().any(|s| s.node.is_some() && s.timers.contains(&Timer::FinalizeWait))
+    }
+
+    /// Runs the election to quiescence in one canonical order (the `sync` model's macro step).
+    fn elect(&self, state: &mut ClusterState) {
+        let n = state.n();
+        for _ in 0..10_000 {
+            if state.servers.iter().any(|s| s.panic.is_some()) {
+                return;
+            }
+            let front = (0..n * n).find(|k| state.links[*k].front().is_some_and(PeerMsg::is_election));
+            if let Some(k) = front {
+                let msg = state.links[k].pop_front().expect("front");
+                self.step(state, k % n, Input::Peer { from: sid(k / n), msg });
+                continue;
+            }
+            let armed = (0..n).find(|i| state.servers[*i].node.is_some() && state.servers[*i].timers.contains(&Timer::FinalizeWait));
+            match armed {
+                Some(i) => {
+                    state.servers[i].timers.remove(&Timer::FinalizeWait);
+                    self.step(state, i, Input::Timeout(Timer::FinalizeWait));
+                }
+                None => return,
+            }
+        }
+        state.ghost.violations.entry("NO-PANIC").or_insert_with(|| "election did not settle in 10000 steps".into());
+    }
+
     fn fires(&self, timer: Timer) -> bool {
         self.cfg.fire.contains(&timer)
     }
@@ -515,12 +557,18 @@ impl Model for ClusterModel {
             return;
         }
         let n = state.n();
+        let atomic = self.cfg.kind == ModelKind::Sync;
         for from in 0..n {
             for to in 0..n {
-                if !state.link(from, to).is_empty() {
-                    actions.push(Action::Deliver { from, to });
+                match state.link(from, to).front() {
+                    Some(m) if atomic && m.is_election() => {}
+                    Some(_) => actions.push(Action::Deliver { from, to }),
+                    None => {}
                 }
             }
+        }
+        if atomic && self.election_pending(state) {
+            actions.push(Action::Elect);
         }
         for (i, s) in state.servers.iter().enumerate() {
             let Some(node) = &s.node else {
@@ -528,6 +576,9 @@ impl Model for ClusterModel {
                 continue;
             };
             for timer in s.timers.iter().filter(|t| self.fires(**t)) {
+                if atomic && *timer == Timer::FinalizeWait {
+                    continue;
+                }
                 actions.push(Action::Timeout { server: i, timer: *timer });
             }
             if !s.pending_log.is_empty() {
@@ -616,6 +667,7 @@ impl Model for ClusterModel {
                 state.ghost.votes[server] = None;
                 self.step(&mut state, server, Input::Start);
             }
+            Action::Elect => self.elect(&mut state),
             Action::BreakLink { a, b } => {
                 state.link_faults += 1;
                 state.links[a * n + b].clear();

@@ -58,7 +58,7 @@ enum TraceFormat {
 
 #[derive(clap::Args, Clone)]
 struct RunArgs {
-    /// `election` or `zab`.
+    /// `election`, `zab` or `sync`.
     model: String,
     /// Voters.
     #[arg(long, default_value_t = 3)]
@@ -113,7 +113,7 @@ fn usage(msg: &str) -> ExitCode {
 }
 
 fn config(args: &RunArgs) -> Result<ModelConfig, String> {
-    let kind = ModelKind::from_name(&args.model).ok_or_else(|| format!("unknown model {:?} (election, zab)", args.model))?;
+    let kind = ModelKind::from_name(&args.model).ok_or_else(|| format!("unknown model {:?} (election, zab, sync)", args.model))?;
     if !(1..=7).contains(&args.servers) {
         return Err(format!("--servers {} out of range 1..=7", args.servers));
     }
@@ -153,7 +153,7 @@ fn config(args: &RunArgs) -> Result<ModelConfig, String> {
 }
 
 fn list(as_json: bool) -> ExitCode {
-    let models = [ModelKind::Election, ModelKind::Zab];
+    let models = [ModelKind::Election, ModelKind::Zab, ModelKind::Sync];
     if as_json {
         let models: Vec<_> = models
             .iter()

@@ -67,7 +67,7 @@ fn applies(kind: ModelKind, name: &str) -> bool {
         ModelKind::Election => {
             matches!(name, "NO-PANIC" | "FLE-VOTE-MONO" | "FLE-UPTODATE" | "leader elected" | "all decided")
         }
-        ModelKind::Zab => !name.starts_with("FLE-") && name != "all decided",
+        ModelKind::Zab | ModelKind::Sync => !name.starts_with("FLE-") && name != "all decided",
     }
 }
 
@@ -76,7 +76,7 @@ fn recorded(s: &ClusterState, id: &str) -> bool {
 }
 
 fn no_panic(_: &ClusterModel, s: &ClusterState) -> bool {
-    s.servers.iter().all(|x| x.panic.is_none())
+    s.servers.iter().all(|x| x.panic.is_none()) && !recorded(s, "NO-PANIC")
 }
 
 fn fle_vote_mono(_: &ClusterModel, s: &ClusterState) -> bool {
@@ -170,7 +170,7 @@ fn monotonic(_: &ClusterModel, s: &ClusterState) -> bool {
 fn leader_elected(m: &ClusterModel, s: &ClusterState) -> bool {
     s.nodes().any(|n| match m.cfg.kind {
         ModelKind::Election => n.state() == PeerState::Leading,
-        ModelKind::Zab => n.leading().is_some_and(|l| l.phase == LeaderPhase::Broadcast),
+        ModelKind::Zab | ModelKind::Sync => n.leading().is_some_and(|l| l.phase == LeaderPhase::Broadcast),
     })
 }
 

@@ -67,6 +67,7 @@ pub fn describe_action(before: &ClusterState, action: &Action) -> String {
         Action::Crash { server } => format!("{} CRASHES (volatile state and unflushed writes lost)", s(server)),
         Action::Restart { server } => format!("{} restarts from its disk", s(server)),
         Action::BreakLink { a, b } => format!("link {}–{} breaks (in-flight messages lost)", s(a), s(b)),
+        Action::Elect => "election runs to quiescence (all notifications delivered, finalize timers fired)".into(),
     }
 }
 
@@ -201,6 +202,7 @@ pub fn mermaid(property: &str, path: &Path<ClusterState, Action>) -> String {
                 format!("s{}->>s{}: {}", from + 1, to + 1, m.replace(';', ","))
             }
             Action::BreakLink { a, b } => format!("Note over s{},s{}: link breaks", a + 1, b + 1),
+            Action::Elect => format!("Note over s1,s{}: election runs to quiescence", last.n()),
             other => {
                 let server = match other {
                     Action::Timeout { server, .. }
