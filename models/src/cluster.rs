@@ -106,8 +106,11 @@ impl ModelConfig {
             txns: if kind == ModelKind::Election { 0 } else { 1 },
             crashes: if kind == ModelKind::Election { 0 } else { 1 },
             link_faults: 0,
-            max_epoch: 3,
-            max_round: 3,
+            // `zab` interleaves every election message with everything else; at one epoch and
+            // one round it completes in seconds, at two it does not finish in CI time
+            // (verification.md). `sync` reaches three epochs.
+            max_epoch: if kind == ModelKind::Zab { 1 } else { 3 },
+            max_round: if kind == ModelKind::Zab { 1 } else { 3 },
             fire,
             initial_histories: histories,
             bug: None,
