@@ -40,7 +40,7 @@ pub fn catalogue() -> Vec<Mutant> {
                 }
                 Bug::DropPendingAtNewLeader => ("sync", &["--servers", "3", "--txns", "1", "--crashes", "1"], "ZAB-DURABLE"),
                 Bug::NoAckEpochQuorum => ("sync", &["--servers", "3", "--txns", "1", "--crashes", "1"], "ZAB-LEADER-UNIQUE"),
-                Bug::ProposeOnlyToSynced => ("sync", &["--servers", "3", "--txns", "2", "--crashes", "0"], "ZAB-HISTORY"),
+                Bug::ProposeOnlyToSynced => ("sync", &["--servers", "3", "--txns", "2", "--crashes", "0"], "NO-PANIC"),
             };
             Mutant { bug, model, args, expected }
         })

@@ -205,6 +205,12 @@ impl Node {
         round: u64,
         out: &mut Effects,
     ) {
+        if vote.sid == self.config.my_id && vote != self.initial_vote() {
+            // They still follow an earlier life of mine (a restart resets rounds); they will
+            // notice it is gone and elect again.
+            tracing::trace!(%from, "ignored: decided vote for a previous life of mine");
+            return;
+        }
         if round == self.round {
             self.election_mut().received.insert(from, (vote, state));
             if self.quorum_for(vote, |e| e.received.iter().map(|(s, (v, st))| (*s, *v, *st)).collect())

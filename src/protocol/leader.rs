@@ -268,7 +268,10 @@ impl Node {
     }
 
     fn on_ack(&mut self, from: ServerId, zxid: Zxid, out: &mut Effects) {
-        let epoch = self.lead().epoch.expect("acks after the epoch is fixed");
+        let Some(epoch) = self.lead().epoch else {
+            tracing::trace!(%from, %zxid, "ignored: ACK before the epoch is fixed");
+            return;
+        };
         let view = self.lead().learners[&from].clone();
         if zxid == Zxid::epoch_start(epoch) {
             if view.stage != LearnerStage::Syncing {

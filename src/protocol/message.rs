@@ -17,7 +17,7 @@ use super::vote::{PeerState, Vote};
 /// the models).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Proposal {
-    /// Its zxid; unique cluster-wide because one leader owns each epoch (ZAB-UNIQUE).
+    /// Its zxid; unique cluster-wide because one leader owns each epoch (ZAB-LEADER-UNIQUE).
     pub zxid: Zxid,
     /// The txn, opaque to the protocol.
     pub data: Bytes,
