@@ -70,7 +70,7 @@ fn collect<C: Checker<ClusterModel>>(checker: C, opts: &RunOptions, start: Insta
     let live = opts.progress && std::io::stderr().is_terminal();
     let mut last_print = Instant::now();
     let mut last_states = 0usize;
-    while !checker.is_done() {
+    while opts.progress && !checker.is_done() {
         std::thread::sleep(Duration::from_millis(200));
         let every = if live { Duration::from_secs(1) } else { Duration::from_secs(15) };
         if opts.progress && last_print.elapsed() >= every {
