@@ -4,6 +4,11 @@
 //! directly; we do the same so the tree's answers need no translation before encoding.
 //! Layouts: ../shared/reference/zookeeper-formats.md A.6, A.7.
 
+use bytes::BufMut;
+
+use crate::wire::jute::{JuteReader, JuteWriter, Record, INT_LEN};
+use crate::wire::DecodeError;
+
 /// The client view of a znode's metadata (68 bytes on the wire, jute `Stat`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Stat {
@@ -68,11 +73,133 @@ pub mod perms {
 impl Acl {
     /// `[ALL, world:anyone]`, ZooDefs.Ids.OPEN_ACL_UNSAFE.
     pub fn open_unsafe() -> Vec<Acl> {
-        vec![Acl { perms: perms::ALL, id: Id { scheme: "world".into(), id: "anyone".into() } }]
+        vec![Acl {
+            perms: perms::ALL,
+            id: Id {
+                scheme: "world".into(),
+                id: "anyone".into(),
+            },
+        }]
     }
 
     /// `[READ, world:anyone]`, ZooDefs.Ids.READ_ACL_UNSAFE.
     pub fn read_unsafe() -> Vec<Acl> {
-        vec![Acl { perms: perms::READ, id: Id { scheme: "world".into(), id: "anyone".into() } }]
+        vec![Acl {
+            perms: perms::READ,
+            id: Id {
+                scheme: "world".into(),
+                id: "anyone".into(),
+            },
+        }]
+    }
+}
+
+/// Encoded size of a [`Stat`]: 6 longs and 5 ints (A.7).
+pub const STAT_LEN: usize = 68;
+
+impl Record for Stat {
+    const MIN_LEN: usize = STAT_LEN;
+
+    fn encode<B: BufMut>(&self, w: &mut JuteWriter<'_, B>) {
+        w.write_long(self.czxid);
+        w.write_long(self.mzxid);
+        w.write_long(self.ctime);
+        w.write_long(self.mtime);
+        w.write_int(self.version);
+        w.write_int(self.cversion);
+        w.write_int(self.aversion);
+        w.write_long(self.ephemeral_owner);
+        w.write_int(self.data_length);
+        w.write_int(self.num_children);
+        w.write_long(self.pzxid);
+    }
+
+    fn decode(r: &mut JuteReader<'_>) -> Result<Self, DecodeError> {
+        Ok(Stat {
+            czxid: r.read_long()?,
+            mzxid: r.read_long()?,
+            ctime: r.read_long()?,
+            mtime: r.read_long()?,
+            version: r.read_int()?,
+            cversion: r.read_int()?,
+            aversion: r.read_int()?,
+            ephemeral_owner: r.read_long()?,
+            data_length: r.read_int()?,
+            num_children: r.read_int()?,
+            pzxid: r.read_long()?,
+        })
+    }
+}
+
+impl Record for Id {
+    const MIN_LEN: usize = 2 * INT_LEN;
+
+    fn encode<B: BufMut>(&self, w: &mut JuteWriter<'_, B>) {
+        w.write_string(&self.scheme);
+        w.write_string(&self.id);
+    }
+
+    fn decode(r: &mut JuteReader<'_>) -> Result<Self, DecodeError> {
+        Ok(Id {
+            scheme: r.read_string("Id.scheme")?,
+            id: r.read_string("Id.id")?,
+        })
+    }
+}
+
+impl Record for Acl {
+    const MIN_LEN: usize = INT_LEN + Id::MIN_LEN;
+
+    fn encode<B: BufMut>(&self, w: &mut JuteWriter<'_, B>) {
+        w.write_int(self.perms);
+        self.id.encode(w);
+    }
+
+    fn decode(r: &mut JuteReader<'_>) -> Result<Self, DecodeError> {
+        Ok(Acl {
+            perms: r.read_int()?,
+            id: Id::decode(r)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_is_68_bytes_in_field_order() {
+        let stat = Stat {
+            czxid: 1,
+            mzxid: 2,
+            ctime: 3,
+            mtime: 4,
+            version: 5,
+            cversion: 6,
+            aversion: 7,
+            ephemeral_owner: 8,
+            data_length: 9,
+            num_children: 10,
+            pzxid: 11,
+        };
+        let bytes = stat.to_bytes();
+        assert_eq!(bytes.len(), STAT_LEN);
+        assert_eq!(bytes[7], 1);
+        assert_eq!(bytes[35], 5);
+        assert_eq!(bytes[51], 8);
+        assert_eq!(bytes[59], 10);
+        assert_eq!(bytes[67], 11);
+        assert_eq!(Stat::from_bytes(&bytes), Ok(stat));
+    }
+
+    #[test]
+    fn open_acl_encoding() {
+        let acl = &Acl::open_unsafe()[0];
+        let mut expected = vec![0, 0, 0, 31, 0, 0, 0, 5];
+        expected.extend_from_slice(b"world");
+        expected.extend_from_slice(&[0, 0, 0, 6]);
+        expected.extend_from_slice(b"anyone");
+        assert_eq!(acl.to_bytes(), expected);
+        assert_eq!(Acl::from_bytes(&expected).as_ref(), Ok(acl));
     }
 }
