@@ -199,8 +199,10 @@ impl ServerConfig {
 
     /// Reads and validates a zoo.cfg file.
     pub fn from_file(path: &Path) -> Result<ServerConfig, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         ServerConfig::parse(&text)
     }
 
@@ -216,18 +218,38 @@ impl ServerConfig {
 
     /// The `conf` four-letter word's `key=value` lines, ZooKeeper 3.8's order.
     pub fn conf_lines(&self) -> Vec<(String, String)> {
-        let addr = self.client_port_address.map_or("0.0.0.0".to_string(), |a| a.to_string());
+        let addr = self
+            .client_port_address
+            .map_or("0.0.0.0".to_string(), |a| a.to_string());
         vec![
             ("clientPort".into(), self.client_port.to_string()),
             ("secureClientPort".into(), "-1".into()),
-            ("dataDir".into(), format!("{}/version-2", self.data_dir.display())),
-            ("dataDirSize".into(), dir_size_bytes(&self.data_dir.join("version-2")).to_string()),
-            ("dataLogDir".into(), format!("{}/version-2", self.data_log_dir.display())),
-            ("dataLogSize".into(), dir_size_bytes(&self.data_log_dir.join("version-2")).to_string()),
+            (
+                "dataDir".into(),
+                format!("{}/version-2", self.data_dir.display()),
+            ),
+            (
+                "dataDirSize".into(),
+                dir_size_bytes(&self.data_dir.join("version-2")).to_string(),
+            ),
+            (
+                "dataLogDir".into(),
+                format!("{}/version-2", self.data_log_dir.display()),
+            ),
+            (
+                "dataLogSize".into(),
+                dir_size_bytes(&self.data_log_dir.join("version-2")).to_string(),
+            ),
             ("tickTime".into(), self.tick_ms.to_string()),
             ("maxClientCnxns".into(), self.max_client_cnxns.to_string()),
-            ("minSessionTimeout".into(), self.min_session_timeout_ms.to_string()),
-            ("maxSessionTimeout".into(), self.max_session_timeout_ms.to_string()),
+            (
+                "minSessionTimeout".into(),
+                self.min_session_timeout_ms.to_string(),
+            ),
+            (
+                "maxSessionTimeout".into(),
+                self.max_session_timeout_ms.to_string(),
+            ),
             ("clientPortListenBacklog".into(), "-1".into()),
             ("serverId".into(), "0".into()),
             ("clientPortAddress".into(), addr),
@@ -237,7 +259,9 @@ impl ServerConfig {
 
 /// Sum of the sizes of the regular files directly in `dir` (0 when absent).
 pub fn dir_size_bytes(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
     entries
         .filter_map(Result::ok)
         .filter_map(|e| e.metadata().ok())
@@ -254,14 +278,22 @@ fn parse_properties(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
         if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
             continue;
         }
-        let split = line.find(['=', ':']).or_else(|| line.find(char::is_whitespace));
+        let split = line
+            .find(['=', ':'])
+            .or_else(|| line.find(char::is_whitespace));
         let Some(at) = split else {
-            return Err(ConfigError::Syntax { line_no: i + 1, line: raw.to_string() });
+            return Err(ConfigError::Syntax {
+                line_no: i + 1,
+                line: raw.to_string(),
+            });
         };
         let key = line[..at].trim();
         let value = line[at + 1..].trim();
         if key.is_empty() {
-            return Err(ConfigError::Syntax { line_no: i + 1, line: raw.to_string() });
+            return Err(ConfigError::Syntax {
+                line_no: i + 1,
+                line: raw.to_string(),
+            });
         }
         out.push((key.to_string(), value.to_string()));
     }
@@ -296,14 +328,20 @@ struct Builder {
 }
 
 fn bad(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::BadValue { key: key.to_string(), value: value.to_string(), reason: reason.into() }
+    ConfigError::BadValue {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: reason.into(),
+    }
 }
 
 fn num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError>
 where
     T::Err: std::fmt::Display,
 {
-    value.parse::<T>().map_err(|e| bad(key, value, e.to_string()))
+    value
+        .parse::<T>()
+        .map_err(|e| bad(key, value, e.to_string()))
 }
 
 fn boolean(key: &str, value: &str) -> Result<bool, ConfigError> {
@@ -320,7 +358,11 @@ fn timeout_bound(key: &str, value: &str) -> Result<Option<u32>, ConfigError> {
     match v {
         -1 => Ok(None),
         1..=0x7FFF_FFFF => Ok(Some(v as u32)),
-        _ => Err(bad(key, value, "must be a positive number of milliseconds or -1")),
+        _ => Err(bad(
+            key,
+            value,
+            "must be a positive number of milliseconds or -1",
+        )),
     }
 }
 
@@ -397,7 +439,11 @@ impl Builder {
             "admin.serverPort" => self.admin_server_port = Some(num(key, value)?),
             "DigestAuthenticationProvider.superDigest" => {
                 if !value.contains(':') {
-                    return Err(bad(key, value, "expected super:base64(sha1(super:password))"));
+                    return Err(bad(
+                        key,
+                        value,
+                        "expected super:base64(sha1(super:password))",
+                    ));
                 }
                 self.super_digest = Some(value.to_string());
             }
@@ -409,12 +455,26 @@ impl Builder {
                 }
                 self.container_check_interval_ms = Some(v);
             }
-            "standaloneEnabled" | "electionAlg" | "peerType" | "admin.serverAddress"
-            | "admin.idleTimeout" | "admin.commandURL" | "metricsProvider.className"
-            | "preAllocSize" | "forceSync" | "syncEnabled" | "quorumListenOnAllIPs"
-            | "localSessionsEnabled" | "localSessionsUpgradingEnabled"
-            | "clientPortListenBacklog" | "globalOutstandingLimit" => {
-                tracing::info!(key, value, "config key accepted but has no effect in zabkeeper");
+            "standaloneEnabled"
+            | "electionAlg"
+            | "peerType"
+            | "admin.serverAddress"
+            | "admin.idleTimeout"
+            | "admin.commandURL"
+            | "metricsProvider.className"
+            | "preAllocSize"
+            | "forceSync"
+            | "syncEnabled"
+            | "quorumListenOnAllIPs"
+            | "localSessionsEnabled"
+            | "localSessionsUpgradingEnabled"
+            | "clientPortListenBacklog"
+            | "globalOutstandingLimit" => {
+                tracing::info!(
+                    key,
+                    value,
+                    "config key accepted but has no effect in zabkeeper"
+                );
             }
             "secureClientPort" | "secureClientPortAddress" | "dynamicConfigFile" => {
                 tracing::warn!(key, value, "config key not supported by zabkeeper; ignored");
@@ -446,7 +506,9 @@ impl Builder {
 
     fn finish(self) -> Result<ServerConfig, ConfigError> {
         let tick_ms = self.tick_ms.unwrap_or(DEFAULT_TICK_MS);
-        let data_dir = self.data_dir.ok_or(ConfigError::Missing { key: "dataDir" })?;
+        let data_dir = self
+            .data_dir
+            .ok_or(ConfigError::Missing { key: "dataDir" })?;
         let client_port = match self.client_port {
             Some(p) => p,
             None => self
@@ -455,8 +517,12 @@ impl Builder {
                 .find_map(|s| s.client_port)
                 .ok_or(ConfigError::Missing { key: "clientPort" })?,
         };
-        let min = self.min_session_timeout_ms.unwrap_or(tick_ms.saturating_mul(2));
-        let max = self.max_session_timeout_ms.unwrap_or(tick_ms.saturating_mul(20));
+        let min = self
+            .min_session_timeout_ms
+            .unwrap_or(tick_ms.saturating_mul(2));
+        let max = self
+            .max_session_timeout_ms
+            .unwrap_or(tick_ms.saturating_mul(20));
         if min > max {
             return Err(bad(
                 "minSessionTimeout",
@@ -497,7 +563,9 @@ impl Builder {
             autopurge_snap_retain_count: self.snap_retain_count.unwrap_or(MIN_SNAP_RETAIN_COUNT),
             autopurge_purge_interval_hours: self.purge_interval_hours.unwrap_or(0),
             four_letter_whitelist: self.whitelist.unwrap_or_default(),
-            jute_max_buffer_bytes: self.jute_max_buffer_bytes.unwrap_or(DEFAULT_JUTE_MAX_BUFFER_BYTES),
+            jute_max_buffer_bytes: self
+                .jute_max_buffer_bytes
+                .unwrap_or(DEFAULT_JUTE_MAX_BUFFER_BYTES),
             servers: self.servers,
             reconfig_enabled: self.reconfig_enabled.unwrap_or(false),
             admin_enable_server: self.admin_enable_server.unwrap_or(true),
@@ -519,7 +587,10 @@ fn whitelist(value: &str) -> FourLetterWhitelist {
         if KNOWN_FOUR_LETTER_WORDS.contains(&word) {
             words.insert(word.to_string());
         } else {
-            tracing::warn!(word, "4lw.commands.whitelist: unknown four-letter word; ignored");
+            tracing::warn!(
+                word,
+                "4lw.commands.whitelist: unknown four-letter word; ignored"
+            );
         }
     }
     FourLetterWhitelist::Only(words)
@@ -533,7 +604,11 @@ fn peer_spec(key: &str, value: &str) -> Result<PeerSpec, ConfigError> {
     };
     let fields: Vec<&str> = quorum_part.split(':').collect();
     if fields.len() < 3 || fields.len() > 4 {
-        return Err(bad(key, value, "expected host:quorumPort:electionPort[:role]"));
+        return Err(bad(
+            key,
+            value,
+            "expected host:quorumPort:electionPort[:role]",
+        ));
     }
     let host = fields[0].to_string();
     if host.is_empty() {
@@ -561,7 +636,14 @@ fn peer_spec(key: &str, value: &str) -> Result<PeerSpec, ConfigError> {
             (addr, Some(port))
         }
     };
-    Ok(PeerSpec { host, quorum_port, election_port, role, client_address, client_port })
+    Ok(PeerSpec {
+        host,
+        quorum_port,
+        election_port,
+        role,
+        client_address,
+        client_port,
+    })
 }
 
 #[cfg(test)]
@@ -629,7 +711,10 @@ server.2=h2:2889:3889:observer;127.0.0.1:2182
         assert_eq!(c.tick_ms, 100);
         assert_eq!(c.data_log_dir, PathBuf::from("/l"));
         assert_eq!(c.client_port, 3000);
-        assert_eq!(c.client_port_address, Some("127.0.0.1".parse().expect("ip")));
+        assert_eq!(
+            c.client_port_address,
+            Some("127.0.0.1".parse().expect("ip"))
+        );
         assert_eq!(c.max_client_cnxns, 0);
         assert_eq!(c.min_session_timeout_ms, 150);
         assert_eq!(c.max_session_timeout_ms, 9000);
@@ -642,7 +727,10 @@ server.2=h2:2889:3889:observer;127.0.0.1:2182
         assert_eq!(c.jute_max_buffer_bytes, 4096);
         assert!(c.reconfig_enabled);
         assert!(!c.admin_enable_server);
-        assert_eq!(c.super_digest.as_deref(), Some("super:D/InIHSb7yEEbrWz8b9l71RjZJU="));
+        assert_eq!(
+            c.super_digest.as_deref(),
+            Some("super:D/InIHSb7yEEbrWz8b9l71RjZJU=")
+        );
         assert!(c.extended_types_enabled);
         assert_eq!(c.servers.len(), 2);
         let s2 = &c.servers[&2];
@@ -672,12 +760,30 @@ server.2=h2:2889:3889:observer;127.0.0.1:2182
     #[test]
     fn bad_values_name_their_key() {
         assert_eq!(err_key("dataDir=/d\nclientPort=abc\n"), "clientPort");
-        assert_eq!(err_key("dataDir=/d\nclientPort=1\ntickTime=0\n"), "tickTime");
-        assert_eq!(err_key("dataDir=/d\nclientPort=1\ntickTime=-5\n"), "tickTime");
-        assert_eq!(err_key("dataDir=/d\nclientPort=1\nreconfigEnabled=maybe\n"), "reconfigEnabled");
-        assert_eq!(err_key("dataDir=/d\nclientPort=1\njute.maxbuffer=1\n"), "jute.maxbuffer");
-        assert_eq!(err_key("dataDir=/d\nclientPort=1\nserver.1=h:1:1\n"), "server.1");
-        assert_eq!(err_key("dataDir=/d\nclientPort=1\nserver.x=h:1:2\n"), "server.x");
+        assert_eq!(
+            err_key("dataDir=/d\nclientPort=1\ntickTime=0\n"),
+            "tickTime"
+        );
+        assert_eq!(
+            err_key("dataDir=/d\nclientPort=1\ntickTime=-5\n"),
+            "tickTime"
+        );
+        assert_eq!(
+            err_key("dataDir=/d\nclientPort=1\nreconfigEnabled=maybe\n"),
+            "reconfigEnabled"
+        );
+        assert_eq!(
+            err_key("dataDir=/d\nclientPort=1\njute.maxbuffer=1\n"),
+            "jute.maxbuffer"
+        );
+        assert_eq!(
+            err_key("dataDir=/d\nclientPort=1\nserver.1=h:1:1\n"),
+            "server.1"
+        );
+        assert_eq!(
+            err_key("dataDir=/d\nclientPort=1\nserver.x=h:1:2\n"),
+            "server.x"
+        );
         assert_eq!(
             err_key("dataDir=/d\nclientPort=1\nminSessionTimeout=5000\nmaxSessionTimeout=4000\n"),
             "minSessionTimeout"
