@@ -115,8 +115,9 @@ pub fn split_frame(buf: &[u8], max_len: usize) -> Result<Option<&[u8]>, DecodeEr
 /// Appends one length-prefixed frame to `buf`: reserves the prefix, lets `body` write the payload,
 /// then patches the prefix with the payload's length.
 ///
-/// Outgoing frames are not limited here (ZooKeeper does not limit its replies either; a client
-/// rejects a reply of `jute.maxbuffer` bytes or more, see `spec/wire.md`).
+/// Outgoing frames are not limited here (ZooKeeper does not limit its replies either; the Java
+/// client drops the connection on a reply longer than its own `jute.maxbuffer`, default 0xFFFFF,
+/// ClientCnxnSocket `readLength`; see `spec/wire.md`).
 ///
 /// # Panics
 ///
