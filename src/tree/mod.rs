@@ -1,1 +1,999 @@
-//! placeholder: filled by the tree work.
+//! The replicated state machine: znodes, Stat, ACLs, sessions, ephemerals and watches.
+//!
+//! Pure and deterministic: no IO, no clocks (time arrives in `TxnHeader::time_ms` and as
+//! `now_ms` arguments), ordered containers only. The write path is
+//! `prepare::prepare` (leader: request → `Txn`) → log/quorum → [`DataTree::apply`] on every
+//! server, which returns the reply material and the watch events in the order ZooKeeper's
+//! `DataTree.processTxn` produces them. Reads (`get_data`, `exists`, …) check ACLs as
+//! `FinalRequestProcessor` does and optionally register watches. Spec: `spec/data-tree.md`;
+//! facts: ../shared/reference/zookeeper-formats.md A.7–A.16, C.3.
+
+pub mod acl;
+mod codec;
+pub mod error;
+pub mod path;
+pub mod prepare;
+pub mod txn;
+pub mod watches;
+pub mod znode;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+pub use codec::CodecError;
+pub use error::ZkError;
+pub use prepare::{prepare, prepare_logged, PendingChanges, PrepareContext, WriteRequest};
+pub use txn::{CreateTxn, Txn, TxnDecodeError, TxnHeader};
+pub use watches::{
+    EventType, KeeperState, WatchTable, WatchedEvent, WatcherId, WatcherMode, WatcherType,
+};
+pub use znode::{EphemeralKind, StatPersisted, Znode};
+
+use crate::tree::codec::{Reader, Writer};
+use crate::tree::znode::CONTAINER_EPHEMERAL_OWNER;
+use crate::wire::records::{perms, Acl, Id, Stat};
+
+/// `/zookeeper`.
+pub const PROC_ZOOKEEPER: &str = "/zookeeper";
+/// `/zookeeper/quota`.
+pub const QUOTA_ZOOKEEPER: &str = "/zookeeper/quota";
+/// `/zookeeper/config`.
+pub const CONFIG_ZOOKEEPER: &str = "/zookeeper/config";
+
+/// Which create opcode produced a node; decides the reply record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CreateKind {
+    /// Opcode 1: CreateResponse (path only).
+    Create,
+    /// Opcode 15: Create2Response (path, Stat).
+    Create2,
+    /// Opcode 19: Create2Response.
+    Container,
+    /// Opcode 21: Create2Response.
+    Ttl,
+}
+
+/// What applying one txn produced (ZooKeeper's `ProcessTxnResult`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TxnResult {
+    /// A node was created.
+    Create {
+        /// Which opcode (reply shape).
+        kind: CreateKind,
+        /// The final path.
+        path: String,
+        /// The new node's Stat.
+        stat: Stat,
+    },
+    /// A node was deleted (delete or deleteContainer).
+    Delete {
+        /// The node.
+        path: String,
+    },
+    /// Data was set.
+    SetData {
+        /// The node.
+        path: String,
+        /// Stat after the change.
+        stat: Stat,
+    },
+    /// The ACL was set.
+    SetAcl {
+        /// The node.
+        path: String,
+        /// Stat after the change.
+        stat: Stat,
+    },
+    /// A version check passed.
+    Check {
+        /// The node.
+        path: String,
+    },
+    /// Per-op results of a multi; on failure every entry is `Error` (0 = rolled back).
+    Multi(Vec<TxnResult>),
+    /// A session was created.
+    CreateSession {
+        /// Its id.
+        session_id: i64,
+        /// Its timeout.
+        timeout_ms: i32,
+    },
+    /// A session was closed and its ephemerals deleted.
+    CloseSession {
+        /// Its id.
+        session_id: i64,
+    },
+    /// The write failed with this code (the reply's `err`).
+    Error {
+        /// `KeeperException.Code` value.
+        err: i32,
+    },
+}
+
+impl TxnResult {
+    /// `ProcessTxnResult.err`: the error code, for a multi the first non-zero sub-result code.
+    /// Note the reply header of a multi carries 0 regardless (A.11).
+    pub fn err(&self) -> i32 {
+        match self {
+            TxnResult::Error { err } => *err,
+            TxnResult::Multi(rs) => rs.iter().map(TxnResult::err).find(|e| *e != 0).unwrap_or(0),
+            _ => 0,
+        }
+    }
+}
+
+/// Result and watch events of one apply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApplyOutcome {
+    /// The reply material.
+    pub result: TxnResult,
+    /// Notifications to queue, in order, before the reply is sent.
+    pub events: Vec<(WatcherId, WatchedEvent)>,
+}
+
+/// Why a snapshot could not be loaded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    /// A primitive could not be read.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// Not a zabkeeper tree snapshot.
+    #[error("bad magic {0:#x}")]
+    BadMagic(i32),
+    /// A layout version this build does not read.
+    #[error("unsupported snapshot version {0}")]
+    BadVersion(i32),
+    /// Nodes out of order, duplicated, orphaned, or the root missing.
+    #[error("inconsistent node list at {0:?}")]
+    BadNode(String),
+    /// The stored digest does not match the nodes.
+    #[error("digest mismatch: stored {stored:#x}, computed {computed:#x}")]
+    DigestMismatch {
+        /// From the file.
+        stored: i64,
+        /// Recomputed.
+        computed: i64,
+    },
+    /// The CRC-32 over the snapshot does not match.
+    #[error("snapshot checksum mismatch")]
+    BadChecksum,
+    /// Bytes after the checksum.
+    #[error("{0} trailing bytes")]
+    TrailingBytes(usize),
+}
+
+/// Snapshot magic "ZBKT".
+const SNAPSHOT_MAGIC: i32 = 0x5A42_4B54;
+/// Snapshot layout version.
+const SNAPSHOT_VERSION: i32 = 1;
+
+/// The data tree plus the session table the snapshot carries, and this server's watches.
+#[derive(Clone, Debug)]
+pub struct DataTree {
+    nodes: BTreeMap<String, Znode>,
+    sessions: BTreeMap<i64, i32>,
+    ephemerals: BTreeMap<i64, BTreeSet<String>>,
+    containers: BTreeSet<String>,
+    ttls: BTreeSet<String>,
+    last_processed_zxid: i64,
+    data_size: i64,
+    watches: WatchTable,
+}
+
+impl Default for DataTree {
+    fn default() -> Self {
+        DataTree::new()
+    }
+}
+
+/// `DataTree.getNodeSize`: path length (UTF-16 units, as Java) + data length.
+fn node_size(path: &str, data: Option<&[u8]>) -> i64 {
+    (path.encode_utf16().count() + data.map_or(0, <[u8]>::len)) as i64
+}
+
+impl DataTree {
+    /// A fresh tree: `/`, `/zookeeper`, `/zookeeper/quota`, `/zookeeper/config` (the last with
+    /// `[READ, world:anyone]` and aversion -1), all with zero stats and empty data.
+    pub fn new() -> DataTree {
+        let mut t = DataTree {
+            nodes: BTreeMap::new(),
+            sessions: BTreeMap::new(),
+            ephemerals: BTreeMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+            last_processed_zxid: 0,
+            data_size: 0,
+            watches: WatchTable::default(),
+        };
+        let empty = || Znode::new(StatPersisted::default(), Some(Vec::new()), Vec::new());
+        let mut root = empty();
+        root.children.insert("zookeeper".into());
+        let mut proc_node = empty();
+        proc_node.children.insert("quota".into());
+        proc_node.children.insert("config".into());
+        let mut config = empty();
+        config.acl = Acl::read_unsafe();
+        config.stat.aversion = -1;
+        for (p, n) in [
+            (path::ROOT, root),
+            (PROC_ZOOKEEPER, proc_node),
+            (QUOTA_ZOOKEEPER, empty()),
+            (CONFIG_ZOOKEEPER, config),
+        ] {
+            t.data_size += node_size(p, n.data.as_deref());
+            t.nodes.insert(p.to_string(), n);
+        }
+        t
+    }
+
+    // ---------------------------------------------------------------- apply
+
+    /// Applies one committed txn (`DataTree.processTxn`): the same txns in the same order give
+    /// the same tree, results and events on every server.
+    pub fn apply(&mut self, hdr: &TxnHeader, txn: &Txn) -> ApplyOutcome {
+        let mut events = Vec::new();
+        let result = self.apply_one(hdr, txn, &mut events);
+        if hdr.zxid > self.last_processed_zxid {
+            self.last_processed_zxid = hdr.zxid;
+        }
+        ApplyOutcome { result, events }
+    }
+
+    fn apply_one(
+        &mut self,
+        hdr: &TxnHeader,
+        txn: &Txn,
+        ev: &mut Vec<(WatcherId, WatchedEvent)>,
+    ) -> TxnResult {
+        let (zxid, time) = (hdr.zxid, hdr.time_ms);
+        let res = match txn {
+            Txn::Create(c) | Txn::Create2(c) => {
+                let kind = if matches!(txn, Txn::Create(_)) {
+                    CreateKind::Create
+                } else {
+                    CreateKind::Create2
+                };
+                let owner = if c.ephemeral { hdr.client_id } else { 0 };
+                let r = self.create_node(c, owner, zxid, time, ev);
+                if r == Err(ZkError::NodeExists) && kind == CreateKind::Create {
+                    // Fuzzy-snapshot replay fix-up (DataTree.processTxn): bring the parent's
+                    // cversion/pzxid forward even though the node already exists.
+                    self.set_cversion_pzxid(&c.path, c.parent_cversion, zxid);
+                }
+                r.map(|stat| TxnResult::Create {
+                    kind,
+                    path: c.path.clone(),
+                    stat,
+                })
+            }
+            Txn::CreateContainer(c) => self
+                .create_node(c, CONTAINER_EPHEMERAL_OWNER, zxid, time, ev)
+                .map(|stat| TxnResult::Create {
+                    kind: CreateKind::Container,
+                    path: c.path.clone(),
+                    stat,
+                }),
+            Txn::CreateTtl { create: c, ttl_ms } => match EphemeralKind::ttl_owner(*ttl_ms) {
+                None => Err(ZkError::BadArguments),
+                Some(owner) => {
+                    self.create_node(c, owner, zxid, time, ev)
+                        .map(|stat| TxnResult::Create {
+                            kind: CreateKind::Ttl,
+                            path: c.path.clone(),
+                            stat,
+                        })
+                }
+            },
+            Txn::Delete { path } | Txn::DeleteContainer { path } => self
+                .delete_node(path, zxid, ev)
+                .map(|()| TxnResult::Delete { path: path.clone() }),
+            Txn::SetData {
+                path,
+                data,
+                version,
+            } => self
+                .set_data(path, data.clone(), *version, zxid, time, ev)
+                .map(|stat| TxnResult::SetData {
+                    path: path.clone(),
+                    stat,
+                }),
+            Txn::SetAcl { path, acl, version } => {
+                self.set_acl(path, acl.clone(), *version)
+                    .map(|stat| TxnResult::SetAcl {
+                        path: path.clone(),
+                        stat,
+                    })
+            }
+            Txn::Check { path, .. } => Ok(TxnResult::Check { path: path.clone() }),
+            Txn::Multi(txns) => Ok(self.apply_multi(hdr, txns, ev)),
+            Txn::CreateSession { timeout_ms } => {
+                self.sessions.insert(hdr.client_id, *timeout_ms);
+                Ok(TxnResult::CreateSession {
+                    session_id: hdr.client_id,
+                    timeout_ms: *timeout_ms,
+                })
+            }
+            Txn::CloseSession { paths_to_delete } => {
+                self.kill_session(hdr.client_id, zxid, paths_to_delete, ev);
+                Ok(TxnResult::CloseSession {
+                    session_id: hdr.client_id,
+                })
+            }
+            Txn::Error { err } => Ok(TxnResult::Error { err: *err }),
+        };
+        res.unwrap_or_else(|e| TxnResult::Error { err: e.code() })
+    }
+
+    /// Multi: if any sub-txn is an error the whole multi applies nothing; ops before the first
+    /// error report 0, later ones -2, error ops their own code (DataTree.processTxn).
+    fn apply_multi(
+        &mut self,
+        hdr: &TxnHeader,
+        txns: &[Txn],
+        ev: &mut Vec<(WatcherId, WatchedEvent)>,
+    ) -> TxnResult {
+        let failed = txns.iter().any(|t| matches!(t, Txn::Error { .. }));
+        let mut post_failed = false;
+        let mut results = Vec::with_capacity(txns.len());
+        for t in txns {
+            let r = match t {
+                Txn::Error { err } => {
+                    post_failed = true;
+                    TxnResult::Error { err: *err }
+                }
+                _ if failed => {
+                    let err = if post_failed {
+                        ZkError::RuntimeInconsistency.code()
+                    } else {
+                        0
+                    };
+                    TxnResult::Error { err }
+                }
+                // Nested multis and session txns cannot be decoded inside a multi; a typed
+                // caller that builds one gets an error result instead of a state change.
+                Txn::Multi(_) | Txn::CreateSession { .. } | Txn::CloseSession { .. } => {
+                    TxnResult::Error {
+                        err: ZkError::MarshallingError.code(),
+                    }
+                }
+                _ => self.apply_one(hdr, t, ev),
+            };
+            results.push(r);
+        }
+        TxnResult::Multi(results)
+    }
+
+    fn create_node(
+        &mut self,
+        c: &CreateTxn,
+        owner: i64,
+        zxid: i64,
+        time: i64,
+        ev: &mut Vec<(WatcherId, WatchedEvent)>,
+    ) -> Result<Stat, ZkError> {
+        let (parent_path, child) = path::split_parent(&c.path)?;
+        if c.path == path::ROOT {
+            return Err(ZkError::NodeExists);
+        }
+        let parent = self.nodes.get_mut(parent_path).ok_or(ZkError::NoNode)?;
+        if parent.children.contains(child) {
+            return Err(ZkError::NodeExists);
+        }
+        let mut parent_cversion = c.parent_cversion;
+        if parent_cversion == -1 {
+            parent_cversion = parent.stat.cversion.wrapping_add(1);
+        }
+        // Only move forward: replaying a create over a fuzzy snapshot must not regress them.
+        if parent_cversion > parent.stat.cversion {
+            parent.stat.cversion = parent_cversion;
+            parent.stat.pzxid = zxid;
+        }
+        parent.children.insert(child.to_string());
+        let parent_path = parent_path.to_string();
+        let node = Znode::new(
+            StatPersisted::new_node(zxid, time, owner),
+            c.data.clone(),
+            c.acl.clone(),
+        );
+        let stat = node.stat();
+        self.data_size += node_size(&c.path, c.data.as_deref());
+        self.nodes.insert(c.path.clone(), node);
+        match EphemeralKind::of(owner) {
+            EphemeralKind::Container => {
+                self.containers.insert(c.path.clone());
+            }
+            EphemeralKind::Ttl(_) => {
+                self.ttls.insert(c.path.clone());
+            }
+            EphemeralKind::Normal(session) => {
+                self.ephemerals
+                    .entry(session)
+                    .or_default()
+                    .insert(c.path.clone());
+            }
+            EphemeralKind::Void => {}
+        }
+        self.watches
+            .trigger_data(&c.path, EventType::NodeCreated, ev);
+        self.watches.trigger_child(
+            &parent_path,
+            EventType::NodeChildrenChanged,
+            &BTreeSet::new(),
+            ev,
+        );
+        Ok(stat)
+    }
+
+    fn delete_node(
+        &mut self,
+        node_path: &str,
+        zxid: i64,
+        ev: &mut Vec<(WatcherId, WatchedEvent)>,
+    ) -> Result<(), ZkError> {
+        let (parent_path, child) = path::split_parent(node_path)?;
+        if node_path == path::ROOT {
+            return Err(ZkError::BadArguments);
+        }
+        let parent = self.nodes.get_mut(parent_path).ok_or(ZkError::NoNode)?;
+        parent.children.remove(child);
+        // Only move forward (a later create may already have set a higher pzxid on replay).
+        if zxid > parent.stat.pzxid {
+            parent.stat.pzxid = zxid;
+        }
+        let parent_path = parent_path.to_string();
+        let node = self.nodes.remove(node_path).ok_or(ZkError::NoNode)?;
+        self.data_size -= node_size(node_path, node.data.as_deref());
+        match EphemeralKind::of(node.stat.ephemeral_owner) {
+            EphemeralKind::Container => {
+                self.containers.remove(node_path);
+            }
+            EphemeralKind::Ttl(_) => {
+                self.ttls.remove(node_path);
+            }
+            EphemeralKind::Normal(session) => {
+                if let Some(set) = self.ephemerals.get_mut(&session) {
+                    set.remove(node_path);
+                    if set.is_empty() {
+                        self.ephemerals.remove(&session);
+                    }
+                }
+            }
+            EphemeralKind::Void => {}
+        }
+        let notified = self
+            .watches
+            .trigger_data(node_path, EventType::NodeDeleted, ev);
+        self.watches
+            .trigger_child(node_path, EventType::NodeDeleted, &notified, ev);
+        self.watches.trigger_child(
+            &parent_path,
+            EventType::NodeChildrenChanged,
+            &BTreeSet::new(),
+            ev,
+        );
+        Ok(())
+    }
+
+    fn set_data(
+        &mut self,
+        node_path: &str,
+        data: Option<Vec<u8>>,
+        version: i32,
+        zxid: i64,
+        time: i64,
+        ev: &mut Vec<(WatcherId, WatchedEvent)>,
+    ) -> Result<Stat, ZkError> {
+        let n = self.nodes.get_mut(node_path).ok_or(ZkError::NoNode)?;
+        let old = n.data_length() as i64;
+        n.data = data;
+        n.stat.mtime = time;
+        n.stat.mzxid = zxid;
+        n.stat.version = version;
+        let stat = n.stat();
+        self.data_size += n.data_length() as i64 - old;
+        self.watches
+            .trigger_data(node_path, EventType::NodeDataChanged, ev);
+        Ok(stat)
+    }
+
+    fn set_acl(&mut self, node_path: &str, acl: Vec<Acl>, version: i32) -> Result<Stat, ZkError> {
+        let n = self.nodes.get_mut(node_path).ok_or(ZkError::NoNode)?;
+        n.stat.aversion = version;
+        n.acl = acl;
+        Ok(n.stat())
+    }
+
+    /// `DataTree.setCversionPzxid` on the parent of `child_path`.
+    fn set_cversion_pzxid(&mut self, child_path: &str, new_cversion: i32, zxid: i64) {
+        let Ok((parent_path, _)) = path::split_parent(child_path) else {
+            return;
+        };
+        if let Some(n) = self.nodes.get_mut(parent_path) {
+            let v = if new_cversion == -1 {
+                n.stat.cversion.wrapping_add(1)
+            } else {
+                new_cversion
+            };
+            if v > n.stat.cversion {
+                n.stat.cversion = v;
+                n.stat.pzxid = zxid;
+            }
+        }
+    }
+
+    /// `DataTree.killSession`: deletes the txn's paths, then any other ephemeral of the session
+    /// (sorted), ignoring ones already gone; drops the session.
+    fn kill_session(
+        &mut self,
+        session: i64,
+        zxid: i64,
+        paths: &[String],
+        ev: &mut Vec<(WatcherId, WatchedEvent)>,
+    ) {
+        let mut local = self.ephemerals.remove(&session).unwrap_or_default();
+        for p in paths {
+            // NoNode is expected on replay; ZooKeeper logs and continues.
+            let _ = self.delete_node(p, zxid, ev);
+            local.remove(p);
+        }
+        for p in local {
+            let _ = self.delete_node(&p, zxid, ev);
+        }
+        self.ephemerals.remove(&session);
+        self.sessions.remove(&session);
+    }
+
+    // ---------------------------------------------------------------- reads
+
+    /// The node at `path`, if any.
+    pub fn node(&self, path: &str) -> Option<&Znode> {
+        self.nodes.get(path)
+    }
+
+    /// The client Stat of `path`, if it exists (no ACL check, no watch).
+    pub fn stat(&self, path: &str) -> Option<Stat> {
+        self.nodes.get(path).map(Znode::stat)
+    }
+
+    /// getData: NoNode (no watch set), then READ, then the watch.
+    pub fn get_data(
+        &mut self,
+        path: &str,
+        auth_ids: &[Id],
+        watch: Option<WatcherId>,
+    ) -> Result<(Option<Vec<u8>>, Stat), ZkError> {
+        let n = self.nodes.get(path).ok_or(ZkError::NoNode)?;
+        acl::check_acl(&n.acl, perms::READ, auth_ids)?;
+        let out = (n.data.clone(), n.stat());
+        if let Some(w) = watch {
+            self.watches.add_data_watch(path, w);
+        }
+        Ok(out)
+    }
+
+    /// exists: no ACL check (3.8.0); the watch is set even when the node is missing, so it
+    /// fires on create. A path containing NUL is BadArguments.
+    pub fn exists(&mut self, path: &str, watch: Option<WatcherId>) -> Result<Stat, ZkError> {
+        if path.contains('\0') {
+            return Err(ZkError::BadArguments);
+        }
+        if let Some(w) = watch {
+            self.watches.add_data_watch(path, w);
+        }
+        self.stat(path).ok_or(ZkError::NoNode)
+    }
+
+    /// getChildren / getChildren2: NoNode (no watch), READ, then the child watch. Children in
+    /// name order.
+    pub fn get_children(
+        &mut self,
+        path: &str,
+        auth_ids: &[Id],
+        watch: Option<WatcherId>,
+    ) -> Result<(Vec<String>, Stat), ZkError> {
+        let n = self.nodes.get(path).ok_or(ZkError::NoNode)?;
+        acl::check_acl(&n.acl, perms::READ, auth_ids)?;
+        let out = (n.children.iter().cloned().collect(), n.stat());
+        if let Some(w) = watch {
+            self.watches.add_child_watch(path, w);
+        }
+        Ok(out)
+    }
+
+    /// getAllChildrenNumber: every descendant (not the node itself); READ on the node.
+    pub fn get_all_children_number(&self, path: &str, auth_ids: &[Id]) -> Result<i32, ZkError> {
+        let n = self.nodes.get(path).ok_or(ZkError::NoNode)?;
+        acl::check_acl(&n.acl, perms::READ, auth_ids)?;
+        if path == path::ROOT {
+            return Ok(self.nodes.len() as i32 - 1);
+        }
+        let lo = format!("{path}/");
+        let hi = format!("{path}0"); // '0' is the character after '/'
+        Ok(self.nodes.range(lo..hi).count() as i32)
+    }
+
+    /// getEphemerals: the session's ephemerals whose path starts with `prefix` ("" or "/",
+    /// after trimming, means all), in path order.
+    pub fn get_ephemerals(&self, session_id: i64, prefix: &str) -> Vec<String> {
+        let all = prefix.trim().is_empty() || prefix.trim() == "/";
+        self.ephemerals
+            .get(&session_id)
+            .map(|set| {
+                set.iter()
+                    .filter(|p| all || p.starts_with(prefix))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// getACL: NoNode, then READ or ADMIN; without ADMIN digest ids are masked as `user:x`.
+    pub fn get_acl(&self, path: &str, auth_ids: &[Id]) -> Result<(Vec<Acl>, Stat), ZkError> {
+        let n = self.nodes.get(path).ok_or(ZkError::NoNode)?;
+        acl::check_acl(&n.acl, perms::READ | perms::ADMIN, auth_ids)?;
+        let acl = match acl::check_acl(&n.acl, perms::ADMIN, auth_ids) {
+            Ok(()) => n.acl.clone(),
+            Err(_) => acl::mask_digests(&n.acl),
+        };
+        Ok((acl, n.stat()))
+    }
+
+    // ---------------------------------------------------------------- watches
+
+    /// addWatch (opcode 106): persistent or persistent-recursive; the node need not exist.
+    pub fn add_watch(&mut self, path: &str, w: WatcherId, mode: WatcherMode) {
+        self.watches.add_persistent_watch(path, w, mode);
+    }
+
+    /// setWatches / setWatches2 after a reconnect (`DataTree.setWatches`): returns the events
+    /// due immediately (sent before the reply) and re-registers the rest.
+    #[allow(clippy::too_many_arguments)]
+    pub fn set_watches(
+        &mut self,
+        relative_zxid: i64,
+        data: &[String],
+        exist: &[String],
+        child: &[String],
+        persistent: &[String],
+        persistent_recursive: &[String],
+        w: WatcherId,
+    ) -> Vec<WatchedEvent> {
+        let mut out = Vec::new();
+        let ev = |t, p: &str| WatchedEvent {
+            event_type: t,
+            keeper_state: KeeperState::SyncConnected,
+            path: p.to_string(),
+        };
+        for p in data {
+            match self.nodes.get(p) {
+                None => out.push(ev(EventType::NodeDeleted, p)),
+                Some(n) if n.stat.mzxid > relative_zxid => {
+                    out.push(ev(EventType::NodeDataChanged, p))
+                }
+                Some(_) => self.watches.add_data_watch(p, w),
+            }
+        }
+        for p in exist {
+            if self.nodes.contains_key(p) {
+                out.push(ev(EventType::NodeCreated, p));
+            } else {
+                self.watches.add_data_watch(p, w);
+            }
+        }
+        for p in child {
+            match self.nodes.get(p) {
+                None => out.push(ev(EventType::NodeDeleted, p)),
+                Some(n) if n.stat.pzxid > relative_zxid => {
+                    out.push(ev(EventType::NodeChildrenChanged, p))
+                }
+                Some(_) => self.watches.add_child_watch(p, w),
+            }
+        }
+        for p in persistent {
+            self.watches
+                .add_persistent_watch(p, w, WatcherMode::Persistent);
+        }
+        for p in persistent_recursive {
+            self.watches
+                .add_persistent_watch(p, w, WatcherMode::PersistentRecursive);
+        }
+        out
+    }
+
+    /// checkWatches (opcode 17).
+    pub fn check_watches(&self, path: &str, t: WatcherType, w: WatcherId) -> Result<(), ZkError> {
+        self.watches.check_watches(path, t, w)
+    }
+
+    /// removeWatches (opcode 18).
+    pub fn remove_watches(
+        &mut self,
+        path: &str,
+        t: WatcherType,
+        w: WatcherId,
+    ) -> Result<(), ZkError> {
+        self.watches.remove_watches(path, t, w)
+    }
+
+    /// Forgets a closed connection's watches.
+    pub fn remove_watcher(&mut self, w: WatcherId) {
+        self.watches.remove_watcher(w);
+    }
+
+    /// The watch tables (listings for wchs/wchc/wchp, counts for mntr).
+    pub fn watches(&self) -> &WatchTable {
+        &self.watches
+    }
+
+    // ---------------------------------------------------------------- sessions, reaper, stats
+
+    /// Live sessions and their timeouts, as the snapshot stores them.
+    pub fn sessions(&self) -> &BTreeMap<i64, i32> {
+        &self.sessions
+    }
+
+    /// Ephemeral paths of every session that owns one.
+    pub fn ephemerals(&self) -> &BTreeMap<i64, BTreeSet<String>> {
+        &self.ephemerals
+    }
+
+    /// Total ephemeral nodes (mntr `zk_ephemerals_count`).
+    pub fn ephemerals_count(&self) -> usize {
+        self.ephemerals.values().map(BTreeSet::len).sum()
+    }
+
+    /// Candidates for the container/TTL reaper (`ContainerManager.getCandidates` with
+    /// `maxNeverUsedIntervalMs` = 0): empty containers that ever had a child, and childless TTL
+    /// nodes whose mtime is more than their TTL before `now_ms`. Path order. Each is deleted
+    /// through a `WriteRequest::DeleteContainer` (opcode 20) from session 0.
+    pub fn expired_containers_and_ttls(&self, now_ms: i64) -> Vec<String> {
+        let mut out = BTreeSet::new();
+        for p in &self.containers {
+            if let Some(n) = self.nodes.get(p) {
+                if n.children.is_empty() && n.stat.cversion > 0 {
+                    out.insert(p.clone());
+                }
+            }
+        }
+        for p in &self.ttls {
+            if let Some(n) = self.nodes.get(p) {
+                if let EphemeralKind::Ttl(ttl) = EphemeralKind::of(n.stat.ephemeral_owner) {
+                    if n.children.is_empty() && ttl != 0 && now_ms.wrapping_sub(n.stat.mtime) > ttl
+                    {
+                        out.insert(p.clone());
+                    }
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    /// The zxid of the last applied txn.
+    pub fn last_processed_zxid(&self) -> i64 {
+        self.last_processed_zxid
+    }
+
+    /// Sets the last processed zxid (recovery from a snapshot taken by other means).
+    pub fn set_last_processed_zxid(&mut self, zxid: i64) {
+        self.last_processed_zxid = zxid;
+    }
+
+    /// Node count as ZooKeeper reports it (mntr `zk_znode_count`): it counts the root twice
+    /// (`""` and `"/"` alias), so a fresh tree reports 5.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len() + 1
+    }
+
+    /// mntr `zk_approximate_data_size`: Σ path length (UTF-16 units) + data length.
+    pub fn approximate_data_size(&self) -> i64 {
+        self.data_size
+    }
+
+    /// ZooKeeper's tree digest (formats sheet C.3, `DigestCalculator` version 2): wrapping sum
+    /// over all nodes not under `/zookeeper/` of CRC32(path ‖ data ‖ 60-byte stat), root as "".
+    pub fn digest(&self) -> i64 {
+        self.nodes
+            .iter()
+            .fold(0i64, |acc, (p, n)| acc.wrapping_add(node_digest(p, n)))
+    }
+
+    // ---------------------------------------------------------------- snapshot
+
+    /// Serializes the replicated state (not the watches). Layout, big-endian jute:
+    /// `int magic "ZBKT"`, `int version 1`, `long lastProcessedZxid`,
+    /// `int nSessions` × (`long id`, `int timeoutMs`),
+    /// `int nNodes` × (`ustring path`, `buffer data`, `vector<ACL>`, StatPersisted 60 bytes)
+    /// in path order (root first), then `long digest` (ZooKeeper's tree digest) and
+    /// `long checksum` (CRC-32 of every byte before it). Same state → same bytes.
+    pub fn serialize_snapshot(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.int(SNAPSHOT_MAGIC);
+        w.int(SNAPSHOT_VERSION);
+        w.long(self.last_processed_zxid);
+        w.int(self.sessions.len() as i32);
+        for (id, timeout) in &self.sessions {
+            w.long(*id);
+            w.int(*timeout);
+        }
+        w.int(self.nodes.len() as i32);
+        for (p, n) in &self.nodes {
+            w.string(p);
+            w.buffer(n.data.as_deref());
+            w.acls(&n.acl);
+            let s = &n.stat;
+            for v in [s.czxid, s.mzxid, s.ctime, s.mtime] {
+                w.long(v);
+            }
+            for v in [s.version, s.cversion, s.aversion] {
+                w.int(v);
+            }
+            w.long(s.ephemeral_owner);
+            w.long(s.pzxid);
+        }
+        w.long(self.digest());
+        let mut crc = Crc32::new();
+        crc.update(&w.buf);
+        w.long(i64::from(crc.finish()));
+        w.buf
+    }
+
+    /// Loads what `serialize_snapshot` wrote, rebuilding children, ephemerals, containers and
+    /// TTL sets; rejects inconsistent input instead of panicking. Watches start empty.
+    pub fn deserialize_snapshot(bytes: &[u8]) -> Result<DataTree, SnapshotError> {
+        let mut r = Reader::new(bytes);
+        let magic = r.int()?;
+        if magic != SNAPSHOT_MAGIC {
+            return Err(SnapshotError::BadMagic(magic));
+        }
+        let version = r.int()?;
+        if version != SNAPSHOT_VERSION {
+            return Err(SnapshotError::BadVersion(version));
+        }
+        let mut t = DataTree::new();
+        t.nodes.clear();
+        t.data_size = 0;
+        t.last_processed_zxid = r.long()?;
+        for _ in 0..r.count(12)? {
+            let id = r.long()?;
+            let timeout = r.int()?;
+            t.sessions.insert(id, timeout);
+        }
+        let n = r.count(76)?;
+        for _ in 0..n {
+            let p = r.string()?;
+            let data = r.buffer()?;
+            let acl = r.acls()?;
+            let stat = StatPersisted {
+                czxid: r.long()?,
+                mzxid: r.long()?,
+                ctime: r.long()?,
+                mtime: r.long()?,
+                version: r.int()?,
+                cversion: r.int()?,
+                aversion: r.int()?,
+                ephemeral_owner: r.long()?,
+                pzxid: r.long()?,
+            };
+            t.insert_loaded(p, Znode::new(stat, data, acl))?;
+        }
+        if !t.nodes.contains_key(path::ROOT) {
+            return Err(SnapshotError::BadNode(path::ROOT.into()));
+        }
+        let stored = r.long()?;
+        let computed = t.digest();
+        if stored != computed {
+            return Err(SnapshotError::DigestMismatch { stored, computed });
+        }
+        let checked = r.position();
+        let checksum = r.long()?;
+        if r.remaining() != 0 {
+            return Err(SnapshotError::TrailingBytes(r.remaining()));
+        }
+        let mut crc = Crc32::new();
+        crc.update(&bytes[..checked]);
+        if checksum != i64::from(crc.finish()) {
+            return Err(SnapshotError::BadChecksum);
+        }
+        Ok(t)
+    }
+
+    /// Inserts one loaded node; nodes arrive in path order, so a parent precedes its children.
+    fn insert_loaded(&mut self, p: String, node: Znode) -> Result<(), SnapshotError> {
+        let bad = || SnapshotError::BadNode(p.clone());
+        if self
+            .nodes
+            .last_key_value()
+            .is_some_and(|(last, _)| *last >= p)
+        {
+            return Err(bad());
+        }
+        if p != path::ROOT {
+            if path::validate_path(&p).is_err() {
+                return Err(bad());
+            }
+            let (parent, child) = path::split_parent(&p).map_err(|_| bad())?;
+            let parent = self.nodes.get_mut(parent).ok_or_else(bad)?;
+            parent.children.insert(child.to_string());
+        } else if !self.nodes.is_empty() {
+            return Err(bad());
+        }
+        match EphemeralKind::of(node.stat.ephemeral_owner) {
+            EphemeralKind::Container => {
+                self.containers.insert(p.clone());
+            }
+            EphemeralKind::Ttl(_) => {
+                self.ttls.insert(p.clone());
+            }
+            EphemeralKind::Normal(s) => {
+                self.ephemerals.entry(s).or_default().insert(p.clone());
+            }
+            EphemeralKind::Void => {}
+        }
+        self.data_size += node_size(&p, node.data.as_deref());
+        self.nodes.insert(p, node);
+        Ok(())
+    }
+}
+
+/// One node's digest term (`DigestCalculator.calculateDigest`).
+fn node_digest(p: &str, n: &Znode) -> i64 {
+    if p.starts_with("/zookeeper/") {
+        return 0;
+    }
+    let p = if p == path::ROOT { "" } else { p };
+    let s = &n.stat;
+    let mut block = Vec::with_capacity(60);
+    for v in [s.czxid, s.mzxid, s.pzxid, s.ctime, s.mtime] {
+        block.extend_from_slice(&v.to_be_bytes());
+    }
+    for v in [s.version, s.cversion, s.aversion] {
+        block.extend_from_slice(&v.to_be_bytes());
+    }
+    block.extend_from_slice(&s.ephemeral_owner.to_be_bytes());
+    let mut crc = Crc32::new();
+    crc.update(p.as_bytes());
+    if let Some(d) = &n.data {
+        crc.update(d);
+    }
+    crc.update(&block);
+    i64::from(crc.finish())
+}
+
+/// CRC-32 (IEEE 802.3, as `java.util.zip.CRC32`).
+struct Crc32(u32);
+
+const CRC_TABLE: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+            k += 1;
+        }
+        table[i] = c;
+        i += 1;
+    }
+    table
+};
+
+impl Crc32 {
+    fn new() -> Crc32 {
+        Crc32(0xFFFF_FFFF)
+    }
+    fn update(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = CRC_TABLE[((self.0 ^ u32::from(*b)) & 0xFF) as usize] ^ (self.0 >> 8);
+        }
+    }
+    fn finish(&self) -> u32 {
+        !self.0
+    }
+}
+
+#[cfg(test)]
+mod tests;

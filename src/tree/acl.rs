@@ -1,0 +1,431 @@
+//! ACL checks, ACL fix-up, and the digest scheme's id derivation.
+//!
+//! Mirrors `ZooKeeperServer.checkACL`, `PrepRequestProcessor.fixupACL`, and the `digest` and
+//! `ip` providers (`server/auth/DigestAuthenticationProvider.java`,
+//! `IPAuthenticationProvider.java`) of a default 3.8 server, whose provider registry holds
+//! exactly `ip` and `digest`. Facts: ../shared/reference/zookeeper-formats.md A.8.
+//!
+//! `auth_ids` throughout are the caller's authenticated ids as the connection collected them:
+//! `ip:<address>` always, `digest:user:hash` per successful `addauth digest`, and `super:` when
+//! the digest matched the configured super digest.
+
+use crate::tree::error::ZkError;
+use crate::wire::records::{Acl, Id};
+
+/// `world:anyone`.
+pub fn anyone() -> Id {
+    Id {
+        scheme: "world".into(),
+        id: "anyone".into(),
+    }
+}
+
+/// `ZooKeeperServer.checkACL`: Ok if `acl` is empty, the caller is `super`, or some entry
+/// grants any bit of `perm` to `world:anyone` or to an id the caller holds.
+pub fn check_acl(acl: &[Acl], perm: i32, auth_ids: &[Id]) -> Result<(), ZkError> {
+    if acl.is_empty() || auth_ids.iter().any(|a| a.scheme == "super") {
+        return Ok(());
+    }
+    for entry in acl.iter().filter(|a| a.perms & perm != 0) {
+        let id = &entry.id;
+        if id.scheme == "world" && id.id == "anyone" {
+            return Ok(());
+        }
+        if !is_registered_scheme(&id.scheme) {
+            continue;
+        }
+        let matched = auth_ids
+            .iter()
+            .filter(|a| a.scheme == id.scheme)
+            .any(|a| scheme_matches(&id.scheme, &a.id, &id.id));
+        if matched {
+            return Ok(());
+        }
+    }
+    Err(ZkError::NoAuth)
+}
+
+/// Schemes with a server authentication provider (`ProviderRegistry`), plus `sasl`/`x509`,
+/// whose ids only exist on connections that a configured provider authenticated.
+fn is_registered_scheme(scheme: &str) -> bool {
+    matches!(scheme, "digest" | "ip" | "sasl" | "x509")
+}
+
+/// `ServerAuthenticationProvider.matches` for each scheme.
+fn scheme_matches(scheme: &str, id: &str, acl_expr: &str) -> bool {
+    match scheme {
+        "ip" => ip_matches(id, acl_expr),
+        _ => id == acl_expr,
+    }
+}
+
+/// `PrepRequestProcessor.fixupACL`: dedups (first occurrence wins), rejects an empty list,
+/// expands `auth` entries into the caller's authenticated ids, validates other ids.
+pub fn fixup_acl(acl: &[Acl], auth_ids: &[Id]) -> Result<Vec<Acl>, ZkError> {
+    let mut unique: Vec<&Acl> = Vec::with_capacity(acl.len());
+    for a in acl {
+        if !unique.contains(&a) {
+            unique.push(a);
+        }
+    }
+    if unique.is_empty() {
+        return Err(ZkError::InvalidAcl);
+    }
+    let mut out = Vec::with_capacity(unique.len());
+    for a in unique {
+        let id = &a.id;
+        if id.scheme == "world" && id.id == "anyone" {
+            out.push(a.clone());
+        } else if id.scheme == "auth" {
+            // Only ids of providers whose isAuthenticated() is true count; `ip` does not.
+            let mut any = false;
+            for cid in auth_ids
+                .iter()
+                .filter(|c| is_authenticated_scheme(&c.scheme))
+            {
+                any = true;
+                out.push(Acl {
+                    perms: a.perms,
+                    id: cid.clone(),
+                });
+            }
+            if !any {
+                return Err(ZkError::InvalidAcl);
+            }
+        } else if is_valid_id(&id.scheme, &id.id) {
+            out.push(a.clone());
+        } else {
+            return Err(ZkError::InvalidAcl);
+        }
+    }
+    Ok(out)
+}
+
+fn is_authenticated_scheme(scheme: &str) -> bool {
+    matches!(scheme, "digest" | "sasl" | "x509")
+}
+
+/// Provider `isValid` for ACL ids: `digest` needs exactly two `:`-separated parts (Java
+/// `split(":")`, trailing empty parts dropped), `ip` an IPv4 address with optional `/bits`.
+fn is_valid_id(scheme: &str, id: &str) -> bool {
+    match scheme {
+        "digest" => java_split_len(id, ':') == 2,
+        "ip" => ip_is_valid(id),
+        _ => false,
+    }
+}
+
+/// Number of parts Java's `String.split` returns for a one-character separator.
+fn java_split_len(s: &str, sep: char) -> usize {
+    if !s.contains(sep) {
+        return 1;
+    }
+    let mut parts: Vec<&str> = s.split(sep).collect();
+    while parts.last() == Some(&"") {
+        parts.pop();
+    }
+    parts.len()
+}
+
+/// Java `Integer.parseInt` for decimal: optional sign then at least one ASCII digit.
+fn java_parse_int(s: &str) -> Option<i32> {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse::<i64>().ok().and_then(|v| i32::try_from(v).ok())
+}
+
+/// `IPAuthenticationProvider.v4addr2Bytes` (3.8 supports IPv4 only).
+fn ipv4_bytes(addr: &str) -> Option<[u8; 4]> {
+    let parts: Vec<&str> = addr.split('.').collect();
+    if parts.len() != 4 {
+        return None;
+    }
+    let mut b = [0u8; 4];
+    for (slot, part) in b.iter_mut().zip(parts) {
+        let v = java_parse_int(part)?;
+        *slot = u8::try_from(v).ok()?;
+    }
+    Some(b)
+}
+
+/// Parses `addr[/bits]` into the address and the prefix length.
+fn ip_expr(expr: &str) -> Option<([u8; 4], u32)> {
+    let (addr, bits) = match expr.split_once('/') {
+        None => (expr, None),
+        Some((a, b)) => (a, Some(b)),
+    };
+    let bytes = ipv4_bytes(addr)?;
+    let bits = match bits {
+        None => 32,
+        Some(b) => u32::try_from(java_parse_int(b)?)
+            .ok()
+            .filter(|b| *b <= 32)?,
+    };
+    Some((bytes, bits))
+}
+
+fn ip_is_valid(id: &str) -> bool {
+    ip_expr(id).is_some()
+}
+
+/// `IPAuthenticationProvider.matches`: same network under the ACL's prefix length.
+fn ip_matches(id: &str, acl_expr: &str) -> bool {
+    let Some((acl_addr, bits)) = ip_expr(acl_expr) else {
+        return false;
+    };
+    let Some(remote) = ipv4_bytes(id) else {
+        return false;
+    };
+    let mask = if bits == 0 {
+        0
+    } else {
+        u32::MAX << (32 - bits)
+    };
+    u32::from_be_bytes(acl_addr) & mask == u32::from_be_bytes(remote) & mask
+}
+
+/// The getACL masking rule (FinalRequestProcessor): a caller without ADMIN sees digest ids
+/// as `user:x` (everything from the first `:` replaced; Java's `replaceAll(":.*", ":x")`).
+pub fn mask_digests(acl: &[Acl]) -> Vec<Acl> {
+    acl.iter()
+        .map(|a| {
+            if a.id.scheme != "digest" {
+                return a.clone();
+            }
+            let masked = match a.id.id.split_once(':') {
+                // `.` does not cross a line break in Java regexes.
+                Some((user, rest)) => {
+                    let tail = rest.find(['\n', '\r']).map_or("", |i| &rest[i..]);
+                    format!("{user}:x{tail}")
+                }
+                None => a.id.id.clone(),
+            };
+            Acl {
+                perms: a.perms,
+                id: Id {
+                    scheme: "digest".into(),
+                    id: masked,
+                },
+            }
+        })
+        .collect()
+}
+
+/// The stored id of a digest user: `user:base64(sha1("user:password"))`.
+pub fn digest_id(user: &str, password: &str) -> String {
+    digest_of_auth(&format!("{user}:{password}"))
+}
+
+/// `DigestAuthenticationProvider.generateDigest` of AuthPacket bytes `user:password`: the
+/// user is the part before the first `:`, the hash covers the whole string.
+pub fn digest_of_auth(id_password: &str) -> String {
+    let user = id_password.split_once(':').map_or(id_password, |(u, _)| u);
+    format!("{user}:{}", base64(&sha1(id_password.as_bytes())))
+}
+
+/// SHA-1 (FIPS 180-4), enough for the digest scheme.
+pub fn sha1(msg: &[u8]) -> [u8; 20] {
+    let mut h: [u32; 5] = [
+        0x6745_2301,
+        0xEFCD_AB89,
+        0x98BA_DCFE,
+        0x1032_5476,
+        0xC3D2_E1F0,
+    ];
+    let mut padded = msg.to_vec();
+    padded.push(0x80);
+    while padded.len() % 64 != 56 {
+        padded.push(0);
+    }
+    padded.extend_from_slice(&((msg.len() as u64).wrapping_mul(8)).to_be_bytes());
+    for block in padded.chunks_exact(64) {
+        let mut w = [0u32; 80];
+        for (i, word) in block.chunks_exact(4).enumerate() {
+            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+        }
+        for i in 16..80 {
+            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
+        }
+        let [mut a, mut b, mut c, mut d, mut e] = h;
+        for (i, wi) in w.iter().enumerate() {
+            let (f, k) = match i {
+                0..=19 => ((b & c) | (!b & d), 0x5A82_7999),
+                20..=39 => (b ^ c ^ d, 0x6ED9_EBA1),
+                40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC),
+                _ => (b ^ c ^ d, 0xCA62_C1D6),
+            };
+            let t = a
+                .rotate_left(5)
+                .wrapping_add(f)
+                .wrapping_add(e)
+                .wrapping_add(k)
+                .wrapping_add(*wi);
+            e = d;
+            d = c;
+            c = b.rotate_left(30);
+            b = a;
+            a = t;
+        }
+        for (x, y) in h.iter_mut().zip([a, b, c, d, e]) {
+            *x = x.wrapping_add(y);
+        }
+    }
+    let mut out = [0u8; 20];
+    for (chunk, v) in out.chunks_exact_mut(4).zip(h) {
+        chunk.copy_from_slice(&v.to_be_bytes());
+    }
+    out
+}
+
+/// Standard base64 with padding (RFC 4648 §4), as `java.util.Base64.getEncoder()`.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::records::perms;
+
+    fn id(scheme: &str, id: &str) -> Id {
+        Id {
+            scheme: scheme.into(),
+            id: id.into(),
+        }
+    }
+    fn acl(p: i32, scheme: &str, i: &str) -> Acl {
+        Acl {
+            perms: p,
+            id: id(scheme, i),
+        }
+    }
+
+    #[test]
+    fn sha1_and_base64_vectors() {
+        let hex: String = sha1(b"abc").iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "a9993e364706816aba3e25717850c26c9cd0d89d");
+        let hex: String = sha1(b"").iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+        let long = vec![b'a'; 1000];
+        let hex: String = sha1(&long).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "291e9a6c66994949b57ba5e650361e98fc36b1ba");
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn digest_ids_match_zookeeper() {
+        // zkCli: `addauth digest user:password` → digest:user:tpUq/4Pn5A64fVZyQ0gOJ8ZWqkY=
+        assert_eq!(
+            digest_id("user", "password"),
+            "user:tpUq/4Pn5A64fVZyQ0gOJ8ZWqkY="
+        );
+        assert_eq!(digest_of_auth("super:secret"), digest_id("super", "secret"));
+    }
+
+    #[test]
+    fn check_acl_rules() {
+        let ip = [id("ip", "10.1.2.3")];
+        assert_eq!(check_acl(&[], perms::ALL, &ip), Ok(()));
+        assert_eq!(check_acl(&Acl::read_unsafe(), perms::READ, &ip), Ok(()));
+        assert_eq!(
+            check_acl(&Acl::read_unsafe(), perms::WRITE, &ip),
+            Err(ZkError::NoAuth)
+        );
+        let net = [acl(perms::ALL, "ip", "10.1.0.0/16")];
+        assert_eq!(check_acl(&net, perms::WRITE, &ip), Ok(()));
+        let other = [id("ip", "10.2.0.1")];
+        assert_eq!(check_acl(&net, perms::WRITE, &other), Err(ZkError::NoAuth));
+        let d = digest_id("u", "p");
+        let dacl = [acl(perms::READ | perms::ADMIN, "digest", &d)];
+        assert_eq!(check_acl(&dacl, perms::READ, &[id("digest", &d)]), Ok(()));
+        assert_eq!(
+            check_acl(&dacl, perms::WRITE, &[id("digest", &d)]),
+            Err(ZkError::NoAuth)
+        );
+        assert_eq!(check_acl(&dacl, perms::WRITE, &[id("super", "")]), Ok(()));
+        // READ|ADMIN mask matches if any bit is granted.
+        assert_eq!(
+            check_acl(&dacl, perms::READ | perms::WRITE, &[id("digest", &d)]),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn fixup_expands_auth_and_validates() {
+        let d = id("digest", &digest_id("u", "p"));
+        let creator_all = [acl(perms::ALL, "auth", "")];
+        assert_eq!(
+            fixup_acl(&creator_all, &[id("ip", "1.2.3.4")]),
+            Err(ZkError::InvalidAcl)
+        );
+        assert_eq!(
+            fixup_acl(&creator_all, &[id("ip", "1.2.3.4"), d.clone()]),
+            Ok(vec![Acl {
+                perms: perms::ALL,
+                id: d
+            }])
+        );
+        assert_eq!(fixup_acl(&[], &[]), Err(ZkError::InvalidAcl));
+        let open = Acl::open_unsafe();
+        let twice = [open[0].clone(), open[0].clone()];
+        assert_eq!(fixup_acl(&twice, &[]), Ok(open));
+        assert_eq!(
+            fixup_acl(&[acl(1, "world", "nobody")], &[]),
+            Err(ZkError::InvalidAcl)
+        );
+        assert_eq!(
+            fixup_acl(&[acl(1, "digest", "nocolon")], &[]),
+            Err(ZkError::InvalidAcl)
+        );
+        assert_eq!(
+            fixup_acl(&[acl(1, "digest", "a:b:c")], &[]),
+            Err(ZkError::InvalidAcl)
+        );
+        assert!(fixup_acl(&[acl(1, "digest", "a:b:")], &[]).is_ok());
+        assert!(fixup_acl(&[acl(1, "ip", "10.0.0.0/8")], &[]).is_ok());
+        assert_eq!(
+            fixup_acl(&[acl(1, "ip", "10.0.0/8")], &[]),
+            Err(ZkError::InvalidAcl)
+        );
+        assert_eq!(
+            fixup_acl(&[acl(1, "ip", "10.0.0.0/33")], &[]),
+            Err(ZkError::InvalidAcl)
+        );
+        assert_eq!(
+            fixup_acl(&[acl(1, "super", "x")], &[]),
+            Err(ZkError::InvalidAcl)
+        );
+    }
+
+    #[test]
+    fn get_acl_masks_digests() {
+        let masked = mask_digests(&[acl(1, "digest", "bob:abc=="), acl(1, "ip", "1.2.3.4")]);
+        assert_eq!(
+            masked,
+            vec![acl(1, "digest", "bob:x"), acl(1, "ip", "1.2.3.4")]
+        );
+    }
+}

@@ -1,0 +1,491 @@
+//! Transactions: what the leader proposes, the log stores and every server applies.
+//!
+//! `Txn` has one variant per ZooKeeper txn type; `encode`/`decode` produce and read
+//! `TxnHeader` + txn record in ZooKeeper's jute layout (formats sheet C.3): the byte string a
+//! PROPOSAL carries and the txn log stores (without ZooKeeper's optional trailing TxnDigest).
+
+use crate::tree::codec::{CodecError, Reader, Writer};
+use crate::tree::error::ZkError;
+use crate::wire::records::Acl;
+
+/// ZooKeeper txn type numbers (`ZooDefs.OpCode`).
+pub mod op {
+    /// create
+    pub const CREATE: i32 = 1;
+    /// delete
+    pub const DELETE: i32 = 2;
+    /// setData
+    pub const SET_DATA: i32 = 5;
+    /// setACL
+    pub const SET_ACL: i32 = 7;
+    /// check
+    pub const CHECK: i32 = 13;
+    /// multi
+    pub const MULTI: i32 = 14;
+    /// create2
+    pub const CREATE2: i32 = 15;
+    /// createContainer
+    pub const CREATE_CONTAINER: i32 = 19;
+    /// deleteContainer (reaper)
+    pub const DELETE_CONTAINER: i32 = 20;
+    /// createTTL
+    pub const CREATE_TTL: i32 = 21;
+    /// createSession
+    pub const CREATE_SESSION: i32 = -10;
+    /// closeSession
+    pub const CLOSE_SESSION: i32 = -11;
+    /// error
+    pub const ERROR: i32 = -1;
+}
+
+/// jute `TxnHeader` (32 bytes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TxnHeader {
+    /// The session the txn belongs to (0 for server-made txns such as the reaper's).
+    pub client_id: i64,
+    /// The client's xid (0 for server-made txns).
+    pub cxid: i32,
+    /// The zxid the leader assigned.
+    pub zxid: i64,
+    /// The leader's wall clock in ms when it prepared the txn (becomes ctime/mtime).
+    pub time_ms: i64,
+    /// The txn type; `encode` writes `Txn::op_code()`, `decode` fills it in.
+    pub txn_type: i32,
+}
+
+/// jute `CreateTxn` / `CreateContainerTxn` / `CreateTTLTxn`, merged.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CreateTxn {
+    /// Final path (with any sequential suffix).
+    pub path: String,
+    /// Data; `None` is jute null.
+    pub data: Option<Vec<u8>>,
+    /// The fixed-up ACL.
+    pub acl: Vec<Acl>,
+    /// Ephemeral of the header's session (only meaningful for create/create2).
+    pub ephemeral: bool,
+    /// The parent's persisted cversion after this create.
+    pub parent_cversion: i32,
+}
+
+/// One replicated state change.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Txn {
+    /// Type 1: create (reply carries the path only).
+    Create(CreateTxn),
+    /// Type 15: create2 (reply carries path and Stat). Body is a CreateTxn.
+    Create2(CreateTxn),
+    /// Type 19: create a container node (`ephemeral` is ignored and not encoded).
+    CreateContainer(CreateTxn),
+    /// Type 21: create a TTL node (`ephemeral` is ignored and not encoded).
+    CreateTtl {
+        /// Path, data, ACL and parent cversion.
+        create: CreateTxn,
+        /// TTL in ms.
+        ttl_ms: i64,
+    },
+    /// Type 2: delete.
+    Delete {
+        /// The node.
+        path: String,
+    },
+    /// Type 20: delete of an empty container or expired TTL node by the reaper.
+    DeleteContainer {
+        /// The node.
+        path: String,
+    },
+    /// Type 5: setData.
+    SetData {
+        /// The node.
+        path: String,
+        /// New data.
+        data: Option<Vec<u8>>,
+        /// The new data version.
+        version: i32,
+    },
+    /// Type 7: setACL.
+    SetAcl {
+        /// The node.
+        path: String,
+        /// New ACL (fixed up).
+        acl: Vec<Acl>,
+        /// The new ACL version.
+        version: i32,
+    },
+    /// Type 13: check (no effect; `version` is the checked version + 1 as ZooKeeper logs it).
+    Check {
+        /// The node.
+        path: String,
+        /// Current version + 1.
+        version: i32,
+    },
+    /// Type 14: multi. On failure the sub-txns before the failing op keep their types, the
+    /// failing op is `Error{code}` and later ops `Error{-2}` (PRP); apply turns them all into
+    /// error results.
+    Multi(Vec<Txn>),
+    /// Type -10: createSession.
+    CreateSession {
+        /// Negotiated timeout.
+        timeout_ms: i32,
+    },
+    /// Type -11: closeSession with the ephemerals to delete (CloseSessionTxn, 3.6+).
+    CloseSession {
+        /// Paths to delete, sorted; apply also deletes any other ephemeral of the session.
+        paths_to_delete: Vec<String>,
+    },
+    /// Type -1: a failed write (consumes a zxid) or a failed multi sub-op.
+    Error {
+        /// The `KeeperException.Code` value (0 allowed inside multis read from logs).
+        err: i32,
+    },
+}
+
+impl Txn {
+    /// A failed write with this error.
+    pub fn error(err: ZkError) -> Txn {
+        Txn::Error { err: err.code() }
+    }
+
+    /// The ZooKeeper txn type number.
+    pub fn op_code(&self) -> i32 {
+        match self {
+            Txn::Create(_) => op::CREATE,
+            Txn::Create2(_) => op::CREATE2,
+            Txn::CreateContainer(_) => op::CREATE_CONTAINER,
+            Txn::CreateTtl { .. } => op::CREATE_TTL,
+            Txn::Delete { .. } => op::DELETE,
+            Txn::DeleteContainer { .. } => op::DELETE_CONTAINER,
+            Txn::SetData { .. } => op::SET_DATA,
+            Txn::SetAcl { .. } => op::SET_ACL,
+            Txn::Check { .. } => op::CHECK,
+            Txn::Multi(_) => op::MULTI,
+            Txn::CreateSession { .. } => op::CREATE_SESSION,
+            Txn::CloseSession { .. } => op::CLOSE_SESSION,
+            Txn::Error { .. } => op::ERROR,
+        }
+    }
+
+    /// The record bytes (without header).
+    fn write_body(&self, w: &mut Writer) {
+        match self {
+            Txn::Create(c) | Txn::Create2(c) => {
+                w.string(&c.path);
+                w.buffer(c.data.as_deref());
+                w.acls(&c.acl);
+                w.boolean(c.ephemeral);
+                w.int(c.parent_cversion);
+            }
+            Txn::CreateContainer(c) => {
+                w.string(&c.path);
+                w.buffer(c.data.as_deref());
+                w.acls(&c.acl);
+                w.int(c.parent_cversion);
+            }
+            Txn::CreateTtl { create: c, ttl_ms } => {
+                w.string(&c.path);
+                w.buffer(c.data.as_deref());
+                w.acls(&c.acl);
+                w.int(c.parent_cversion);
+                w.long(*ttl_ms);
+            }
+            Txn::Delete { path } | Txn::DeleteContainer { path } => w.string(path),
+            Txn::SetData {
+                path,
+                data,
+                version,
+            } => {
+                w.string(path);
+                w.buffer(data.as_deref());
+                w.int(*version);
+            }
+            Txn::SetAcl { path, acl, version } => {
+                w.string(path);
+                w.acls(acl);
+                w.int(*version);
+            }
+            Txn::Check { path, version } => {
+                w.string(path);
+                w.int(*version);
+            }
+            Txn::Multi(txns) => {
+                w.int(txns.len() as i32);
+                for t in txns {
+                    let mut sub = Writer::new();
+                    t.write_body(&mut sub);
+                    w.int(t.op_code());
+                    w.buffer(Some(&sub.buf));
+                }
+            }
+            Txn::CreateSession { timeout_ms } => w.int(*timeout_ms),
+            Txn::CloseSession { paths_to_delete } => {
+                w.int(paths_to_delete.len() as i32);
+                for p in paths_to_delete {
+                    w.string(p);
+                }
+            }
+            Txn::Error { err } => w.int(*err),
+        }
+    }
+
+    /// Reads a record of type `txn_type`; `in_multi` restricts to ZooKeeper's sub-txn types.
+    fn read_body(txn_type: i32, r: &mut Reader<'_>, in_multi: bool) -> Result<Txn, TxnDecodeError> {
+        let allowed_in_multi = matches!(
+            txn_type,
+            op::CREATE
+                | op::CREATE2
+                | op::CREATE_TTL
+                | op::CREATE_CONTAINER
+                | op::DELETE
+                | op::DELETE_CONTAINER
+                | op::SET_DATA
+                | op::CHECK
+                | op::ERROR
+        );
+        if in_multi && !allowed_in_multi {
+            return Err(TxnDecodeError::BadMultiOp(txn_type));
+        }
+        let txn = match txn_type {
+            op::CREATE | op::CREATE2 => {
+                let c = CreateTxn {
+                    path: r.string()?,
+                    data: r.buffer()?,
+                    acl: r.acls()?,
+                    ephemeral: r.boolean()?,
+                    parent_cversion: r.int()?,
+                };
+                if txn_type == op::CREATE {
+                    Txn::Create(c)
+                } else {
+                    Txn::Create2(c)
+                }
+            }
+            op::CREATE_CONTAINER | op::CREATE_TTL => {
+                let path = r.string()?;
+                let data = r.buffer()?;
+                let acl = r.acls()?;
+                let parent_cversion = r.int()?;
+                let c = CreateTxn {
+                    path,
+                    data,
+                    acl,
+                    ephemeral: false,
+                    parent_cversion,
+                };
+                if txn_type == op::CREATE_CONTAINER {
+                    Txn::CreateContainer(c)
+                } else {
+                    Txn::CreateTtl {
+                        create: c,
+                        ttl_ms: r.long()?,
+                    }
+                }
+            }
+            op::DELETE => Txn::Delete { path: r.string()? },
+            op::DELETE_CONTAINER => Txn::DeleteContainer { path: r.string()? },
+            op::SET_DATA => Txn::SetData {
+                path: r.string()?,
+                data: r.buffer()?,
+                version: r.int()?,
+            },
+            op::SET_ACL => Txn::SetAcl {
+                path: r.string()?,
+                acl: r.acls()?,
+                version: r.int()?,
+            },
+            op::CHECK => Txn::Check {
+                path: r.string()?,
+                version: r.int()?,
+            },
+            op::MULTI => {
+                let n = r.count(8)?;
+                let mut txns = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let sub_type = r.int()?;
+                    let offset = r.position();
+                    let bytes = r.buffer()?.ok_or(CodecError::UnexpectedNull { offset })?;
+                    let mut sub = Reader::new(&bytes);
+                    let t = Txn::read_body(sub_type, &mut sub, true)?;
+                    if sub.remaining() != 0 {
+                        return Err(TxnDecodeError::TrailingBytes(sub.remaining()));
+                    }
+                    txns.push(t);
+                }
+                Txn::Multi(txns)
+            }
+            op::CREATE_SESSION => Txn::CreateSession {
+                timeout_ms: r.int()?,
+            },
+            op::CLOSE_SESSION => {
+                // 3.5 and older log closeSession without a body.
+                let mut paths = Vec::new();
+                if r.remaining() > 0 {
+                    let n = r.count(4)?;
+                    for _ in 0..n {
+                        paths.push(r.string()?);
+                    }
+                }
+                Txn::CloseSession {
+                    paths_to_delete: paths,
+                }
+            }
+            op::ERROR => Txn::Error { err: r.int()? },
+            other => return Err(TxnDecodeError::UnknownType(other)),
+        };
+        Ok(txn)
+    }
+}
+
+/// Why txn bytes could not be decoded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TxnDecodeError {
+    /// A primitive could not be read.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// A txn type this server does not know.
+    #[error("unknown txn type {0}")]
+    UnknownType(i32),
+    /// A type that may not appear inside a multi.
+    #[error("txn type {0} is not allowed inside a multi")]
+    BadMultiOp(i32),
+    /// Bytes left over after the record.
+    #[error("{0} trailing bytes after the txn record")]
+    TrailingBytes(usize),
+}
+
+/// Encodes `TxnHeader` + record. The header's type is taken from `txn`.
+pub fn encode(hdr: &TxnHeader, txn: &Txn) -> Vec<u8> {
+    debug_assert!(
+        hdr.txn_type == 0 || hdr.txn_type == txn.op_code(),
+        "header type mismatch"
+    );
+    let mut w = Writer::new();
+    w.long(hdr.client_id);
+    w.int(hdr.cxid);
+    w.long(hdr.zxid);
+    w.long(hdr.time_ms);
+    w.int(txn.op_code());
+    txn.write_body(&mut w);
+    w.buf
+}
+
+/// Decodes what `encode` wrote; never panics on arbitrary input.
+pub fn decode(bytes: &[u8]) -> Result<(TxnHeader, Txn), TxnDecodeError> {
+    let mut r = Reader::new(bytes);
+    let hdr = TxnHeader {
+        client_id: r.long()?,
+        cxid: r.int()?,
+        zxid: r.long()?,
+        time_ms: r.long()?,
+        txn_type: r.int()?,
+    };
+    let txn = Txn::read_body(hdr.txn_type, &mut r, false)?;
+    if r.remaining() != 0 {
+        return Err(TxnDecodeError::TrailingBytes(r.remaining()));
+    }
+    Ok((hdr, txn))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_txn_layout_matches_jute() {
+        let hdr = TxnHeader {
+            client_id: 1,
+            cxid: 2,
+            zxid: 0x1_0000_0001,
+            time_ms: 5,
+            txn_type: 1,
+        };
+        let txn = Txn::Create(CreateTxn {
+            path: "/a".into(),
+            data: Some(b"x".to_vec()),
+            acl: Acl::open_unsafe(),
+            ephemeral: true,
+            parent_cversion: 1,
+        });
+        let bytes = encode(&hdr, &txn);
+        let mut expect = Vec::new();
+        expect.extend_from_slice(&1i64.to_be_bytes());
+        expect.extend_from_slice(&2i32.to_be_bytes());
+        expect.extend_from_slice(&0x1_0000_0001i64.to_be_bytes());
+        expect.extend_from_slice(&5i64.to_be_bytes());
+        expect.extend_from_slice(&1i32.to_be_bytes());
+        expect.extend_from_slice(&[0, 0, 0, 2, b'/', b'a', 0, 0, 0, 1, b'x']);
+        expect.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 31]);
+        expect.extend_from_slice(&[0, 0, 0, 5]);
+        expect.extend_from_slice(b"world");
+        expect.extend_from_slice(&[0, 0, 0, 6]);
+        expect.extend_from_slice(b"anyone");
+        expect.extend_from_slice(&[1, 0, 0, 0, 1]);
+        assert_eq!(bytes, expect);
+        assert_eq!(decode(&bytes), Ok((hdr, txn)));
+    }
+
+    #[test]
+    fn multi_and_sessions_round_trip() {
+        let hdr = TxnHeader {
+            client_id: 9,
+            cxid: 3,
+            zxid: 7,
+            time_ms: 11,
+            txn_type: op::MULTI,
+        };
+        let txn = Txn::Multi(vec![
+            Txn::Delete { path: "/x".into() },
+            Txn::Error { err: -101 },
+            Txn::Error { err: -2 },
+        ]);
+        assert_eq!(decode(&encode(&hdr, &txn)), Ok((hdr, txn)));
+        let hdr = TxnHeader {
+            txn_type: op::CLOSE_SESSION,
+            ..hdr
+        };
+        let txn = Txn::CloseSession {
+            paths_to_delete: vec!["/e1".into(), "/e2".into()],
+        };
+        assert_eq!(decode(&encode(&hdr, &txn)), Ok((hdr, txn)));
+    }
+
+    #[test]
+    fn close_session_without_body_decodes() {
+        let hdr = TxnHeader {
+            client_id: 9,
+            cxid: 0,
+            zxid: 7,
+            time_ms: 11,
+            txn_type: -11,
+        };
+        let mut bytes = encode(
+            &hdr,
+            &Txn::CloseSession {
+                paths_to_delete: vec![],
+            },
+        );
+        bytes.truncate(32);
+        assert_eq!(
+            decode(&bytes),
+            Ok((
+                hdr,
+                Txn::CloseSession {
+                    paths_to_delete: vec![]
+                }
+            ))
+        );
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(decode(&[]).is_err());
+        let mut bytes = encode(&TxnHeader::default(), &Txn::Error { err: 0 });
+        bytes[28..32].copy_from_slice(&99i32.to_be_bytes());
+        assert_eq!(decode(&bytes), Err(TxnDecodeError::UnknownType(99)));
+        let nested = Txn::Multi(vec![Txn::Multi(vec![])]);
+        let bytes = encode(&TxnHeader::default(), &nested);
+        assert_eq!(decode(&bytes), Err(TxnDecodeError::BadMultiOp(op::MULTI)));
+        let mut bytes = encode(&TxnHeader::default(), &Txn::Error { err: -1 });
+        bytes.push(0);
+        assert_eq!(decode(&bytes), Err(TxnDecodeError::TrailingBytes(1)));
+    }
+}
