@@ -150,7 +150,42 @@ impl OpCode {
 
     /// The opcode with this number, if ZooKeeper defines one (10 is a gap).
     pub fn from_i32(code: i32) -> Option<OpCode> {
-        OpCode::ALL.iter().copied().find(|op| op.as_i32() == code)
+        Some(match code {
+            0 => OpCode::Notification,
+            1 => OpCode::Create,
+            2 => OpCode::Delete,
+            3 => OpCode::Exists,
+            4 => OpCode::GetData,
+            5 => OpCode::SetData,
+            6 => OpCode::GetAcl,
+            7 => OpCode::SetAcl,
+            8 => OpCode::GetChildren,
+            9 => OpCode::Sync,
+            11 => OpCode::Ping,
+            12 => OpCode::GetChildren2,
+            13 => OpCode::Check,
+            14 => OpCode::Multi,
+            15 => OpCode::Create2,
+            16 => OpCode::Reconfig,
+            17 => OpCode::CheckWatches,
+            18 => OpCode::RemoveWatches,
+            19 => OpCode::CreateContainer,
+            20 => OpCode::DeleteContainer,
+            21 => OpCode::CreateTtl,
+            22 => OpCode::MultiRead,
+            100 => OpCode::Auth,
+            101 => OpCode::SetWatches,
+            102 => OpCode::Sasl,
+            103 => OpCode::GetEphemerals,
+            104 => OpCode::GetAllChildrenNumber,
+            105 => OpCode::SetWatches2,
+            106 => OpCode::AddWatch,
+            107 => OpCode::WhoAmI,
+            -10 => OpCode::CreateSession,
+            -11 => OpCode::CloseSession,
+            -1 => OpCode::Error,
+            _ => return None,
+        })
     }
 
     /// The wire number.
@@ -2044,6 +2079,8 @@ mod tests {
         for op in OpCode::ALL {
             assert_eq!(OpCode::from_i32(op.as_i32()), Some(op));
         }
+        let defined = (-20..200).filter_map(OpCode::from_i32).count();
+        assert_eq!(defined, OpCode::ALL.len());
         assert_eq!(OpCode::from_i32(10), None);
         assert_eq!(OpCode::from_i32(23), None);
         assert_eq!(OpCode::from_i32(108), None);

@@ -1,7 +1,7 @@
 //! Sans-IO codecs for ZooKeeper's client protocol: bytes in, records out (check, then parse).
 //!
 //! Role in the data flow: `server/client.rs` owns the socket; it hands the bytes it has read to
-//! [`frame`] (is a whole frame there, and is its length legal?), then the frame's payload to
+//! [`split_frame`] (is a whole frame there, and is its length legal?), then the frame's payload to
 //! [`client`]'s decoders, and writes what [`client`]'s encoders produce. Nothing in this module
 //! performs IO, reads a clock or allocates more than the input justifies.
 //!
