@@ -263,11 +263,11 @@ fn cons(shared: &Shared) -> String {
     for c in shared.conns.all() {
         let st = &c.stats;
         let count = st.latency_count.load(Ordering::Relaxed);
-        let avg = if count == 0 {
-            0
-        } else {
-            st.latency_total_ms.load(Ordering::Relaxed) / count
-        };
+        let avg = st
+            .latency_total_ms
+            .load(Ordering::Relaxed)
+            .checked_div(count)
+            .unwrap_or(0);
         let _ = write!(
             out,
             " /{}[{}](queued={},recved={},sent={}",

@@ -130,15 +130,10 @@ impl ConnShared {
         }
     }
 
-    /// Queues a reply header and optional body.
-    pub fn send_reply(&self, header: ReplyHeader, body: Option<&dyn Fn(&mut Vec<u8>)>) -> bool {
-        let mut frame = Vec::with_capacity(64);
-        write_frame(&mut frame, |w| {
-            header.encode(w);
-            if let Some(body) = body {
-                body(w.buf());
-            }
-        });
+    /// Queues a header-only reply.
+    pub fn send_reply(&self, header: ReplyHeader) -> bool {
+        let mut frame = Vec::with_capacity(16 + FRAME_PREFIX_LEN);
+        write_frame(&mut frame, |w| header.encode(w));
         self.stats.last_zxid.store(header.zxid, Ordering::Relaxed);
         self.send(frame)
     }
@@ -458,7 +453,7 @@ impl Handler {
                     zxid: -1,
                     err: codes::UNIMPLEMENTED,
                 };
-                conn.send_reply(h, None);
+                conn.send_reply(h);
                 return Ok(false);
             }
             Err(e) => {
@@ -469,7 +464,7 @@ impl Handler {
                     zxid: self.shared.last_zxid(),
                     err: codes::MARSHALLING_ERROR,
                 };
-                conn.send_reply(h, None);
+                conn.send_reply(h);
                 return Ok(true);
             }
         };
@@ -549,12 +544,12 @@ impl Handler {
                     ids.push(new);
                 }
                 drop(ids);
-                conn.send_reply(ok_header, None);
+                conn.send_reply(ok_header);
                 true
             }
             "ip" => {
                 // IPAuthenticationProvider: the connection is already ip:<addr>.
-                conn.send_reply(ok_header, None);
+                conn.send_reply(ok_header);
                 true
             }
             other => self.auth_failed(conn, &format!("unknown auth scheme {other:?}")),
@@ -563,14 +558,11 @@ impl Handler {
 
     fn auth_failed(&self, conn: &ConnHandle, why: &str) -> bool {
         tracing::warn!(conn = self.conn_id, peer = %self.peer, why, "authentication failed; closing");
-        conn.send_reply(
-            ReplyHeader {
-                xid: AUTH_XID,
-                zxid: 0,
-                err: codes::AUTH_FAILED,
-            },
-            None,
-        );
+        conn.send_reply(ReplyHeader {
+            xid: AUTH_XID,
+            zxid: 0,
+            err: codes::AUTH_FAILED,
+        });
         false
     }
 }

@@ -255,7 +255,7 @@ impl NodeTask {
 
     /// Applies every in-flight txn with zxid ≤ `upto`, in order, under the tree lock.
     async fn apply_committed(&mut self, upto: i64) {
-        if self.in_flight.front().is_none_or(|f| f.hdr.zxid > upto) {
+        if self.in_flight.front().map_or(true, |f| f.hdr.zxid > upto) {
             return;
         }
         let shared = Arc::clone(&self.shared);
