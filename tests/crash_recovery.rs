@@ -22,7 +22,12 @@ fn create2(path: &str, data: &[u8], flags: i32) -> Request {
 }
 
 fn stat_of(c: &mut Client, path: &str) -> Option<(Option<Vec<u8>>, Stat)> {
-    let r = c.call(&Request::GetData(PathWatch { path: path.into(), watch: false })).expect("get");
+    let r = c
+        .call(&Request::GetData(PathWatch {
+            path: path.into(),
+            watch: false,
+        }))
+        .expect("get");
     match r.body {
         Some(Response::GetData(d)) => Some((d.data, d.stat)),
         _ => None,
@@ -36,13 +41,21 @@ fn acknowledged_writes_survive_kill_9_with_identical_stat() {
     let mut s = ServerProcess::start(&dir, 2000, &["snapCount=50"]);
     let mut c = Client::connect(s.port, 30_000).expect("connect");
     let mut acked: BTreeMap<String, (Vec<u8>, Stat)> = BTreeMap::new();
-    assert_eq!(c.call(&create2("/crash", b"root", 0)).expect("create").header.err, 0);
+    assert_eq!(
+        c.call(&create2("/crash", b"root", 0))
+            .expect("create")
+            .header
+            .err,
+        0
+    );
     for i in 0..300 {
         let path = format!("/crash/n{i:04}");
         let data = format!("value-{i}").into_bytes();
         let r = c.call(&create2(&path, &data, 0)).expect("create");
         assert_eq!(r.header.err, 0);
-        let Some(Response::Create2(cr)) = r.body else { panic!("no create2 body") };
+        let Some(Response::Create2(cr)) = r.body else {
+            panic!("no create2 body")
+        };
         acked.insert(path, (data, cr.stat));
     }
     // Updates and a multi, so replay covers setData and multi txns too.
@@ -50,9 +63,15 @@ fn acknowledged_writes_survive_kill_9_with_identical_stat() {
         let path = format!("/crash/n{i:04}");
         let data = format!("updated-{i}").into_bytes();
         let r = c
-            .call(&Request::SetData(SetDataRequest { path: path.clone(), data: Some(data.clone()), version: 0 }))
+            .call(&Request::SetData(SetDataRequest {
+                path: path.clone(),
+                data: Some(data.clone()),
+                version: 0,
+            }))
             .expect("set");
-        let Some(Response::Stat(st)) = r.body else { panic!("no stat") };
+        let Some(Response::Stat(st)) = r.body else {
+            panic!("no stat")
+        };
         acked.insert(path, (data, st.stat));
     }
     let r = c
@@ -86,14 +105,20 @@ fn acknowledged_writes_survive_kill_9_with_identical_stat() {
         assert_eq!(got_data.as_deref(), Some(&data[..]), "{path} data");
         assert_eq!(&got_stat, stat, "{path} stat");
     }
-    assert!(stat_of(&mut c, "/crash/n0001").is_none(), "deleted node came back");
+    assert!(
+        stat_of(&mut c, "/crash/n0001").is_none(),
+        "deleted node came back"
+    );
     assert_eq!(stat_of(&mut c, "/crash").expect("parent").1, parent_before);
     let snapshots = std::fs::read_dir(dir.join("data/version-2"))
         .expect("version-2")
         .filter_map(Result::ok)
         .filter(|e| e.file_name().to_string_lossy().starts_with("snapshot."))
         .count();
-    assert!(snapshots >= 2, "background snapshots were taken ({snapshots})");
+    assert!(
+        snapshots >= 2,
+        "background snapshots were taken ({snapshots})"
+    );
 }
 
 #[test]
@@ -101,12 +126,21 @@ fn sessions_and_their_ephemerals_survive_a_restart() {
     let dir = temp_dir("crash-sessions");
     let mut s = ServerProcess::start(&dir, 2000, &[]);
     let mut c = Client::connect(s.port, 20_000).expect("connect");
-    assert_eq!(c.call(&create2("/mine", b"", 1)).expect("create").header.err, 0);
+    assert_eq!(
+        c.call(&create2("/mine", b"", 1))
+            .expect("create")
+            .header
+            .err,
+        0
+    );
     let (session_id, passwd) = (c.session_id, c.passwd);
     s.kill9();
     s.restart();
     let mut again = Client::resume(s.port, 20_000, session_id, passwd).expect("resume");
-    assert_eq!(again.session_id, session_id, "the recovered session is still valid");
+    assert_eq!(
+        again.session_id, session_id,
+        "the recovered session is still valid"
+    );
     assert_eq!(again.timeout_ms, 20_000);
     let (_, stat) = stat_of(&mut again, "/mine").expect("ephemeral survived");
     assert_eq!(stat.ephemeral_owner, session_id);
