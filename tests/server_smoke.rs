@@ -480,3 +480,77 @@ fn graceful_shutdown_exits_zero() {
         OK
     );
 }
+
+#[test]
+fn max_client_cnxns_limits_connections_per_ip() {
+    let dir = temp_dir("smoke-maxcnxns");
+    let s = ServerProcess::start(&dir, 2000, &["maxClientCnxns=2"]);
+    let mut a = Client::connect(s.port, 30_000).expect("first");
+    let _b = Client::connect(s.port, 30_000).expect("second");
+    // The third connection from 127.0.0.1 is closed right after accept.
+    assert!(Client::connect(s.port, 30_000).is_err());
+    assert_eq!(a.call(&get("/", false)).expect("get").header.err, OK);
+}
+
+#[test]
+fn ttl_and_container_nodes_are_reaped_on_the_server_clock() {
+    let dir = temp_dir("smoke-reaper");
+    let s = ServerProcess::start(
+        &dir,
+        100,
+        &[
+            "extendedTypesEnabled=true",
+            "znode.container.checkIntervalMs=50",
+            "maxSessionTimeout=30000",
+        ],
+    );
+    let mut c = Client::connect(s.port, 30_000).expect("connect");
+    let ttl = Request::CreateTtl(zabkeeper::wire::client::CreateTtlRequest {
+        path: "/ttl".into(),
+        data: None,
+        acl: Acl::open_unsafe(),
+        flags: 5,
+        ttl_ms: 100,
+    });
+    assert_eq!(c.call(&ttl).expect("createTTL").header.err, OK);
+    let container = Request::CreateContainer(CreateRequest {
+        path: "/box".into(),
+        data: None,
+        acl: Acl::open_unsafe(),
+        flags: 4,
+    });
+    assert_eq!(c.call(&container).expect("createContainer").header.err, OK);
+    assert_eq!(
+        c.call(&create("/box/item", b"", 0))
+            .expect("create")
+            .header
+            .err,
+        OK
+    );
+    for p in ["/ttl", "/box"] {
+        let r = c
+            .call(&Request::Exists(PathWatch {
+                path: p.into(),
+                watch: true,
+            }))
+            .expect("exists");
+        assert_eq!(r.header.err, OK);
+    }
+    assert_eq!(
+        c.call(&delete("/box/item", -1)).expect("delete").header.err,
+        OK
+    );
+    // Both go: the TTL node after its TTL, the container once it had a child and is empty.
+    c.wait_events(2).expect("events");
+    let mut deleted: Vec<(i32, String)> = c
+        .events
+        .iter()
+        .filter(|e| e.event_type == 2)
+        .map(|e| (e.event_type, e.path.clone()))
+        .collect();
+    deleted.sort();
+    assert_eq!(
+        deleted,
+        vec![(2, "/box".to_string()), (2, "/ttl".to_string())]
+    );
+}
