@@ -13,6 +13,45 @@
 //!
 //! Facts: `../shared/reference/zookeeper-formats.md` part A; the rules as implemented are in
 //! `spec/wire.md`.
+//!
+//! How a connection handler drives it (check, then parse):
+//!
+//! ```
+//! use zabkeeper::wire::client::{
+//!     decode_request, write_connect_request, write_reply, write_request, ConnectRequest,
+//!     ConnectResponse, PathWatch, ReplyHeader, Request, Response, StatResponse,
+//! };
+//! use zabkeeper::wire::fourlw::FourLetterWord;
+//! use zabkeeper::wire::jute::Record;
+//! use zabkeeper::wire::{split_frame, JUTE_MAX_BUFFER_DEFAULT};
+//!
+//! // What a client sent: the handshake, then exists("/a").
+//! let mut inbound = Vec::new();
+//! let hello = ConnectRequest { timeout_ms: 10_000, passwd: vec![0; 16], read_only: Some(false),
+//!                              ..ConnectRequest::default() };
+//! write_connect_request(&mut inbound, &hello);
+//! write_request(&mut inbound, 1, &Request::Exists(PathWatch { path: "/a".into(), watch: true }));
+//!
+//! // Fresh connection: a four-letter word is checked before the length.
+//! assert_eq!(FourLetterWord::from_prefix(&inbound), None);
+//! let payload = split_frame(&inbound, JUTE_MAX_BUFFER_DEFAULT).unwrap().unwrap();
+//! let connect = ConnectRequest::from_bytes(payload).unwrap();
+//! let _reply = ConnectResponse { timeout_ms: 10_000, session_id: 1 << 56, passwd: [7; 16],
+//!                                read_only: connect.reply_read_only(false),
+//!                                ..ConnectResponse::default() };
+//! let rest = &inbound[4 + payload.len()..];
+//!
+//! // Every later frame: header + body.
+//! let payload = split_frame(rest, JUTE_MAX_BUFFER_DEFAULT).unwrap().unwrap();
+//! let (header, request) = decode_request(payload).unwrap();
+//! assert!(matches!(request, Request::Exists(_)));
+//!
+//! let mut outbound = bytes::BytesMut::new();
+//! let stat = StatResponse::default();
+//! write_reply(&mut outbound, &ReplyHeader { xid: header.xid, zxid: 5, err: 0 },
+//!             Some(&Response::Stat(stat)));
+//! assert_eq!(outbound.len(), 4 + 16 + 68);
+//! ```
 
 pub mod client;
 pub mod fourlw;
