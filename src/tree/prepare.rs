@@ -398,7 +398,7 @@ fn prepare_create(
     ctx: &PrepareContext<'_>,
 ) -> Result<Txn, ZkError> {
     let ttl_ms = if kind == CreateKind::Ttl { ttl_ms } else { -1 };
-    let (ephemeral, sequential, container, ttl) = create_mode(flags)?;
+    let (ephemeral, sequential, _container, ttl) = create_mode(flags)?;
     // validateCreateRequest
     if ttl && !ctx.extended_types_enabled {
         return Err(ZkError::Unimplemented);
@@ -443,16 +443,12 @@ fn prepare_create(
             (Txn::CreateTtl { create, ttl_ms }, owner)
         }
         CreateKind::Create | CreateKind::Create2 => {
+            // A container mode (flags 4) under opcode 1/15 is logged as a plain persistent
+            // create, as ZooKeeper does; only opcode 19 makes containers.
+            let owner = if ephemeral { ctx.session_id } else { 0 };
             let create = CreateTxn {
                 ephemeral,
                 ..create
-            };
-            let owner = if container {
-                CONTAINER_EPHEMERAL_OWNER
-            } else if ephemeral {
-                ctx.session_id
-            } else {
-                0
             };
             let txn = if kind == CreateKind::Create {
                 Txn::Create(create)
@@ -461,18 +457,6 @@ fn prepare_create(
             };
             (txn, owner)
         }
-    };
-    // A container/TTL mode under opcode 1/15 is logged as a plain create (as ZooKeeper does);
-    // the overlay must describe what apply will build.
-    let owner = match &txn {
-        Txn::Create(c) | Txn::Create2(c) => {
-            if c.ephemeral {
-                ctx.session_id
-            } else {
-                0
-            }
-        }
-        _ => owner,
     };
     parent.child_count += 1;
     parent.stat.cversion = new_cversion;
