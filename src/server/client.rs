@@ -32,6 +32,9 @@ use crate::wire::{frame_length, write_frame, DecodeError, FRAME_PREFIX_LEN};
 /// Frames a connection may have queued for its socket before it is cut off as too slow.
 pub const OUTBOUND_QUEUE_FRAMES: usize = 16_384;
 
+/// How long a closing connection's writer may take to flush its queue.
+pub const WRITER_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// KeeperException codes the connection layer produces itself.
 pub mod codes {
     /// Request body could not be parsed.
@@ -288,7 +291,19 @@ impl Handler {
             .await
             .remove_watcher(crate::server::ops::watcher_of(&conn));
         // The writer ends when it has written Close or its queue is closed.
-        let _ = writer.await;
+        // Let the writer flush what is queued (bounded: a client that stopped reading must not
+        // pin this task, its IP slot and its memory).
+        let mut writer = writer;
+        if tokio::time::timeout(WRITER_DRAIN, &mut writer)
+            .await
+            .is_err()
+        {
+            tracing::debug!(
+                conn = self.conn_id,
+                "writer did not drain in time; aborting it"
+            );
+            writer.abort();
+        }
     }
 
     async fn serve(

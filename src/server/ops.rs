@@ -180,7 +180,6 @@ pub async fn serve_read(
         Request::WhoAmI => {
             let client_info = auth
                 .iter()
-                .filter(|id| id.scheme != "super")
                 .map(|id| ClientInfo {
                     auth_scheme: id.scheme.clone(),
                     user: id.id.clone(),
