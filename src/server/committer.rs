@@ -104,16 +104,22 @@ impl Committer {
         s.snap_dir.clone()
     }
 
-    /// Makes everything queued durable and stops the writer (graceful shutdown).
-    pub fn close(&mut self) -> Result<(), ServerError> {
+    /// Makes everything queued durable and stops the writer (graceful shutdown). The join runs
+    /// on a blocking thread so the runtime's workers are never blocked.
+    pub async fn close(&mut self) -> Result<(), ServerError> {
         let Committer::Standalone(s) = self;
-        if let Some(log) = s.log.take() {
+        let Some(log) = s.log.take() else {
+            return Ok(());
+        };
+        let joined = tokio::task::spawn_blocking(move || -> Result<(), ServerError> {
             let mut storage = log
                 .shutdown()
-                .map_err(|e| ServerError::Recovery(e.to_string()))?;
+                .map_err(|e| ServerError::LogFailed(e.to_string()))?;
             storage.sync()?;
-        }
-        Ok(())
+            Ok(())
+        })
+        .await;
+        joined.map_err(|e| ServerError::LogFailed(format!("log close task: {e}")))?
     }
 }
 

@@ -255,6 +255,9 @@ pub async fn run(config: ServerConfig, shutdown: impl Future) -> Result<(), Serv
         last_zxid: AtomicI64::new(recovered.last_zxid),
         started,
     });
+    if config.admin_enable_server {
+        tracing::info!("admin.enableServer: the HTTP AdminServer is not implemented; use 4lw");
+    }
     tracing::info!(
         %addr,
         last_zxid = format_args!("{:#x}", recovered.last_zxid),

@@ -161,7 +161,7 @@ impl NodeTask {
         if let Some(h) = self.snapshot_running.take() {
             let _ = h.await;
         }
-        let closed = self.committer.close();
+        let closed = self.committer.close().await;
         tracing::info!(
             last_zxid = format_args!("{:#x}", self.next_zxid - 1),
             "txn log flushed"
