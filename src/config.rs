@@ -218,9 +218,6 @@ impl ServerConfig {
 
     /// The `conf` four-letter word's `key=value` lines, ZooKeeper 3.8's order.
     pub fn conf_lines(&self) -> Vec<(String, String)> {
-        let addr = self
-            .client_port_address
-            .map_or("0.0.0.0".to_string(), |a| a.to_string());
         vec![
             ("clientPort".into(), self.client_port.to_string()),
             ("secureClientPort".into(), "-1".into()),
@@ -252,7 +249,6 @@ impl ServerConfig {
             ),
             ("clientPortListenBacklog".into(), "-1".into()),
             ("serverId".into(), "0".into()),
-            ("clientPortAddress".into(), addr),
         ]
     }
 }

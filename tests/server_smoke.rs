@@ -359,11 +359,11 @@ fn four_letter_words() {
     );
     assert_eq!(
         four_letter(s.port, "wchc").expect("wchc"),
-        format!("{:#x}\n\t/zookeeper\n", c.session_id)
+        format!("{:#x}\n\t/zookeeper\n\n", c.session_id)
     );
     assert_eq!(
         four_letter(s.port, "wchp").expect("wchp"),
-        format!("/zookeeper\n\t{:#x}\n", c.session_id)
+        format!("/zookeeper\n\t{:#x}\n\n", c.session_id)
     );
     assert!(four_letter(s.port, "dump")
         .expect("dump")

@@ -33,8 +33,10 @@ pub struct TreeFacts {
     pub ephemerals: BTreeMap<i64, BTreeSet<String>>,
     /// Path → connection ids watching it.
     pub watches_by_path: BTreeMap<String, BTreeSet<u64>>,
-    /// Total number of watches.
+    /// Total number of watches, data and child tables (mntr `zk_watch_count`).
     pub watch_count: usize,
+    /// Watches in the data table (wchs `Total watches`), as ZooKeeper's `getWatchesSummary`.
+    pub data_watch_count: usize,
 }
 
 /// Runs one four-letter word and returns its text (empty for `TelnetClose`).
@@ -74,10 +76,10 @@ pub async fn four_letter_word(shared: &Shared, word: FourLetterWord, arg: &[u8])
             let log = crate::config::dir_size_bytes(&shared.config.data_log_dir.join("version-2"));
             format!("datadir_size: {data}\nlogdir_size: {log}\n")
         }
-        FourLetterWord::Gtmk => "306\n".to_string(),
+        FourLetterWord::Gtmk => "306".to_string(),
         FourLetterWord::Stmk => {
             let mask = arg.try_into().map(i64::from_be_bytes).unwrap_or(306);
-            format!("{mask}\n")
+            format!("{mask}")
         }
         FourLetterWord::Hash => String::new(),
         FourLetterWord::TelnetClose => String::new(),
@@ -360,7 +362,7 @@ fn wchs(facts: &TreeFacts) -> String {
         "{} connections watching {} paths\nTotal watches:{}\n",
         conns.len(),
         facts.watches_by_path.len(),
-        facts.watch_count
+        facts.data_watch_count
     )
 }
 
@@ -390,6 +392,7 @@ fn wchc(shared: &Shared, facts: &TreeFacts) -> String {
             let _ = writeln!(out, "\t{p}");
         }
     }
+    out.push('\n');
     out
 }
 
@@ -406,6 +409,7 @@ fn wchp(shared: &Shared, facts: &TreeFacts) -> String {
             let _ = writeln!(out, "\t{sid:#x}");
         }
     }
+    out.push('\n');
     out
 }
 
@@ -420,7 +424,12 @@ fn dump(shared: &Shared, facts: &TreeFacts) -> String {
     });
     let _ = writeln!(out, "Session Sets ({})/({}):", buckets.len(), count);
     for (at, ids) in buckets {
-        let _ = writeln!(out, "{} expire at {} ms (server clock):", ids.len(), at);
+        let _ = writeln!(
+            out,
+            "{} expire at {}:",
+            ids.len(),
+            java_date(shared.wall_ms_at(at))
+        );
         for id in ids {
             let _ = writeln!(out, "\t{id:#x}");
         }
@@ -450,4 +459,42 @@ fn dump(shared: &Shared, facts: &TreeFacts) -> String {
         let _ = writeln!(out, "\tip: /{} sessionId: {:#x}", c.peer, c.session_id());
     }
     out
+}
+
+/// `java.util.Date.toString()` in UTC: `Mon Nov 23 13:59:14 UTC 2026`.
+pub fn java_date(unix_ms: i64) -> String {
+    let secs = unix_ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let weekday = DAYS[days.rem_euclid(7) as usize];
+    let month_name = MONTHS[(month - 1).clamp(0, 11) as usize];
+    format!("{weekday} {month_name} {day:02} {h:02}:{m:02}:{s:02} UTC {year}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_date_matches_java_util_date() {
+        assert_eq!(java_date(0), "Thu Jan 01 00:00:00 UTC 1970");
+        // 2026-11-23T13:59:14Z, a Monday.
+        assert_eq!(java_date(1_795_442_354_000), "Mon Nov 23 13:59:14 UTC 2026");
+        assert_eq!(java_date(951_782_400_000), "Tue Feb 29 00:00:00 UTC 2000");
+    }
 }

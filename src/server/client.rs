@@ -106,6 +106,7 @@ pub struct ConnShared {
     pub close_notify: Notify,
     /// Counters.
     pub stats: ConnStats,
+    server_stats: Arc<crate::server::ServerStats>,
     out: mpsc::Sender<Outbound>,
 }
 
@@ -116,9 +117,32 @@ impl ConnShared {
     /// Queues a frame; a full or closed queue closes the connection (a client that does not
     /// read its replies is cut off; it reconnects and re-registers its watches).
     pub fn send(&self, frame: Vec<u8>) -> bool {
+        // A reply frame: length, xid, zxid, err. Remember the zxid of real replies for `cons`.
+        if frame.len() >= 20 {
+            let xid = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+            if xid != crate::wire::client::NOTIFICATION_XID {
+                let mut z = [0u8; 8];
+                z.copy_from_slice(&frame[8..16]);
+                self.stats
+                    .last_zxid
+                    .store(i64::from_be_bytes(z), Ordering::Relaxed);
+            }
+        }
+        self.enqueue(frame, true)
+    }
+
+    /// Queues four-letter-word text (not counted as a packet, as ZooKeeper).
+    pub fn send_text(&self, text: String) -> bool {
+        self.enqueue(text.into_bytes(), false)
+    }
+
+    fn enqueue(&self, frame: Vec<u8>, count: bool) -> bool {
         match self.out.try_send(Outbound::Frame(frame)) {
             Ok(()) => {
-                self.stats.sent.fetch_add(1, Ordering::Relaxed);
+                if count {
+                    self.stats.sent.fetch_add(1, Ordering::Relaxed);
+                    self.server_stats.sent.fetch_add(1, Ordering::Relaxed);
+                }
                 true
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -137,7 +161,6 @@ impl ConnShared {
     pub fn send_reply(&self, header: ReplyHeader) -> bool {
         let mut frame = Vec::with_capacity(16 + FRAME_PREFIX_LEN);
         write_frame(&mut frame, |w| header.encode(w));
-        self.stats.last_zxid.store(header.zxid, Ordering::Relaxed);
         self.send(frame)
     }
 
@@ -265,6 +288,7 @@ impl Handler {
             closing: AtomicBool::new(false),
             close_notify: Notify::new(),
             stats: ConnStats::default(),
+            server_stats: Arc::clone(&self.shared.stats),
             out: out_tx,
         });
         self.shared.conns.insert(Arc::clone(&conn));
@@ -325,8 +349,10 @@ impl Handler {
             }
             let text = admin::four_letter_word(&self.shared, word, &arg).await;
             tracing::debug!(conn = self.conn_id, word = word.name(), "four-letter word");
+            conn.stats.received.fetch_add(1, Ordering::Relaxed);
+            self.shared.stats.received.fetch_add(1, Ordering::Relaxed);
             if !text.is_empty() {
-                conn.send(text.into_bytes());
+                conn.send_text(text);
             }
             conn.close();
             return Ok(());
@@ -335,6 +361,7 @@ impl Handler {
         let mut payload = vec![0u8; len];
         reader.read_exact(&mut payload).await?;
         conn.stats.received.fetch_add(1, Ordering::Relaxed);
+        self.shared.stats.received.fetch_add(1, Ordering::Relaxed);
         let request = ConnectRequest::from_bytes(&payload)?;
         if !self.handshake(conn, &request).await? {
             return Ok(());

@@ -195,7 +195,7 @@ pub struct Shared {
     /// The node task's inbox.
     pub node_tx: mpsc::Sender<node_task::NodeMsg>,
     /// Counters.
-    pub stats: ServerStats,
+    pub stats: Arc<ServerStats>,
     /// zxid of the last applied txn.
     pub last_zxid: AtomicI64,
     /// Monotonic base of `now_ms`.
@@ -206,6 +206,11 @@ impl Shared {
     /// Milliseconds on the server's monotonic clock (session expiry).
     pub fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
+    }
+
+    /// The wall-clock time (ms since the Unix epoch) of server-clock instant `at_ms`.
+    pub fn wall_ms_at(&self, at_ms: u64) -> i64 {
+        wall_clock_ms() + (at_ms as i64 - self.now_ms() as i64)
     }
 
     /// zxid of the last applied txn.
@@ -251,7 +256,7 @@ pub async fn run(config: ServerConfig, shutdown: impl Future) -> Result<(), Serv
         sessions: Mutex::new(tracker),
         conns: Connections::default(),
         node_tx,
-        stats: ServerStats::default(),
+        stats: Arc::new(ServerStats::default()),
         last_zxid: AtomicI64::new(recovered.last_zxid),
         started,
     });

@@ -238,6 +238,7 @@ pub fn tree_facts(tree: &DataTree) -> TreeFacts {
         approximate_data_size: tree.approximate_data_size().max(0) as u64,
         ephemerals: tree.ephemerals().clone(),
         watch_count: tree.watches().watch_count(),
+        data_watch_count: tree.watches().summary().total,
         watches_by_path: by_path
             .into_iter()
             .map(|(p, ws)| (p, ws.into_iter().map(|w| w.0).collect()))
