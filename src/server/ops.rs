@@ -81,6 +81,7 @@ pub async fn serve_read(
     let mut tree = shared.tree.lock().await;
     let zxid = shared.last_zxid();
     let w = |watch: bool| if watch { Some(me) } else { None };
+    let request = root_alias(request);
     let frame = match request {
         Request::Ping => header_frame(PING_XID, zxid, 0),
         Request::Exists(r) => match tree.exists(&r.path, w(r.watch)) {
@@ -133,7 +134,8 @@ pub async fn serve_read(
                 tree.add_watch(&r.path, me, mode);
                 reply_frame(xid, zxid, 0, Some(&ErrorResponse { err: 0 }))
             }
-            None => header_frame(xid, zxid, ZkError::BadArguments.code()),
+            // ZooKeeper fails to build the AddWatchMode: MarshallingError, connection kept.
+            None => header_frame(xid, zxid, ZkError::MarshallingError.code()),
         },
         Request::CheckWatches(r) => {
             match watcher_type(r.watcher_type).and_then(|t| tree.check_watches(&r.path, t, me)) {
@@ -182,7 +184,7 @@ pub async fn serve_read(
                 .iter()
                 .map(|id| ClientInfo {
                     auth_scheme: id.scheme.clone(),
-                    user: id.id.clone(),
+                    user: user_name(id),
                 })
                 .collect();
             reply_frame(xid, zxid, 0, Some(&WhoAmIResponse { client_info }))
@@ -203,6 +205,33 @@ pub async fn serve_read(
     };
     conn.send(frame);
     true
+}
+
+/// ZooKeeper's DataTree keys the root as "" internally, so a read of "" answers for "/".
+fn root_alias(request: Request) -> Request {
+    let fix = |p: &mut String| {
+        if p.is_empty() {
+            p.push('/');
+        }
+    };
+    let mut request = request;
+    match &mut request {
+        Request::Exists(r)
+        | Request::GetData(r)
+        | Request::GetChildren(r)
+        | Request::GetChildren2(r) => fix(&mut r.path),
+        Request::GetAcl(r) | Request::GetAllChildrenNumber(r) => fix(&mut r.path),
+        _ => {}
+    }
+    request
+}
+
+/// `AuthenticationProvider.getUserName`: a digest id shows only its user part.
+fn user_name(id: &crate::wire::records::Id) -> String {
+    match id.scheme.as_str() {
+        "digest" => id.id.split(':').next().unwrap_or_default().to_string(),
+        _ => id.id.clone(),
+    }
 }
 
 /// multiRead (22): getData/getChildren only; a failing op yields an Error result, the rest still

@@ -111,7 +111,10 @@ class Server:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("server exited with %s; log:\n%s" % (self.proc.returncode, self.log()))
-            if four_letter(self.port, "ruok", timeout=0.5) == "imok":
+            # ruok answers before ZooKeeper serves requests; srvr says when it really does.
+            if four_letter(self.port, "ruok", timeout=0.5) == "imok" and four_letter(
+                self.port, "srvr", timeout=0.5
+            ).startswith("Zookeeper version"):
                 return self
             time.sleep(0.05)
         self.kill()
