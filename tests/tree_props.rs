@@ -380,6 +380,7 @@ fn run(
         let (hdr, txn) = prepare_logged(tree, &mut PendingChanges::new(), &to_request(&s.op), &ctx);
         prop_assert_eq!(decode(&encode(&hdr, &txn)), Ok((hdr, txn.clone())));
         let out = tree.apply(&hdr, &txn);
+        prop_assert_eq!(tree.check_invariants(), Ok(()));
         if let Some(m) = model.as_deref_mut() {
             let expect = m.apply(&s.op, s.session, zxid, now);
             prop_assert_eq!(summarize(&out.result), expect, "step {} {:?}", i, s);
@@ -480,6 +481,59 @@ proptest! {
         }
         prop_assert!(pending.is_empty());
         prop_assert_eq!(a.serialize_snapshot(), b.serialize_snapshot());
+    }
+
+    #[test]
+    fn arbitrary_paths_never_break_the_tree(
+        ops in proptest::collection::vec(
+            (
+                proptest::collection::vec(
+                    prop_oneof![Just('/'), Just('a'), Just('.'), Just('\0'), Just('é'), Just('\u{1}')],
+                    0..6,
+                ),
+                0..8u8,
+                -1..8i32,
+            ),
+            1..30,
+        )
+    ) {
+        let mut tree = DataTree::new();
+        for (i, (chars, kind, n)) in ops.into_iter().enumerate() {
+            let path: String = chars.into_iter().collect();
+            let req = match kind {
+                0 | 1 => WriteRequest::Create {
+                    kind: if kind == 0 { CreateKind::Create } else { CreateKind::Container },
+                    path: path.clone(),
+                    data: None,
+                    acl: Acl::open_unsafe(),
+                    flags: n,
+                    ttl_ms: -1,
+                },
+                2 => WriteRequest::Delete { path: path.clone(), version: n },
+                3 => WriteRequest::SetData { path: path.clone(), data: None, version: n },
+                4 => WriteRequest::SetAcl { path: path.clone(), acl: Acl::read_unsafe(), version: n },
+                5 => WriteRequest::DeleteContainer { path: path.clone() },
+                6 => WriteRequest::Check { path: path.clone(), version: n },
+                _ => WriteRequest::CloseSession,
+            };
+            let ctx = PrepareContext {
+                session_id: 1,
+                cxid: 0,
+                auth_ids: &[],
+                now_ms: 0,
+                zxid: i as i64 + 1,
+                extended_types_enabled: true,
+            };
+            let (hdr, txn) = prepare_logged(&tree, &mut PendingChanges::new(), &req, &ctx);
+            tree.apply(&hdr, &txn);
+            prop_assert_eq!(tree.check_invariants(), Ok(()));
+            let _ = tree.exists(&path, None);
+            let _ = tree.get_children(&path, &[], None);
+            let _ = tree.get_all_children_number(&path, &[]);
+        }
+        let bytes = tree.serialize_snapshot();
+        let loaded = DataTree::deserialize_snapshot(&bytes).map_err(|e| TestCaseError::fail(format!("{e}")))?;
+        prop_assert_eq!(loaded.serialize_snapshot(), bytes);
     }
 
     #[test]

@@ -7,6 +7,46 @@
 //! `DataTree.processTxn` produces them. Reads (`get_data`, `exists`, …) check ACLs as
 //! `FinalRequestProcessor` does and optionally register watches. Spec: `spec/data-tree.md`;
 //! facts: ../shared/reference/zookeeper-formats.md A.7–A.16, C.3.
+//!
+//! ```
+//! use zabkeeper::tree::{
+//!     prepare_logged, txn, CreateKind, DataTree, EventType, PendingChanges, PrepareContext,
+//!     TxnResult, WatcherId, WriteRequest,
+//! };
+//! use zabkeeper::wire::records::Acl;
+//!
+//! let mut tree = DataTree::new();
+//! // A reader on connection 7 waits for /app to appear.
+//! assert!(tree.exists("/app", Some(WatcherId(7))).is_err());
+//!
+//! // Leader: validate and stamp the write (zxid and clock come from the caller).
+//! let ctx = PrepareContext {
+//!     session_id: 0x100,
+//!     cxid: 1,
+//!     auth_ids: &[],
+//!     now_ms: 1_700_000_000_000,
+//!     zxid: 0x1_0000_0001,
+//!     extended_types_enabled: false,
+//! };
+//! let create = WriteRequest::Create {
+//!     kind: CreateKind::Create2,
+//!     path: "/app".into(),
+//!     data: Some(b"v1".to_vec()),
+//!     acl: Acl::open_unsafe(),
+//!     flags: 0,
+//!     ttl_ms: -1,
+//! };
+//! let (hdr, txn) = prepare_logged(&tree, &mut PendingChanges::new(), &create, &ctx);
+//! let logged = txn::encode(&hdr, &txn); // what the PROPOSAL carries and the log stores
+//!
+//! // Every server: apply the committed txn, queue the events, then reply.
+//! let (hdr, txn) = txn::decode(&logged).unwrap();
+//! let out = tree.apply(&hdr, &txn);
+//! assert!(matches!(out.result, TxnResult::Create { ref path, .. } if path == "/app"));
+//! assert_eq!(out.events[0].0, WatcherId(7));
+//! assert_eq!(out.events[0].1.event_type, EventType::NodeCreated);
+//! assert_eq!(tree.get_data("/app", &[], None).unwrap().0, Some(b"v1".to_vec()));
+//! ```
 
 pub mod acl;
 mod codec;
@@ -120,6 +160,31 @@ impl TxnResult {
         }
     }
 }
+
+impl TxnResult {
+    /// The result type a multi response carries for this sub-result (FinalRequestProcessor):
+    /// create → 1, create2/createTTL/createContainer → 15, delete → 2, setData → 5,
+    /// check → 13, error → -1; other results never appear inside a multi (returns 0).
+    pub fn multi_op_code(&self) -> i32 {
+        match self {
+            TxnResult::Create {
+                kind: CreateKind::Create,
+                ..
+            } => txn::op::CREATE,
+            TxnResult::Create { .. } => txn::op::CREATE2,
+            TxnResult::Delete { .. } => txn::op::DELETE,
+            TxnResult::SetData { .. } => txn::op::SET_DATA,
+            TxnResult::Check { .. } => txn::op::CHECK,
+            TxnResult::Error { .. } => txn::op::ERROR,
+            _ => 0,
+        }
+    }
+}
+
+/// A broken internal invariant of the tree (a bug, never bad input).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("data tree invariant violated: {0}")]
+pub struct TreeViolation(pub String);
 
 /// Result and watch events of one apply.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -542,6 +607,42 @@ impl DataTree {
         self.sessions.remove(&session);
     }
 
+    /// `ZKDatabase.initConfigInZKDatabase`: a server-local (not replicated) setData of
+    /// `/zookeeper/config` with the quorum config text, version -1 and mzxid = the config
+    /// version, done at start-up and after a reconfig. Recreates the node if a loaded
+    /// snapshot lacked it. Returns the NodeDataChanged events it fires.
+    pub fn init_config_node(
+        &mut self,
+        data: Vec<u8>,
+        config_version: i64,
+        time_ms: i64,
+    ) -> Vec<(WatcherId, WatchedEvent)> {
+        if !self.nodes.contains_key(CONFIG_ZOOKEEPER) {
+            if let Some(proc_node) = self.nodes.get_mut(PROC_ZOOKEEPER) {
+                proc_node.children.insert("config".into());
+                let mut n = Znode::new(
+                    StatPersisted::default(),
+                    Some(Vec::new()),
+                    Acl::read_unsafe(),
+                );
+                n.stat.aversion = -1;
+                self.data_size += node_size(CONFIG_ZOOKEEPER, Some(&[]));
+                self.nodes.insert(CONFIG_ZOOKEEPER.into(), n);
+            }
+        }
+        let mut ev = Vec::new();
+        // The node exists unless /zookeeper itself is missing; then there is nothing to set.
+        let _ = self.set_data(
+            CONFIG_ZOOKEEPER,
+            Some(data),
+            -1,
+            config_version,
+            time_ms,
+            &mut ev,
+        );
+        ev
+    }
+
     // ---------------------------------------------------------------- reads
 
     /// The node at `path`, if any.
@@ -796,6 +897,59 @@ impl DataTree {
             .fold(0i64, |acc, (p, n)| acc.wrapping_add(node_digest(p, n)))
     }
 
+    /// O(n) consistency check for tests and debug builds: every node but the root is listed
+    /// by its parent and vice versa; the ephemeral/container/TTL indexes match the owners;
+    /// the cached data size matches a recount; no ephemeral has children.
+    pub fn check_invariants(&self) -> Result<(), TreeViolation> {
+        let fail = |m: String| Err(TreeViolation(m));
+        let mut ephemerals: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
+        let (mut containers, mut ttls) = (BTreeSet::new(), BTreeSet::new());
+        let mut size = 0i64;
+        for (p, n) in &self.nodes {
+            size += node_size(p, n.data.as_deref());
+            for c in &n.children {
+                if !self.nodes.contains_key(&path::join(p, c)) {
+                    return fail(format!("{p} lists missing child {c}"));
+                }
+            }
+            if let Some(parent) = path::parent_of(p) {
+                let listed = self.nodes.get(parent).is_some_and(|pn| {
+                    path::split_parent(p).is_ok_and(|(_, c)| pn.children.contains(c))
+                });
+                if !listed {
+                    return fail(format!("{p} is not listed by its parent"));
+                }
+            } else if p != path::ROOT {
+                return fail(format!("{p} has no parent"));
+            }
+            match EphemeralKind::of(n.stat.ephemeral_owner) {
+                EphemeralKind::Normal(s) => {
+                    if !n.children.is_empty() {
+                        return fail(format!("ephemeral {p} has children"));
+                    }
+                    ephemerals.entry(s).or_default().insert(p.clone());
+                }
+                EphemeralKind::Container => {
+                    containers.insert(p.clone());
+                }
+                EphemeralKind::Ttl(_) => {
+                    ttls.insert(p.clone());
+                }
+                EphemeralKind::Void => {}
+            }
+        }
+        if ephemerals != self.ephemerals {
+            return fail("ephemeral index differs from node owners".into());
+        }
+        if containers != self.containers || ttls != self.ttls {
+            return fail("container/TTL index differs from node owners".into());
+        }
+        if size != self.data_size {
+            return fail(format!("data size {} != recount {size}", self.data_size));
+        }
+        Ok(())
+    }
+
     // ---------------------------------------------------------------- snapshot
 
     /// Serializes the replicated state (not the watches). Layout, big-endian jute:
@@ -857,7 +1011,8 @@ impl DataTree {
             let timeout = r.int()?;
             t.sessions.insert(id, timeout);
         }
-        let n = r.count(76)?;
+        // Smallest node: empty path, null data, no ACL, 60-byte stat.
+        let n = r.count(72)?;
         for _ in 0..n {
             let p = r.string()?;
             let data = r.buffer()?;
