@@ -215,7 +215,8 @@ impl<S: Storage + 'static> GroupCommit<S> {
 
     /// Stops the writer from starting new batches until the guard drops. Requests keep queueing
     /// (up to the capacity). Lets tests queue many appends deterministically and lets an operator
-    /// pause the log; a batch already under way finishes.
+    /// pause the log; a batch already under way finishes. While held, a `submit` that finds the
+    /// queue full and a `call` both wait for the release: do not make them on the holding thread.
     pub fn hold(&self) -> HoldGuard<'_, S> {
         self.shared.lock().held = true;
         HoldGuard {

@@ -184,12 +184,15 @@ impl GapCheck {
     }
 }
 
+/// Snapshot, txns after it, and the last logged zxid.
+pub(crate) type InMemory = (Option<(u64, Vec<u8>)>, Vec<(u64, Vec<u8>)>, u64);
+
 /// The recovery rules over in-memory state (used by [`super::MemStorage`]): txns after the
 /// snapshot with the same gap check, and the last logged zxid.
 pub(crate) fn assemble_in_memory(
     snapshot: Option<(u64, Vec<u8>)>,
     records: &[(u64, Vec<u8>)],
-) -> Result<(Option<(u64, Vec<u8>)>, Vec<(u64, Vec<u8>)>, u64), StorageError> {
+) -> Result<InMemory, StorageError> {
     let snap_zxid = snapshot.as_ref().map(|(zxid, _)| *zxid);
     let mut gap = GapCheck::new(snap_zxid);
     let mut txns_after = Vec::new();

@@ -315,7 +315,7 @@ pub(crate) fn scan_tail(
                     continue;
                 }
                 if let Some(zxid) = verify_record_at(&mut file, path, offset, checksum, rec_len)? {
-                    if after_zxid.is_none_or(|after| zxid > after) {
+                    if after_zxid.map_or(true, |after| zxid > after) {
                         return Ok(TailScan {
                             valid_record: Some((offset, zxid)),
                             all_zero: false,
@@ -614,7 +614,7 @@ impl TxnLog {
         let full = self
             .active
             .as_ref()
-            .is_none_or(|active| active.records >= self.options.snap_count);
+            .map_or(true, |active| active.records >= self.options.snap_count);
         if full {
             self.roll_inner()?;
             self.create_segment(zxid)?;
