@@ -351,7 +351,9 @@ impl NodeTask {
             }
         }
         let now = self.shared.now_ms();
-        let expired = self.shared.with_sessions(|t| t.expired(now));
+        // Never more than the pipeline has room for: the rest stay due for the next tick.
+        let room = MAX_IN_FLIGHT.saturating_sub(self.in_flight.len()).min(1024);
+        let expired = self.shared.with_sessions(|t| t.expired(now, room));
         if expired.is_empty() {
             return;
         }

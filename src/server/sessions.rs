@@ -221,21 +221,31 @@ impl SessionTracker {
         self.sessions.contains_key(&session_id)
     }
 
-    /// Sessions whose deadline is at or before `now_ms` and that are not already closing; each
-    /// is marked closing so it is reported once.
-    pub fn expired(&mut self, now_ms: u64) -> Vec<i64> {
+    /// At most `limit` sessions whose deadline is at or before `now_ms` and that are not already
+    /// closing; each is marked closing so it is reported once. The rest stay due for next time.
+    pub fn expired(&mut self, now_ms: u64, limit: usize) -> Vec<i64> {
         let due: Vec<u64> = self.buckets.range(..=now_ms).map(|(&at, _)| at).collect();
         let mut out = Vec::new();
         for at in due {
-            if let Some(ids) = self.buckets.remove(&at) {
-                for id in ids {
-                    if let Some(entry) = self.sessions.get_mut(&id) {
-                        if !entry.closing {
-                            entry.closing = true;
-                            out.push(id);
-                        }
+            let Some(ids) = self.buckets.remove(&at) else {
+                continue;
+            };
+            let mut left = BTreeSet::new();
+            for id in ids {
+                if out.len() >= limit {
+                    left.insert(id);
+                    continue;
+                }
+                if let Some(entry) = self.sessions.get_mut(&id) {
+                    if !entry.closing {
+                        entry.closing = true;
+                        out.push(id);
                     }
                 }
+            }
+            if !left.is_empty() {
+                self.buckets.insert(at, left);
+                break;
             }
         }
         out
@@ -316,17 +326,29 @@ mod tests {
         t.add(7, 1000, 50);
         // 50 + 1000 = 1050 → bucket 1100.
         assert_eq!(t.get(7).map(|e| e.expires_at_ms), Some(1100));
-        assert!(t.expired(1099).is_empty());
+        assert!(t.expired(1099, 10).is_empty());
         assert!(t.touch(7, 500));
         assert_eq!(t.get(7).map(|e| e.expires_at_ms), Some(1600));
-        assert!(t.expired(1100).is_empty());
-        assert_eq!(t.expired(1600), vec![7]);
+        assert!(t.expired(1100, 10).is_empty());
+        assert_eq!(t.expired(1600, 10), vec![7]);
         // Reported once, then closing: touch no longer renews.
-        assert!(t.expired(5000).is_empty());
+        assert!(t.expired(5000, 10).is_empty());
         assert!(!t.touch(7, 5000));
         assert!(t.contains(7));
         t.remove(7);
         assert!(!t.contains(7));
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn expiry_is_limited_per_call_and_resumes() {
+        let mut t = SessionTracker::new(100);
+        for id in 1..=5 {
+            t.add(id, 100, 0);
+        }
+        assert_eq!(t.expired(1000, 2), vec![1, 2]);
+        assert_eq!(t.expired(1000, 2), vec![3, 4]);
+        assert_eq!(t.expired(1000, 2), vec![5]);
+        assert!(t.expired(1000, 2).is_empty());
     }
 }
