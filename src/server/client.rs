@@ -516,8 +516,13 @@ impl Handler {
             Request::CloseSession => {
                 self.submit_write(conn, header.xid, Request::CloseSession, started)
                     .await?;
-                // The node task queues the reply and then closes the connection.
-                return Ok(true);
+                // Nothing after a closeSession may run under the session (ZooKeeper's
+                // PrepRequestProcessor marks it closing): stop reading, let the node task queue
+                // the reply (it then closes the connection), and end.
+                self.shared
+                    .with_sessions(|t| t.set_closing(conn.session_id()));
+                conn.wait_writes().await;
+                return Ok(false);
             }
             r if r.is_write() => self.submit_write(conn, header.xid, r, started).await?,
             r => {
