@@ -554,3 +554,41 @@ fn ttl_and_container_nodes_are_reaped_on_the_server_clock() {
         vec![(2, "/box".to_string()), (2, "/ttl".to_string())]
     );
 }
+
+#[test]
+fn garbage_on_many_connections_never_stops_the_server() {
+    use std::io::Write;
+    let s = server("smoke-garbage", 2000);
+    let mut good = Client::connect(s.port, 30_000).expect("connect");
+    // Seeded xorshift: the same garbage every run.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for round in 0..40 {
+        let mut sock = std::net::TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
+        let len = (next() % 200) as usize + 1;
+        let mut bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        if round % 2 == 1 {
+            // A valid handshake first, then garbage as requests.
+            let mut c = Client::connect(s.port, 30_000).expect("connect");
+            let mut frame = (bytes.len() as i32).to_be_bytes().to_vec();
+            frame.append(&mut bytes);
+            let _ = c.send_raw(&frame);
+            continue;
+        }
+        let _ = sock.write_all(&bytes);
+    }
+    assert_eq!(
+        good.call(&create("/survivor", b"", 0))
+            .expect("create")
+            .header
+            .err,
+        OK
+    );
+    assert_eq!(four_letter(s.port, "ruok").expect("ruok"), "imok");
+    assert!(!s.log().contains("panicked"), "{}", s.log());
+}

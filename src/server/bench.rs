@@ -168,7 +168,7 @@ impl BenchClient {
             if header.xid != self.xid {
                 bail!("reply xid {} for request {}", header.xid, self.xid);
             }
-            return Ok((header.err, payload[16..].to_vec()));
+            return Ok((header.err, payload.get(16..).unwrap_or_default().to_vec()));
         }
     }
 }
