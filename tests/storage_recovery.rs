@@ -1036,3 +1036,156 @@ fn mem_storage_follows_the_same_recovery_rules() {
     assert_eq!(recovered.current_epoch, 0);
     assert_eq!(collect(storage.read_from(4).expect("read")), vec![4, 5]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Model-based: random operation sequences, then a restart, against a model of what is durable.
+
+#[derive(Debug, Clone)]
+enum Op {
+    Append(u64),
+    Sync,
+    Roll,
+    /// Snapshot at a durable zxid: fraction (0..=100) of the way from the newest snapshot.
+    Snapshot(u64),
+    /// Truncate after a point: fraction (0..=100) of the way from the newest snapshot.
+    Truncate(u64),
+    NewEpoch,
+    /// Drop the process without syncing (unsynced appends are lost) and recover.
+    Restart,
+}
+
+fn op_strategy() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => (1u64..6).prop_map(Op::Append),
+        3 => Just(Op::Sync),
+        1 => Just(Op::Roll),
+        1 => (0u64..=100).prop_map(Op::Snapshot),
+        1 => (0u64..=100).prop_map(Op::Truncate),
+        1 => Just(Op::NewEpoch),
+        2 => Just(Op::Restart),
+    ]
+}
+
+/// What must be on disk: durable and pending records, newest snapshot, epoch.
+#[derive(Debug, Default)]
+struct Model {
+    durable: Vec<u64>,
+    pending: Vec<u64>,
+    snapshot: u64,
+    epoch: u64,
+    /// Records in the segment being written; None when the next append starts a new one.
+    segment_records: Option<u64>,
+}
+
+impl Model {
+    /// An append opens a new segment when there is none or it is full (`snap_count` = 3); the
+    /// full one is fsynced first, which makes its pending records durable.
+    fn append(&mut self, zxid: u64) {
+        if self.segment_records.map_or(true, |n| n >= 3) {
+            self.durable.append(&mut self.pending);
+            self.segment_records = Some(0);
+        }
+        self.segment_records = self.segment_records.map(|n| n + 1);
+        self.pending.push(zxid);
+    }
+    fn close_segment(&mut self) {
+        self.durable.append(&mut self.pending);
+        self.segment_records = None;
+    }
+    fn last(&self) -> u64 {
+        let last_record = self
+            .pending
+            .last()
+            .or(self.durable.last())
+            .copied()
+            .unwrap_or(0);
+        last_record.max(self.snapshot)
+    }
+    fn last_durable(&self) -> u64 {
+        self.durable.last().copied().unwrap_or(0).max(self.snapshot)
+    }
+    fn between(&self, lo: u64, hi: u64, percent: u64) -> u64 {
+        lo + (hi.saturating_sub(lo)) * percent / 100
+    }
+}
+
+fn check_restart(config: &StorageConfig, model: &mut Model) -> FileStorage {
+    let (storage, recovered) = FileStorage::open(config.clone()).expect("recover");
+    model.pending.clear();
+    model.segment_records = None;
+    let expected: Vec<u64> = model
+        .durable
+        .iter()
+        .copied()
+        .filter(|z| *z > model.snapshot)
+        .collect();
+    assert_eq!(zxids(&recovered), expected);
+    assert_payloads(&recovered);
+    assert_eq!(
+        recovered.snapshot.as_ref().map(|s| s.0),
+        Some(model.snapshot)
+    );
+    assert_eq!(recovered.last_logged_zxid, model.last_durable());
+    assert_eq!(recovered.current_epoch, model.epoch);
+    storage
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config { cases: 48, ..Default::default() })]
+    #[test]
+    fn random_operations_recover_exactly_the_durable_records(
+        ops in proptest::collection::vec(op_strategy(), 1..40)
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = config(dir.path(), 4096, 3);
+        let mut storage = fresh(&config);
+        let mut model = Model::default();
+        for op in ops {
+            match op {
+                Op::Append(n) => {
+                    for _ in 0..n {
+                        let zxid = model.last() + 1;
+                        storage.append(zxid, &payload(zxid)).expect("append");
+                        model.append(zxid);
+                    }
+                }
+                Op::Sync => {
+                    assert_eq!(storage.sync().expect("sync"), model.last());
+                    model.durable.append(&mut model.pending);
+                }
+                Op::Roll => {
+                    storage.roll().expect("roll");
+                    model.close_segment();
+                }
+                Op::Snapshot(percent) => {
+                    let zxid = model.between(model.snapshot, model.last_durable(), percent);
+                    storage.save_snapshot(zxid, b"tree").expect("snapshot");
+                    model.snapshot = zxid;
+                }
+                Op::Truncate(percent) => {
+                    let zxid = model.between(model.snapshot, model.last(), percent);
+                    storage.truncate_after(zxid, model.snapshot).expect("truncate");
+                    model.close_segment();
+                    model.durable.retain(|z| *z <= zxid);
+                    assert_eq!(storage.last_logged_zxid(), model.last());
+                }
+                Op::NewEpoch => {
+                    // Discovery then NEWLEADER: epochs are persisted before the epoch's txns.
+                    model.epoch += 1;
+                    storage.set_accepted_epoch(model.epoch).expect("epoch");
+                    storage.set_current_epoch(model.epoch).expect("epoch");
+                    let zxid = model.epoch << 32 | 1;
+                    storage.append(zxid, &payload(zxid)).expect("append");
+                    model.append(zxid);
+                }
+                Op::Restart => {
+                    drop(storage);
+                    storage = check_restart(&config, &mut model);
+                }
+            }
+        }
+        drop(storage);
+        check_restart(&config, &mut model);
+    }
+}

@@ -207,7 +207,9 @@ pub trait Storage: Send {
     /// when `zxid < floor` or when `zxid` is below the newest snapshot.
     fn truncate_after(&mut self, zxid: u64, floor: u64) -> Result<(), StorageError>;
 
-    /// Every logged txn with zxid `>= from`, in order, as appended so far.
+    /// Every logged txn with zxid `>= from`, in order, as appended so far (unsynced ones too).
+    /// A DIFF sender passes the learner's last zxid and checks that the first txn yielded has
+    /// exactly that zxid; if not, the log no longer covers it (purged) and a SNAP is needed.
     fn read_from(&mut self, from: u64) -> Result<TxnIter, StorageError>;
 
     /// The accepted epoch (`acceptedEpoch`), if one was ever written.
