@@ -165,8 +165,9 @@ def read_exact(sock, n):
     return out
 
 
-def run_script(kind):
-    server = zkserver.Server(kind=kind)
+def run_script(kind, script=None, extra_cfg=()):
+    script = SCRIPT if script is None else script
+    server = zkserver.Server(kind=kind, extra_cfg=extra_cfg)
     server.start()
     frames = []
     try:
@@ -176,7 +177,7 @@ def run_script(kind):
         sock.sendall(struct.pack(">i", len(req)) + req)
         resp = read_frame(sock)
         frames.append(("handshake", len(resp), resp[:8]))
-        for label, xid, op, body, how in SCRIPT:
+        for label, xid, op, body, how in script:
             payload = struct.pack(">ii", xid, op) + body
             sock.sendall(struct.pack(">i", len(payload)) + payload)
             while True:
@@ -210,3 +211,17 @@ def test_same_frames_as_zookeeper():
     diffs = [(t, o) for t, o in zip(theirs, ours) if t != o]
     assert len(theirs) == len(ours), (theirs, ours)
     assert not diffs, "\n".join("zookeeper: %r\nzabkeeper: %r" % d for d in diffs)
+
+
+@pytest.mark.skipif(not HAVE_ZK, reason="Apache ZooKeeper not installed")
+def test_reconfig_enabled_on_a_standalone_server_is_unimplemented():
+    script = [
+        ("reconfig", 1, 16, s("") + s("") + s("") + struct.pack(">q", -1), "exact"),
+        ("reconfig nulls", 2, 16, struct.pack(">i", -1) * 3 + struct.pack(">q", -1), "exact"),
+        ("unknown opcode", 3, 999, b"", "exact"),
+    ]
+    cfg = ["reconfigEnabled=true"]
+    theirs = run_script("zookeeper", script, cfg)
+    ours = run_script("zabkeeper", script, cfg)
+    assert theirs == ours
+    assert theirs[1][3] == -6
