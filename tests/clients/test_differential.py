@@ -225,3 +225,78 @@ def test_reconfig_enabled_on_a_standalone_server_is_unimplemented():
     ours = run_script("zabkeeper", script, cfg)
     assert theirs == ours
     assert theirs[1][3] == -6
+
+
+def handshake_cases(kind):
+    """Each case on its own connection: (label, reply summary, closed afterwards?)."""
+    server = zkserver.Server(kind=kind)
+    server.start()
+    out = []
+
+    def connect(timeout_ms, session_id=0, passwd=b"\0" * 16, last_zxid=0, read_only=True):
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=WAIT_S)
+        req = struct.pack(">iqiq", 0, last_zxid, timeout_ms, session_id) + buf(passwd)
+        if read_only:
+            req += b"\0"
+        sock.sendall(struct.pack(">i", len(req)) + req)
+        return sock
+
+    def summary(sock):
+        try:
+            f = read_frame(sock)
+        except (EOFError, OSError):
+            return ("closed",)
+        version, timeout, sid = struct.unpack(">iiq", f[:16])
+        return (len(f), version, timeout, sid != 0, f[16:20])
+
+    def closed(sock):
+        try:
+            return sock.recv(1) == b""
+        except OSError:
+            return True
+
+    try:
+        live = connect(30000)
+        (n,) = struct.unpack(">i", read_exact(live, 4))
+        body = read_exact(live, n)
+        live_id = struct.unpack(">q", body[8:16])[0]
+        for label, kwargs in [
+            ("timeout clamped up", dict(timeout_ms=1)),
+            ("timeout clamped down", dict(timeout_ms=10 ** 6)),
+            ("no readOnly byte", dict(timeout_ms=30000, read_only=False)),
+            ("wrong password", dict(timeout_ms=30000, session_id=live_id, passwd=b"x" * 16)),
+            ("unknown session", dict(timeout_ms=30000, session_id=12345, passwd=b"x" * 16)),
+            ("client ahead", dict(timeout_ms=30000, last_zxid=1000)),
+        ]:
+            sock = connect(**kwargs)
+            out.append((label, summary(sock)))
+            if label in ("wrong password", "unknown session", "client ahead"):
+                out.append((label + " then", closed(sock)))
+            sock.close()
+        # Unknown auth scheme: AUTHFAILED on xid -4, then close.
+        sock = connect(30000)
+        summary(sock)
+        p = struct.pack(">ii", -4, 100) + struct.pack(">i", 0) + s("nope") + buf(b"x")
+        sock.sendall(struct.pack(">i", len(p)) + p)
+        f = read_frame(sock)
+        out.append(("bad auth", struct.unpack(">iqi", f[:16]), closed(sock)))
+        sock.close()
+        # Oversize frame after the handshake: closed, no reply.
+        sock = connect(30000)
+        summary(sock)
+        sock.sendall(struct.pack(">i", 0x100000) + b"\0" * 64)
+        out.append(("oversize", closed(sock)))
+        sock.close()
+        live.close()
+    finally:
+        server.destroy()
+    return out
+
+
+@pytest.mark.skipif(not HAVE_ZK, reason="Apache ZooKeeper not installed")
+def test_same_handshake_and_connection_handling_as_zookeeper():
+    theirs = handshake_cases("zookeeper")
+    ours = handshake_cases("zabkeeper")
+    diffs = [(t, o) for t, o in zip(theirs, ours) if t != o]
+    assert len(theirs) == len(ours), (theirs, ours)
+    assert not diffs, "\n".join("zookeeper: %r\nzabkeeper: %r" % d for d in diffs)
