@@ -592,3 +592,29 @@ fn garbage_on_many_connections_never_stops_the_server() {
     assert_eq!(four_letter(s.port, "ruok").expect("ruok"), "imok");
     assert!(!s.log().contains("panicked"), "{}", s.log());
 }
+
+#[test]
+fn pipelined_large_reads_are_paced_not_dropped() {
+    // 120 pipelined reads of a 512 KiB node (60 MiB of replies, above the 16 MiB soft limit):
+    // the server stops serving reads while the replies wait in its queue, and every reply
+    // still arrives, in order, once the client reads.
+    let s = server("smoke-pacing", 2000);
+    let mut c = Client::connect(s.port, 30_000).expect("connect");
+    let big = vec![7u8; 512 * 1024];
+    assert_eq!(
+        c.call(&create("/big", &big, 0)).expect("create").header.err,
+        OK
+    );
+    for xid in 1000..1120 {
+        c.send(xid, &get("/big", false)).expect("send");
+    }
+    for xid in 1000..1120 {
+        let r = c
+            .wait_reply(xid, zabkeeper::wire::client::OpCode::GetData)
+            .expect("reply");
+        let Some(Response::GetData(d)) = r.body else {
+            panic!("no data for {xid}")
+        };
+        assert_eq!(d.data.map(|d| d.len()), Some(big.len()));
+    }
+}

@@ -31,6 +31,12 @@ use crate::wire::{frame_length, write_frame, DecodeError, FRAME_PREFIX_LEN};
 
 /// Frames a connection may have queued for its socket before it is cut off as too slow.
 pub const OUTBOUND_QUEUE_FRAMES: usize = 16_384;
+/// Queued reply bytes above which the reader stops serving reads until the socket drains
+/// (backpressure on a client that pipelines reads faster than it reads replies).
+pub const OUTBOUND_SOFT_BYTES: usize = 16 * 1024 * 1024;
+/// Queued bytes at which the connection is cut off (events and write replies cannot wait: the
+/// node task never blocks on one connection).
+pub const OUTBOUND_HARD_BYTES: usize = 256 * 1024 * 1024;
 
 /// How long a closing connection's writer may take to flush its queue.
 pub const WRITER_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
@@ -106,6 +112,10 @@ pub struct ConnShared {
     pub close_notify: Notify,
     /// Counters.
     pub stats: ConnStats,
+    /// Bytes queued for the socket and not yet written.
+    queued_bytes: AtomicUsize,
+    /// Signalled by the writer after it wrote a batch.
+    drained: Notify,
     server_stats: Arc<crate::server::ServerStats>,
     out: mpsc::Sender<Outbound>,
 }
@@ -137,6 +147,15 @@ impl ConnShared {
     }
 
     fn enqueue(&self, frame: Vec<u8>, count: bool) -> bool {
+        let len = frame.len();
+        // Counted before the frame is visible to the writer, which subtracts after writing it.
+        let before = self.queued_bytes.fetch_add(len, Ordering::Relaxed);
+        if before + len > OUTBOUND_HARD_BYTES {
+            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            tracing::warn!(conn = self.conn_id, peer = %self.peer, "outbound bytes over the limit; closing");
+            self.close();
+            return false;
+        }
         match self.out.try_send(Outbound::Frame(frame)) {
             Ok(()) => {
                 if count {
@@ -145,12 +164,11 @@ impl ConnShared {
                 }
                 true
             }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!(conn = self.conn_id, peer = %self.peer, "outbound queue full; closing");
-                self.close();
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
+            Err(e) => {
+                self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+                if matches!(e, mpsc::error::TrySendError::Full(_)) {
+                    tracing::warn!(conn = self.conn_id, peer = %self.peer, "outbound queue full; closing");
+                }
                 self.close();
                 false
             }
@@ -181,6 +199,22 @@ impl ConnShared {
     /// The session id (0 before the handshake).
     pub fn session_id(&self) -> i64 {
         self.session_id.load(Ordering::SeqCst)
+    }
+
+    /// Waits until the queued bytes are below [`OUTBOUND_SOFT_BYTES`] (or the connection closes).
+    pub async fn wait_for_room(&self) {
+        loop {
+            let drained = self.drained.notified();
+            if self.queued_bytes.load(Ordering::Relaxed) < OUTBOUND_SOFT_BYTES || self.is_closing()
+            {
+                return;
+            }
+            drained.await;
+        }
+    }
+
+    fn wrote(&self, len: usize) {
+        self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
     }
 
     /// Marks one write answered (called by the node task after queueing its reply).
@@ -288,11 +322,13 @@ impl Handler {
             closing: AtomicBool::new(false),
             close_notify: Notify::new(),
             stats: ConnStats::default(),
+            queued_bytes: AtomicUsize::new(0),
+            drained: Notify::new(),
             server_stats: Arc::clone(&self.shared.stats),
             out: out_tx,
         });
         self.shared.conns.insert(Arc::clone(&conn));
-        let writer = tokio::spawn(write_loop(write_half, out_rx));
+        let writer = tokio::spawn(write_loop(write_half, out_rx, Arc::clone(&conn)));
         let mut reader = BufReader::with_capacity(64 * 1024, read_half);
         let result = self.serve(&mut reader, &conn).await;
         match &result {
@@ -527,6 +563,7 @@ impl Handler {
             r if r.is_write() => self.submit_write(conn, header.xid, r, started).await?,
             r => {
                 conn.wait_writes().await;
+                conn.wait_for_room().await;
                 if conn.is_closing() {
                     return Ok(false);
                 }
@@ -640,26 +677,39 @@ fn set_last_op(conn: &ConnHandle, request: &Request) {
 }
 
 /// Drains the outbound queue to the socket, flushing whenever the queue runs dry.
-async fn write_loop(write_half: OwnedWriteHalf, mut rx: mpsc::Receiver<Outbound>) {
+async fn write_loop(
+    write_half: OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Outbound>,
+    conn: ConnHandle,
+) {
     let mut w = BufWriter::with_capacity(64 * 1024, write_half);
     while let Some(item) = rx.recv().await {
         let mut item = Some(item);
         while let Some(next) = item.take() {
             match next {
                 Outbound::Frame(bytes) => {
-                    if w.write_all(&bytes).await.is_err() {
+                    let ok = w.write_all(&bytes).await.is_ok();
+                    conn.wrote(bytes.len());
+                    if !ok {
+                        conn.close();
+                        conn.drained.notify_waiters();
                         return;
                     }
                 }
                 Outbound::Close => {
                     let _ = w.flush().await;
                     let _ = w.shutdown().await;
+                    conn.drained.notify_waiters();
                     return;
                 }
             }
             item = rx.try_recv().ok();
         }
-        if w.flush().await.is_err() {
+        let flushed = w.flush().await.is_ok();
+        conn.drained.notify_waiters();
+        conn.drained.notify_one();
+        if !flushed {
+            conn.close();
             return;
         }
     }
