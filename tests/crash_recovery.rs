@@ -2,6 +2,8 @@
 //! identical Stat, through snapshots taken in the background (small snapCount) and log replay;
 //! sessions survive a restart with their timeouts and their ephemerals.
 
+#![cfg(feature = "server")]
+
 mod server_support;
 
 use std::collections::BTreeMap;

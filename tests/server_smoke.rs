@@ -2,6 +2,8 @@
 //! CRUD, multi, watches (and their order relative to replies), ephemerals, session expiry on the
 //! server clock, four-letter words, and bad input that must cost only the offending connection.
 
+#![cfg(feature = "server")]
+
 mod server_support;
 
 use server_support::{four_letter, temp_dir, Client, ServerProcess};
