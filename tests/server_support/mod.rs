@@ -31,11 +31,10 @@ pub struct ServerProcess {
     tick_ms: u32,
 }
 
-/// A fresh empty directory under the target dir, unique per test.
+/// A fresh empty directory under Cargo's per-target temp dir, unique per test; removed when the
+/// server using it is dropped, unless the test failed (then it is kept for the post-mortem).
 pub fn temp_dir(name: &str) -> PathBuf {
-    let base = std::env::var_os("CARGO_TARGET_TMPDIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let dir = base.join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create temp dir");
@@ -174,6 +173,9 @@ impl ServerProcess {
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         self.kill9();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
     }
 }
 
