@@ -18,14 +18,20 @@ fn fixed_model() -> RunOptions {
 fn checker(c: &mut Criterion) {
     let opts = fixed_model();
     let probe = run(&opts);
-    assert!(probe.complete && probe.violations.is_empty(), "the fixed model must pass");
+    assert!(
+        probe.complete && probe.violations.is_empty(),
+        "the fixed model must pass"
+    );
     let mut group = c.benchmark_group("checker");
     group.sample_size(10);
     group.throughput(Throughput::Elements(probe.states as u64));
     group.bench_function("sync_3_servers_1_txn_states", |b| {
         b.iter(|| {
             let r = run(&opts);
-            assert_eq!(r.states, probe.states, "exploration must be deterministic in size");
+            assert_eq!(
+                r.states, probe.states,
+                "exploration must be deterministic in size"
+            );
         })
     });
     group.finish();

@@ -94,11 +94,17 @@ impl ModelConfig {
         let (fire, histories) = match kind {
             ModelKind::Election => (
                 [Timer::FinalizeWait].into_iter().collect(),
-                vec![(0, vec![]), (1, vec![(1, 1)]), (2, vec![(1, 1)]), (2, vec![(1, 1), (2, 1)])],
+                vec![
+                    (0, vec![]),
+                    (1, vec![(1, 1)]),
+                    (2, vec![(1, 1)]),
+                    (2, vec![(1, 1), (2, 1)]),
+                ],
             ),
-            ModelKind::Zab | ModelKind::Sync => {
-                ([Timer::FinalizeWait].into_iter().collect(), vec![(0, vec![])])
-            }
+            ModelKind::Zab | ModelKind::Sync => (
+                [Timer::FinalizeWait].into_iter().collect(),
+                vec![(0, vec![])],
+            ),
         };
         ModelConfig {
             kind,
@@ -305,7 +311,10 @@ impl ClusterModel {
             .map(|(epoch, zxids)| {
                 let log = zxids
                     .iter()
-                    .map(|(e, c)| Proposal { zxid: Zxid::new(Epoch(*e), *c), data: Bytes::new() })
+                    .map(|(e, c)| Proposal {
+                        zxid: Zxid::new(Epoch(*e), *c),
+                        data: Bytes::new(),
+                    })
                     .collect::<Vec<_>>();
                 DurableState {
                     accepted_epoch: Epoch(*epoch),
@@ -348,7 +357,12 @@ impl ClusterModel {
         for i in 0..n {
             let disk = state.servers[i].disk.clone();
             state.servers[i].node = Some(Node::new(self.configs[i].clone(), disk.clone()));
-            state.ghost.watermarks[i] = (disk.accepted_epoch, disk.current_epoch, disk.committed, disk.committed);
+            state.ghost.watermarks[i] = (
+                disk.accepted_epoch,
+                disk.current_epoch,
+                disk.committed,
+                disk.committed,
+            );
         }
         for i in 0..n {
             self.step(&mut state, i, Input::Start);
@@ -362,7 +376,9 @@ impl ClusterModel {
         let mut queue = VecDeque::from([(i, input)]);
         while let Some((i, input)) = queue.pop_front() {
             let server = &mut state.servers[i];
-            let Some(node) = server.node.as_mut() else { continue };
+            let Some(node) = server.node.as_mut() else {
+                continue;
+            };
             if server.panic.is_some() {
                 continue;
             }
@@ -383,7 +399,13 @@ impl ClusterModel {
         }
     }
 
-    fn execute(&self, state: &mut ClusterState, i: usize, effect: Effect, queue: &mut VecDeque<(usize, Input)>) {
+    fn execute(
+        &self,
+        state: &mut ClusterState,
+        i: usize,
+        effect: Effect,
+        queue: &mut VecDeque<(usize, Input)>,
+    ) {
         let n = state.n();
         match effect {
             Effect::Send { to, msg } => {
@@ -402,18 +424,40 @@ impl ClusterModel {
             Effect::PersistEpoch { accepted, current } => {
                 state.servers[i].pending_epoch = Some((accepted, current));
             }
-            Effect::PersistTxns { proposals, committed } => {
-                state.servers[i].pending_log.push(LogWrite::Append { proposals, committed });
+            Effect::PersistTxns {
+                proposals,
+                committed,
+            } => {
+                state.servers[i].pending_log.push(LogWrite::Append {
+                    proposals,
+                    committed,
+                });
             }
             Effect::TruncateLog { after } => {
-                state.servers[i].pending_log.push(LogWrite::Truncate { after });
+                state.servers[i]
+                    .pending_log
+                    .push(LogWrite::Truncate { after });
             }
             Effect::Proposed { zxid } => {
                 let node = state.servers[i].node.as_ref().expect("live");
-                let proposal = node.log().iter().find(|p| p.zxid == zxid).expect("proposed is logged").clone();
+                let proposal = node
+                    .log()
+                    .iter()
+                    .find(|p| p.zxid == zxid)
+                    .expect("proposed is logged")
+                    .clone();
                 let history: Vec<Zxid> = node.committed_log().iter().map(|p| p.zxid).collect();
-                state.ghost.primary_history.entry(zxid.epoch()).or_insert(history);
-                state.ghost.proposed.entry(zxid.epoch()).or_default().push(proposal);
+                state
+                    .ghost
+                    .primary_history
+                    .entry(zxid.epoch())
+                    .or_insert(history);
+                state
+                    .ghost
+                    .proposed
+                    .entry(zxid.epoch())
+                    .or_default()
+                    .push(proposal);
             }
             Effect::SetTimer { timer, .. } => {
                 // Only timers this world fires are kept: an armed timer that never fires cannot
@@ -440,27 +484,49 @@ impl ClusterModel {
             let disk = &server.disk;
             let (acc, cur, wm, committed) = state.ghost.watermarks[i];
             if disk.accepted_epoch < acc || disk.current_epoch < cur || disk.committed < wm {
-                found.push(("ZAB-MONO", format!("{}: durable epochs/watermark went back", sid(i))));
+                found.push((
+                    "ZAB-MONO",
+                    format!("{}: durable epochs/watermark went back", sid(i)),
+                ));
             }
             let Some(node) = &server.node else { continue };
             if node.committed_zxid() < committed {
-                found.push(("ZAB-MONO", format!("{}: committed went back from {committed} to {}", sid(i), node.committed_zxid())));
+                found.push((
+                    "ZAB-MONO",
+                    format!(
+                        "{}: committed went back from {committed} to {}",
+                        sid(i),
+                        node.committed_zxid()
+                    ),
+                ));
             }
-            state.ghost.watermarks[i] = (disk.accepted_epoch, disk.current_epoch, disk.committed, node.committed_zxid());
+            state.ghost.watermarks[i] = (
+                disk.accepted_epoch,
+                disk.current_epoch,
+                disk.committed,
+                node.committed_zxid(),
+            );
 
             let now = node.committed_log();
             let before = &state.ghost.committed[i];
             if is_prefix(before, now) {
                 state.ghost.committed[i] = now.to_vec();
             } else if !is_prefix(now, before) {
-                found.push(("ZAB-PREFIX", format!("{} committed a history that contradicts its earlier one", sid(i))));
+                found.push((
+                    "ZAB-PREFIX",
+                    format!(
+                        "{} committed a history that contradicts its earlier one",
+                        sid(i)
+                    ),
+                ));
             }
 
             if let Some(epoch) = node.established_epoch() {
                 match state.ghost.established.get(&epoch) {
-                    Some(other) if *other != sid(i) => {
-                        found.push(("ZAB-LEADER-UNIQUE", format!("{} and {other} both established epoch {epoch}", sid(i))))
-                    }
+                    Some(other) if *other != sid(i) => found.push((
+                        "ZAB-LEADER-UNIQUE",
+                        format!("{} and {other} both established epoch {epoch}", sid(i)),
+                    )),
                     Some(_) => {}
                     None => {
                         state.ghost.established.insert(epoch, sid(i));
@@ -471,7 +537,14 @@ impl ClusterModel {
                             .flatten()
                             .find(|p| p.zxid.epoch() < epoch && !node.log().contains(p));
                         if let Some(p) = missing {
-                            found.push(("ZAB-COMPLETE", format!("{} established epoch {epoch} without committed {}", sid(i), p.zxid)));
+                            found.push((
+                                "ZAB-COMPLETE",
+                                format!(
+                                    "{} established epoch {epoch} without committed {}",
+                                    sid(i),
+                                    p.zxid
+                                ),
+                            ));
                         }
                     }
                 }
@@ -480,7 +553,10 @@ impl ClusterModel {
             if let (Role::Looking(e), true) = (node.role(), self.cfg.kind == ModelKind::Election) {
                 if let Some((round, vote)) = state.ghost.votes[i] {
                     if round == node.round() && e.started && e.proposal < vote {
-                        found.push(("FLE-VOTE-MONO", format!("{} lowered its vote in round {round}", sid(i))));
+                        found.push((
+                            "FLE-VOTE-MONO",
+                            format!("{} lowered its vote in round {round}", sid(i)),
+                        ));
                     }
                 }
                 state.ghost.votes[i] = e.started.then_some((node.round(), e.proposal));
@@ -492,8 +568,14 @@ impl ClusterModel {
     }
 
     fn election_pending(&self, state: &ClusterState) -> bool {
-        state.links.iter().any(|l| l.front().is_some_and(PeerMsg::is_election))
-            || state.servers.iter().any(|s| s.node.is_some() && s.timers.contains(&Timer::FinalizeWait))
+        state
+            .links
+            .iter()
+            .any(|l| l.front().is_some_and(PeerMsg::is_election))
+            || state
+                .servers
+                .iter()
+                .any(|s| s.node.is_some() && s.timers.contains(&Timer::FinalizeWait))
     }
 
     /// Runs the election to quiescence in one canonical order (the `sync` model's macro step).
@@ -503,13 +585,24 @@ impl ClusterModel {
             if state.servers.iter().any(|s| s.panic.is_some()) {
                 return;
             }
-            let front = (0..n * n).find(|k| state.links[*k].front().is_some_and(PeerMsg::is_election));
+            let front =
+                (0..n * n).find(|k| state.links[*k].front().is_some_and(PeerMsg::is_election));
             if let Some(k) = front {
                 let msg = state.links[k].pop_front().expect("front");
-                self.step(state, k % n, Input::Peer { from: sid(k / n), msg });
+                self.step(
+                    state,
+                    k % n,
+                    Input::Peer {
+                        from: sid(k / n),
+                        msg,
+                    },
+                );
                 continue;
             }
-            let armed = (0..n).find(|i| state.servers[*i].node.is_some() && state.servers[*i].timers.contains(&Timer::FinalizeWait));
+            let armed = (0..n).find(|i| {
+                state.servers[*i].node.is_some()
+                    && state.servers[*i].timers.contains(&Timer::FinalizeWait)
+            });
             match armed {
                 Some(i) => {
                     state.servers[i].timers.remove(&Timer::FinalizeWait);
@@ -518,7 +611,11 @@ impl ClusterModel {
                 None => return,
             }
         }
-        state.ghost.violations.entry("NO-PANIC").or_insert_with(|| "election did not settle in 10000 steps".into());
+        state
+            .ghost
+            .violations
+            .entry("NO-PANIC")
+            .or_insert_with(|| "election did not settle in 10000 steps".into());
     }
 
     fn fires(&self, timer: Timer) -> bool {
@@ -582,7 +679,10 @@ impl Model for ClusterModel {
                 if atomic && *timer == Timer::FinalizeWait {
                     continue;
                 }
-                actions.push(Action::Timeout { server: i, timer: *timer });
+                actions.push(Action::Timeout {
+                    server: i,
+                    timer: *timer,
+                });
             }
             if !s.pending_log.is_empty() {
                 actions.push(Action::FlushLog { server: i });
@@ -590,7 +690,9 @@ impl Model for ClusterModel {
             if s.pending_epoch.is_some() {
                 actions.push(Action::FlushEpoch { server: i });
             }
-            let serving = node.leading().is_some_and(|l| l.phase == LeaderPhase::Broadcast);
+            let serving = node
+                .leading()
+                .is_some_and(|l| l.phase == LeaderPhase::Broadcast);
             if serving && state.writes < self.cfg.txns {
                 actions.push(Action::Write { server: i });
             }
@@ -615,7 +717,14 @@ impl Model for ClusterModel {
         match action {
             Action::Deliver { from, to } => {
                 let msg = state.links[from * n + to].pop_front()?;
-                self.step(&mut state, to, Input::Peer { from: sid(from), msg });
+                self.step(
+                    &mut state,
+                    to,
+                    Input::Peer {
+                        from: sid(from),
+                        msg,
+                    },
+                );
             }
             Action::Timeout { server, timer } => {
                 state.servers[server].timers.remove(&timer);
@@ -627,7 +736,10 @@ impl Model for ClusterModel {
                     return None;
                 }
                 match s.pending_log.remove(0) {
-                    LogWrite::Append { proposals, committed } => {
+                    LogWrite::Append {
+                        proposals,
+                        committed,
+                    } => {
                         let upto = proposals.last().expect("non-empty append").zxid;
                         s.disk.append(&proposals, committed);
                         self.step(&mut state, server, Input::Persisted { upto });
@@ -688,7 +800,9 @@ impl Model for ClusterModel {
     }
 
     fn within_boundary(&self, state: &ClusterState) -> bool {
-        state.nodes().all(|node| node.accepted_epoch().0 <= self.cfg.max_epoch && node.round() <= self.cfg.max_round)
+        state.nodes().all(|node| {
+            node.accepted_epoch().0 <= self.cfg.max_epoch && node.round() <= self.cfg.max_round
+        })
     }
 
     fn format_action(&self, action: &Action) -> String {
@@ -701,8 +815,12 @@ pub fn rejoined(state: &ClusterState, i: usize) -> bool {
     let s = &state.servers[i];
     let Some(node) = &s.node else { return false };
     s.restarts > 0
-        && (node.learning().is_some_and(|l| l.phase == LearnerPhase::Broadcast)
-            || node.leading().is_some_and(|l| l.phase == LeaderPhase::Broadcast))
+        && (node
+            .learning()
+            .is_some_and(|l| l.phase == LearnerPhase::Broadcast)
+            || node
+                .leading()
+                .is_some_and(|l| l.phase == LeaderPhase::Broadcast))
 }
 
 /// The FLE state names.

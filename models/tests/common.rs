@@ -17,5 +17,9 @@ pub fn check(args: &[&str]) -> Outcome {
     let stdout = String::from_utf8(out.stdout).expect("utf-8");
     let last = stdout.lines().last().unwrap_or("").to_string();
     let summary = serde_json::from_str(&last).unwrap_or(serde_json::Value::Null);
-    Outcome { code: out.status.code().unwrap_or(-1), stdout, summary }
+    Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout,
+        summary,
+    }
 }

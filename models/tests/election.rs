@@ -11,6 +11,13 @@ fn election_three_servers_is_complete_and_safe() {
     let s = &out.summary;
     assert_eq!(s["complete"], true);
     assert_eq!(s["violations"].as_array().map(Vec::len), Some(0));
-    assert_eq!(s["missing_examples"].as_array().map(Vec::len), Some(0), "progress must be reachable: {s}");
-    assert_eq!(s["unique_states"], 458_880, "pinned state count changed: {s}");
+    assert_eq!(
+        s["missing_examples"].as_array().map(Vec::len),
+        Some(0),
+        "progress must be reachable: {s}"
+    );
+    assert_eq!(
+        s["unique_states"], 458_880,
+        "pinned state count changed: {s}"
+    );
 }

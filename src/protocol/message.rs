@@ -119,13 +119,24 @@ impl PeerMsg {
     pub fn name(&self) -> &'static str {
         match self {
             PeerMsg::Notification { .. } => "NOTIFICATION",
-            PeerMsg::FollowerInfo { observer: false, .. } => "FOLLOWERINFO",
+            PeerMsg::FollowerInfo {
+                observer: false, ..
+            } => "FOLLOWERINFO",
             PeerMsg::FollowerInfo { observer: true, .. } => "OBSERVERINFO",
             PeerMsg::LeaderInfo { .. } => "LEADERINFO",
             PeerMsg::AckEpoch { .. } => "ACKEPOCH",
-            PeerMsg::Sync { kind: SyncKind::Diff, .. } => "DIFF",
-            PeerMsg::Sync { kind: SyncKind::Trunc { .. }, .. } => "TRUNC",
-            PeerMsg::Sync { kind: SyncKind::Snap, .. } => "SNAP",
+            PeerMsg::Sync {
+                kind: SyncKind::Diff,
+                ..
+            } => "DIFF",
+            PeerMsg::Sync {
+                kind: SyncKind::Trunc { .. },
+                ..
+            } => "TRUNC",
+            PeerMsg::Sync {
+                kind: SyncKind::Snap,
+                ..
+            } => "SNAP",
             PeerMsg::NewLeader { .. } => "NEWLEADER",
             PeerMsg::UpToDate => "UPTODATE",
             PeerMsg::Propose(_) => "PROPOSAL",
