@@ -1,1 +1,818 @@
-//! zoo.cfg parsing (placeholder).
+//! zoo.cfg parser → validated [`ServerConfig`] (durations and sizes carry their unit in the name).
+//!
+//! Role in the data flow: the binary reads the file once at start-up; everything the server, the
+//! session tracker, the four-letter words and storage need comes from the value built here.
+//! Keys and defaults follow ZooKeeper 3.8's `QuorumPeerConfig.parseProperties`
+//! (../shared/reference/zookeeper-formats.md C.7). Unknown keys are logged and ignored, as
+//! ZooKeeper turns them into unused system properties; a bad value stops start-up with an error
+//! that names the key.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// Every four-letter word ZooKeeper 3.8 knows (`FourLetterCommands`).
+pub const KNOWN_FOUR_LETTER_WORDS: &[&str] = &[
+    "conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "hash", "isro", "mntr", "ruok", "srst",
+    "srvr", "stat", "stmk", "wchc", "wchp", "wchs",
+];
+
+/// Default `tickTime` (ZooKeeper's `ZooKeeperServer.DEFAULT_TICK_TIME`).
+pub const DEFAULT_TICK_MS: u32 = 3000;
+/// Default `maxClientCnxns` per client IP.
+pub const DEFAULT_MAX_CLIENT_CNXNS: u32 = 60;
+/// Default `snapCount`.
+pub const DEFAULT_SNAP_COUNT: u64 = 100_000;
+/// Default and minimum `autopurge.snapRetainCount`.
+pub const MIN_SNAP_RETAIN_COUNT: u32 = 3;
+/// Default `jute.maxbuffer` (0xFFFFF).
+pub const DEFAULT_JUTE_MAX_BUFFER_BYTES: u32 = 0xF_FFFF;
+/// Default admin server port.
+pub const DEFAULT_ADMIN_PORT: u16 = 8080;
+
+/// Why a configuration was rejected. Every variant names the offending key or line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A line is neither `key=value`, a comment nor blank.
+    #[error("config line {line_no}: expected key=value, got {line:?}")]
+    Syntax {
+        /// 1-based line number.
+        line_no: usize,
+        /// The offending line.
+        line: String,
+    },
+    /// A value does not parse or is out of range.
+    #[error("config key {key}: bad value {value:?}: {reason}")]
+    BadValue {
+        /// The key as written.
+        key: String,
+        /// The value as written.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A required key is absent.
+    #[error("config key {key} is required")]
+    Missing {
+        /// The missing key.
+        key: &'static str,
+    },
+}
+
+/// Which four-letter words may run (`4lw.commands.whitelist`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FourLetterWhitelist {
+    /// `*`: every known word.
+    All,
+    /// Only these words.
+    Only(BTreeSet<String>),
+}
+
+impl FourLetterWhitelist {
+    /// Whether `word` may run.
+    pub fn allows(&self, word: &str) -> bool {
+        match self {
+            FourLetterWhitelist::All => true,
+            FourLetterWhitelist::Only(words) => words.contains(word),
+        }
+    }
+}
+
+impl Default for FourLetterWhitelist {
+    /// ZooKeeper 3.8's default: `srvr` only.
+    fn default() -> Self {
+        FourLetterWhitelist::Only(BTreeSet::from(["srvr".to_string()]))
+    }
+}
+
+/// Role of an ensemble member in a `server.N` line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerRole {
+    /// Votes (the default).
+    Participant,
+    /// Receives INFORMs, never votes.
+    Observer,
+}
+
+/// One `server.N=host:quorumPort:electionPort[:role][;[clientHost:]clientPort]` line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerSpec {
+    /// Host name or address of the quorum and election ports.
+    pub host: String,
+    /// Port followers connect to the leader on.
+    pub quorum_port: u16,
+    /// Port of leader election.
+    pub election_port: u16,
+    /// Participant or observer.
+    pub role: PeerRole,
+    /// Client address, if the line names one.
+    pub client_address: Option<String>,
+    /// Client port, if the line names one.
+    pub client_port: Option<u16>,
+}
+
+/// The validated configuration of one server.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// `tickTime`: the base time unit.
+    pub tick_ms: u32,
+    /// `initLimit` in ticks (required only in an ensemble).
+    pub init_limit_ticks: Option<u32>,
+    /// `syncLimit` in ticks (required only in an ensemble).
+    pub sync_limit_ticks: Option<u32>,
+    /// `dataDir`: snapshots, epochs, `myid`.
+    pub data_dir: PathBuf,
+    /// `dataLogDir`: the txn log (defaults to `dataDir`).
+    pub data_log_dir: PathBuf,
+    /// `clientPort`.
+    pub client_port: u16,
+    /// `clientPortAddress` (all interfaces when absent).
+    pub client_port_address: Option<IpAddr>,
+    /// `maxClientCnxns` per client IP; 0 = unlimited.
+    pub max_client_cnxns: u32,
+    /// `minSessionTimeout` (default 2 × tickTime).
+    pub min_session_timeout_ms: u32,
+    /// `maxSessionTimeout` (default 20 × tickTime).
+    pub max_session_timeout_ms: u32,
+    /// `snapCount`: txns between snapshots (minimum 2).
+    pub snap_count: u64,
+    /// `autopurge.snapRetainCount` (minimum 3).
+    pub autopurge_snap_retain_count: u32,
+    /// `autopurge.purgeInterval` in hours; 0 = off.
+    pub autopurge_purge_interval_hours: u32,
+    /// `4lw.commands.whitelist`.
+    pub four_letter_whitelist: FourLetterWhitelist,
+    /// `jute.maxbuffer`: the largest client frame accepted.
+    pub jute_max_buffer_bytes: u32,
+    /// `server.N` lines, kept for the ensemble.
+    pub servers: BTreeMap<u64, PeerSpec>,
+    /// `reconfigEnabled`.
+    pub reconfig_enabled: bool,
+    /// `admin.enableServer`.
+    pub admin_enable_server: bool,
+    /// `admin.serverPort`.
+    pub admin_server_port: u16,
+    /// `DigestAuthenticationProvider.superDigest`: `super:base64(sha1(super:password))`.
+    pub super_digest: Option<String>,
+    /// `extendedTypesEnabled`: TTL nodes allowed.
+    pub extended_types_enabled: bool,
+    /// `znode.container.checkIntervalMs`: how often the container/TTL reaper runs.
+    pub container_check_interval_ms: u64,
+}
+
+impl ServerConfig {
+    /// A standalone configuration with ZooKeeper's defaults (for `serve --data-dir --port`).
+    pub fn standalone(data_dir: PathBuf, client_port: u16, tick_ms: u32) -> ServerConfig {
+        ServerConfig {
+            tick_ms,
+            init_limit_ticks: None,
+            sync_limit_ticks: None,
+            data_log_dir: data_dir.clone(),
+            data_dir,
+            client_port,
+            client_port_address: None,
+            max_client_cnxns: DEFAULT_MAX_CLIENT_CNXNS,
+            min_session_timeout_ms: tick_ms.saturating_mul(2),
+            max_session_timeout_ms: tick_ms.saturating_mul(20),
+            snap_count: DEFAULT_SNAP_COUNT,
+            autopurge_snap_retain_count: MIN_SNAP_RETAIN_COUNT,
+            autopurge_purge_interval_hours: 0,
+            four_letter_whitelist: FourLetterWhitelist::default(),
+            jute_max_buffer_bytes: DEFAULT_JUTE_MAX_BUFFER_BYTES,
+            servers: BTreeMap::new(),
+            reconfig_enabled: false,
+            admin_enable_server: true,
+            admin_server_port: DEFAULT_ADMIN_PORT,
+            super_digest: None,
+            extended_types_enabled: false,
+            container_check_interval_ms: 60_000,
+        }
+    }
+
+    /// Reads and validates a zoo.cfg file.
+    pub fn from_file(path: &Path) -> Result<ServerConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        ServerConfig::parse(&text)
+    }
+
+    /// Parses zoo.cfg text (Java properties subset: `key=value`, `#`/`!` comments).
+    pub fn parse(text: &str) -> Result<ServerConfig, ConfigError> {
+        let props = parse_properties(text)?;
+        let mut b = Builder::default();
+        for (key, value) in &props {
+            b.set(key, value)?;
+        }
+        b.finish()
+    }
+
+    /// The `conf` four-letter word's `key=value` lines, ZooKeeper 3.8's order.
+    pub fn conf_lines(&self) -> Vec<(String, String)> {
+        vec![
+            ("clientPort".into(), self.client_port.to_string()),
+            ("secureClientPort".into(), "-1".into()),
+            (
+                "dataDir".into(),
+                format!("{}/version-2", self.data_dir.display()),
+            ),
+            (
+                "dataDirSize".into(),
+                dir_size_bytes(&self.data_dir.join("version-2")).to_string(),
+            ),
+            (
+                "dataLogDir".into(),
+                format!("{}/version-2", self.data_log_dir.display()),
+            ),
+            (
+                "dataLogSize".into(),
+                dir_size_bytes(&self.data_log_dir.join("version-2")).to_string(),
+            ),
+            ("tickTime".into(), self.tick_ms.to_string()),
+            ("maxClientCnxns".into(), self.max_client_cnxns.to_string()),
+            (
+                "minSessionTimeout".into(),
+                self.min_session_timeout_ms.to_string(),
+            ),
+            (
+                "maxSessionTimeout".into(),
+                self.max_session_timeout_ms.to_string(),
+            ),
+            ("clientPortListenBacklog".into(), "-1".into()),
+            ("serverId".into(), "0".into()),
+        ]
+    }
+}
+
+/// Sum of the sizes of the regular files directly in `dir` (0 when absent).
+pub fn dir_size_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}
+
+/// Splits properties text into `(key, value)` pairs in file order.
+fn parse_properties(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        let split = line
+            .find(['=', ':'])
+            .or_else(|| line.find(char::is_whitespace));
+        let Some(at) = split else {
+            return Err(ConfigError::Syntax {
+                line_no: i + 1,
+                line: raw.to_string(),
+            });
+        };
+        let key = line[..at].trim();
+        let value = line[at + 1..].trim();
+        if key.is_empty() {
+            return Err(ConfigError::Syntax {
+                line_no: i + 1,
+                line: raw.to_string(),
+            });
+        }
+        out.push((key.to_string(), value.to_string()));
+    }
+    Ok(out)
+}
+
+/// Accumulates keys; defaults that depend on other keys are resolved in `finish`.
+#[derive(Default)]
+struct Builder {
+    tick_ms: Option<u32>,
+    init_limit_ticks: Option<u32>,
+    sync_limit_ticks: Option<u32>,
+    data_dir: Option<PathBuf>,
+    data_log_dir: Option<PathBuf>,
+    client_port: Option<u16>,
+    client_port_address: Option<IpAddr>,
+    max_client_cnxns: Option<u32>,
+    min_session_timeout_ms: Option<u32>,
+    max_session_timeout_ms: Option<u32>,
+    snap_count: Option<u64>,
+    snap_retain_count: Option<u32>,
+    purge_interval_hours: Option<u32>,
+    whitelist: Option<FourLetterWhitelist>,
+    jute_max_buffer_bytes: Option<u32>,
+    servers: BTreeMap<u64, PeerSpec>,
+    reconfig_enabled: Option<bool>,
+    admin_enable_server: Option<bool>,
+    admin_server_port: Option<u16>,
+    super_digest: Option<String>,
+    extended_types_enabled: Option<bool>,
+    container_check_interval_ms: Option<u64>,
+}
+
+fn bad(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::BadValue {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .parse::<T>()
+        .map_err(|e| bad(key, value, e.to_string()))
+}
+
+fn boolean(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "yes" => Ok(true),
+        "false" | "no" => Ok(false),
+        _ => Err(bad(key, value, "expected true or false")),
+    }
+}
+
+/// A session timeout bound: a positive number of ms, or -1 for "use the default".
+fn timeout_bound(key: &str, value: &str) -> Result<Option<u32>, ConfigError> {
+    let v: i64 = num(key, value)?;
+    match v {
+        -1 => Ok(None),
+        1..=0x7FFF_FFFF => Ok(Some(v as u32)),
+        _ => Err(bad(
+            key,
+            value,
+            "must be a positive number of milliseconds or -1",
+        )),
+    }
+}
+
+/// Pass-through keys ZooKeeper also accepts with the `zookeeper.` system-property prefix.
+const PREFIXABLE: &[&str] = &[
+    "DigestAuthenticationProvider.superDigest",
+    "extendedTypesEnabled",
+    "snapCount",
+    "jute.maxbuffer",
+    "4lw.commands.whitelist",
+    "znode.container.checkIntervalMs",
+];
+
+impl Builder {
+    fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let canonical = match key.strip_prefix("zookeeper.") {
+            Some(rest) if PREFIXABLE.contains(&rest) => rest,
+            _ => key,
+        };
+        match canonical {
+            "tickTime" => {
+                let v: u32 = num(key, value)?;
+                if v == 0 {
+                    return Err(bad(key, value, "must be positive"));
+                }
+                self.tick_ms = Some(v);
+            }
+            "initLimit" => self.init_limit_ticks = Some(self.positive(key, value)?),
+            "syncLimit" => self.sync_limit_ticks = Some(self.positive(key, value)?),
+            "dataDir" => self.data_dir = Some(self.path(key, value)?),
+            "dataLogDir" => self.data_log_dir = Some(self.path(key, value)?),
+            "clientPort" => {
+                let v: u16 = num(key, value)?;
+                if v == 0 {
+                    return Err(bad(key, value, "must be a port number 1..65535"));
+                }
+                self.client_port = Some(v);
+            }
+            "clientPortAddress" => self.client_port_address = Some(num(key, value)?),
+            "maxClientCnxns" => self.max_client_cnxns = Some(num(key, value)?),
+            "minSessionTimeout" => self.min_session_timeout_ms = timeout_bound(key, value)?,
+            "maxSessionTimeout" => self.max_session_timeout_ms = timeout_bound(key, value)?,
+            "snapCount" => {
+                let v: u64 = num(key, value)?;
+                if v < 2 {
+                    tracing::warn!(key, value, "snapCount below the minimum 2; using 2");
+                }
+                self.snap_count = Some(v.max(2));
+            }
+            "autopurge.snapRetainCount" => {
+                let v: u32 = num(key, value)?;
+                if v < MIN_SNAP_RETAIN_COUNT {
+                    tracing::warn!(key, value, "snapRetainCount below the minimum 3; using 3");
+                }
+                self.snap_retain_count = Some(v.max(MIN_SNAP_RETAIN_COUNT));
+            }
+            "autopurge.purgeInterval" => {
+                let v: i64 = num(key, value)?;
+                if !(0..=i64::from(u32::MAX)).contains(&v) {
+                    return Err(bad(key, value, "must be a number of hours, 0 = off"));
+                }
+                self.purge_interval_hours = Some(v as u32);
+            }
+            "4lw.commands.whitelist" => self.whitelist = Some(whitelist(value)),
+            "jute.maxbuffer" => {
+                let v: i64 = num(key, value)?;
+                if !(1024..=i64::from(i32::MAX)).contains(&v) {
+                    return Err(bad(key, value, "must be between 1024 and 2147483647 bytes"));
+                }
+                self.jute_max_buffer_bytes = Some(v as u32);
+            }
+            "reconfigEnabled" => self.reconfig_enabled = Some(boolean(key, value)?),
+            "admin.enableServer" => self.admin_enable_server = Some(boolean(key, value)?),
+            "admin.serverPort" => self.admin_server_port = Some(num(key, value)?),
+            "DigestAuthenticationProvider.superDigest" => {
+                if !value.contains(':') {
+                    return Err(bad(
+                        key,
+                        value,
+                        "expected super:base64(sha1(super:password))",
+                    ));
+                }
+                self.super_digest = Some(value.to_string());
+            }
+            "extendedTypesEnabled" => self.extended_types_enabled = Some(boolean(key, value)?),
+            "znode.container.checkIntervalMs" => {
+                let v: u64 = num(key, value)?;
+                if v == 0 {
+                    return Err(bad(key, value, "must be positive"));
+                }
+                self.container_check_interval_ms = Some(v);
+            }
+            "standaloneEnabled"
+            | "electionAlg"
+            | "peerType"
+            | "admin.serverAddress"
+            | "admin.idleTimeout"
+            | "admin.commandURL"
+            | "metricsProvider.className"
+            | "preAllocSize"
+            | "forceSync"
+            | "syncEnabled"
+            | "quorumListenOnAllIPs"
+            | "localSessionsEnabled"
+            | "localSessionsUpgradingEnabled"
+            | "clientPortListenBacklog"
+            | "globalOutstandingLimit" => {
+                tracing::info!(
+                    key,
+                    value,
+                    "config key accepted but has no effect in zabkeeper"
+                );
+            }
+            "secureClientPort" | "secureClientPortAddress" | "dynamicConfigFile" => {
+                tracing::warn!(key, value, "config key not supported by zabkeeper; ignored");
+            }
+            _ if canonical.starts_with("server.") => {
+                let id: u64 = num(key, &canonical["server.".len()..])?;
+                let spec = peer_spec(key, value)?;
+                self.servers.insert(id, spec);
+            }
+            _ => tracing::warn!(key, value, "unknown config key; ignored"),
+        }
+        Ok(())
+    }
+
+    fn positive(&self, key: &str, value: &str) -> Result<u32, ConfigError> {
+        let v: u32 = num(key, value)?;
+        if v == 0 {
+            return Err(bad(key, value, "must be positive"));
+        }
+        Ok(v)
+    }
+
+    fn path(&self, key: &str, value: &str) -> Result<PathBuf, ConfigError> {
+        if value.is_empty() {
+            return Err(bad(key, value, "must not be empty"));
+        }
+        Ok(PathBuf::from(value))
+    }
+
+    fn finish(self) -> Result<ServerConfig, ConfigError> {
+        let tick_ms = self.tick_ms.unwrap_or(DEFAULT_TICK_MS);
+        let data_dir = self
+            .data_dir
+            .ok_or(ConfigError::Missing { key: "dataDir" })?;
+        let client_port = match self.client_port {
+            Some(p) => p,
+            None => self
+                .servers
+                .values()
+                .find_map(|s| s.client_port)
+                .ok_or(ConfigError::Missing { key: "clientPort" })?,
+        };
+        let min = self
+            .min_session_timeout_ms
+            .unwrap_or(tick_ms.saturating_mul(2));
+        let max = self
+            .max_session_timeout_ms
+            .unwrap_or(tick_ms.saturating_mul(20));
+        if min > max {
+            return Err(bad(
+                "minSessionTimeout",
+                &min.to_string(),
+                format!("must not exceed maxSessionTimeout {max}"),
+            ));
+        }
+        if self.servers.len() > 1 {
+            if self.init_limit_ticks.is_none() {
+                return Err(ConfigError::Missing { key: "initLimit" });
+            }
+            if self.sync_limit_ticks.is_none() {
+                return Err(ConfigError::Missing { key: "syncLimit" });
+            }
+        }
+        let extended = self.extended_types_enabled.unwrap_or(false);
+        if extended {
+            if let Some((&id, _)) = self.servers.iter().find(|(&id, _)| id > 254) {
+                return Err(bad(
+                    &format!("server.{id}"),
+                    &id.to_string(),
+                    "server ids must be <= 254 when extendedTypesEnabled=true",
+                ));
+            }
+        }
+        Ok(ServerConfig {
+            tick_ms,
+            init_limit_ticks: self.init_limit_ticks,
+            sync_limit_ticks: self.sync_limit_ticks,
+            data_log_dir: self.data_log_dir.unwrap_or_else(|| data_dir.clone()),
+            data_dir,
+            client_port,
+            client_port_address: self.client_port_address,
+            max_client_cnxns: self.max_client_cnxns.unwrap_or(DEFAULT_MAX_CLIENT_CNXNS),
+            min_session_timeout_ms: min,
+            max_session_timeout_ms: max,
+            snap_count: self.snap_count.unwrap_or(DEFAULT_SNAP_COUNT),
+            autopurge_snap_retain_count: self.snap_retain_count.unwrap_or(MIN_SNAP_RETAIN_COUNT),
+            autopurge_purge_interval_hours: self.purge_interval_hours.unwrap_or(0),
+            four_letter_whitelist: self.whitelist.unwrap_or_default(),
+            jute_max_buffer_bytes: self
+                .jute_max_buffer_bytes
+                .unwrap_or(DEFAULT_JUTE_MAX_BUFFER_BYTES),
+            servers: self.servers,
+            reconfig_enabled: self.reconfig_enabled.unwrap_or(false),
+            admin_enable_server: self.admin_enable_server.unwrap_or(true),
+            admin_server_port: self.admin_server_port.unwrap_or(DEFAULT_ADMIN_PORT),
+            super_digest: self.super_digest,
+            extended_types_enabled: extended,
+            container_check_interval_ms: self.container_check_interval_ms.unwrap_or(60_000),
+        })
+    }
+}
+
+/// `4lw.commands.whitelist`: comma list, `*` = all; unknown words are logged and dropped.
+fn whitelist(value: &str) -> FourLetterWhitelist {
+    let mut words = BTreeSet::new();
+    for word in value.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        if word == "*" {
+            return FourLetterWhitelist::All;
+        }
+        if KNOWN_FOUR_LETTER_WORDS.contains(&word) {
+            words.insert(word.to_string());
+        } else {
+            tracing::warn!(
+                word,
+                "4lw.commands.whitelist: unknown four-letter word; ignored"
+            );
+        }
+    }
+    FourLetterWhitelist::Only(words)
+}
+
+/// Parses `host:quorumPort:electionPort[:role][;[clientHost:]clientPort]`.
+fn peer_spec(key: &str, value: &str) -> Result<PeerSpec, ConfigError> {
+    let (quorum_part, client_part) = match value.split_once(';') {
+        Some((q, c)) => (q.trim(), Some(c.trim())),
+        None => (value.trim(), None),
+    };
+    let fields: Vec<&str> = quorum_part.split(':').collect();
+    if fields.len() < 3 || fields.len() > 4 {
+        return Err(bad(
+            key,
+            value,
+            "expected host:quorumPort:electionPort[:role]",
+        ));
+    }
+    let host = fields[0].to_string();
+    if host.is_empty() {
+        return Err(bad(key, value, "empty host"));
+    }
+    let quorum_port: u16 = num(key, fields[1]).map_err(|_| bad(key, value, "bad quorum port"))?;
+    let election_port: u16 =
+        num(key, fields[2]).map_err(|_| bad(key, value, "bad election port"))?;
+    if quorum_port == election_port {
+        return Err(bad(key, value, "quorum and election ports must differ"));
+    }
+    let role = match fields.get(3).copied() {
+        None | Some("participant") => PeerRole::Participant,
+        Some("observer") => PeerRole::Observer,
+        Some(_) => return Err(bad(key, value, "role must be participant or observer")),
+    };
+    let (client_address, client_port) = match client_part {
+        None => (None, None),
+        Some(c) => {
+            let (addr, port) = match c.rsplit_once(':') {
+                Some((a, p)) => (Some(a.to_string()), p),
+                None => (None, c),
+            };
+            let port: u16 = num(key, port).map_err(|_| bad(key, value, "bad client port"))?;
+            (addr, Some(port))
+        }
+    };
+    Ok(PeerSpec {
+        host,
+        quorum_port,
+        election_port,
+        role,
+        client_address,
+        client_port,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "\
+# The number of milliseconds of each tick
+tickTime=2000
+initLimit=10
+syncLimit=5
+dataDir=/var/lib/zookeeper
+clientPort=2181
+";
+
+    #[test]
+    fn debian_sample_parses_with_defaults() {
+        let c = ServerConfig::parse(SAMPLE).expect("sample parses");
+        assert_eq!(c.tick_ms, 2000);
+        assert_eq!(c.init_limit_ticks, Some(10));
+        assert_eq!(c.sync_limit_ticks, Some(5));
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/zookeeper"));
+        assert_eq!(c.data_log_dir, c.data_dir);
+        assert_eq!(c.client_port, 2181);
+        assert_eq!(c.min_session_timeout_ms, 4000);
+        assert_eq!(c.max_session_timeout_ms, 40000);
+        assert_eq!(c.max_client_cnxns, 60);
+        assert_eq!(c.snap_count, 100_000);
+        assert_eq!(c.autopurge_snap_retain_count, 3);
+        assert_eq!(c.autopurge_purge_interval_hours, 0);
+        assert_eq!(c.jute_max_buffer_bytes, 0xFFFFF);
+        assert!(c.four_letter_whitelist.allows("srvr"));
+        assert!(!c.four_letter_whitelist.allows("ruok"));
+        assert!(!c.reconfig_enabled);
+        assert!(c.admin_enable_server);
+        assert!(!c.extended_types_enabled);
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let text = "\
+tickTime=100
+initLimit=10
+syncLimit=5
+dataDir=/d
+dataLogDir=/l
+clientPort = 3000
+clientPortAddress=127.0.0.1
+maxClientCnxns=0
+minSessionTimeout=150
+maxSessionTimeout=9000
+snapCount=10
+autopurge.snapRetainCount=5
+autopurge.purgeInterval=2
+4lw.commands.whitelist=ruok, stat ,mntr
+jute.maxbuffer=4096
+reconfigEnabled=true
+admin.enableServer=false
+zookeeper.DigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=
+zookeeper.extendedTypesEnabled=true
+server.1=127.0.0.1:2888:3888
+server.2=h2:2889:3889:observer;127.0.0.1:2182
+";
+        let c = ServerConfig::parse(text).expect("parses");
+        assert_eq!(c.tick_ms, 100);
+        assert_eq!(c.data_log_dir, PathBuf::from("/l"));
+        assert_eq!(c.client_port, 3000);
+        assert_eq!(
+            c.client_port_address,
+            Some("127.0.0.1".parse().expect("ip"))
+        );
+        assert_eq!(c.max_client_cnxns, 0);
+        assert_eq!(c.min_session_timeout_ms, 150);
+        assert_eq!(c.max_session_timeout_ms, 9000);
+        assert_eq!(c.snap_count, 10);
+        assert_eq!(c.autopurge_snap_retain_count, 5);
+        assert_eq!(c.autopurge_purge_interval_hours, 2);
+        assert!(c.four_letter_whitelist.allows("stat"));
+        assert!(c.four_letter_whitelist.allows("mntr"));
+        assert!(!c.four_letter_whitelist.allows("srvr"));
+        assert_eq!(c.jute_max_buffer_bytes, 4096);
+        assert!(c.reconfig_enabled);
+        assert!(!c.admin_enable_server);
+        assert_eq!(
+            c.super_digest.as_deref(),
+            Some("super:D/InIHSb7yEEbrWz8b9l71RjZJU=")
+        );
+        assert!(c.extended_types_enabled);
+        assert_eq!(c.servers.len(), 2);
+        let s2 = &c.servers[&2];
+        assert_eq!(s2.host, "h2");
+        assert_eq!((s2.quorum_port, s2.election_port), (2889, 3889));
+        assert_eq!(s2.role, PeerRole::Observer);
+        assert_eq!(s2.client_port, Some(2182));
+        assert_eq!(c.servers[&1].role, PeerRole::Participant);
+    }
+
+    #[test]
+    fn star_whitelist_allows_everything() {
+        let c = ServerConfig::parse("dataDir=/d\nclientPort=1\n4lw.commands.whitelist=*\n")
+            .expect("parses");
+        assert_eq!(c.four_letter_whitelist, FourLetterWhitelist::All);
+        assert!(c.four_letter_whitelist.allows("dump"));
+    }
+
+    fn err_key(text: &str) -> String {
+        match ServerConfig::parse(text) {
+            Err(ConfigError::BadValue { key, .. }) => key,
+            Err(ConfigError::Missing { key }) => key.to_string(),
+            other => panic!("expected a key error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        assert_eq!(err_key("dataDir=/d\nclientPort=abc\n"), "clientPort");
+        assert_eq!(
+            err_key("dataDir=/d\nclientPort=1\ntickTime=0\n"),
+            "tickTime"
+        );
+        assert_eq!(
+            err_key("dataDir=/d\nclientPort=1\ntickTime=-5\n"),
+            "tickTime"
+        );
+        assert_eq!(
+            err_key("dataDir=/d\nclientPort=1\nreconfigEnabled=maybe\n"),
+            "reconfigEnabled"
+        );
+        assert_eq!(
+            err_key("dataDir=/d\nclientPort=1\njute.maxbuffer=1\n"),
+            "jute.maxbuffer"
+        );
+        assert_eq!(
+            err_key("dataDir=/d\nclientPort=1\nserver.1=h:1:1\n"),
+            "server.1"
+        );
+        assert_eq!(
+            err_key("dataDir=/d\nclientPort=1\nserver.x=h:1:2\n"),
+            "server.x"
+        );
+        assert_eq!(
+            err_key("dataDir=/d\nclientPort=1\nminSessionTimeout=5000\nmaxSessionTimeout=4000\n"),
+            "minSessionTimeout"
+        );
+        assert_eq!(err_key("clientPort=1\n"), "dataDir");
+        assert_eq!(err_key("dataDir=/d\n"), "clientPort");
+        assert_eq!(
+            err_key("dataDir=/d\nclientPort=1\nserver.1=a:1:2\nserver.2=b:1:2\nsyncLimit=2\n"),
+            "initLimit"
+        );
+    }
+
+    #[test]
+    fn syntax_error_names_the_line() {
+        match ServerConfig::parse("dataDir=/d\njunkline\n") {
+            Err(ConfigError::Syntax { line_no, .. }) => assert_eq!(line_no, 2),
+            other => panic!("expected syntax error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_ignored_and_minimums_apply() {
+        let c = ServerConfig::parse(
+            "dataDir=/d\nclientPort=1\nfooBar=1\nsnapCount=1\nautopurge.snapRetainCount=1\n",
+        )
+        .expect("parses");
+        assert_eq!(c.snap_count, 2);
+        assert_eq!(c.autopurge_snap_retain_count, 3);
+    }
+
+    #[test]
+    fn client_port_may_come_from_the_server_line() {
+        let c = ServerConfig::parse("dataDir=/d\nserver.1=h:1:2;2181\n").expect("parses");
+        assert_eq!(c.client_port, 2181);
+    }
+}

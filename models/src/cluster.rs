@@ -35,6 +35,11 @@ pub enum ModelKind {
     Election,
     /// Election + discovery + sync + broadcast from empty servers.
     Zab,
+    /// `Zab` with each election run to quiescence as one step (`Action::Elect`): the same
+    /// `Node::step` calls in one canonical order, so the vote order is honoured, but elections no
+    /// longer interleave with each other or with ZAB traffic. Reaches deeper bounds; it cannot
+    /// produce split elections (two servers deciding differently in one round), which `zab` does.
+    Sync,
 }
 
 impl ModelKind {
@@ -43,6 +48,7 @@ impl ModelKind {
         match self {
             ModelKind::Election => "election",
             ModelKind::Zab => "zab",
+            ModelKind::Sync => "sync",
         }
     }
 
@@ -51,6 +57,7 @@ impl ModelKind {
         match name {
             "election" => Some(ModelKind::Election),
             "zab" => Some(ModelKind::Zab),
+            "sync" => Some(ModelKind::Sync),
             _ => None,
         }
     }
@@ -87,18 +94,29 @@ impl ModelConfig {
         let (fire, histories) = match kind {
             ModelKind::Election => (
                 [Timer::FinalizeWait].into_iter().collect(),
-                vec![(0, vec![]), (1, vec![(1, 1)]), (2, vec![(1, 1)]), (2, vec![(1, 1), (2, 1)])],
+                vec![
+                    (0, vec![]),
+                    (1, vec![(1, 1)]),
+                    (2, vec![(1, 1)]),
+                    (2, vec![(1, 1), (2, 1)]),
+                ],
             ),
-            ModelKind::Zab => ([Timer::FinalizeWait].into_iter().collect(), vec![(0, vec![])]),
+            ModelKind::Zab | ModelKind::Sync => (
+                [Timer::FinalizeWait].into_iter().collect(),
+                vec![(0, vec![])],
+            ),
         };
         ModelConfig {
             kind,
             servers: 3,
-            txns: if kind == ModelKind::Zab { 1 } else { 0 },
-            crashes: if kind == ModelKind::Zab { 1 } else { 0 },
+            txns: if kind == ModelKind::Election { 0 } else { 1 },
+            crashes: if kind == ModelKind::Election { 0 } else { 1 },
             link_faults: 0,
-            max_epoch: 3,
-            max_round: 3,
+            // `zab` interleaves every election message with everything else; at one epoch and
+            // one round it completes in seconds, at two it does not finish in CI time
+            // (verification.md). `sync` reaches three epochs.
+            max_epoch: if kind == ModelKind::Zab { 1 } else { 3 },
+            max_round: if kind == ModelKind::Zab { 1 } else { 3 },
             fire,
             initial_histories: histories,
             bug: None,
@@ -248,6 +266,9 @@ pub enum Action {
         /// Server index.
         server: usize,
     },
+    /// `sync` model: every pending election message is delivered and every armed finalize
+    /// timer fired, in index order, until the election is quiet.
+    Elect,
     /// The link between two servers breaks.
     BreakLink {
         /// Lower index.
@@ -290,7 +311,10 @@ impl ClusterModel {
             .map(|(epoch, zxids)| {
                 let log = zxids
                     .iter()
-                    .map(|(e, c)| Proposal { zxid: Zxid::new(Epoch(*e), *c), data: Bytes::new() })
+                    .map(|(e, c)| Proposal {
+                        zxid: Zxid::new(Epoch(*e), *c),
+                        data: Bytes::new(),
+                    })
                     .collect::<Vec<_>>();
                 DurableState {
                     accepted_epoch: Epoch(*epoch),
@@ -333,7 +357,12 @@ impl ClusterModel {
         for i in 0..n {
             let disk = state.servers[i].disk.clone();
             state.servers[i].node = Some(Node::new(self.configs[i].clone(), disk.clone()));
-            state.ghost.watermarks[i] = (disk.accepted_epoch, disk.current_epoch, disk.committed, disk.committed);
+            state.ghost.watermarks[i] = (
+                disk.accepted_epoch,
+                disk.current_epoch,
+                disk.committed,
+                disk.committed,
+            );
         }
         for i in 0..n {
             self.step(&mut state, i, Input::Start);
@@ -347,7 +376,9 @@ impl ClusterModel {
         let mut queue = VecDeque::from([(i, input)]);
         while let Some((i, input)) = queue.pop_front() {
             let server = &mut state.servers[i];
-            let Some(node) = server.node.as_mut() else { continue };
+            let Some(node) = server.node.as_mut() else {
+                continue;
+            };
             if server.panic.is_some() {
                 continue;
             }
@@ -368,12 +399,18 @@ impl ClusterModel {
         }
     }
 
-    fn execute(&self, state: &mut ClusterState, i: usize, effect: Effect, queue: &mut VecDeque<(usize, Input)>) {
+    fn execute(
+        &self,
+        state: &mut ClusterState,
+        i: usize,
+        effect: Effect,
+        queue: &mut VecDeque<(usize, Input)>,
+    ) {
         let n = state.n();
         match effect {
             Effect::Send { to, msg } => {
                 let j = to.0 as usize - 1;
-                let deliverable = self.cfg.kind == ModelKind::Zab || msg.is_election();
+                let deliverable = self.cfg.kind != ModelKind::Election || msg.is_election();
                 if deliverable && state.servers[j].node.is_some() {
                     state.links[i * n + j].push_back(msg);
                 }
@@ -387,18 +424,40 @@ impl ClusterModel {
             Effect::PersistEpoch { accepted, current } => {
                 state.servers[i].pending_epoch = Some((accepted, current));
             }
-            Effect::PersistTxns { proposals, committed } => {
-                state.servers[i].pending_log.push(LogWrite::Append { proposals, committed });
+            Effect::PersistTxns {
+                proposals,
+                committed,
+            } => {
+                state.servers[i].pending_log.push(LogWrite::Append {
+                    proposals,
+                    committed,
+                });
             }
             Effect::TruncateLog { after } => {
-                state.servers[i].pending_log.push(LogWrite::Truncate { after });
+                state.servers[i]
+                    .pending_log
+                    .push(LogWrite::Truncate { after });
             }
             Effect::Proposed { zxid } => {
                 let node = state.servers[i].node.as_ref().expect("live");
-                let proposal = node.log().iter().find(|p| p.zxid == zxid).expect("proposed is logged").clone();
+                let proposal = node
+                    .log()
+                    .iter()
+                    .find(|p| p.zxid == zxid)
+                    .expect("proposed is logged")
+                    .clone();
                 let history: Vec<Zxid> = node.committed_log().iter().map(|p| p.zxid).collect();
-                state.ghost.primary_history.entry(zxid.epoch()).or_insert(history);
-                state.ghost.proposed.entry(zxid.epoch()).or_default().push(proposal);
+                state
+                    .ghost
+                    .primary_history
+                    .entry(zxid.epoch())
+                    .or_insert(history);
+                state
+                    .ghost
+                    .proposed
+                    .entry(zxid.epoch())
+                    .or_default()
+                    .push(proposal);
             }
             Effect::SetTimer { timer, .. } => {
                 // Only timers this world fires are kept: an armed timer that never fires cannot
@@ -425,27 +484,49 @@ impl ClusterModel {
             let disk = &server.disk;
             let (acc, cur, wm, committed) = state.ghost.watermarks[i];
             if disk.accepted_epoch < acc || disk.current_epoch < cur || disk.committed < wm {
-                found.push(("ZAB-MONO", format!("{}: durable epochs/watermark went back", sid(i))));
+                found.push((
+                    "ZAB-MONO",
+                    format!("{}: durable epochs/watermark went back", sid(i)),
+                ));
             }
             let Some(node) = &server.node else { continue };
             if node.committed_zxid() < committed {
-                found.push(("ZAB-MONO", format!("{}: committed went back from {committed} to {}", sid(i), node.committed_zxid())));
+                found.push((
+                    "ZAB-MONO",
+                    format!(
+                        "{}: committed went back from {committed} to {}",
+                        sid(i),
+                        node.committed_zxid()
+                    ),
+                ));
             }
-            state.ghost.watermarks[i] = (disk.accepted_epoch, disk.current_epoch, disk.committed, node.committed_zxid());
+            state.ghost.watermarks[i] = (
+                disk.accepted_epoch,
+                disk.current_epoch,
+                disk.committed,
+                node.committed_zxid(),
+            );
 
             let now = node.committed_log();
             let before = &state.ghost.committed[i];
             if is_prefix(before, now) {
                 state.ghost.committed[i] = now.to_vec();
             } else if !is_prefix(now, before) {
-                found.push(("ZAB-PREFIX", format!("{} committed a history that contradicts its earlier one", sid(i))));
+                found.push((
+                    "ZAB-PREFIX",
+                    format!(
+                        "{} committed a history that contradicts its earlier one",
+                        sid(i)
+                    ),
+                ));
             }
 
             if let Some(epoch) = node.established_epoch() {
                 match state.ghost.established.get(&epoch) {
-                    Some(other) if *other != sid(i) => {
-                        found.push(("ZAB-LEADER-UNIQUE", format!("{} and {other} both established epoch {epoch}", sid(i))))
-                    }
+                    Some(other) if *other != sid(i) => found.push((
+                        "ZAB-LEADER-UNIQUE",
+                        format!("{} and {other} both established epoch {epoch}", sid(i)),
+                    )),
                     Some(_) => {}
                     None => {
                         state.ghost.established.insert(epoch, sid(i));
@@ -456,7 +537,14 @@ impl ClusterModel {
                             .flatten()
                             .find(|p| p.zxid.epoch() < epoch && !node.log().contains(p));
                         if let Some(p) = missing {
-                            found.push(("ZAB-COMPLETE", format!("{} established epoch {epoch} without committed {}", sid(i), p.zxid)));
+                            found.push((
+                                "ZAB-COMPLETE",
+                                format!(
+                                    "{} established epoch {epoch} without committed {}",
+                                    sid(i),
+                                    p.zxid
+                                ),
+                            ));
                         }
                     }
                 }
@@ -465,7 +553,10 @@ impl ClusterModel {
             if let (Role::Looking(e), true) = (node.role(), self.cfg.kind == ModelKind::Election) {
                 if let Some((round, vote)) = state.ghost.votes[i] {
                     if round == node.round() && e.started && e.proposal < vote {
-                        found.push(("FLE-VOTE-MONO", format!("{} lowered its vote in round {round}", sid(i))));
+                        found.push((
+                            "FLE-VOTE-MONO",
+                            format!("{} lowered its vote in round {round}", sid(i)),
+                        ));
                     }
                 }
                 state.ghost.votes[i] = e.started.then_some((node.round(), e.proposal));
@@ -474,6 +565,57 @@ impl ClusterModel {
         for (id, detail) in found {
             state.ghost.violations.entry(id).or_insert(detail);
         }
+    }
+
+    fn election_pending(&self, state: &ClusterState) -> bool {
+        state
+            .links
+            .iter()
+            .any(|l| l.front().is_some_and(PeerMsg::is_election))
+            || state
+                .servers
+                .iter()
+                .any(|s| s.node.is_some() && s.timers.contains(&Timer::FinalizeWait))
+    }
+
+    /// Runs the election to quiescence in one canonical order (the `sync` model's macro step).
+    fn elect(&self, state: &mut ClusterState) {
+        let n = state.n();
+        for _ in 0..10_000 {
+            if state.servers.iter().any(|s| s.panic.is_some()) {
+                return;
+            }
+            let front =
+                (0..n * n).find(|k| state.links[*k].front().is_some_and(PeerMsg::is_election));
+            if let Some(k) = front {
+                let msg = state.links[k].pop_front().expect("front");
+                self.step(
+                    state,
+                    k % n,
+                    Input::Peer {
+                        from: sid(k / n),
+                        msg,
+                    },
+                );
+                continue;
+            }
+            let armed = (0..n).find(|i| {
+                state.servers[*i].node.is_some()
+                    && state.servers[*i].timers.contains(&Timer::FinalizeWait)
+            });
+            match armed {
+                Some(i) => {
+                    state.servers[i].timers.remove(&Timer::FinalizeWait);
+                    self.step(state, i, Input::Timeout(Timer::FinalizeWait));
+                }
+                None => return,
+            }
+        }
+        state
+            .ghost
+            .violations
+            .entry("NO-PANIC")
+            .or_insert_with(|| "election did not settle in 10000 steps".into());
     }
 
     fn fires(&self, timer: Timer) -> bool {
@@ -515,12 +657,18 @@ impl Model for ClusterModel {
             return;
         }
         let n = state.n();
+        let atomic = self.cfg.kind == ModelKind::Sync;
         for from in 0..n {
             for to in 0..n {
-                if !state.link(from, to).is_empty() {
-                    actions.push(Action::Deliver { from, to });
+                match state.link(from, to).front() {
+                    Some(m) if atomic && m.is_election() => {}
+                    Some(_) => actions.push(Action::Deliver { from, to }),
+                    None => {}
                 }
             }
+        }
+        if atomic && self.election_pending(state) {
+            actions.push(Action::Elect);
         }
         for (i, s) in state.servers.iter().enumerate() {
             let Some(node) = &s.node else {
@@ -528,7 +676,13 @@ impl Model for ClusterModel {
                 continue;
             };
             for timer in s.timers.iter().filter(|t| self.fires(**t)) {
-                actions.push(Action::Timeout { server: i, timer: *timer });
+                if atomic && *timer == Timer::FinalizeWait {
+                    continue;
+                }
+                actions.push(Action::Timeout {
+                    server: i,
+                    timer: *timer,
+                });
             }
             if !s.pending_log.is_empty() {
                 actions.push(Action::FlushLog { server: i });
@@ -536,7 +690,9 @@ impl Model for ClusterModel {
             if s.pending_epoch.is_some() {
                 actions.push(Action::FlushEpoch { server: i });
             }
-            let serving = node.leading().is_some_and(|l| l.phase == LeaderPhase::Broadcast);
+            let serving = node
+                .leading()
+                .is_some_and(|l| l.phase == LeaderPhase::Broadcast);
             if serving && state.writes < self.cfg.txns {
                 actions.push(Action::Write { server: i });
             }
@@ -561,7 +717,14 @@ impl Model for ClusterModel {
         match action {
             Action::Deliver { from, to } => {
                 let msg = state.links[from * n + to].pop_front()?;
-                self.step(&mut state, to, Input::Peer { from: sid(from), msg });
+                self.step(
+                    &mut state,
+                    to,
+                    Input::Peer {
+                        from: sid(from),
+                        msg,
+                    },
+                );
             }
             Action::Timeout { server, timer } => {
                 state.servers[server].timers.remove(&timer);
@@ -573,7 +736,10 @@ impl Model for ClusterModel {
                     return None;
                 }
                 match s.pending_log.remove(0) {
-                    LogWrite::Append { proposals, committed } => {
+                    LogWrite::Append {
+                        proposals,
+                        committed,
+                    } => {
                         let upto = proposals.last().expect("non-empty append").zxid;
                         s.disk.append(&proposals, committed);
                         self.step(&mut state, server, Input::Persisted { upto });
@@ -616,6 +782,7 @@ impl Model for ClusterModel {
                 state.ghost.votes[server] = None;
                 self.step(&mut state, server, Input::Start);
             }
+            Action::Elect => self.elect(&mut state),
             Action::BreakLink { a, b } => {
                 state.link_faults += 1;
                 state.links[a * n + b].clear();
@@ -633,7 +800,9 @@ impl Model for ClusterModel {
     }
 
     fn within_boundary(&self, state: &ClusterState) -> bool {
-        state.nodes().all(|node| node.accepted_epoch().0 <= self.cfg.max_epoch && node.round() <= self.cfg.max_round)
+        state.nodes().all(|node| {
+            node.accepted_epoch().0 <= self.cfg.max_epoch && node.round() <= self.cfg.max_round
+        })
     }
 
     fn format_action(&self, action: &Action) -> String {
@@ -646,8 +815,12 @@ pub fn rejoined(state: &ClusterState, i: usize) -> bool {
     let s = &state.servers[i];
     let Some(node) = &s.node else { return false };
     s.restarts > 0
-        && (node.learning().is_some_and(|l| l.phase == LearnerPhase::Broadcast)
-            || node.leading().is_some_and(|l| l.phase == LeaderPhase::Broadcast))
+        && (node
+            .learning()
+            .is_some_and(|l| l.phase == LearnerPhase::Broadcast)
+            || node
+                .leading()
+                .is_some_and(|l| l.phase == LeaderPhase::Broadcast))
 }
 
 /// The FLE state names.

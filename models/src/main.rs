@@ -23,7 +23,10 @@ use zabkeeper_models::run::{run, RunOptions};
 use zabkeeper_models::{mutants, properties, trace};
 
 #[derive(Parser)]
-#[command(name = "zabkeeper-check", about = "Exhaustive model checking of zabkeeper's FLE + ZAB core")]
+#[command(
+    name = "zabkeeper-check",
+    about = "Exhaustive model checking of zabkeeper's FLE + ZAB core"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -58,7 +61,7 @@ enum TraceFormat {
 
 #[derive(clap::Args, Clone)]
 struct RunArgs {
-    /// `election` or `zab`.
+    /// `election`, `zab` or `sync`.
     model: String,
     /// Voters.
     #[arg(long, default_value_t = 3)]
@@ -113,7 +116,8 @@ fn usage(msg: &str) -> ExitCode {
 }
 
 fn config(args: &RunArgs) -> Result<ModelConfig, String> {
-    let kind = ModelKind::from_name(&args.model).ok_or_else(|| format!("unknown model {:?} (election, zab)", args.model))?;
+    let kind = ModelKind::from_name(&args.model)
+        .ok_or_else(|| format!("unknown model {:?} (election, zab, sync)", args.model))?;
     if !(1..=7).contains(&args.servers) {
         return Err(format!("--servers {} out of range 1..=7", args.servers));
     }
@@ -139,7 +143,8 @@ fn config(args: &RunArgs) -> Result<ModelConfig, String> {
         cfg.fire.insert(Timer::Notify);
     }
     if let Some(name) = &args.bug {
-        let bug = Bug::from_name(name).ok_or_else(|| format!("unknown bug {name:?}; see `zabkeeper-check list`"))?;
+        let bug = Bug::from_name(name)
+            .ok_or_else(|| format!("unknown bug {name:?}; see `zabkeeper-check list`"))?;
         cfg.bug = Some(bug);
     }
     if kind == ModelKind::Election && args.servers > 3 {
@@ -153,7 +158,7 @@ fn config(args: &RunArgs) -> Result<ModelConfig, String> {
 }
 
 fn list(as_json: bool) -> ExitCode {
-    let models = [ModelKind::Election, ModelKind::Zab];
+    let models = [ModelKind::Election, ModelKind::Zab, ModelKind::Sync];
     if as_json {
         let models: Vec<_> = models
             .iter()
@@ -174,7 +179,13 @@ fn list(as_json: bool) -> ExitCode {
     }
     println!("mutants (--bug NAME):");
     for m in mutants::catalogue() {
-        println!("  {:<30} {:<9} {:<46} {}", m.bug.name(), m.model, m.args.join(" "), m.bug.history());
+        println!(
+            "  {:<30} {:<9} {:<46} {}",
+            m.bug.name(),
+            m.model,
+            m.args.join(" "),
+            m.bug.history()
+        );
     }
     ExitCode::SUCCESS
 }
@@ -191,7 +202,11 @@ fn run_command(args: RunArgs) -> ExitCode {
     opts.dfs = args.dfs;
     opts.depth = args.depth;
     opts.progress = true;
-    eprintln!("checking model {} with bounds {}", cfg.kind.name(), cfg.bounds());
+    eprintln!(
+        "checking model {} with bounds {}",
+        cfg.kind.name(),
+        cfg.bounds()
+    );
     let result = run(&opts);
     let violated: Vec<&str> = result.violations.iter().map(|(n, _)| *n).collect();
     if let Some((name, path)) = result.violations.first() {
@@ -204,7 +219,10 @@ fn run_command(args: RunArgs) -> ExitCode {
         if let Some(base) = &args.trace_out {
             let writes = [
                 (format!("{base}.txt"), trace::text(name, path)),
-                (format!("{base}.json"), serde_json::to_string_pretty(&trace::json(name, path)).expect("json")),
+                (
+                    format!("{base}.json"),
+                    serde_json::to_string_pretty(&trace::json(name, path)).expect("json"),
+                ),
                 (format!("{base}.mmd"), trace::mermaid(name, path)),
             ];
             for (file, body) in writes {
@@ -226,7 +244,10 @@ fn run_command(args: RunArgs) -> ExitCode {
         );
     }
     if !result.missing_examples.is_empty() && result.violations.is_empty() {
-        println!("note: sometimes-properties never reached: {:?}", result.missing_examples);
+        println!(
+            "note: sometimes-properties never reached: {:?}",
+            result.missing_examples
+        );
     }
     let summary = json!({
         "model": cfg.kind.name(),
@@ -274,9 +295,15 @@ fn main() -> ExitCode {
             if !addr.starts_with("127.0.0.1:") && !addr.starts_with("localhost:") {
                 return usage("explore serves on loopback only (127.0.0.1:PORT)");
             }
-            eprintln!("Explorer for model {} on http://{addr}/ (Ctrl-C to stop)", cfg.kind.name());
+            eprintln!(
+                "Explorer for model {} on http://{addr}/ (Ctrl-C to stop)",
+                cfg.kind.name()
+            );
             let threads = args.threads.unwrap_or(1);
-            ClusterModel::new(cfg).checker().threads(threads).serve(addr.as_str());
+            ClusterModel::new(cfg)
+                .checker()
+                .threads(threads)
+                .serve(addr.as_str());
             ExitCode::SUCCESS
         }
     }

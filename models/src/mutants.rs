@@ -26,17 +26,85 @@ pub fn catalogue() -> Vec<Mutant> {
         .map(|bug| {
             let (model, args, expected): (&str, &[&str], &str) = match bug {
                 Bug::VoteIgnoresEpochOnZxidTie => ("election", &["--servers", "3"], "NO-PANIC"),
-                Bug::EpochNotPersistedBeforeUse => ("zab", &["--servers", "3", "--txns", "0", "--crashes", "1", "--timeouts"], "ZAB-LEADER-UNIQUE"),
-                Bug::DiffInsteadOfTrunc => ("zab", &["--servers", "3", "--txns", "1", "--crashes", "1"], "ZAB-HISTORY"),
-                Bug::TruncOneTooMany => ("zab", &["--servers", "3", "--txns", "1", "--crashes", "1"], "ZAB-DURABLE"),
-                Bug::ReportsProcessedZxid => ("zab", &["--servers", "3", "--txns", "1", "--crashes", "1"], "NO-PANIC"),
-                Bug::AckNewLeaderBeforeDurable => ("zab", &["--servers", "3", "--txns", "1", "--crashes", "1"], "ZAB-COMPLETE"),
-                Bug::CurrentEpochBeforeTxnsDurable => ("zab", &["--servers", "3", "--txns", "1", "--crashes", "1"], "ZAB-COMPLETE"),
-                Bug::DropPendingAtNewLeader => ("zab", &["--servers", "3", "--txns", "1", "--crashes", "0"], "NO-PANIC"),
-                Bug::NoAckEpochQuorum => ("zab", &["--servers", "3", "--txns", "0", "--crashes", "0", "--timeouts"], "ZAB-LEADER-UNIQUE"),
-                Bug::ProposeOnlyToSynced => ("zab", &["--servers", "3", "--txns", "1", "--crashes", "0"], "NO-PANIC"),
+                Bug::EpochNotPersistedBeforeUse => (
+                    "sync",
+                    &[
+                        "--servers",
+                        "3",
+                        "--txns",
+                        "0",
+                        "--crashes",
+                        "1",
+                        "--link-faults",
+                        "1",
+                    ],
+                    "ZAB-LEADER-UNIQUE",
+                ),
+                Bug::DiffInsteadOfTrunc => (
+                    "sync",
+                    &["--servers", "3", "--txns", "1", "--crashes", "1"],
+                    "ZAB-HISTORY",
+                ),
+                Bug::TruncOneTooMany => (
+                    "sync",
+                    &["--servers", "3", "--txns", "2", "--crashes", "1"],
+                    "ZAB-MONO",
+                ),
+                Bug::ReportsProcessedZxid => (
+                    "sync",
+                    &["--servers", "3", "--txns", "1", "--crashes", "1"],
+                    "NO-PANIC",
+                ),
+                Bug::AckNewLeaderBeforeDurable => (
+                    "sync",
+                    &[
+                        "--servers",
+                        "3",
+                        "--txns",
+                        "1",
+                        "--crashes",
+                        "1",
+                        "--link-faults",
+                        "1",
+                    ],
+                    "ZAB-COMPLETE",
+                ),
+                Bug::CurrentEpochBeforeTxnsDurable => (
+                    "sync",
+                    &[
+                        "--servers",
+                        "3",
+                        "--txns",
+                        "1",
+                        "--crashes",
+                        "1",
+                        "--link-faults",
+                        "1",
+                    ],
+                    "ZAB-COMPLETE",
+                ),
+                Bug::DropPendingAtNewLeader => (
+                    "sync",
+                    &["--servers", "3", "--txns", "1", "--crashes", "1"],
+                    "ZAB-DURABLE",
+                ),
+                Bug::NoAckEpochQuorum => (
+                    "sync",
+                    &["--servers", "3", "--txns", "1", "--crashes", "1"],
+                    "ZAB-LEADER-UNIQUE",
+                ),
+                Bug::ProposeOnlyToSynced => (
+                    "sync",
+                    &["--servers", "3", "--txns", "2", "--crashes", "0"],
+                    "NO-PANIC",
+                ),
             };
-            Mutant { bug, model, args, expected }
+            Mutant {
+                bug,
+                model,
+                args,
+                expected,
+            }
         })
         .collect()
 }

@@ -7,7 +7,9 @@
 //! `Ghost::violations` during the transition that breaks them; the property then reads the record.
 
 use stateright::Property;
-use zabkeeper::protocol::{invariants, LeaderPhase, LearnerPhase, PeerState, Proposal, Role, ServerId, Vote};
+use zabkeeper::protocol::{
+    invariants, LeaderPhase, LearnerPhase, PeerState, Proposal, Role, ServerId, Vote,
+};
 
 use crate::cluster::{rejoined, ClusterModel, ClusterState, ModelKind};
 
@@ -54,20 +56,31 @@ catalogue! {
 
 /// The properties of a model.
 pub fn for_model(kind: ModelKind) -> Vec<Property<ClusterModel>> {
-    all().into_iter().filter(|(info, _)| applies(kind, info.name)).map(|(_, p)| p).collect()
+    all()
+        .into_iter()
+        .filter(|(info, _)| applies(kind, info.name))
+        .map(|(_, p)| p)
+        .collect()
 }
 
 /// Names, kinds and meanings of a model's properties.
 pub fn describe(kind: ModelKind) -> Vec<PropertyInfo> {
-    all().into_iter().filter(|(info, _)| applies(kind, info.name)).map(|(i, _)| i).collect()
+    all()
+        .into_iter()
+        .filter(|(info, _)| applies(kind, info.name))
+        .map(|(i, _)| i)
+        .collect()
 }
 
 fn applies(kind: ModelKind, name: &str) -> bool {
     match kind {
         ModelKind::Election => {
-            matches!(name, "NO-PANIC" | "FLE-VOTE-MONO" | "FLE-UPTODATE" | "leader elected" | "all decided")
+            matches!(
+                name,
+                "NO-PANIC" | "FLE-VOTE-MONO" | "FLE-UPTODATE" | "leader elected" | "all decided"
+            )
         }
-        ModelKind::Zab => !name.starts_with("FLE-") && name != "all decided",
+        ModelKind::Zab | ModelKind::Sync => !name.starts_with("FLE-") && name != "all decided",
     }
 }
 
@@ -76,7 +89,7 @@ fn recorded(s: &ClusterState, id: &str) -> bool {
 }
 
 fn no_panic(_: &ClusterModel, s: &ClusterState) -> bool {
-    s.servers.iter().all(|x| x.panic.is_none())
+    s.servers.iter().all(|x| x.panic.is_none()) && !recorded(s, "NO-PANIC")
 }
 
 fn fle_vote_mono(_: &ClusterModel, s: &ClusterState) -> bool {
@@ -93,12 +106,18 @@ fn fle_uptodate(m: &ClusterModel, s: &ClusterState) -> bool {
                 .iter()
                 .enumerate()
                 .filter(|(i, x)| {
-                    let own = Vote { epoch: x.disk.current_epoch, zxid: x.disk.last_zxid(), sid: ServerId(*i as u64 + 1) };
+                    let own = Vote {
+                        epoch: x.disk.current_epoch,
+                        zxid: x.disk.last_zxid(),
+                        sid: ServerId(*i as u64 + 1),
+                    };
                     own <= l.vote
                 })
                 .map(|(i, _)| ServerId(i as u64 + 1))
                 .collect();
-            l.vote == n.initial_vote() && n.config().quorum().contains_quorum(&weaker) && m.cfg.servers > 0
+            l.vote == n.initial_vote()
+                && n.config().quorum().contains_quorum(&weaker)
+                && m.cfg.servers > 0
         }
         _ => true,
     })
@@ -106,7 +125,8 @@ fn fle_uptodate(m: &ClusterModel, s: &ClusterState) -> bool {
 
 fn leader_unique(_: &ClusterModel, s: &ClusterState) -> bool {
     let nodes: Vec<_> = s.nodes().collect();
-    !recorded(s, "ZAB-LEADER-UNIQUE") && invariants::check_cluster(&nodes).map_or_else(|v| v.id != "ZAB-LEADER-UNIQUE", |_| true)
+    !recorded(s, "ZAB-LEADER-UNIQUE")
+        && invariants::check_cluster(&nodes).map_or_else(|v| v.id != "ZAB-LEADER-UNIQUE", |_| true)
 }
 
 fn prefix(a: &[Proposal], b: &[Proposal]) -> bool {
@@ -116,12 +136,16 @@ fn prefix(a: &[Proposal], b: &[Proposal]) -> bool {
 
 fn prefix_agreement(_: &ClusterModel, s: &ClusterState) -> bool {
     let c = &s.ghost.committed;
-    !recorded(s, "ZAB-PREFIX") && (0..c.len()).all(|i| (i + 1..c.len()).all(|j| prefix(&c[i], &c[j])))
+    !recorded(s, "ZAB-PREFIX")
+        && (0..c.len()).all(|i| (i + 1..c.len()).all(|j| prefix(&c[i], &c[j])))
 }
 
 fn integrity(_: &ClusterModel, s: &ClusterState) -> bool {
     s.ghost.committed.iter().flatten().all(|p| {
-        s.ghost.proposed.get(&p.zxid.epoch()).is_some_and(|ps| ps.contains(p))
+        s.ghost
+            .proposed
+            .get(&p.zxid.epoch())
+            .is_some_and(|ps| ps.contains(p))
     })
 }
 
@@ -135,12 +159,20 @@ fn local_primary_order(_: &ClusterModel, s: &ClusterState) -> bool {
 }
 
 fn global_primary_order(_: &ClusterModel, s: &ClusterState) -> bool {
-    s.ghost.committed.iter().all(|seq| seq.windows(2).all(|w| w[0].zxid < w[1].zxid))
+    s.ghost
+        .committed
+        .iter()
+        .all(|seq| seq.windows(2).all(|w| w[0].zxid < w[1].zxid))
 }
 
 fn primary_integrity(_: &ClusterModel, s: &ClusterState) -> bool {
     s.ghost.primary_history.iter().all(|(epoch, history)| {
-        s.ghost.committed.iter().flatten().filter(|p| p.zxid.epoch() < *epoch).all(|p| history.contains(&p.zxid))
+        s.ghost
+            .committed
+            .iter()
+            .flatten()
+            .filter(|p| p.zxid.epoch() < *epoch)
+            .all(|p| history.contains(&p.zxid))
     })
 }
 
@@ -149,17 +181,27 @@ fn leader_complete(_: &ClusterModel, s: &ClusterState) -> bool {
 }
 
 fn committed_durable(_: &ClusterModel, s: &ClusterState) -> bool {
-    s.servers.iter().zip(&s.ghost.committed).all(|(server, seq)| {
-        seq.len() <= server.disk.log.len() && server.disk.log[..seq.len()] == seq[..]
-    })
+    s.servers
+        .iter()
+        .zip(&s.ghost.committed)
+        .all(|(server, seq)| {
+            seq.len() <= server.disk.log.len() && server.disk.log[..seq.len()] == seq[..]
+        })
 }
 
 fn history_consistent(_: &ClusterModel, s: &ClusterState) -> bool {
     s.nodes().all(|f| {
-        let Some(l) = f.learning().filter(|l| l.phase == LearnerPhase::Broadcast) else { return true };
-        let Some(leader) = s.servers[l.leader.0 as usize - 1].node.as_ref() else { return true };
-        let same_epoch = leader.leading().is_some_and(|x| x.phase == LeaderPhase::Broadcast && x.epoch == l.epoch);
-        !same_epoch || (f.log().len() <= leader.log().len() && f.log() == &leader.log()[..f.log().len()])
+        let Some(l) = f.learning().filter(|l| l.phase == LearnerPhase::Broadcast) else {
+            return true;
+        };
+        let Some(leader) = s.servers[l.leader.0 as usize - 1].node.as_ref() else {
+            return true;
+        };
+        let same_epoch = leader
+            .leading()
+            .is_some_and(|x| x.phase == LeaderPhase::Broadcast && x.epoch == l.epoch);
+        !same_epoch
+            || (f.log().len() <= leader.log().len() && f.log() == &leader.log()[..f.log().len()])
     })
 }
 
@@ -170,7 +212,9 @@ fn monotonic(_: &ClusterModel, s: &ClusterState) -> bool {
 fn leader_elected(m: &ClusterModel, s: &ClusterState) -> bool {
     s.nodes().any(|n| match m.cfg.kind {
         ModelKind::Election => n.state() == PeerState::Leading,
-        ModelKind::Zab => n.leading().is_some_and(|l| l.phase == LeaderPhase::Broadcast),
+        ModelKind::Zab | ModelKind::Sync => n
+            .leading()
+            .is_some_and(|l| l.phase == LeaderPhase::Broadcast),
     })
 }
 
@@ -180,7 +224,11 @@ fn all_decided(_: &ClusterModel, s: &ClusterState) -> bool {
 }
 
 fn committed_everywhere(_: &ClusterModel, s: &ClusterState) -> bool {
-    s.servers.iter().all(|x| x.node.as_ref().is_some_and(|n| !n.committed_log().is_empty()))
+    s.servers.iter().all(|x| {
+        x.node
+            .as_ref()
+            .is_some_and(|n| !n.committed_log().is_empty())
+    })
 }
 
 fn restarted_rejoins(_: &ClusterModel, s: &ClusterState) -> bool {

@@ -27,7 +27,13 @@ impl RunOptions {
     /// Breadth-first on every core, no depth bound, no progress.
     pub fn new(cfg: ModelConfig) -> RunOptions {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        RunOptions { cfg, threads, dfs: false, depth: None, progress: false }
+        RunOptions {
+            cfg,
+            threads,
+            dfs: false,
+            depth: None,
+            progress: false,
+        }
     }
 }
 
@@ -54,7 +60,10 @@ pub struct RunResult {
 /// Runs the search to completion (or to the first violation).
 pub fn run(opts: &RunOptions) -> RunResult {
     let model = ClusterModel::new(opts.cfg.clone());
-    let mut builder = model.checker().threads(opts.threads.max(1)).finish_when(HasDiscoveries::AnyFailures);
+    let mut builder = model
+        .checker()
+        .threads(opts.threads.max(1))
+        .finish_when(HasDiscoveries::AnyFailures);
     if let Some(depth) = opts.depth {
         builder = builder.target_max_depth(depth);
     }
@@ -70,9 +79,13 @@ fn collect<C: Checker<ClusterModel>>(checker: C, opts: &RunOptions, start: Insta
     let live = opts.progress && std::io::stderr().is_terminal();
     let mut last_print = Instant::now();
     let mut last_states = 0usize;
-    while !checker.is_done() {
+    while opts.progress && !checker.is_done() {
         std::thread::sleep(Duration::from_millis(200));
-        let every = if live { Duration::from_secs(1) } else { Duration::from_secs(15) };
+        let every = if live {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_secs(15)
+        };
         if opts.progress && last_print.elapsed() >= every {
             let states = checker.state_count();
             let rate = (states - last_states) as f64 / last_print.elapsed().as_secs_f64();

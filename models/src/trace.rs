@@ -29,11 +29,18 @@ pub fn describe_msg(m: &PeerMsg) -> String {
             format!("{}(acceptedEpoch {accepted_epoch})", m.name())
         }
         PeerMsg::LeaderInfo { epoch } => format!("LEADERINFO(epoch {epoch})"),
-        PeerMsg::AckEpoch { current_epoch, last_zxid } => format!(
+        PeerMsg::AckEpoch {
+            current_epoch,
+            last_zxid,
+        } => format!(
             "ACKEPOCH(currentEpoch {}, lastZxid {last_zxid})",
             current_epoch.map_or("-1".to_string(), |e| e.to_string())
         ),
-        PeerMsg::Sync { kind, proposals, committed } => {
+        PeerMsg::Sync {
+            kind,
+            proposals,
+            committed,
+        } => {
             let head = match kind {
                 SyncKind::Diff => "DIFF".to_string(),
                 SyncKind::Trunc { to } => format!("TRUNC(to {to})"),
@@ -61,12 +68,27 @@ pub fn describe_action(before: &ClusterState, action: &Action) -> String {
             None => format!("{} receives nothing from {}", s(to), s(from)),
         },
         Action::Timeout { server, timer } => format!("{}: timer {timer:?} fires", s(server)),
-        Action::FlushLog { server } => format!("{}: oldest txn-log write reaches the disk", s(server)),
+        Action::FlushLog { server } => {
+            format!("{}: oldest txn-log write reaches the disk", s(server))
+        }
         Action::FlushEpoch { server } => format!("{}: epoch files reach the disk", s(server)),
-        Action::Write { server } => format!("client writes txn #{} to leader {}", before.writes + 1, s(server)),
-        Action::Crash { server } => format!("{} CRASHES (volatile state and unflushed writes lost)", s(server)),
+        Action::Write { server } => format!(
+            "client writes txn #{} to leader {}",
+            before.writes + 1,
+            s(server)
+        ),
+        Action::Crash { server } => format!(
+            "{} CRASHES (volatile state and unflushed writes lost)",
+            s(server)
+        ),
         Action::Restart { server } => format!("{} restarts from its disk", s(server)),
-        Action::BreakLink { a, b } => format!("link {}–{} breaks (in-flight messages lost)", s(a), s(b)),
+        Action::BreakLink { a, b } => {
+            format!("link {}–{} breaks (in-flight messages lost)", s(a), s(b))
+        }
+        Action::Elect => {
+            "election runs to quiescence (all notifications delivered, finalize timers fired)"
+                .into()
+        }
     }
 }
 
@@ -79,7 +101,9 @@ pub fn summary(server: &Server) -> String {
         zxids(&server.disk.log),
         server.disk.committed
     );
-    let Some(node) = &server.node else { return format!("CRASHED; {disk}") };
+    let Some(node) = &server.node else {
+        return format!("CRASHED; {disk}");
+    };
     let phase = match node.role() {
         zabkeeper::protocol::Role::Looking(_) => format!("round {}", node.round()),
         zabkeeper::protocol::Role::Leading(l) => format!(
@@ -89,7 +113,10 @@ pub fn summary(server: &Server) -> String {
         ),
         zabkeeper::protocol::Role::Following(l) => format!("{:?} leader s{}", l.phase, l.leader.0),
     };
-    let panic = server.panic.as_ref().map_or(String::new(), |p| format!(" PANIC: {p}"));
+    let panic = server
+        .panic
+        .as_ref()
+        .map_or(String::new(), |p| format!(" PANIC: {p}"));
     format!(
         "{} ({phase}) acc {} cur {} log {} durable {} committed {}; {disk}{panic}",
         state_name(node.state()),
@@ -128,7 +155,10 @@ fn server_json(server: &Server) -> Value {
 fn steps(path: &Path<ClusterState, Action>) -> (Vec<(ClusterState, Action)>, ClusterState) {
     let v = path.clone().into_vec();
     let last = v.last().expect("non-empty path").0.clone();
-    let steps = v.into_iter().filter_map(|(s, a)| a.map(|a| (s, a))).collect();
+    let steps = v
+        .into_iter()
+        .filter_map(|(s, a)| a.map(|a| (s, a)))
+        .collect();
     (steps, last)
 }
 
@@ -137,7 +167,11 @@ pub fn text(property: &str, path: &Path<ClusterState, Action>) -> String {
     let (steps, last) = steps(path);
     let mut out = String::new();
     let first = steps.first().map_or(&last, |(s, _)| s);
-    let _ = writeln!(out, "Counterexample to {property} in {} steps.", steps.len());
+    let _ = writeln!(
+        out,
+        "Counterexample to {property} in {} steps.",
+        steps.len()
+    );
     let _ = writeln!(out, "Initial state:");
     for (i, s) in first.servers.iter().enumerate() {
         let _ = writeln!(out, "  s{}: {}", i + 1, summary(s));
@@ -151,7 +185,12 @@ pub fn text(property: &str, path: &Path<ClusterState, Action>) -> String {
                 let _ = writeln!(out, "       s{}: {a}", i + 1);
             }
         }
-        let new: Vec<_> = after.ghost.violations.iter().filter(|(k, _)| !before.ghost.violations.contains_key(*k)).collect();
+        let new: Vec<_> = after
+            .ghost
+            .violations
+            .iter()
+            .filter(|(k, _)| !before.ghost.violations.contains_key(*k))
+            .collect();
         for (id, detail) in new {
             let _ = writeln!(out, "       !! {id}: {detail}");
         }
@@ -197,10 +236,15 @@ pub fn mermaid(property: &str, path: &Path<ClusterState, Action>) -> String {
     for (before, action) in &steps {
         let line = match action {
             Action::Deliver { from, to } => {
-                let m = before.link(*from, *to).front().map(describe_msg).unwrap_or_default();
+                let m = before
+                    .link(*from, *to)
+                    .front()
+                    .map(describe_msg)
+                    .unwrap_or_default();
                 format!("s{}->>s{}: {}", from + 1, to + 1, m.replace(';', ","))
             }
             Action::BreakLink { a, b } => format!("Note over s{},s{}: link breaks", a + 1, b + 1),
+            Action::Elect => format!("Note over s1,s{}: election runs to quiescence", last.n()),
             other => {
                 let server = match other {
                     Action::Timeout { server, .. }
@@ -211,7 +255,11 @@ pub fn mermaid(property: &str, path: &Path<ClusterState, Action>) -> String {
                     | Action::Restart { server } => *server,
                     _ => 0,
                 };
-                format!("Note over s{}: {}", server + 1, describe_action(before, other).replace(';', ","))
+                format!(
+                    "Note over s{}: {}",
+                    server + 1,
+                    describe_action(before, other).replace(';', ",")
+                )
             }
         };
         let _ = writeln!(out, "    {line}");

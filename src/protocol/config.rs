@@ -79,7 +79,9 @@ impl Bug {
             Bug::CurrentEpochBeforeTxnsDurable => "ZOOKEEPER-4643",
             Bug::DropPendingAtNewLeader => "ZOOKEEPER-4394",
             Bug::NoAckEpochQuorum => "ZOOKEEPER-1191",
-            Bug::ProposeOnlyToSynced => "ZAB TLA+ spec issue 1 (apache/zookeeper zookeeper-specifications)",
+            Bug::ProposeOnlyToSynced => {
+                "ZAB TLA+ spec issue 1 (apache/zookeeper zookeeper-specifications)"
+            }
         }
     }
 
@@ -144,7 +146,11 @@ impl NodeConfig {
 
     /// Every other member: voters and observers but me.
     pub fn peers(&self) -> impl Iterator<Item = ServerId> + '_ {
-        self.voters.iter().chain(self.observers.iter()).copied().filter(move |s| *s != self.my_id)
+        self.voters
+            .iter()
+            .chain(self.observers.iter())
+            .copied()
+            .filter(move |s| *s != self.my_id)
     }
 
     /// Is `bug` the seeded bug?

@@ -32,7 +32,12 @@ impl DurableState {
     /// Applies a txn-log append as the disk would.
     pub fn append(&mut self, proposals: &[Proposal], committed: Zxid) {
         for p in proposals {
-            assert!(p.zxid > self.last_zxid(), "INV-LOG-ORDER: durable append {} after {}", p.zxid, self.last_zxid());
+            assert!(
+                p.zxid > self.last_zxid(),
+                "INV-LOG-ORDER: durable append {} after {}",
+                p.zxid,
+                self.last_zxid()
+            );
             self.log.push(p.clone());
         }
         self.committed = self.committed.max(committed.min(self.last_zxid()));

@@ -12,9 +12,9 @@
 use std::collections::BTreeMap;
 
 use super::effect::Effects;
+use super::follower::Learner;
 use super::ids::ServerId;
 use super::leader::Leader;
-use super::follower::Learner;
 use super::message::PeerMsg;
 use super::timer::Timer;
 use super::vote::{PeerState, Vote};
@@ -39,7 +39,11 @@ impl Election {
     /// Before `Start`: a placeholder vote for myself.
     pub(crate) fn idle(me: ServerId) -> Election {
         Election {
-            proposal: Vote { epoch: Default::default(), zxid: Default::default(), sid: me },
+            proposal: Vote {
+                epoch: Default::default(),
+                zxid: Default::default(),
+                sid: me,
+            },
             received: BTreeMap::new(),
             out_of_election: BTreeMap::new(),
             notify_ticks: 1,
@@ -51,7 +55,11 @@ impl Election {
 impl Node {
     /// My own vote: `(currentEpoch, last logged zxid, myid)`.
     pub fn initial_vote(&self) -> Vote {
-        Vote { epoch: self.current_epoch, zxid: self.last_zxid(), sid: self.config.my_id }
+        Vote {
+            epoch: self.current_epoch,
+            zxid: self.last_zxid(),
+            sid: self.config.my_id,
+        }
     }
 
     /// Enters LOOKING and starts a new round (FLE-START).
@@ -85,7 +93,10 @@ impl Node {
         election.proposal = own;
         self.record_own_vote();
         self.broadcast_notification(out);
-        out.push(Effect::SetTimer { timer: Timer::Notify, ticks: 1 });
+        out.push(Effect::SetTimer {
+            timer: Timer::Notify,
+            ticks: 1,
+        });
         self.check_election_quorum(out);
     }
 
@@ -111,18 +122,29 @@ impl Node {
         if self.is_voter() {
             let me = self.config.my_id;
             let proposal = self.election().proposal;
-            self.election_mut().received.insert(me, (proposal, PeerState::Looking));
+            self.election_mut()
+                .received
+                .insert(me, (proposal, PeerState::Looking));
         }
     }
 
     fn notification(&self) -> PeerMsg {
-        PeerMsg::Notification { state: self.state(), vote: self.current_vote(), round: self.round }
+        PeerMsg::Notification {
+            state: self.state(),
+            vote: self.current_vote(),
+            round: self.round,
+        }
     }
 
     /// Sends my current vote to every voter but me.
     fn broadcast_notification(&self, out: &mut Effects) {
         let msg = self.notification();
-        for sid in self.config.voters.iter().filter(|s| **s != self.config.my_id) {
+        for sid in self
+            .config
+            .voters
+            .iter()
+            .filter(|s| **s != self.config.my_id)
+        {
             out.send(*sid, msg.clone());
         }
     }
@@ -174,13 +196,20 @@ impl Node {
         }
         // Only I know my state: a vote naming me carries my claim of an earlier life (a restart
         // resets rounds); replace it by the truth.
-        let vote = if vote.sid == self.config.my_id { self.initial_vote() } else { vote };
+        let vote = if vote.sid == self.config.my_id {
+            self.initial_vote()
+        } else {
+            vote
+        };
         let bug = self.config.bug;
         if round > self.round {
             self.round = round;
             let own = self.initial_vote();
             let adopt = if vote.beats(&own, bug) { vote } else { own };
-            assert!(adopt >= own && (adopt == own || adopt == vote), "FLE-ORDER: round change adopted {adopt:?} over own {own:?}");
+            assert!(
+                adopt >= own && (adopt == own || adopt == vote),
+                "FLE-ORDER: round change adopted {adopt:?} over own {own:?}"
+            );
             let election = self.election_mut();
             election.received.clear();
             election.proposal = adopt;
@@ -188,12 +217,17 @@ impl Node {
             self.broadcast_notification(out);
         } else if vote.beats(&self.election().proposal, bug) {
             let current = self.election().proposal;
-            assert!(vote > current, "FLE-ORDER: adopted {vote:?}, not stronger than {current:?}");
+            assert!(
+                vote > current,
+                "FLE-ORDER: adopted {vote:?}, not stronger than {current:?}"
+            );
             self.election_mut().proposal = vote;
             self.record_own_vote();
             self.broadcast_notification(out);
         }
-        self.election_mut().received.insert(from, (vote, PeerState::Looking));
+        self.election_mut()
+            .received
+            .insert(from, (vote, PeerState::Looking));
         self.check_election_quorum(out);
     }
 
@@ -205,17 +239,32 @@ impl Node {
         round: u64,
         out: &mut Effects,
     ) {
+        if vote.sid == self.config.my_id && vote != self.initial_vote() {
+            // They still follow an earlier life of mine (a restart resets rounds); they will
+            // notice it is gone and elect again.
+            tracing::trace!(%from, "ignored: decided vote for a previous life of mine");
+            return;
+        }
         if round == self.round {
             self.election_mut().received.insert(from, (vote, state));
-            if self.quorum_for(vote, |e| e.received.iter().map(|(s, (v, st))| (*s, *v, *st)).collect())
-                && self.leader_confirmed(vote, round, false)
+            if self.quorum_for(vote, |e| {
+                e.received
+                    .iter()
+                    .map(|(s, (v, st))| (*s, *v, *st))
+                    .collect()
+            }) && self.leader_confirmed(vote, round, false)
             {
                 return self.decide(vote, out);
             }
         }
-        self.election_mut().out_of_election.insert(from, (vote, state, round));
+        self.election_mut()
+            .out_of_election
+            .insert(from, (vote, state, round));
         let oe = |e: &Election| -> Vec<(ServerId, Vote, PeerState)> {
-            e.out_of_election.iter().map(|(s, (v, st, _))| (*s, *v, *st)).collect()
+            e.out_of_election
+                .iter()
+                .map(|(s, (v, st, _))| (*s, *v, *st))
+                .collect()
         };
         if self.quorum_for(vote, oe) && self.leader_confirmed(vote, round, true) {
             self.round = round;
@@ -229,8 +278,11 @@ impl Node {
         vote: Vote,
         set: impl Fn(&Election) -> Vec<(ServerId, Vote, PeerState)>,
     ) -> bool {
-        let agreeing: Vec<ServerId> =
-            set(self.election()).into_iter().filter(|(_, v, _)| *v == vote).map(|(s, _, _)| s).collect();
+        let agreeing: Vec<ServerId> = set(self.election())
+            .into_iter()
+            .filter(|(_, v, _)| *v == vote)
+            .map(|(s, _, _)| s)
+            .collect();
         self.config.quorum().contains_quorum(&agreeing)
     }
 
@@ -242,7 +294,10 @@ impl Node {
         }
         let e = self.election();
         if out_of_election {
-            matches!(e.out_of_election.get(&vote.sid), Some((_, PeerState::Leading, _)))
+            matches!(
+                e.out_of_election.get(&vote.sid),
+                Some((_, PeerState::Leading, _))
+            )
         } else {
             matches!(e.received.get(&vote.sid), Some((_, PeerState::Leading)))
         }
@@ -259,7 +314,10 @@ impl Node {
                 .collect()
         };
         if self.is_voter() && self.quorum_for(proposal, agreeing) {
-            out.push(Effect::SetTimer { timer: Timer::FinalizeWait, ticks: self.config.finalize_wait_ticks });
+            out.push(Effect::SetTimer {
+                timer: Timer::FinalizeWait,
+                ticks: self.config.finalize_wait_ticks,
+            });
         } else {
             out.push(Effect::CancelTimer(Timer::FinalizeWait));
         }
@@ -289,7 +347,10 @@ impl Node {
                 let e = self.election_mut();
                 e.notify_ticks = (e.notify_ticks * 2).min(max.max(1));
                 let ticks = e.notify_ticks;
-                out.push(Effect::SetTimer { timer: Timer::Notify, ticks });
+                out.push(Effect::SetTimer {
+                    timer: Timer::Notify,
+                    ticks,
+                });
             }
             other => tracing::trace!(?other, "ignored timer while LOOKING"),
         }
@@ -305,11 +366,19 @@ impl Node {
 
     /// The election is over: lead, follow or observe `vote.sid`.
     fn decide(&mut self, vote: Vote, out: &mut Effects) {
-        assert!(self.config.voters.contains(&vote.sid), "FLE-VOTER: decided for non-voter {}", vote.sid);
+        assert!(
+            self.config.voters.contains(&vote.sid),
+            "FLE-VOTER: decided for non-voter {}",
+            vote.sid
+        );
         out.push(Effect::CancelTimer(Timer::FinalizeWait));
         out.push(Effect::CancelTimer(Timer::Notify));
         if vote.sid == self.config.my_id {
-            assert_eq!(vote, self.initial_vote(), "FLE-SELF: leading on a vote that is not my own state");
+            assert_eq!(
+                vote,
+                self.initial_vote(),
+                "FLE-SELF: leading on a vote that is not my own state"
+            );
             let leader = Leader::new(vote);
             self.set_role(Role::Leading(leader), out);
             self.leader_start(out);

@@ -92,9 +92,15 @@ impl Node {
     /// Just decided to follow: register with the leader.
     pub(crate) fn learner_start(&mut self, out: &mut Effects) {
         let l = self.learner();
-        let msg = PeerMsg::FollowerInfo { accepted_epoch: self.accepted_epoch, observer: l.observer };
+        let msg = PeerMsg::FollowerInfo {
+            accepted_epoch: self.accepted_epoch,
+            observer: l.observer,
+        };
         out.send(l.leader, msg);
-        out.push(Effect::SetTimer { timer: Timer::InitLimit, ticks: self.config.init_limit_ticks });
+        out.push(Effect::SetTimer {
+            timer: Timer::InitLimit,
+            ticks: self.config.init_limit_ticks,
+        });
     }
 
     pub(crate) fn learner_on_message(&mut self, from: ServerId, msg: PeerMsg, out: &mut Effects) {
@@ -107,15 +113,23 @@ impl Node {
             PeerMsg::LeaderInfo { epoch } if phase == LearnerPhase::Discovery => {
                 self.on_leader_info(epoch, out)
             }
-            PeerMsg::Sync { kind, proposals, committed } if phase == LearnerPhase::AwaitSync => {
-                self.on_sync(kind, proposals, committed, out)
-            }
+            PeerMsg::Sync {
+                kind,
+                proposals,
+                committed,
+            } if phase == LearnerPhase::AwaitSync => self.on_sync(kind, proposals, committed, out),
             PeerMsg::Propose(p) if phase >= LearnerPhase::Syncing && !self.learner().observer => {
                 self.on_proposal(p, out)
             }
             PeerMsg::Inform(p) if phase >= LearnerPhase::Syncing && self.learner().observer => {
-                self.learner_mut().leader_commit = p.zxid;
-                self.on_proposal(p, out);
+                // The sync stream may already have carried this proposal (it was in flight when
+                // I synced); INFORM then only tells me it is committed.
+                let l = self.learner_mut();
+                l.leader_commit = l.leader_commit.max(p.zxid);
+                if p.zxid > self.last_zxid() {
+                    self.on_proposal(p, out);
+                }
+                self.advance_commit(out);
             }
             PeerMsg::NewLeader { epoch } if phase == LearnerPhase::Syncing => {
                 self.on_new_leader(epoch, out)
@@ -123,7 +137,10 @@ impl Node {
             PeerMsg::UpToDate if phase == LearnerPhase::NewLeaderAcked => {
                 self.learner_mut().phase = LearnerPhase::Broadcast;
                 out.push(Effect::CancelTimer(Timer::InitLimit));
-                out.push(Effect::SetTimer { timer: Timer::SyncLimit, ticks: self.config.sync_limit_ticks });
+                out.push(Effect::SetTimer {
+                    timer: Timer::SyncLimit,
+                    ticks: self.config.sync_limit_ticks,
+                });
             }
             PeerMsg::Commit { zxid } if phase >= LearnerPhase::Syncing => {
                 let l = self.learner_mut();
@@ -133,7 +150,10 @@ impl Node {
             PeerMsg::Ping => {
                 out.send(from, PeerMsg::Ping);
                 if phase == LearnerPhase::Broadcast {
-                    out.push(Effect::SetTimer { timer: Timer::SyncLimit, ticks: self.config.sync_limit_ticks });
+                    out.push(Effect::SetTimer {
+                        timer: Timer::SyncLimit,
+                        ticks: self.config.sync_limit_ticks,
+                    });
                 }
             }
             other => {
@@ -165,7 +185,8 @@ impl Node {
         if self.learner().phase != LearnerPhase::AckEpochPending {
             return;
         }
-        let epoch_ok = !self.epoch_write_pending || self.config.has_bug(Bug::EpochNotPersistedBeforeUse);
+        let epoch_ok =
+            !self.epoch_write_pending || self.config.has_bug(Bug::EpochNotPersistedBeforeUse);
         if !epoch_ok || self.durable_zxid != self.last_zxid() {
             return;
         }
@@ -176,17 +197,38 @@ impl Node {
         };
         let l = self.learner();
         let current_epoch = l.report_current.then_some(self.current_epoch);
-        out.send(l.leader, PeerMsg::AckEpoch { current_epoch, last_zxid });
+        out.send(
+            l.leader,
+            PeerMsg::AckEpoch {
+                current_epoch,
+                last_zxid,
+            },
+        );
         self.learner_mut().phase = LearnerPhase::AwaitSync;
     }
 
-    fn on_sync(&mut self, kind: SyncKind, proposals: Vec<Proposal>, committed: Zxid, out: &mut Effects) {
+    fn on_sync(
+        &mut self,
+        kind: SyncKind,
+        proposals: Vec<Proposal>,
+        committed: Zxid,
+        out: &mut Effects,
+    ) {
         match kind {
             SyncKind::Diff => {}
             SyncKind::Trunc { to } => {
-                assert!(to < self.last_zxid(), "ZAB-TRUNC: TRUNC to {to} but my last is {}", self.last_zxid());
+                assert!(
+                    to < self.last_zxid(),
+                    "ZAB-TRUNC: TRUNC to {to} but my last is {}",
+                    self.last_zxid()
+                );
                 let cut = if self.config.has_bug(Bug::TruncOneTooMany) {
-                    self.log.iter().rev().map(|p| p.zxid).find(|z| *z < to).unwrap_or(self.log_base)
+                    self.log
+                        .iter()
+                        .rev()
+                        .map(|p| p.zxid)
+                        .find(|z| *z < to)
+                        .unwrap_or(self.log_base)
                 } else {
                     to
                 };
@@ -197,7 +239,11 @@ impl Node {
                 // the leader holds my committed prefix, so only the part above it is replaced.
                 let keep = self.committed_zxid;
                 for mine in self.committed_log() {
-                    assert!(proposals.contains(mine), "ZAB-SNAP: leader's snapshot lacks my committed {}", mine.zxid);
+                    assert!(
+                        proposals.contains(mine),
+                        "ZAB-SNAP: leader's snapshot lacks my committed {}",
+                        mine.zxid
+                    );
                 }
                 self.truncate_after(keep, out);
             }
@@ -217,15 +263,29 @@ impl Node {
 
     fn on_proposal(&mut self, p: Proposal, out: &mut Effects) {
         let last = self.last_zxid();
-        if last.epoch() == p.zxid.epoch() {
-            // ZAB-GAPLESS: within an epoch the leader proposes consecutive counters on a FIFO link.
-            assert_eq!(Ok(p.zxid), last.next(), "ZAB-GAPLESS: proposal {} after {last} on {}", p.zxid, self.config.my_id);
-        }
+        // ZAB-GAPLESS: within an epoch the leader proposes consecutive counters on a FIFO link,
+        // and the first proposal of an epoch I see after my sync is that epoch's first.
+        let expected = if last.epoch() == p.zxid.epoch() {
+            last.next()
+        } else {
+            Ok(Zxid::new(p.zxid.epoch(), 1))
+        };
+        assert_eq!(
+            Ok(p.zxid),
+            expected,
+            "ZAB-GAPLESS: proposal {} after {last} on {}",
+            p.zxid,
+            self.config.my_id
+        );
         self.append(vec![p], out);
     }
 
     fn on_new_leader(&mut self, epoch: Epoch, out: &mut Effects) {
-        assert_eq!(Some(epoch), self.learner().epoch, "ZAB-NEWLEADER: epoch differs from LEADERINFO");
+        assert_eq!(
+            Some(epoch),
+            self.learner().epoch,
+            "ZAB-NEWLEADER: epoch differs from LEADERINFO"
+        );
         if self.config.has_bug(Bug::DropPendingAtNewLeader) {
             // ZOOKEEPER-4394: proposals not yet committed are forgotten, yet NEWLEADER is ACKed.
             let keep = self.learner().leader_commit.max(self.committed_zxid);
@@ -262,7 +322,12 @@ impl Node {
             return;
         }
         let leader = self.learner().leader;
-        out.send(leader, PeerMsg::Ack { zxid: Zxid::epoch_start(epoch) });
+        out.send(
+            leader,
+            PeerMsg::Ack {
+                zxid: Zxid::epoch_start(epoch),
+            },
+        );
         self.learner_mut().phase = LearnerPhase::NewLeaderAcked;
         self.ack_durable_proposals(out);
     }

@@ -31,24 +31,58 @@ fn fail(id: &'static str, detail: String) -> Result<(), Violation> {
 pub fn check_local(node: &Node) -> Result<(), Violation> {
     let me = node.config().my_id;
     if node.current_epoch() > node.accepted_epoch() {
-        return fail("INV-EPOCH", format!("{me}: currentEpoch {} > acceptedEpoch {}", node.current_epoch(), node.accepted_epoch()));
+        return fail(
+            "INV-EPOCH",
+            format!(
+                "{me}: currentEpoch {} > acceptedEpoch {}",
+                node.current_epoch(),
+                node.accepted_epoch()
+            ),
+        );
     }
     if let Some(pair) = node.log().windows(2).find(|w| w[0].zxid >= w[1].zxid) {
-        return fail("INV-LOG-ORDER", format!("{me}: log has {} before {}", pair[0].zxid, pair[1].zxid));
+        return fail(
+            "INV-LOG-ORDER",
+            format!("{me}: log has {} before {}", pair[0].zxid, pair[1].zxid),
+        );
     }
-    if node.log().first().is_some_and(|p| p.zxid <= node.log_base()) {
-        return fail("INV-LOG-ORDER", format!("{me}: log starts at or below its snapshot base"));
+    if node
+        .log()
+        .first()
+        .is_some_and(|p| p.zxid <= node.log_base())
+    {
+        return fail(
+            "INV-LOG-ORDER",
+            format!("{me}: log starts at or below its snapshot base"),
+        );
     }
     if node.durable_zxid() > node.last_zxid() {
-        return fail("INV-DURABLE", format!("{me}: durable {} beyond last {}", node.durable_zxid(), node.last_zxid()));
+        return fail(
+            "INV-DURABLE",
+            format!(
+                "{me}: durable {} beyond last {}",
+                node.durable_zxid(),
+                node.last_zxid()
+            ),
+        );
     }
     if node.committed_zxid() > node.durable_zxid() {
-        return fail("INV-COMMIT-DURABLE", format!("{me}: committed {} beyond durable {}", node.committed_zxid(), node.durable_zxid()));
+        return fail(
+            "INV-COMMIT-DURABLE",
+            format!(
+                "{me}: committed {} beyond durable {}",
+                node.committed_zxid(),
+                node.durable_zxid()
+            ),
+        );
     }
     if let Role::Leading(l) = node.role() {
         if let Some(epoch) = l.epoch {
             if node.last_zxid().epoch() > epoch {
-                return fail("INV-LEADER-EPOCH", format!("{me}: leader of {epoch} holds {}", node.last_zxid()));
+                return fail(
+                    "INV-LEADER-EPOCH",
+                    format!("{me}: leader of {epoch} holds {}", node.last_zxid()),
+                );
             }
         }
     }
@@ -63,13 +97,27 @@ pub fn check_cluster(nodes: &[&Node]) -> Result<(), Violation> {
         for b in &nodes[i + 1..] {
             if let (Some(ea), Some(eb)) = (a.established_epoch(), b.established_epoch()) {
                 if ea == eb {
-                    return fail("ZAB-LEADER-UNIQUE", format!("{} and {} both lead epoch {ea}", a.config().my_id, b.config().my_id));
+                    return fail(
+                        "ZAB-LEADER-UNIQUE",
+                        format!(
+                            "{} and {} both lead epoch {ea}",
+                            a.config().my_id,
+                            b.config().my_id
+                        ),
+                    );
                 }
             }
             let (ca, cb) = (a.committed_log(), b.committed_log());
             let n = ca.len().min(cb.len());
             if ca[..n] != cb[..n] {
-                return fail("ZAB-PREFIX", format!("{} and {} committed different prefixes", a.config().my_id, b.config().my_id));
+                return fail(
+                    "ZAB-PREFIX",
+                    format!(
+                        "{} and {} committed different prefixes",
+                        a.config().my_id,
+                        b.config().my_id
+                    ),
+                );
             }
         }
     }

@@ -123,7 +123,10 @@ impl Node {
 
     /// Just elected: wait for learners (initLimit), maybe fix the epoch at once.
     pub(crate) fn leader_start(&mut self, out: &mut Effects) {
-        out.push(Effect::SetTimer { timer: Timer::InitLimit, ticks: self.config.init_limit_ticks });
+        out.push(Effect::SetTimer {
+            timer: Timer::InitLimit,
+            ticks: self.config.init_limit_ticks,
+        });
         self.try_fix_epoch(out);
     }
 
@@ -135,7 +138,12 @@ impl Node {
         let me = self.config.my_id;
         let lead = self.lead();
         let connected: Vec<ServerId> = std::iter::once(me)
-            .chain(lead.learners.iter().filter(|(_, v)| !v.observer).map(|(s, _)| *s))
+            .chain(
+                lead.learners
+                    .iter()
+                    .filter(|(_, v)| !v.observer)
+                    .map(|(s, _)| *s),
+            )
             .collect();
         let skip_quorum = self.config.has_bug(Bug::NoAckEpochQuorum);
         if !skip_quorum && !self.config.quorum().contains_quorum(&connected) {
@@ -147,8 +155,13 @@ impl Node {
             .filter(|v| !v.observer)
             .map(|v| v.accepted_epoch)
             .fold(self.accepted_epoch, Epoch::max);
-        let epoch = max_accepted.next().expect("ZAB-EPOCH-NEW: epoch space exhausted");
-        assert!(epoch > self.accepted_epoch, "ZAB-EPOCH-NEW: {epoch} not above my acceptedEpoch");
+        let epoch = max_accepted
+            .next()
+            .expect("ZAB-EPOCH-NEW: epoch space exhausted");
+        assert!(
+            epoch > self.accepted_epoch,
+            "ZAB-EPOCH-NEW: {epoch} not above my acceptedEpoch"
+        );
         self.accepted_epoch = epoch;
         self.persist_epochs(out);
         self.lead_mut().epoch = Some(epoch);
@@ -159,7 +172,11 @@ impl Node {
     }
 
     pub(crate) fn leader_on_message(&mut self, from: ServerId, msg: PeerMsg, out: &mut Effects) {
-        if let PeerMsg::FollowerInfo { accepted_epoch, observer } = msg {
+        if let PeerMsg::FollowerInfo {
+            accepted_epoch,
+            observer,
+        } = msg
+        {
             return self.on_follower_info(from, accepted_epoch, observer, out);
         }
         if self.ignore_leader_message(from) {
@@ -168,15 +185,19 @@ impl Node {
         }
         self.lead_mut().heard.insert(from);
         match msg {
-            PeerMsg::AckEpoch { current_epoch, last_zxid } => {
-                self.on_ack_epoch(from, current_epoch, last_zxid, out)
-            }
+            PeerMsg::AckEpoch {
+                current_epoch,
+                last_zxid,
+            } => self.on_ack_epoch(from, current_epoch, last_zxid, out),
             PeerMsg::Ack { zxid } => self.on_ack(from, zxid, out),
             PeerMsg::Request { payload } => {
                 if self.lead().phase == LeaderPhase::Broadcast {
                     out.push(Effect::Prepare { from, payload });
                 } else {
-                    out.push(Effect::Reject { data: payload, reason: RejectReason::NotLeader });
+                    out.push(Effect::Reject {
+                        data: payload,
+                        reason: RejectReason::NotLeader,
+                    });
                 }
             }
             PeerMsg::Ping => {}
@@ -188,9 +209,20 @@ impl Node {
         !self.lead().learners.contains_key(&from)
     }
 
-    fn on_follower_info(&mut self, from: ServerId, accepted_epoch: Epoch, observer: bool, out: &mut Effects) {
+    fn on_follower_info(
+        &mut self,
+        from: ServerId,
+        accepted_epoch: Epoch,
+        observer: bool,
+        out: &mut Effects,
+    ) {
         let observer = observer || self.config.observers.contains(&from);
-        let view = LearnerView { accepted_epoch, observer, stage: LearnerStage::Connected, acked: Zxid::ZERO };
+        let view = LearnerView {
+            accepted_epoch,
+            observer,
+            stage: LearnerStage::Connected,
+            acked: Zxid::ZERO,
+        };
         self.lead_mut().learners.insert(from, view);
         self.lead_mut().heard.insert(from);
         match self.lead().epoch {
@@ -199,7 +231,13 @@ impl Node {
         }
     }
 
-    fn on_ack_epoch(&mut self, from: ServerId, current: Option<Epoch>, last: Zxid, out: &mut Effects) {
+    fn on_ack_epoch(
+        &mut self,
+        from: ServerId,
+        current: Option<Epoch>,
+        last: Zxid,
+        out: &mut Effects,
+    ) {
         let view = &self.lead().learners[&from];
         if view.stage != LearnerStage::Connected || self.lead().epoch.is_none() {
             tracing::trace!(%from, "ignored: unexpected ACKEPOCH");
@@ -215,7 +253,11 @@ impl Node {
                 self.lead_mut().ackepoch.insert(from);
             }
         }
-        self.lead_mut().learners.get_mut(&from).expect("checked above").stage = LearnerStage::AckedEpoch(last);
+        self.lead_mut()
+            .learners
+            .get_mut(&from)
+            .expect("checked above")
+            .stage = LearnerStage::AckedEpoch(last);
         if self.lead().phase == LeaderPhase::Discovery {
             self.check_discovery_done(out);
         } else {
@@ -225,7 +267,9 @@ impl Node {
 
     /// ZAB-ESTABLISH: a quorum acknowledged my epoch; persist currentEpoch and sync them.
     fn check_discovery_done(&mut self, out: &mut Effects) {
-        let Some(epoch) = self.lead().epoch else { return };
+        let Some(epoch) = self.lead().epoch else {
+            return;
+        };
         let skip_quorum = self.config.has_bug(Bug::NoAckEpochQuorum);
         if !skip_quorum && !self.config.quorum().contains_quorum(&self.lead().ackepoch) {
             return;
@@ -233,7 +277,11 @@ impl Node {
         if skip_quorum && self.epoch_write_pending {
             return;
         }
-        assert!(self.accepted_epoch == epoch, "ZAB-EPOCH: established {epoch} with acceptedEpoch {}", self.accepted_epoch);
+        assert!(
+            self.accepted_epoch == epoch,
+            "ZAB-EPOCH: established {epoch} with acceptedEpoch {}",
+            self.accepted_epoch
+        );
         self.current_epoch = epoch;
         self.persist_epochs(out);
         let initial_last = self.last_zxid();
@@ -259,22 +307,43 @@ impl Node {
         };
         let plan = plan_sync(&self.log, self.log_base, peer_last, self.config.bug);
         if let SyncKind::Trunc { to } = plan.kind {
-            assert!(to < peer_last, "ZAB-SYNC: TRUNC to {to} does not cut {peer_last}");
+            assert!(
+                to < peer_last,
+                "ZAB-SYNC: TRUNC to {to} does not cut {peer_last}"
+            );
         }
         let committed = self.lead().commit_point.max(self.committed_zxid);
-        out.send(sid, PeerMsg::Sync { kind: plan.kind, proposals: plan.proposals, committed });
+        out.send(
+            sid,
+            PeerMsg::Sync {
+                kind: plan.kind,
+                proposals: plan.proposals,
+                committed,
+            },
+        );
         out.send(sid, PeerMsg::NewLeader { epoch });
-        self.lead_mut().learners.get_mut(&sid).expect("learner").stage = LearnerStage::Syncing;
+        self.lead_mut()
+            .learners
+            .get_mut(&sid)
+            .expect("learner")
+            .stage = LearnerStage::Syncing;
     }
 
     fn on_ack(&mut self, from: ServerId, zxid: Zxid, out: &mut Effects) {
-        let epoch = self.lead().epoch.expect("acks after the epoch is fixed");
+        let Some(epoch) = self.lead().epoch else {
+            tracing::trace!(%from, %zxid, "ignored: ACK before the epoch is fixed");
+            return;
+        };
         let view = self.lead().learners[&from].clone();
         if zxid == Zxid::epoch_start(epoch) {
             if view.stage != LearnerStage::Syncing {
                 return;
             }
-            self.lead_mut().learners.get_mut(&from).expect("learner").stage = LearnerStage::NewLeaderAcked;
+            self.lead_mut()
+                .learners
+                .get_mut(&from)
+                .expect("learner")
+                .stage = LearnerStage::NewLeaderAcked;
             if !view.observer {
                 self.lead_mut().newleader_acks.insert(from);
             }
@@ -328,8 +397,14 @@ impl Node {
         self.lead_mut().commit_point = initial_last;
         self.commit_upto(initial_last, out);
         out.push(Effect::CancelTimer(Timer::InitLimit));
-        out.push(Effect::SetTimer { timer: Timer::Heartbeat, ticks: 1 });
-        out.push(Effect::SetTimer { timer: Timer::SyncLimit, ticks: self.config.sync_limit_ticks });
+        out.push(Effect::SetTimer {
+            timer: Timer::Heartbeat,
+            ticks: 1,
+        });
+        out.push(Effect::SetTimer {
+            timer: Timer::SyncLimit,
+            ticks: self.config.sync_limit_ticks,
+        });
         let acked: Vec<ServerId> = self
             .lead()
             .learners
@@ -343,25 +418,47 @@ impl Node {
     }
 
     fn send_uptodate(&mut self, sid: ServerId, out: &mut Effects) {
-        out.send(sid, PeerMsg::Commit { zxid: self.lead().commit_point });
+        out.send(
+            sid,
+            PeerMsg::Commit {
+                zxid: self.lead().commit_point,
+            },
+        );
         out.send(sid, PeerMsg::UpToDate);
-        self.lead_mut().learners.get_mut(&sid).expect("learner").stage = LearnerStage::UpToDate;
+        self.lead_mut()
+            .learners
+            .get_mut(&sid)
+            .expect("learner")
+            .stage = LearnerStage::UpToDate;
     }
 
     /// A prepared write: next zxid, log it, PROPOSAL to every forwarding follower.
     pub(crate) fn leader_propose(&mut self, data: Bytes, out: &mut Effects) {
         let (phase, epoch) = (self.lead().phase, self.lead().epoch);
         let Some(epoch) = epoch.filter(|_| phase == LeaderPhase::Broadcast) else {
-            return out.push(Effect::Reject { data, reason: RejectReason::NotLeader });
+            return out.push(Effect::Reject {
+                data,
+                reason: RejectReason::NotLeader,
+            });
         };
         let last = self.last_zxid();
-        let next = if last.epoch() == epoch { last.next() } else { Ok(Zxid::new(epoch, 1)) };
+        let next = if last.epoch() == epoch {
+            last.next()
+        } else {
+            Ok(Zxid::new(epoch, 1))
+        };
         let Ok(zxid) = next else {
             // ZOOKEEPER-1277: never wrap; a new election starts a new epoch.
-            out.push(Effect::Reject { data, reason: RejectReason::ZxidRollover });
+            out.push(Effect::Reject {
+                data,
+                reason: RejectReason::ZxidRollover,
+            });
             return self.become_looking(out);
         };
-        assert!(zxid.epoch() == epoch, "ZAB-ZXID: proposal {zxid} outside epoch {epoch}");
+        assert!(
+            zxid.epoch() == epoch,
+            "ZAB-ZXID: proposal {zxid} outside epoch {epoch}"
+        );
         let proposal = Proposal { zxid, data };
         self.append(vec![proposal.clone()], out);
         out.push(Effect::Proposed { zxid });
@@ -393,7 +490,11 @@ impl Node {
         let before = self.lead().commit_point;
         let mut point = before;
         for p in self.log.iter().filter(|p| p.zxid > before) {
-            assert!(p.zxid.epoch() == epoch, "ZAB-COMMIT: uncommitted {} from an old epoch", p.zxid);
+            assert!(
+                p.zxid.epoch() == epoch,
+                "ZAB-COMMIT: uncommitted {} from an old epoch",
+                p.zxid
+            );
             let mut ackers: Vec<ServerId> = self
                 .lead()
                 .learners
@@ -411,8 +512,12 @@ impl Node {
         }
         if point > before {
             self.lead_mut().commit_point = point;
-            let newly: Vec<Proposal> =
-                self.log.iter().filter(|p| p.zxid > before && p.zxid <= point).cloned().collect();
+            let newly: Vec<Proposal> = self
+                .log
+                .iter()
+                .filter(|p| p.zxid > before && p.zxid <= point)
+                .cloned()
+                .collect();
             let learners: Vec<(ServerId, bool)> = self
                 .lead()
                 .learners
@@ -453,7 +558,9 @@ impl Node {
             .filter(|(_, v)| !v.observer && v.stage >= LearnerStage::NewLeaderAcked)
             .map(|(s, _)| *s)
             .chain(std::iter::once(self.config.my_id));
-        self.config.quorum().contains_quorum(&synced.collect::<Vec<_>>())
+        self.config
+            .quorum()
+            .contains_quorum(&synced.collect::<Vec<_>>())
     }
 
     pub(crate) fn leader_on_timeout(&mut self, timer: Timer, out: &mut Effects) {
@@ -466,7 +573,10 @@ impl Node {
                 let mut heard = std::mem::take(&mut self.lead_mut().heard);
                 heard.insert(self.config.my_id);
                 if self.config.quorum().contains_quorum(&heard) && self.has_synced_quorum() {
-                    out.push(Effect::SetTimer { timer: Timer::SyncLimit, ticks: self.config.sync_limit_ticks });
+                    out.push(Effect::SetTimer {
+                        timer: Timer::SyncLimit,
+                        ticks: self.config.sync_limit_ticks,
+                    });
                 } else {
                     tracing::info!("syncLimit expired without a quorum: abdicating");
                     self.become_looking(out);
@@ -477,7 +587,10 @@ impl Node {
                 for sid in learners {
                     out.send(sid, PeerMsg::Ping);
                 }
-                out.push(Effect::SetTimer { timer: Timer::Heartbeat, ticks: 1 });
+                out.push(Effect::SetTimer {
+                    timer: Timer::Heartbeat,
+                    ticks: 1,
+                });
             }
             other => tracing::trace!(?other, "ignored timer while LEADING"),
         }

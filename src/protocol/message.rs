@@ -17,7 +17,7 @@ use super::vote::{PeerState, Vote};
 /// the models).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Proposal {
-    /// Its zxid; unique cluster-wide because one leader owns each epoch (ZAB-UNIQUE).
+    /// Its zxid; unique cluster-wide because one leader owns each epoch (ZAB-LEADER-UNIQUE).
     pub zxid: Zxid,
     /// The txn, opaque to the protocol.
     pub data: Bytes,
@@ -119,13 +119,24 @@ impl PeerMsg {
     pub fn name(&self) -> &'static str {
         match self {
             PeerMsg::Notification { .. } => "NOTIFICATION",
-            PeerMsg::FollowerInfo { observer: false, .. } => "FOLLOWERINFO",
+            PeerMsg::FollowerInfo {
+                observer: false, ..
+            } => "FOLLOWERINFO",
             PeerMsg::FollowerInfo { observer: true, .. } => "OBSERVERINFO",
             PeerMsg::LeaderInfo { .. } => "LEADERINFO",
             PeerMsg::AckEpoch { .. } => "ACKEPOCH",
-            PeerMsg::Sync { kind: SyncKind::Diff, .. } => "DIFF",
-            PeerMsg::Sync { kind: SyncKind::Trunc { .. }, .. } => "TRUNC",
-            PeerMsg::Sync { kind: SyncKind::Snap, .. } => "SNAP",
+            PeerMsg::Sync {
+                kind: SyncKind::Diff,
+                ..
+            } => "DIFF",
+            PeerMsg::Sync {
+                kind: SyncKind::Trunc { .. },
+                ..
+            } => "TRUNC",
+            PeerMsg::Sync {
+                kind: SyncKind::Snap,
+                ..
+            } => "SNAP",
             PeerMsg::NewLeader { .. } => "NEWLEADER",
             PeerMsg::UpToDate => "UPTODATE",
             PeerMsg::Propose(_) => "PROPOSAL",

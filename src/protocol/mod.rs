@@ -183,7 +183,10 @@ impl Node {
     fn on_write(&mut self, data: bytes::Bytes, out: &mut Effects) {
         match &self.role {
             Role::Leading(_) => self.leader_propose(data, out),
-            _ => out.push(Effect::Reject { data, reason: RejectReason::NotLeader }),
+            _ => out.push(Effect::Reject {
+                data,
+                reason: RejectReason::NotLeader,
+            }),
         }
     }
 
@@ -194,9 +197,15 @@ impl Node {
                 out.send(leader, PeerMsg::Request { payload });
             }
             Role::Leading(_) => {
-                out.push(Effect::Prepare { from: self.config.my_id, payload });
+                out.push(Effect::Prepare {
+                    from: self.config.my_id,
+                    payload,
+                });
             }
-            _ => out.push(Effect::Reject { data: payload, reason: RejectReason::NotLeader }),
+            _ => out.push(Effect::Reject {
+                data: payload,
+                reason: RejectReason::NotLeader,
+            }),
         }
     }
 
@@ -205,7 +214,10 @@ impl Node {
             tracing::trace!(%upto, "ignored: persisted write no longer in the log");
             return;
         }
-        assert!(upto <= self.last_zxid(), "INV-DURABLE: persisted {upto} beyond log");
+        assert!(
+            upto <= self.last_zxid(),
+            "INV-DURABLE: persisted {upto} beyond log"
+        );
         self.durable_zxid = upto;
         match &self.role {
             Role::Looking(_) => self.start_round_when_durable(out),
@@ -237,7 +249,10 @@ impl Node {
     /// Requests both epoch files be written with the current values.
     pub(crate) fn persist_epochs(&mut self, out: &mut Effects) {
         self.epoch_write_pending = true;
-        out.push(Effect::PersistEpoch { accepted: self.accepted_epoch, current: self.current_epoch });
+        out.push(Effect::PersistEpoch {
+            accepted: self.accepted_epoch,
+            current: self.current_epoch,
+        });
     }
 
     /// Appends to the in-memory log and asks for the write.
@@ -255,7 +270,10 @@ impl Node {
             );
             self.log.push(p.clone());
         }
-        out.push(Effect::PersistTxns { proposals, committed: self.committed_zxid });
+        out.push(Effect::PersistTxns {
+            proposals,
+            committed: self.committed_zxid,
+        });
     }
 
     /// Drops every entry above `after` in memory and on disk.
@@ -274,7 +292,11 @@ impl Node {
         if upto <= self.committed_zxid {
             return;
         }
-        assert!(upto <= self.durable_zxid, "INV-COMMIT-DURABLE: commit {upto} beyond durable {}", self.durable_zxid);
+        assert!(
+            upto <= self.durable_zxid,
+            "INV-COMMIT-DURABLE: commit {upto} beyond durable {}",
+            self.durable_zxid
+        );
         self.committed_zxid = upto;
         out.push(Effect::Commit { upto });
     }
@@ -402,6 +424,10 @@ impl Node {
 
     /// Has this node finished discovery as leader of `epoch` (ZAB's "established")?
     pub fn established_epoch(&self) -> Option<Epoch> {
-        self.leading().and_then(|l| (l.phase != LeaderPhase::Discovery).then_some(l.epoch).flatten())
+        self.leading().and_then(|l| {
+            (l.phase != LeaderPhase::Discovery)
+                .then_some(l.epoch)
+                .flatten()
+        })
     }
 }

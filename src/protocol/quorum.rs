@@ -16,7 +16,10 @@ pub struct QuorumVerifier {
 impl QuorumVerifier {
     /// Majority of `voters`.
     pub fn majority(voters: BTreeSet<ServerId>) -> QuorumVerifier {
-        assert!(!voters.is_empty(), "QUORUM: a quorum needs at least one voter");
+        assert!(
+            !voters.is_empty(),
+            "QUORUM: a quorum needs at least one voter"
+        );
         QuorumVerifier { voters }
     }
 
@@ -27,7 +30,10 @@ impl QuorumVerifier {
 
     /// Do the voters among `ids` form a majority? Non-voters are ignored.
     pub fn contains_quorum<'a>(&self, ids: impl IntoIterator<Item = &'a ServerId>) -> bool {
-        let votes = ids.into_iter().filter(|id| self.voters.contains(id)).count();
+        let votes = ids
+            .into_iter()
+            .filter(|id| self.voters.contains(id))
+            .count();
         2 * votes > self.voters.len()
     }
 }
@@ -45,7 +51,10 @@ mod tests {
         let q = QuorumVerifier::majority(ids(&[1, 2, 3]).into_iter().collect());
         assert!(!q.contains_quorum(&ids(&[1])));
         assert!(q.contains_quorum(&ids(&[1, 3])));
-        assert!(!q.contains_quorum(&ids(&[1, 9, 8])), "non-voters never count");
+        assert!(
+            !q.contains_quorum(&ids(&[1, 9, 8])),
+            "non-voters never count"
+        );
         let q4 = QuorumVerifier::majority(ids(&[1, 2, 3, 4]).into_iter().collect());
         assert!(!q4.contains_quorum(&ids(&[1, 2])));
         assert!(q4.contains_quorum(&ids(&[1, 2, 4])));

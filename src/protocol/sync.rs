@@ -31,26 +31,54 @@ pub struct SyncPlan {
 /// `log` over the snapshot `base`.
 pub fn plan_sync(log: &[Proposal], base: Zxid, peer_last: Zxid, bug: Option<Bug>) -> SyncPlan {
     let leader_last = log.last().map_or(base, |p| p.zxid);
-    let after = |z: Zxid| log.iter().filter(|p| p.zxid > z).cloned().collect::<Vec<_>>();
+    let after = |z: Zxid| {
+        log.iter()
+            .filter(|p| p.zxid > z)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
     let has = |z: Zxid| z == base || log.iter().any(|p| p.zxid == z);
     if peer_last == leader_last || has(peer_last) {
-        return SyncPlan { kind: SyncKind::Diff, proposals: after(peer_last) };
+        return SyncPlan {
+            kind: SyncKind::Diff,
+            proposals: after(peer_last),
+        };
     }
     if bug == Some(Bug::DiffInsteadOfTrunc) {
         // ZOOKEEPER-1154/2832: the learner's divergent tail is never cut.
-        return SyncPlan { kind: SyncKind::Diff, proposals: after(peer_last) };
+        return SyncPlan {
+            kind: SyncKind::Diff,
+            proposals: after(peer_last),
+        };
     }
     if peer_last > leader_last {
-        return SyncPlan { kind: SyncKind::Trunc { to: leader_last }, proposals: Vec::new() };
+        return SyncPlan {
+            kind: SyncKind::Trunc { to: leader_last },
+            proposals: Vec::new(),
+        };
     }
     if peer_last < base {
-        return SyncPlan { kind: SyncKind::Snap, proposals: log.to_vec() };
+        return SyncPlan {
+            kind: SyncKind::Snap,
+            proposals: log.to_vec(),
+        };
     }
-    let prev = log.iter().rev().map(|p| p.zxid).find(|z| *z < peer_last).unwrap_or(base);
+    let prev = log
+        .iter()
+        .rev()
+        .map(|p| p.zxid)
+        .find(|z| *z < peer_last)
+        .unwrap_or(base);
     if prev.epoch() == peer_last.epoch() {
-        SyncPlan { kind: SyncKind::Trunc { to: prev }, proposals: after(prev) }
+        SyncPlan {
+            kind: SyncKind::Trunc { to: prev },
+            proposals: after(prev),
+        }
     } else {
-        SyncPlan { kind: SyncKind::Snap, proposals: log.to_vec() }
+        SyncPlan {
+            kind: SyncKind::Snap,
+            proposals: log.to_vec(),
+        }
     }
 }
 
@@ -64,21 +92,38 @@ mod tests {
     }
 
     fn log(zs: &[Zxid]) -> Vec<Proposal> {
-        zs.iter().map(|z| Proposal { zxid: *z, data: bytes::Bytes::new() }).collect()
+        zs.iter()
+            .map(|z| Proposal {
+                zxid: *z,
+                data: bytes::Bytes::new(),
+            })
+            .collect()
     }
 
     #[test]
     fn seed_cases() {
         let l = log(&[z(1, 1), z(1, 2), z(2, 1)]);
-        assert_eq!(plan_sync(&l, Zxid::ZERO, z(2, 1), None).kind, SyncKind::Diff);
+        assert_eq!(
+            plan_sync(&l, Zxid::ZERO, z(2, 1), None).kind,
+            SyncKind::Diff
+        );
         let p = plan_sync(&l, Zxid::ZERO, z(1, 1), None);
         assert_eq!((p.kind, p.proposals.len()), (SyncKind::Diff, 2));
-        assert_eq!(plan_sync(&l, Zxid::ZERO, z(2, 5), None).kind, SyncKind::Trunc { to: z(2, 1) });
+        assert_eq!(
+            plan_sync(&l, Zxid::ZERO, z(2, 5), None).kind,
+            SyncKind::Trunc { to: z(2, 1) }
+        );
         let p = plan_sync(&l, Zxid::ZERO, z(1, 3), None);
         assert_eq!(p.kind, SyncKind::Trunc { to: z(1, 2) });
         assert_eq!(p.proposals, log(&[z(2, 1)]));
         let l2 = log(&[z(1, 1), z(3, 1)]);
-        assert_eq!(plan_sync(&l2, Zxid::ZERO, z(2, 1), None).kind, SyncKind::Snap);
-        assert_eq!(plan_sync(&l2, z(1, 1), Zxid::ZERO, None).kind, SyncKind::Snap);
+        assert_eq!(
+            plan_sync(&l2, Zxid::ZERO, z(2, 1), None).kind,
+            SyncKind::Snap
+        );
+        assert_eq!(
+            plan_sync(&l2, z(1, 1), Zxid::ZERO, None).kind,
+            SyncKind::Snap
+        );
     }
 }

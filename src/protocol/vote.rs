@@ -54,7 +54,11 @@ mod tests {
     use super::*;
 
     fn v(epoch: u32, zxid: u64, sid: u64) -> Vote {
-        Vote { epoch: Epoch(epoch), zxid: Zxid(zxid), sid: ServerId(sid) }
+        Vote {
+            epoch: Epoch(epoch),
+            zxid: Zxid(zxid),
+            sid: ServerId(sid),
+        }
     }
 
     #[test]

@@ -1,1 +1,326 @@
-//! placeholder: filled by the server work.
+//! The tokio runtime of a standalone server: recovery, the node task, the listener, the
+//! housekeeping timers, and graceful shutdown.
+//!
+//! Data flow of one write (`spec/server.md` "The write path"):
+//! `client.rs` decodes the frame → [`node_task`] prepares it into a txn (`tree::prepare`, stamped
+//! with the server clock and the next zxid) → the [`committer`] makes it durable (standalone:
+//! append + fsync through storage's group commit) → the node task applies it to the data tree,
+//! queues the watch events on the affected connections, then the reply, and only then releases
+//! the tree so other connections can read the new data. Reads are served by `ops.rs` straight
+//! from the tree, after the connection's own pending writes.
+//!
+//! Tasks: one listener, one node task (the only writer of the tree, the log and the session
+//! table), one reader + one writer task per connection, one snapshot task at a time. Every queue
+//! is bounded. `run` returns after every task has stopped and the log has been synced.
+
+pub mod admin;
+pub mod bench;
+pub mod client;
+pub mod committer;
+pub mod listener;
+pub mod node_task;
+pub mod ops;
+pub mod sessions;
+pub mod shutdown;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, mpsc, Semaphore};
+
+use crate::config::ServerConfig;
+use crate::server::client::ConnHandle;
+use crate::server::sessions::SessionTracker;
+use crate::tree::DataTree;
+
+/// Capacity of the node task's inbox (writes and session creations waiting to be prepared).
+pub const NODE_INBOX: usize = 4096;
+
+/// Why the server could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The client port could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address tried.
+        addr: String,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// Storage failed during recovery or while serving.
+    #[error("storage: {0}")]
+    Storage(#[from] crate::storage::StorageError),
+    /// Recovered data could not be decoded, or a task failed.
+    #[error("recovery: {0}")]
+    Recovery(String),
+    /// The txn log writer failed; nothing more can be made durable.
+    #[error("txn log failed: {0}")]
+    LogFailed(String),
+}
+
+/// Milliseconds since the Unix epoch (ctime/mtime of znodes, `cons` timestamps).
+pub fn wall_clock_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Server-wide counters for `srvr`, `stat`, `mntr`.
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    /// Packets received.
+    pub received: AtomicU64,
+    /// Packets sent.
+    pub sent: AtomicU64,
+    /// Smallest request latency (ms); u64::MAX when none yet.
+    pub latency_min_ms: AtomicU64,
+    /// Largest latency.
+    pub latency_max_ms: AtomicU64,
+    /// Sum of latencies.
+    pub latency_total_ms: AtomicU64,
+    /// Number of latencies.
+    pub latency_count: AtomicU64,
+}
+
+impl ServerStats {
+    /// Adds one latency sample.
+    pub fn record_latency(&self, ms: u64) {
+        if self.latency_count.fetch_add(1, Ordering::Relaxed) == 0 {
+            self.latency_min_ms.store(ms, Ordering::Relaxed);
+        } else {
+            self.latency_min_ms.fetch_min(ms, Ordering::Relaxed);
+        }
+        self.latency_max_ms.fetch_max(ms, Ordering::Relaxed);
+        self.latency_total_ms.fetch_add(ms, Ordering::Relaxed);
+    }
+
+    /// `srst`.
+    pub fn reset(&self) {
+        for a in [
+            &self.received,
+            &self.sent,
+            &self.latency_min_ms,
+            &self.latency_max_ms,
+            &self.latency_total_ms,
+            &self.latency_count,
+        ] {
+            a.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Open connections, by id and by session.
+#[derive(Debug, Default)]
+pub struct Connections {
+    inner: Mutex<ConnTable>,
+}
+
+#[derive(Debug, Default)]
+struct ConnTable {
+    by_id: BTreeMap<u64, ConnHandle>,
+    by_session: BTreeMap<i64, ConnHandle>,
+}
+
+impl Connections {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ConnTable> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a new connection.
+    pub fn insert(&self, conn: ConnHandle) {
+        self.lock().by_id.insert(conn.conn_id, conn);
+    }
+
+    /// Unregisters a connection (and its session binding if it still holds it).
+    pub fn remove(&self, conn: &ConnHandle) {
+        let mut t = self.lock();
+        t.by_id.remove(&conn.conn_id);
+        let sid = conn.session_id();
+        if t.by_session
+            .get(&sid)
+            .is_some_and(|c| c.conn_id == conn.conn_id)
+        {
+            t.by_session.remove(&sid);
+        }
+    }
+
+    /// Binds `session_id` to `conn`; returns the connection that held it before, if another.
+    pub fn bind_session(&self, session_id: i64, conn: &ConnHandle) -> Option<ConnHandle> {
+        let old = self.lock().by_session.insert(session_id, Arc::clone(conn));
+        old.filter(|o| o.conn_id != conn.conn_id)
+    }
+
+    /// The connection with id `conn_id`.
+    pub fn by_conn_id(&self, conn_id: u64) -> Option<ConnHandle> {
+        self.lock().by_id.get(&conn_id).cloned()
+    }
+
+    /// The connection currently serving `session_id`.
+    pub fn by_session(&self, session_id: i64) -> Option<ConnHandle> {
+        self.lock().by_session.get(&session_id).cloned()
+    }
+
+    /// Every open connection, in id order.
+    pub fn all(&self) -> Vec<ConnHandle> {
+        self.lock().by_id.values().cloned().collect()
+    }
+
+    /// Number of open connections.
+    pub fn len(&self) -> usize {
+        self.lock().by_id.len()
+    }
+
+    /// Whether no connection is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// State shared by the node task, the connections and the four-letter words.
+pub struct Shared {
+    /// The configuration the server started with.
+    pub config: ServerConfig,
+    /// The data tree. Held by the node task across prepare → persist → apply → queue events and
+    /// replies, so no connection can read a txn's effects before they are durable and before
+    /// its watch events are queued.
+    pub tree: tokio::sync::Mutex<DataTree>,
+    /// Session deadlines.
+    pub sessions: Mutex<SessionTracker>,
+    /// Open connections.
+    pub conns: Connections,
+    /// The node task's inbox.
+    pub node_tx: mpsc::Sender<node_task::NodeMsg>,
+    /// Counters.
+    pub stats: Arc<ServerStats>,
+    /// zxid of the last applied txn.
+    pub last_zxid: AtomicI64,
+    /// Monotonic base of `now_ms`.
+    pub started: Instant,
+}
+
+impl Shared {
+    /// Milliseconds on the server's monotonic clock (session expiry).
+    pub fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// The wall-clock time (ms since the Unix epoch) of server-clock instant `at_ms`.
+    pub fn wall_ms_at(&self, at_ms: u64) -> i64 {
+        wall_clock_ms() + (at_ms as i64 - self.now_ms() as i64)
+    }
+
+    /// zxid of the last applied txn.
+    pub fn last_zxid(&self) -> i64 {
+        self.last_zxid.load(Ordering::SeqCst)
+    }
+
+    /// Runs `f` on the session table.
+    pub fn with_sessions<R>(&self, f: impl FnOnce(&mut SessionTracker) -> R) -> R {
+        let mut t = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut t)
+    }
+}
+
+fn notify_shutdown_early(listener: &listener::Listener) -> usize {
+    listener.notify_shutdown.send(()).unwrap_or(0)
+}
+
+/// Runs a standalone server until `shutdown` completes: recovers the data directory, binds the
+/// client port, serves, and on shutdown stops accepting, closes connections and syncs the log.
+pub async fn run(config: ServerConfig, shutdown: impl Future) -> Result<(), ServerError> {
+    let recovered = committer::recover(&config)?;
+    let addr = match config.client_port_address {
+        Some(ip) => std::net::SocketAddr::new(ip, config.client_port),
+        None => std::net::SocketAddr::from(([0, 0, 0, 0], config.client_port)),
+    };
+    let tcp = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+    let (node_tx, node_rx) = mpsc::channel(NODE_INBOX);
+    let started = Instant::now();
+    let mut tracker = SessionTracker::new(config.tick_ms);
+    for (&id, &timeout_ms) in &recovered.sessions {
+        // ZooKeeper restarts every recovered session's expiry clock at load time.
+        tracker.add(id, timeout_ms, 0);
+    }
+    let shared = Arc::new(Shared {
+        config: config.clone(),
+        tree: tokio::sync::Mutex::new(recovered.tree),
+        sessions: Mutex::new(tracker),
+        conns: Connections::default(),
+        node_tx,
+        stats: Arc::new(ServerStats::default()),
+        last_zxid: AtomicI64::new(recovered.last_zxid),
+        started,
+    });
+    if config.admin_enable_server {
+        tracing::info!("admin.enableServer: the HTTP AdminServer is not implemented; use 4lw");
+    }
+    tracing::info!(
+        %addr,
+        last_zxid = format_args!("{:#x}", recovered.last_zxid),
+        sessions = recovered.sessions.len(),
+        "zabkeeper serving"
+    );
+    let (notify_shutdown, _) = broadcast::channel(1);
+    let (shutdown_complete_tx, mut shutdown_complete_rx) = mpsc::channel::<()>(1);
+    let node = node_task::NodeTask::new(
+        Arc::clone(&shared),
+        node_rx,
+        recovered.committer,
+        recovered.progress,
+        recovered.session_ids,
+        shutdown::Shutdown::new(notify_shutdown.subscribe()),
+    );
+    let mut node_handle = tokio::spawn(node.run());
+    let mut listener = listener::Listener {
+        listener: tcp,
+        shared: Arc::clone(&shared),
+        limit: Arc::new(Semaphore::new(listener::MAX_CONNECTIONS)),
+        ip_counts: Arc::new(listener::IpCounts::default()),
+        notify_shutdown: notify_shutdown.clone(),
+        shutdown_complete_tx,
+    };
+    tokio::select! {
+        r = listener.run() => {
+            if let Err(e) = r {
+                tracing::error!(error = %e, "listener failed");
+            }
+        }
+        _ = shutdown => {}
+        r = &mut node_handle => {
+            // The node task only stops early on a log failure: stop serving.
+            let outcome = match r {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(ServerError::Recovery(format!("node task panicked: {e}"))),
+            };
+            let _ = notify_shutdown_early(&listener);
+            return outcome;
+        }
+    }
+    let listener::Listener {
+        shutdown_complete_tx,
+        notify_shutdown,
+        limit,
+        ..
+    } = listener;
+    limit.close();
+    drop(notify_shutdown.send(()));
+    drop(notify_shutdown);
+    drop(shutdown_complete_tx);
+    let _ = shutdown_complete_rx.recv().await;
+    drop(shared);
+    match node_handle.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e),
+        Err(e) => Err(ServerError::Recovery(format!("node task panicked: {e}"))),
+    }
+}

@@ -142,7 +142,9 @@ impl Record for Id {
     fn decode(r: &mut JuteReader<'_>) -> Result<Self, DecodeError> {
         Ok(Id {
             scheme: r.read_string("Id.scheme")?,
-            id: r.read_string("Id.id")?,
+            // A null id is legal on the wire: kazoo's CREATOR_ALL_ACL is `Id("auth", None)`,
+            // and ZooKeeper's fixupACL ignores the id of an `auth` entry.
+            id: r.read_ustring()?.unwrap_or_default(),
         })
     }
 }

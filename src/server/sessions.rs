@@ -1,0 +1,354 @@
+//! Session ids, passwords and the expiry clock (ZooKeeper's `SessionTrackerImpl` + `ExpiryQueue`).
+//!
+//! Role in the data flow: the handshake asks [`SessionIds`] for a fresh id and [`password_for`]
+//! for its password; every packet of a session calls [`SessionTracker::touch`]; the node task's
+//! tick asks [`SessionTracker::expired`] which sessions to close (it then runs a CloseSession txn
+//! through the write path). Spec: reference A.15, `spec/server.md` "Sessions".
+//!
+//! Times here are milliseconds on the server's monotonic clock, passed in by the caller so the
+//! logic stays deterministic and testable.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// ZooKeeper's `ZooKeeperServer.superSecret`: the password is a pure function of the session id
+/// and this secret, so any server of an ensemble (including a Java one) can check it.
+pub const SERVER_SECRET: i64 = 0xB341_5C00;
+
+/// Length of a session password.
+pub const PASSWORD_LEN: usize = 16;
+
+/// `java.util.Random`, the 48-bit LCG, reproduced exactly (only what the password needs).
+struct JavaRandom {
+    seed: u64,
+}
+
+impl JavaRandom {
+    const MULTIPLIER: u64 = 0x5_DEEC_E66D;
+    const MASK: u64 = (1 << 48) - 1;
+
+    fn new(seed: i64) -> JavaRandom {
+        JavaRandom {
+            seed: (seed as u64 ^ Self::MULTIPLIER) & Self::MASK,
+        }
+    }
+
+    fn next_int(&mut self) -> i32 {
+        self.seed = (self.seed.wrapping_mul(Self::MULTIPLIER).wrapping_add(0xB)) & Self::MASK;
+        (self.seed >> 16) as u32 as i32
+    }
+
+    /// `Random.nextBytes`: each int fills up to 4 bytes, low byte first.
+    fn next_bytes(&mut self, out: &mut [u8]) {
+        let mut i = 0;
+        while i < out.len() {
+            let mut rnd = self.next_int();
+            let n = (out.len() - i).min(4);
+            for _ in 0..n {
+                out[i] = rnd as u8;
+                rnd >>= 8;
+                i += 1;
+            }
+        }
+    }
+}
+
+/// The password of `session_id`: `Random(sessionId ^ superSecret).nextBytes(16)`, as ZooKeeper's
+/// `ZooKeeperServer.generatePasswd`.
+pub fn password_for(session_id: i64) -> [u8; PASSWORD_LEN] {
+    let mut out = [0u8; PASSWORD_LEN];
+    JavaRandom::new(session_id ^ SERVER_SECRET).next_bytes(&mut out);
+    out
+}
+
+/// Whether `password` is the password of `session_id` (constant-time over the 16 bytes).
+pub fn password_matches(session_id: i64, password: &[u8]) -> bool {
+    let expected = password_for(session_id);
+    if password.len() != PASSWORD_LEN {
+        return false;
+    }
+    expected
+        .iter()
+        .zip(password)
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+        == 0
+}
+
+/// Allocates session ids: server id in the top byte, a millisecond clock in the next 40 bits,
+/// then a counter (`SessionTrackerImpl.initializeNextSession`).
+#[derive(Debug)]
+pub struct SessionIds {
+    next: i64,
+}
+
+impl SessionIds {
+    /// Starts the sequence from `clock_ms` for `server_id`, above every id in `recovered` that
+    /// carries the same server byte (so a restart never reuses a live id, whatever the clock did).
+    pub fn new(server_id: u8, clock_ms: u64, recovered: impl IntoIterator<Item = i64>) -> Self {
+        let time_part = ((clock_ms << 24) >> 8) as i64;
+        let mut next = time_part | (i64::from(server_id) << 56);
+        for id in recovered {
+            if (id >> 56) as u8 == server_id && id >= next {
+                next = id + 1;
+            }
+        }
+        // Long.MIN_VALUE marks containers in ephemeralOwner; never hand it out.
+        if next == i64::MIN {
+            next += 1;
+        }
+        SessionIds { next }
+    }
+
+    /// The next id.
+    pub fn next_id(&mut self) -> i64 {
+        let id = self.next;
+        self.next = self.next.wrapping_add(1);
+        id
+    }
+}
+
+/// One live session as the tracker sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionEntry {
+    /// Negotiated timeout.
+    pub timeout_ms: u32,
+    /// Bucketed expiry time on the server clock.
+    pub expires_at_ms: u64,
+    /// A CloseSession for it is in the write pipeline; it must not be renewed any more.
+    pub closing: bool,
+}
+
+/// Live sessions and their expiry deadlines, bucketed to the tick like ZooKeeper's `ExpiryQueue`.
+#[derive(Debug)]
+pub struct SessionTracker {
+    tick_ms: u64,
+    sessions: BTreeMap<i64, SessionEntry>,
+    /// Expiry bucket → sessions in it (ordered so the tick scan stops at the first future bucket).
+    buckets: BTreeMap<u64, BTreeSet<i64>>,
+}
+
+impl SessionTracker {
+    /// An empty tracker whose buckets are `tick_ms` wide.
+    pub fn new(tick_ms: u32) -> SessionTracker {
+        SessionTracker {
+            tick_ms: u64::from(tick_ms.max(1)),
+            sessions: BTreeMap::new(),
+            buckets: BTreeMap::new(),
+        }
+    }
+
+    /// `ExpiryQueue.roundToNextInterval`: the first bucket boundary strictly after `t`.
+    fn bucket(&self, t_ms: u64) -> u64 {
+        (t_ms / self.tick_ms + 1) * self.tick_ms
+    }
+
+    /// Adds (or re-adds) a session with a fresh deadline.
+    pub fn add(&mut self, session_id: i64, timeout_ms: u32, now_ms: u64) {
+        self.remove(session_id);
+        let expires_at_ms = self.bucket(now_ms + u64::from(timeout_ms));
+        self.sessions.insert(
+            session_id,
+            SessionEntry {
+                timeout_ms,
+                expires_at_ms,
+                closing: false,
+            },
+        );
+        self.buckets
+            .entry(expires_at_ms)
+            .or_default()
+            .insert(session_id);
+    }
+
+    /// Renews a session's deadline; false if it is unknown or already closing.
+    pub fn touch(&mut self, session_id: i64, now_ms: u64) -> bool {
+        let Some(entry) = self.sessions.get(&session_id) else {
+            return false;
+        };
+        if entry.closing {
+            return false;
+        }
+        let new_at = self.bucket(now_ms + u64::from(entry.timeout_ms));
+        let old_at = entry.expires_at_ms;
+        if new_at == old_at {
+            return true;
+        }
+        self.unbucket(session_id, old_at);
+        self.buckets.entry(new_at).or_default().insert(session_id);
+        if let Some(entry) = self.sessions.get_mut(&session_id) {
+            entry.expires_at_ms = new_at;
+        }
+        true
+    }
+
+    /// Sets a new timeout (a reconnect renegotiates it) and renews.
+    pub fn set_timeout(&mut self, session_id: i64, timeout_ms: u32, now_ms: u64) {
+        if let Some(entry) = self.sessions.get_mut(&session_id) {
+            entry.timeout_ms = timeout_ms;
+        }
+        self.touch(session_id, now_ms);
+    }
+
+    /// Marks a session as closing (no more renewals), as `SessionTrackerImpl.setSessionClosing`.
+    pub fn set_closing(&mut self, session_id: i64) {
+        if let Some(entry) = self.sessions.get_mut(&session_id) {
+            entry.closing = true;
+        }
+    }
+
+    /// Forgets a session (after its CloseSession txn applied).
+    pub fn remove(&mut self, session_id: i64) {
+        if let Some(entry) = self.sessions.remove(&session_id) {
+            self.unbucket(session_id, entry.expires_at_ms);
+        }
+    }
+
+    fn unbucket(&mut self, session_id: i64, at_ms: u64) {
+        if let Some(set) = self.buckets.get_mut(&at_ms) {
+            set.remove(&session_id);
+            if set.is_empty() {
+                self.buckets.remove(&at_ms);
+            }
+        }
+    }
+
+    /// The session if it is live and not closing.
+    pub fn get(&self, session_id: i64) -> Option<&SessionEntry> {
+        self.sessions.get(&session_id).filter(|e| !e.closing)
+    }
+
+    /// Whether the session is known at all (closing included).
+    pub fn contains(&self, session_id: i64) -> bool {
+        self.sessions.contains_key(&session_id)
+    }
+
+    /// At most `limit` sessions whose deadline is at or before `now_ms` and that are not already
+    /// closing; each is marked closing so it is reported once. The rest stay due for next time.
+    pub fn expired(&mut self, now_ms: u64, limit: usize) -> Vec<i64> {
+        let due: Vec<u64> = self.buckets.range(..=now_ms).map(|(&at, _)| at).collect();
+        let mut out = Vec::new();
+        for at in due {
+            let Some(ids) = self.buckets.remove(&at) else {
+                continue;
+            };
+            let mut left = BTreeSet::new();
+            for id in ids {
+                if out.len() >= limit {
+                    left.insert(id);
+                    continue;
+                }
+                if let Some(entry) = self.sessions.get_mut(&id) {
+                    if !entry.closing {
+                        entry.closing = true;
+                        out.push(id);
+                    }
+                }
+            }
+            if !left.is_empty() {
+                self.buckets.insert(at, left);
+                break;
+            }
+        }
+        out
+    }
+
+    /// Number of live sessions.
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Whether there are no sessions.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    /// `(session id, timeout)` of every session, for `dump` and snapshots.
+    pub fn iter(&self) -> impl Iterator<Item = (i64, &SessionEntry)> {
+        self.sessions.iter().map(|(&id, e)| (id, e))
+    }
+
+    /// The expiry buckets in order, for `dump`.
+    pub fn buckets(&self) -> impl Iterator<Item = (u64, &BTreeSet<i64>)> {
+        self.buckets.iter().map(|(&at, ids)| (at, ids))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_random_matches_known_sequence() {
+        // new java.util.Random(0).nextInt() == -1155484576, then -723955400.
+        let mut r = JavaRandom::new(0);
+        assert_eq!(r.next_int(), -1_155_484_576);
+        assert_eq!(r.next_int(), -723_955_400);
+        // new Random(42).nextInt() == -1170105035.
+        assert_eq!(JavaRandom::new(42).next_int(), -1_170_105_035);
+    }
+
+    #[test]
+    fn next_bytes_takes_low_byte_first() {
+        let mut bytes = [0u8; 5];
+        JavaRandom::new(0).next_bytes(&mut bytes);
+        let first = (-1_155_484_576i32).to_le_bytes();
+        assert_eq!(&bytes[..4], &first);
+        assert_eq!(bytes[4], (-723_955_400i32) as u8);
+    }
+
+    #[test]
+    fn password_is_deterministic_and_checked() {
+        let id = 0x0100_00C0_4367_0000;
+        let pw = password_for(id);
+        assert!(password_matches(id, &pw));
+        assert!(!password_matches(id + 1, &pw));
+        assert!(!password_matches(id, &pw[..15]));
+        assert!(!password_matches(id, &[0u8; 16]));
+    }
+
+    #[test]
+    fn ids_carry_server_byte_and_clock() {
+        let mut ids = SessionIds::new(1, 0xC0_4367, []);
+        let a = ids.next_id();
+        assert_eq!(a, 0x0100_00C0_4367_0000);
+        assert_eq!(ids.next_id(), a + 1);
+    }
+
+    #[test]
+    fn ids_stay_above_recovered_sessions() {
+        let recovered = 0x0100_00C0_4367_0005;
+        let mut ids = SessionIds::new(1, 0xC0_4367, [recovered, 0x0200_FFFF_FFFF_0000]);
+        assert_eq!(ids.next_id(), recovered + 1);
+    }
+
+    #[test]
+    fn expiry_is_bucketed_and_touch_renews() {
+        let mut t = SessionTracker::new(100);
+        t.add(7, 1000, 50);
+        // 50 + 1000 = 1050 → bucket 1100.
+        assert_eq!(t.get(7).map(|e| e.expires_at_ms), Some(1100));
+        assert!(t.expired(1099, 10).is_empty());
+        assert!(t.touch(7, 500));
+        assert_eq!(t.get(7).map(|e| e.expires_at_ms), Some(1600));
+        assert!(t.expired(1100, 10).is_empty());
+        assert_eq!(t.expired(1600, 10), vec![7]);
+        // Reported once, then closing: touch no longer renews.
+        assert!(t.expired(5000, 10).is_empty());
+        assert!(!t.touch(7, 5000));
+        assert!(t.contains(7));
+        t.remove(7);
+        assert!(!t.contains(7));
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn expiry_is_limited_per_call_and_resumes() {
+        let mut t = SessionTracker::new(100);
+        for id in 1..=5 {
+            t.add(id, 100, 0);
+        }
+        assert_eq!(t.expired(1000, 2), vec![1, 2]);
+        assert_eq!(t.expired(1000, 2), vec![3, 4]);
+        assert_eq!(t.expired(1000, 2), vec![5]);
+        assert!(t.expired(1000, 2).is_empty());
+    }
+}
