@@ -443,14 +443,11 @@ fn crash_of_follower_loses_only_non_durable_writes() {
     assert_eq!(c.node(1).committed_zxid(), z(1, 2));
 }
 
-/// Found by `protocol_sim`. An observer that syncs while a proposal is outstanding gets that
-/// uncommitted proposal in its DIFF (`plan_sync` ships the leader's whole log, committed or
-/// not), and then again as INFORM when it commits (`try_commit` informs every observer whose
-/// stage is Syncing or later). `Learner::on_proposal` asserts ZAB-GAPLESS ("proposal 1:1 after 1:1") and the
-/// observer panics. ZooKeeper sends observers only committed txns in the sync and INFORMs the
-/// rest; a follower in the same position is fine (it gets COMMIT, not the txn again).
+/// Regression, found by `protocol_sim` (fixed on main in c01aa17): an observer that syncs
+/// while a proposal is outstanding gets that proposal in its DIFF and again as INFORM when it
+/// commits; the INFORM must only mark it committed (before the fix `Learner::on_proposal`
+/// asserted ZAB-GAPLESS, "proposal 1:1 after 1:1", and the observer panicked).
 #[test]
-#[ignore = "BUG: observer synced with an outstanding proposal receives it again as INFORM and panics (ZAB-GAPLESS)"]
 fn observer_synced_during_an_outstanding_proposal_does_not_get_it_twice() {
     let mut c = Cluster::new(&[1, 2, 3], &[9]);
     c.start_all(&[1, 2, 3, 9]);

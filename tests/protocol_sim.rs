@@ -222,10 +222,9 @@ proptest! {
         }
     }
 
-    /// Fails on the bug of `protocol_broadcast::observer_synced_during_an_outstanding_proposal_does_not_get_it_twice`.
+    /// Found `protocol_broadcast::observer_synced_during_an_outstanding_proposal_does_not_get_it_twice`.
     #[test]
-    #[ignore = "BUG: observer synced with an outstanding proposal gets it again as INFORM and panics (ZAB-GAPLESS)"]
-    fn random_runs_with_four_voters_and_an_observer(acts in prop::collection::vec(act(5), 1..160)) {
+        fn random_runs_with_four_voters_and_an_observer(acts in prop::collection::vec(act(5), 1..160)) {
         if let Err(e) = run(&acts, &[1, 2, 3, 4], &[5]) {
             prop_assert!(false, "{}", e);
         }
