@@ -181,6 +181,9 @@ pub struct Ghost {
     pub primary_history: BTreeMap<Epoch, Vec<Zxid>>,
     /// Per server: the longest committed sequence it ever had.
     pub committed: Vec<Vec<Proposal>>,
+    /// The epoch in which each txn was first committed anywhere (the committing server's
+    /// acceptedEpoch): ZAB-COMPLETE asks an epoch-e leader for the txns committed before e.
+    pub commit_epoch: BTreeMap<Zxid, Epoch>,
     /// Per server: `(acceptedEpoch, currentEpoch, commit watermark)` on disk, and the in-memory
     /// committed zxid of the current life.
     pub watermarks: Vec<(Epoch, Epoch, Zxid, Zxid)>,
@@ -510,6 +513,13 @@ impl ClusterModel {
             let now = node.committed_log();
             let before = &state.ghost.committed[i];
             if is_prefix(before, now) {
+                for p in &now[before.len()..] {
+                    state
+                        .ghost
+                        .commit_epoch
+                        .entry(p.zxid)
+                        .or_insert(node.accepted_epoch());
+                }
                 state.ghost.committed[i] = now.to_vec();
             } else if !is_prefix(now, before) {
                 found.push((
@@ -530,19 +540,15 @@ impl ClusterModel {
                     Some(_) => {}
                     None => {
                         state.ghost.established.insert(epoch, sid(i));
-                        let missing = state
-                            .ghost
-                            .committed
-                            .iter()
-                            .flatten()
-                            .find(|p| p.zxid.epoch() < epoch && !node.log().contains(p));
-                        if let Some(p) = missing {
+                        let missing = state.ghost.commit_epoch.iter().find(|(z, e)| {
+                            **e < epoch && !node.log().iter().any(|p| p.zxid == **z)
+                        });
+                        if let Some((z, e)) = missing {
                             found.push((
                                 "ZAB-COMPLETE",
                                 format!(
-                                    "{} established epoch {epoch} without committed {}",
+                                    "{} established epoch {epoch} without {z}, committed in epoch {e}",
                                     sid(i),
-                                    p.zxid
                                 ),
                             ));
                         }
@@ -807,6 +813,16 @@ impl Model for ClusterModel {
 
     fn format_action(&self, action: &Action) -> String {
         format!("{action:?}")
+    }
+
+    /// What the Explorer shows for a step: the event, then every server and link afterwards.
+    fn format_step(&self, last: &ClusterState, action: Action) -> Option<String> {
+        let event = crate::trace::describe_action(last, &action);
+        let next = self.next_state(last, action)?;
+        Some(format!(
+            "{event}\n\n{}",
+            crate::trace::describe_state(&next)
+        ))
     }
 }
 

@@ -71,16 +71,7 @@ pub fn catalogue() -> Vec<Mutant> {
                 ),
                 Bug::CurrentEpochBeforeTxnsDurable => (
                     "sync",
-                    &[
-                        "--servers",
-                        "3",
-                        "--txns",
-                        "1",
-                        "--crashes",
-                        "1",
-                        "--link-faults",
-                        "1",
-                    ],
+                    &["--servers", "3", "--txns", "1", "--crashes", "2"],
                     "ZAB-COMPLETE",
                 ),
                 Bug::DropPendingAtNewLeader => (

@@ -44,7 +44,7 @@ catalogue! {
     always "ZAB-LOCAL-PRIMARY-ORDER", local_primary_order, "within an epoch, txns commit in the order its leader proposed them";
     always "ZAB-GLOBAL-PRIMARY-ORDER", global_primary_order, "committed txns of an older epoch come before those of a newer one";
     always "ZAB-PRIMARY-INTEGRITY", primary_integrity, "a leader committed every older-epoch txn anyone commits before it proposed";
-    always "ZAB-COMPLETE", leader_complete, "a newly established leader holds every committed txn";
+    always "ZAB-COMPLETE", leader_complete, "a leader, once established for epoch e, holds every txn committed in an epoch before e";
     always "ZAB-DURABLE", committed_durable, "a server's disk keeps every txn it committed (TRUNC never cuts one)";
     always "ZAB-HISTORY", history_consistent, "a synced follower's log is a prefix of its leader's";
     always "ZAB-MONO", monotonic, "logs strictly increase; durable epochs and commit watermark never decrease; committed never decreases in a life";

@@ -162,6 +162,27 @@ fn steps(path: &Path<ClusterState, Action>) -> (Vec<(ClusterState, Action)>, Clu
     (steps, last)
 }
 
+/// Every server, every non-empty link and every recorded violation, one per line.
+pub fn describe_state(state: &ClusterState) -> String {
+    let mut out = String::new();
+    for (i, s) in state.servers.iter().enumerate() {
+        let _ = writeln!(out, "s{}: {}", i + 1, summary(s));
+    }
+    for from in 0..state.n() {
+        for to in 0..state.n() {
+            let link = state.link(from, to);
+            if !link.is_empty() {
+                let msgs: Vec<String> = link.iter().map(describe_msg).collect();
+                let _ = writeln!(out, "s{}→s{}: {}", from + 1, to + 1, msgs.join(" | "));
+            }
+        }
+    }
+    for (id, detail) in &state.ghost.violations {
+        let _ = writeln!(out, "!! {id}: {detail}");
+    }
+    out
+}
+
 /// The path as numbered text: each step's event, then each server whose summary changed.
 pub fn text(property: &str, path: &Path<ClusterState, Action>) -> String {
     let (steps, last) = steps(path);

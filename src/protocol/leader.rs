@@ -489,7 +489,8 @@ impl Node {
         let me = self.config.my_id;
         let before = self.lead().commit_point;
         let mut point = before;
-        for p in self.log.iter().filter(|p| p.zxid > before) {
+        let start = self.log.partition_point(|p| p.zxid <= before);
+        for p in &self.log[start..] {
             assert!(
                 p.zxid.epoch() == epoch,
                 "ZAB-COMMIT: uncommitted {} from an old epoch",
@@ -512,12 +513,8 @@ impl Node {
         }
         if point > before {
             self.lead_mut().commit_point = point;
-            let newly: Vec<Proposal> = self
-                .log
-                .iter()
-                .filter(|p| p.zxid > before && p.zxid <= point)
-                .cloned()
-                .collect();
+            let end = self.log.partition_point(|p| p.zxid <= point);
+            let newly: Vec<Proposal> = self.log[start..end].to_vec();
             let learners: Vec<(ServerId, bool)> = self
                 .lead()
                 .learners

@@ -228,7 +228,7 @@ impl Node {
 
     /// A completion for a write that a later truncation removed, or that is already counted.
     fn ignore_persisted(&self, upto: Zxid) -> bool {
-        upto <= self.durable_zxid || !self.log.iter().any(|p| p.zxid == upto)
+        upto <= self.durable_zxid || self.log.binary_search_by_key(&upto, |p| p.zxid).is_err()
     }
 
     fn on_epoch_persisted(&mut self, out: &mut Effects) {
