@@ -750,7 +750,10 @@ impl Model for ClusterModel {
                         s.disk.append(&proposals, committed);
                         self.step(&mut state, server, Input::Persisted { upto });
                     }
-                    LogWrite::Truncate { after } => s.disk.truncate_after(after),
+                    LogWrite::Truncate { after } => {
+                        s.disk.truncate_after(after);
+                        self.step(&mut state, server, Input::Truncated { after });
+                    }
                 }
             }
             Action::FlushEpoch { server } => {

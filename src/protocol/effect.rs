@@ -51,7 +51,8 @@ pub enum Effect {
         /// Commit watermark at the time.
         committed: Zxid,
     },
-    /// Drop every logged txn with a zxid above `after` (TRUNC, SNAP), ordered with the appends.
+    /// Drop every logged txn with a zxid above `after` (TRUNC, SNAP), ordered with the appends;
+    /// answer with `Input::Truncated { after }` once durable (or with a later `Persisted`).
     TruncateLog {
         /// Last zxid kept.
         after: Zxid,

@@ -187,7 +187,7 @@ impl Node {
         }
         let epoch_ok =
             !self.epoch_write_pending || self.config.has_bug(Bug::EpochNotPersistedBeforeUse);
-        if !epoch_ok || self.durable_zxid != self.last_zxid() {
+        if !epoch_ok || !self.log_durable() {
             return;
         }
         let last_zxid = if self.config.has_bug(Bug::ReportsProcessedZxid) {
@@ -310,7 +310,7 @@ impl Node {
         }
         let epoch = self.learner().epoch.expect("NEWLEADER after LEADERINFO");
         let skip_txns = self.config.has_bug(Bug::AckNewLeaderBeforeDurable);
-        if !skip_txns && self.durable_zxid != self.last_zxid() {
+        if !skip_txns && !self.log_durable() {
             return;
         }
         if self.current_epoch < epoch {

@@ -44,4 +44,9 @@ pub enum Input {
     },
     /// The epochs last requested with `PersistEpoch` are durable.
     EpochPersisted,
+    /// The `TruncateLog { after }` requested last is durable.
+    Truncated {
+        /// The zxid the log was cut back to.
+        after: Zxid,
+    },
 }

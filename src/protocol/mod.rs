@@ -90,6 +90,8 @@ pub struct Node {
     current_epoch: Epoch,
     /// A `PersistEpoch` has not been answered yet.
     epoch_write_pending: bool,
+    /// A `TruncateLog` down to this zxid has not been reported durable yet.
+    truncate_pending: Option<Zxid>,
     /// Snapshot base of `log`.
     log_base: Zxid,
     /// The log as requested: durable entries followed by entries still being written.
@@ -122,6 +124,7 @@ impl Node {
             accepted_epoch: durable.accepted_epoch,
             current_epoch: durable.current_epoch,
             epoch_write_pending: false,
+            truncate_pending: None,
             log_base: durable.log_base,
             log: durable.log,
             durable_zxid: last,
@@ -143,6 +146,7 @@ impl Node {
             Input::Forward { payload } => self.on_forward(payload, out),
             Input::Persisted { upto } => self.on_persisted(upto, out),
             Input::EpochPersisted => self.on_epoch_persisted(out),
+            Input::Truncated { after } => self.on_truncated(after, out),
         }
         if let Err(violation) = invariants::check_local(self) {
             panic!("{violation}");
@@ -219,6 +223,10 @@ impl Node {
             "INV-DURABLE: persisted {upto} beyond log"
         );
         self.durable_zxid = upto;
+        if self.truncate_pending.is_some_and(|after| upto > after) {
+            // Appends are written after the truncation that preceded them (one ordered log).
+            self.truncate_pending = None;
+        }
         match &self.role {
             Role::Looking(_) => self.start_round_when_durable(out),
             Role::Leading(_) => self.leader_on_durable(out),
@@ -229,6 +237,19 @@ impl Node {
     /// A completion for a write that a later truncation removed, or that is already counted.
     fn ignore_persisted(&self, upto: Zxid) -> bool {
         upto <= self.durable_zxid || self.log.binary_search_by_key(&upto, |p| p.zxid).is_err()
+    }
+
+    fn on_truncated(&mut self, after: Zxid, out: &mut Effects) {
+        if self.truncate_pending != Some(after) {
+            tracing::trace!(%after, "ignored: an older truncation");
+            return;
+        }
+        self.truncate_pending = None;
+        match &self.role {
+            Role::Looking(_) => self.start_round_when_durable(out),
+            Role::Leading(_) => self.leader_on_durable(out),
+            Role::Following(_) => self.learner_on_durable(out),
+        }
     }
 
     fn on_epoch_persisted(&mut self, out: &mut Effects) {
@@ -284,6 +305,7 @@ impl Node {
         }
         self.durable_zxid = self.durable_zxid.min(self.last_zxid());
         self.committed_zxid = self.committed_zxid.min(self.last_zxid());
+        self.truncate_pending = Some(after);
         out.push(Effect::TruncateLog { after });
     }
 
@@ -303,7 +325,14 @@ impl Node {
 
     /// Are all requested log and epoch writes durable?
     pub(crate) fn all_durable(&self) -> bool {
-        !self.epoch_write_pending && self.durable_zxid == self.last_zxid()
+        !self.epoch_write_pending && self.log_durable()
+    }
+
+    /// Is the log on disk exactly the log in memory: every append and every truncation
+    /// requested so far durable? (ZAB-TRUNC-DURABLE: a learner that ACKs NEWLEADER with a TRUNC
+    /// still in flight can resurrect the truncated txns after a crash.)
+    pub(crate) fn log_durable(&self) -> bool {
+        self.truncate_pending.is_none() && self.durable_zxid == self.last_zxid()
     }
 
     pub(crate) fn set_role(&mut self, role: Role, out: &mut Effects) {

@@ -584,18 +584,25 @@ impl Cluster {
             return false;
         }
         let mut appended = false;
+        let mut truncated = None;
         for op in std::mem::take(&mut s.pending_log) {
             match op {
                 DiskOp::Append(ps, committed) => {
                     s.disk.append(&ps, committed);
                     appended = true;
                 }
-                DiskOp::Truncate(after) => s.disk.truncate_after(after),
+                DiskOp::Truncate(after) => {
+                    s.disk.truncate_after(after);
+                    truncated = Some(after);
+                }
             }
         }
         let upto = s.disk.last_zxid();
         if appended {
             self.step(id, Input::Persisted { upto });
+        }
+        if let Some(after) = truncated {
+            self.step(id, Input::Truncated { after });
         }
         true
     }
