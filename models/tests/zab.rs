@@ -55,4 +55,4 @@ fn sync_one_txn_one_crash_is_complete_and_safe() {
 }
 
 const ZAB_STATES: u64 = 720_913;
-const SYNC_STATES: u64 = 176_830;
+const SYNC_STATES: u64 = 176_858;
