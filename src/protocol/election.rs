@@ -239,6 +239,10 @@ impl Node {
         round: u64,
         out: &mut Effects,
     ) {
+        if self.refused_vote == Some(vote) {
+            tracing::trace!(%from, "ignored: the leader I refused for its old epoch");
+            return;
+        }
         if vote.sid == self.config.my_id && vote != self.initial_vote() {
             // They still follow an earlier life of mine (a restart resets rounds); they will
             // notice it is gone and elect again.
@@ -373,6 +377,7 @@ impl Node {
         );
         out.push(Effect::CancelTimer(Timer::FinalizeWait));
         out.push(Effect::CancelTimer(Timer::Notify));
+        self.refused_vote = None;
         if vote.sid == self.config.my_id {
             assert_eq!(
                 vote,

@@ -166,6 +166,7 @@ impl Node {
     fn on_leader_info(&mut self, epoch: Epoch, out: &mut Effects) {
         if epoch < self.accepted_epoch {
             tracing::warn!(%epoch, accepted = %self.accepted_epoch, "leader proposes an old epoch");
+            self.refused_vote = Some(self.learner().vote);
             return self.become_looking(out);
         }
         let newer = epoch > self.accepted_epoch;

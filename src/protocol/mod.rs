@@ -102,6 +102,9 @@ pub struct Node {
     committed_zxid: Zxid,
     /// FLE logical clock (`electionEpoch`), volatile as in ZooKeeper.
     round: u64,
+    /// The election result I refused because its leader proposed an epoch older than my
+    /// acceptedEpoch; its decided notifications no longer pull me in (no FOLLOW/LOOK storm).
+    refused_vote: Option<Vote>,
     role: Role,
 }
 
@@ -130,6 +133,7 @@ impl Node {
             durable_zxid: last,
             committed_zxid: committed,
             round: 0,
+            refused_vote: None,
             role: Role::Looking(Election::idle(config.my_id)),
             config: Arc::new(config),
         }
