@@ -130,6 +130,7 @@ impl ModelConfig {
             "link_faults": self.link_faults, "max_epoch": self.max_epoch, "max_round": self.max_round,
             "timers": self.fire.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>(),
             "bug": self.bug.map(|b| b.name()),
+            "initial_histories": self.initial_histories.len(),
         })
     }
 }

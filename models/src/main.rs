@@ -87,6 +87,10 @@ struct RunArgs {
     /// Also fire FLE's notification-resend timer.
     #[arg(long)]
     notify: bool,
+    /// election: how many of the starting histories each server may start from (1..=4;
+    /// default 4 for 3 servers, 2 above).
+    #[arg(long)]
+    histories: Option<usize>,
     /// Seeded bug (see `list`).
     #[arg(long)]
     bug: Option<String>,
@@ -150,6 +154,12 @@ fn config(args: &RunArgs) -> Result<ModelConfig, String> {
     if kind == ModelKind::Election && args.servers > 3 {
         // 4 starting histories per server would give 4^5 initial states at 5 servers.
         cfg.initial_histories.truncate(2);
+    }
+    if let Some(h) = args.histories {
+        if kind != ModelKind::Election || !(1..=4).contains(&h) {
+            return Err("--histories takes 1..=4 and applies to the election model".into());
+        }
+        cfg.initial_histories.truncate(h);
     }
     if args.symmetry {
         return Err("--symmetry is unsound for these models: FLE breaks vote ties by server id, so servers are not interchangeable (verification.md §Symmetry)".into());
