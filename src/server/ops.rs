@@ -282,35 +282,18 @@ pub fn to_write_request(request: &Request) -> Option<WriteRequest> {
         Request::Create(r) => create(CreateKind::Create, r, -1),
         Request::Create2(r) => create(CreateKind::Create2, r, -1),
         Request::CreateContainer(r) => create(CreateKind::Container, r, -1),
-        Request::CreateTtl(r) => WriteRequest::Create {
-            kind: CreateKind::Ttl,
-            path: r.path.clone(),
-            data: r.data.clone(),
-            acl: r.acl.clone(),
-            flags: r.flags,
-            ttl_ms: r.ttl_ms,
-        },
-        Request::Delete(r) => WriteRequest::Delete {
-            path: r.path.clone(),
-            version: r.version,
-        },
+        Request::CreateTtl(r) => create_ttl(r),
+        Request::Delete(r) => delete(r),
         Request::DeleteContainer(r) => WriteRequest::DeleteContainer {
             path: r.path.clone(),
         },
-        Request::SetData(r) => WriteRequest::SetData {
-            path: r.path.clone(),
-            data: r.data.clone(),
-            version: r.version,
-        },
+        Request::SetData(r) => set_data(r),
         Request::SetAcl(r) => WriteRequest::SetAcl {
             path: r.path.clone(),
             acl: r.acl.clone(),
             version: r.version,
         },
-        Request::Check(r) => WriteRequest::Check {
-            path: r.path.clone(),
-            version: r.version,
-        },
+        Request::Check(r) => check(r),
         Request::Multi(m) => {
             let mut ops = Vec::with_capacity(m.ops.len());
             for op in &m.ops {
@@ -321,6 +304,41 @@ pub fn to_write_request(request: &Request) -> Option<WriteRequest> {
         Request::CloseSession => WriteRequest::CloseSession,
         _ => return None,
     })
+}
+
+// Requests and multi ops carry the same records; these turn one record into the tree's write.
+
+fn create_ttl(r: &crate::wire::client::CreateTtlRequest) -> WriteRequest {
+    WriteRequest::Create {
+        kind: CreateKind::Ttl,
+        path: r.path.clone(),
+        data: r.data.clone(),
+        acl: r.acl.clone(),
+        flags: r.flags,
+        ttl_ms: r.ttl_ms,
+    }
+}
+
+fn delete(r: &crate::wire::client::DeleteRequest) -> WriteRequest {
+    WriteRequest::Delete {
+        path: r.path.clone(),
+        version: r.version,
+    }
+}
+
+fn set_data(r: &crate::wire::client::SetDataRequest) -> WriteRequest {
+    WriteRequest::SetData {
+        path: r.path.clone(),
+        data: r.data.clone(),
+        version: r.version,
+    }
+}
+
+fn check(r: &crate::wire::client::CheckVersionRequest) -> WriteRequest {
+    WriteRequest::Check {
+        path: r.path.clone(),
+        version: r.version,
+    }
 }
 
 fn create(kind: CreateKind, r: &crate::wire::client::CreateRequest, ttl_ms: i64) -> WriteRequest {
@@ -339,27 +357,10 @@ fn multi_op(op: &MultiOp) -> Option<WriteRequest> {
         MultiOp::Create(r) => create(CreateKind::Create, r, -1),
         MultiOp::Create2(r) => create(CreateKind::Create2, r, -1),
         MultiOp::CreateContainer(r) => create(CreateKind::Container, r, -1),
-        MultiOp::CreateTtl(r) => WriteRequest::Create {
-            kind: CreateKind::Ttl,
-            path: r.path.clone(),
-            data: r.data.clone(),
-            acl: r.acl.clone(),
-            flags: r.flags,
-            ttl_ms: r.ttl_ms,
-        },
-        MultiOp::Delete(r) => WriteRequest::Delete {
-            path: r.path.clone(),
-            version: r.version,
-        },
-        MultiOp::SetData(r) => WriteRequest::SetData {
-            path: r.path.clone(),
-            data: r.data.clone(),
-            version: r.version,
-        },
-        MultiOp::Check(r) => WriteRequest::Check {
-            path: r.path.clone(),
-            version: r.version,
-        },
+        MultiOp::CreateTtl(r) => create_ttl(r),
+        MultiOp::Delete(r) => delete(r),
+        MultiOp::SetData(r) => set_data(r),
+        MultiOp::Check(r) => check(r),
         MultiOp::GetChildren(_) | MultiOp::GetData(_) => return None,
     })
 }
