@@ -1,4 +1,4 @@
-//! Criterion benchmarks of the client codecs (`src/wire/client.rs`): the requests and the reply a
+//! Criterion benchmarks of the client codecs (`src/wire/client/`): the requests and the reply a
 //! busy server decodes and encodes most — getData, setData and the getData reply with its Stat.
 //!
 //! Run: `cargo bench --bench wire_codec`.

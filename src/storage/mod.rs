@@ -278,46 +278,25 @@ pub fn zxid_epoch(zxid: u64) -> u64 {
     zxid >> 32
 }
 
-/// Adler-32, the checksum ZooKeeper uses for log records and snapshots (RFC 1950).
-#[derive(Debug, Clone, Copy)]
-pub struct Adler32 {
-    a: u32,
-    b: u32,
-}
-
-impl Default for Adler32 {
-    fn default() -> Self {
-        Self { a: 1, b: 0 }
-    }
-}
+/// Adler-32 (RFC 1950), the checksum ZooKeeper uses for log records and snapshots
+/// (`java.util.zip.Adler32`): the `adler2` crate under the names the storage code uses.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Adler32(adler2::Adler32);
 
 impl Adler32 {
-    const MOD: u32 = 65_521;
-    /// Largest run of bytes that cannot overflow `b` before reducing (zlib's NMAX).
-    const NMAX: usize = 5_552;
-
     /// Feeds bytes.
     pub fn update(&mut self, data: &[u8]) {
-        for chunk in data.chunks(Self::NMAX) {
-            for &byte in chunk {
-                self.a += u32::from(byte);
-                self.b += self.a;
-            }
-            self.a %= Self::MOD;
-            self.b %= Self::MOD;
-        }
+        self.0.write_slice(data);
     }
 
     /// The checksum of everything fed so far.
     pub fn value(&self) -> u32 {
-        (self.b << 16) | self.a
+        self.0.checksum()
     }
 
     /// One-shot checksum.
     pub fn checksum(data: &[u8]) -> u32 {
-        let mut adler = Self::default();
-        adler.update(data);
-        adler.value()
+        adler2::adler32_slice(data)
     }
 }
 
@@ -361,13 +340,66 @@ mod tests {
     fn adler32_known_vectors() {
         assert_eq!(Adler32::checksum(b""), 1);
         assert_eq!(Adler32::checksum(b"Wikipedia"), 0x11E6_0398);
-        // Long input crosses the NMAX reduction boundary.
+        // Longer than zlib's 5,552-byte run between reductions; fed in two pieces.
         let data = vec![0xFFu8; 100_000];
         let mut split = Adler32::default();
         split.update(&data[..7]);
         split.update(&data[7..]);
         assert_eq!(split.value(), Adler32::checksum(&data));
         assert_eq!(Adler32::checksum(&data), 0x149A_302C);
+    }
+
+    fn be_u64(bytes: &[u8], at: usize) -> u64 {
+        u64::from_be_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
+    }
+
+    /// A txn log written by ZooKeeper 3.8.0 (`tests/data/zookeeper_files.py`): every record's
+    /// stored checksum is the Adler-32 of its payload (reference C.2). Record 2 is 6,094 bytes.
+    #[test]
+    fn adler32_matches_zookeeper_txn_log() {
+        let log = include_bytes!("../../tests/data/zookeeper-3.8/version-2/log.1");
+        assert_eq!(&log[..4], b"ZKLG");
+        let mut at = 16;
+        let mut lengths = Vec::new();
+        loop {
+            let checksum = be_u64(log, at);
+            let len = u32::from_be_bytes(log[at + 8..at + 12].try_into().expect("4 bytes"));
+            if checksum == 0 && len == 0 {
+                break;
+            }
+            let payload = &log[at + 12..at + 12 + len as usize];
+            assert_eq!(
+                u64::from(Adler32::checksum(payload)),
+                checksum,
+                "record at {at}"
+            );
+            assert_eq!(log[at + 12 + len as usize], 0x42);
+            lengths.push(len);
+            at += 12 + len as usize + 1;
+        }
+        // createSession, create /adler, create /adler/big, setData, closeSession.
+        assert_eq!(lengths, [48, 90, 6094, 67, 48]);
+    }
+
+    /// A snapshot written by ZooKeeper 3.8.0: both seals are the running Adler-32 of every byte
+    /// before them (reference C.4), fed here in the pieces ZooKeeper's stream saw.
+    #[test]
+    fn adler32_matches_zookeeper_snapshot_seals() {
+        let snap = include_bytes!("../../tests/data/zookeeper-3.8/version-2/snapshot.5");
+        assert_eq!(&snap[..4], b"ZKSN");
+        // Tail: seal 1 (long, "/"), digest (long zxid, int version, long digest), seal 2.
+        const SEAL_LEN: usize = 8 + 4 + 1;
+        let seal2 = snap.len() - SEAL_LEN;
+        let seal1 = seal2 - (8 + 4 + 8) - SEAL_LEN;
+        let mut running = Adler32::default();
+        running.update(&snap[..seal1]);
+        assert_eq!(u64::from(running.value()), be_u64(snap, seal1));
+        running.update(&snap[seal1..seal2]);
+        assert_eq!(u64::from(running.value()), be_u64(snap, seal2));
+        assert_eq!(
+            u64::from(Adler32::checksum(&snap[..seal2])),
+            be_u64(snap, seal2)
+        );
     }
 
     #[test]

@@ -225,80 +225,16 @@ pub fn digest_of_auth(id_password: &str) -> String {
     format!("{user}:{}", base64(&sha1(id_password.as_bytes())))
 }
 
-/// SHA-1 (FIPS 180-4), enough for the digest scheme.
-pub fn sha1(msg: &[u8]) -> [u8; 20] {
-    let mut h: [u32; 5] = [
-        0x6745_2301,
-        0xEFCD_AB89,
-        0x98BA_DCFE,
-        0x1032_5476,
-        0xC3D2_E1F0,
-    ];
-    let mut padded = msg.to_vec();
-    padded.push(0x80);
-    while padded.len() % 64 != 56 {
-        padded.push(0);
-    }
-    padded.extend_from_slice(&((msg.len() as u64).wrapping_mul(8)).to_be_bytes());
-    for block in padded.chunks_exact(64) {
-        let mut w = [0u32; 80];
-        for (i, word) in block.chunks_exact(4).enumerate() {
-            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
-        }
-        for i in 16..80 {
-            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
-        }
-        let [mut a, mut b, mut c, mut d, mut e] = h;
-        for (i, wi) in w.iter().enumerate() {
-            let (f, k) = match i {
-                0..=19 => ((b & c) | (!b & d), 0x5A82_7999),
-                20..=39 => (b ^ c ^ d, 0x6ED9_EBA1),
-                40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC),
-                _ => (b ^ c ^ d, 0xCA62_C1D6),
-            };
-            let t = a
-                .rotate_left(5)
-                .wrapping_add(f)
-                .wrapping_add(e)
-                .wrapping_add(k)
-                .wrapping_add(*wi);
-            e = d;
-            d = c;
-            c = b.rotate_left(30);
-            b = a;
-            a = t;
-        }
-        for (x, y) in h.iter_mut().zip([a, b, c, d, e]) {
-            *x = x.wrapping_add(y);
-        }
-    }
-    let mut out = [0u8; 20];
-    for (chunk, v) in out.chunks_exact_mut(4).zip(h) {
-        chunk.copy_from_slice(&v.to_be_bytes());
-    }
-    out
+/// SHA-1 of `msg` (RustCrypto `sha1`), the hash `DigestAuthenticationProvider` uses.
+fn sha1(msg: &[u8]) -> [u8; 20] {
+    use ::sha1::Digest as _;
+    ::sha1::Sha1::digest(msg).into()
 }
 
 /// Standard base64 with padding (RFC 4648 §4), as `java.util.Base64.getEncoder()`.
-pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+fn base64(bytes: &[u8]) -> String {
+    use ::base64::Engine as _;
+    ::base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 #[cfg(test)]
@@ -319,15 +255,37 @@ mod tests {
         }
     }
 
+    /// `(user:password, id)` pairs printed by ZooKeeper 3.8's own
+    /// `java -cp zookeeper.jar:slf4j-api.jar:slf4j-simple.jar
+    /// org.apache.zookeeper.server.auth.DigestAuthenticationProvider user:password`.
+    const ZOOKEEPER_DIGESTS: [(&str, &str); 8] = [
+        ("super:test", "super:D/InIHSb7yEEbrWz8b9l71RjZJU="),
+        ("user:password", "user:tpUq/4Pn5A64fVZyQ0gOJ8ZWqkY="),
+        ("blah:blah", "blah:9EtlEWQ/U+2Iqsu31aQDyrnTaqE="),
+        ("bob:pw", "bob:ikIaKsbtGweaHnb/jKn7OHqbunM="),
+        // The user ends at the first `:`; the hash covers the whole string.
+        ("a:b:c", "a:cLzgnoJ6mP5qz3w+mwvPE2vDgu0="),
+        ("user:", "user:kd7q5xGKLW+18xQTfO8iqRaFvsM="),
+        (":pw", ":krPDEYdCl854cFNT6IXnoMv+VVA="),
+        // The hash is over the UTF-8 bytes (the same under -Dfile.encoding=ISO-8859-1).
+        (
+            "h\u{e9}llo:w\u{f6}rld",
+            "h\u{e9}llo:lklmzcYC5fv8yymOuNqURv04ssg=",
+        ),
+    ];
+
     #[test]
-    fn sha1_and_base64_vectors() {
-        let hex: String = sha1(b"abc").iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(hex, "a9993e364706816aba3e25717850c26c9cd0d89d");
-        let hex: String = sha1(b"").iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(hex, "da39a3ee5e6b4b0d3255bfef95601890afd80709");
-        let long = vec![b'a'; 1000];
-        let hex: String = sha1(&long).iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(hex, "291e9a6c66994949b57ba5e650361e98fc36b1ba");
+    fn digests_match_zookeeper_generate_digest() {
+        for (id_password, expected) in ZOOKEEPER_DIGESTS {
+            assert_eq!(digest_of_auth(id_password), expected, "{id_password}");
+        }
+        // Same tool, argument `blah` (no password part): the hash alone.
+        assert_eq!(base64(&sha1(b"blah")), "W/H9kn37hnlJai5s8Ay+UMHIcUU=");
+    }
+
+    #[test]
+    fn base64_pads_like_java() {
+        // RFC 4648 §10 vectors: java.util.Base64.getEncoder() pads with `=`.
         assert_eq!(base64(b""), "");
         assert_eq!(base64(b"f"), "Zg==");
         assert_eq!(base64(b"fo"), "Zm8=");

@@ -1,5 +1,6 @@
 //! Jute primitives (reference A.2): a bounds-checked reader over a byte slice and a writer over any
-//! [`BufMut`] (`Vec<u8>`, `BytesMut`).
+//! [`BufMut`] (`Vec<u8>`, `BytesMut`), the [`Record`] trait, and `jute_record!`, which implements
+//! [`Record`] for a struct that is a plain sequence of fields.
 //!
 //! Every integer is big-endian. `ustring`, `buffer` and `vector` carry an `int` length in front;
 //! -1 means null. The reader never trusts a length: it checks it against the bytes that remain
@@ -291,6 +292,103 @@ impl<'a, B: BufMut> JuteWriter<'a, B> {
     }
 }
 
+/// Declares a struct whose jute encoding is its fields back to back in declaration order (the
+/// shape of most records in ZooKeeper's `zookeeper.jute`) and implements [`Record`] for it:
+/// `encode`, `decode`, and `MIN_LEN` as the sum of the fields' smallest encodings.
+///
+/// Each field names its jute type after `as`; the name also fixes what a null decodes to:
+///
+/// | after `as` | Rust type | jute type | a null (length -1) decodes as |
+/// |---|---|---|---|
+/// | `int`, `long`, `boolean` | `i32`, `i64`, `bool` | same | — |
+/// | `ustring("Rec.field")` | `String` | `ustring` | error [`DecodeError::UnexpectedNull`] |
+/// | `ustring_or_empty` | `String` | `ustring` | `""` |
+/// | `ustring_opt` | `Option<String>` | `ustring` | `None` |
+/// | `buffer_opt` | `Option<Vec<u8>>` | `buffer` | `None` |
+/// | `buffer_or_empty` | `Vec<u8>` | `buffer` | empty |
+/// | `vector_ustring("field")` | `Vec<String>` | `vector<ustring>` | empty; a null element: error |
+/// | `vector_record` | `Vec<R>`, `R: Record` | `vector<R>` | empty |
+/// | `record` | `R: Record` | a nested record | — |
+///
+/// The literal after `ustring` and `vector_ustring` is the field name that error carries.
+///
+/// Records that are not a plain field sequence (a trailing field that may be absent, a list
+/// ended by a terminator) implement [`Record`] by hand.
+///
+/// [`DecodeError::UnexpectedNull`]: crate::wire::DecodeError::UnexpectedNull
+macro_rules! jute_record {
+    (@encode $w:ident, $v:expr, int) => { $w.write_int($v) };
+    (@encode $w:ident, $v:expr, long) => { $w.write_long($v) };
+    (@encode $w:ident, $v:expr, boolean) => { $w.write_bool($v) };
+    (@encode $w:ident, $v:expr, ustring) => { $w.write_string(&$v) };
+    (@encode $w:ident, $v:expr, ustring_or_empty) => { $w.write_string(&$v) };
+    (@encode $w:ident, $v:expr, ustring_opt) => { $w.write_ustring($v.as_deref()) };
+    (@encode $w:ident, $v:expr, buffer_opt) => { $w.write_buffer($v.as_deref()) };
+    (@encode $w:ident, $v:expr, buffer_or_empty) => { $w.write_bytes(&$v) };
+    (@encode $w:ident, $v:expr, vector_ustring) => { $w.write_strings(&$v) };
+    (@encode $w:ident, $v:expr, vector_record) => { $w.write_records(&$v) };
+    (@encode $w:ident, $v:expr, record) => { $crate::wire::jute::Record::encode(&$v, $w) };
+
+    (@decode $r:ident, $ty:ty, int) => { $r.read_int()? };
+    (@decode $r:ident, $ty:ty, long) => { $r.read_long()? };
+    (@decode $r:ident, $ty:ty, boolean) => { $r.read_bool()? };
+    (@decode $r:ident, $ty:ty, ustring($field:literal)) => { $r.read_string($field)? };
+    (@decode $r:ident, $ty:ty, ustring_or_empty) => { $r.read_ustring()?.unwrap_or_default() };
+    (@decode $r:ident, $ty:ty, ustring_opt) => { $r.read_ustring()? };
+    (@decode $r:ident, $ty:ty, buffer_opt) => { $r.read_buffer()? };
+    (@decode $r:ident, $ty:ty, buffer_or_empty) => { $r.read_buffer()?.unwrap_or_default() };
+    (@decode $r:ident, $ty:ty, vector_ustring($field:literal)) => { $r.read_strings($field)? };
+    (@decode $r:ident, $ty:ty, vector_record) => { $r.read_records()? };
+    (@decode $r:ident, $ty:ty, record) => {
+        <$ty as $crate::wire::jute::Record>::decode($r)?
+    };
+
+    (@min_len $ty:ty, int) => { $crate::wire::jute::INT_LEN };
+    (@min_len $ty:ty, long) => { $crate::wire::jute::LONG_LEN };
+    (@min_len $ty:ty, boolean) => { $crate::wire::jute::BOOL_LEN };
+    (@min_len $ty:ty, record) => { <$ty as $crate::wire::jute::Record>::MIN_LEN };
+    // Every other kind is length-prefixed: an empty one is its `int` length alone.
+    (@min_len $ty:ty, $kind:ident) => { $crate::wire::jute::INT_LEN };
+
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $(
+                $(#[$field_meta:meta])*
+                $field_vis:vis $field:ident : $ty:ty as $kind:ident $(($null_name:literal))?
+            ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        $vis struct $name {
+            $(
+                $(#[$field_meta])*
+                $field_vis $field: $ty,
+            )*
+        }
+
+        impl $crate::wire::jute::Record for $name {
+            const MIN_LEN: usize = 0 $(+ $crate::wire::jute::jute_record!(@min_len $ty, $kind))*;
+
+            fn encode<B: ::bytes::BufMut>(&self, w: &mut $crate::wire::jute::JuteWriter<'_, B>) {
+                $( $crate::wire::jute::jute_record!(@encode w, self.$field, $kind); )*
+            }
+
+            fn decode(
+                r: &mut $crate::wire::jute::JuteReader<'_>,
+            ) -> Result<Self, $crate::wire::DecodeError> {
+                // Struct expression fields are evaluated in the order written: declaration order.
+                Ok($name {
+                    $( $field: $crate::wire::jute::jute_record!(
+                        @decode r, $ty, $kind $(($null_name))?
+                    ), )*
+                })
+            }
+        }
+    };
+}
+pub(crate) use jute_record;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,5 +491,101 @@ mod tests {
             Ok(vec!["a".to_owned(), "bc".to_owned()])
         );
         assert_eq!(r.read_vector(INT_LEN, |r| r.read_int()), Ok(None));
+    }
+
+    jute_record! {
+        /// A nested record for the test below.
+        #[derive(Debug, Default, PartialEq)]
+        struct Pair {
+            x: i32 as int,
+            y: bool as boolean,
+        }
+    }
+
+    jute_record! {
+        /// One field of every kind `jute_record!` knows.
+        #[derive(Debug, Default, PartialEq)]
+        struct AllKinds {
+            i: i32 as int,
+            l: i64 as long,
+            b: bool as boolean,
+            s: String as ustring("AllKinds.s"),
+            s_or_empty: String as ustring_or_empty,
+            s_opt: Option<String> as ustring_opt,
+            buf_opt: Option<Vec<u8>> as buffer_opt,
+            buf_or_empty: Vec<u8> as buffer_or_empty,
+            names: Vec<String> as vector_ustring("AllKinds.names"),
+            pairs: Vec<Pair> as vector_record,
+            pair: Pair as record,
+        }
+    }
+
+    #[test]
+    fn jute_record_encodes_fields_in_declaration_order() {
+        let value = AllKinds {
+            i: 1,
+            l: 2,
+            b: true,
+            s: "s".into(),
+            s_or_empty: "e".into(),
+            s_opt: Some("o".into()),
+            buf_opt: Some(vec![7]),
+            buf_or_empty: vec![8],
+            names: vec!["n".into()],
+            pairs: vec![Pair { x: 3, y: false }],
+            pair: Pair { x: 4, y: true },
+        };
+        #[rustfmt::skip]
+        let expected: Vec<u8> = [
+            &[0, 0, 0, 1][..],
+            &[0, 0, 0, 0, 0, 0, 0, 2],
+            &[1],
+            &[0, 0, 0, 1, b's'],
+            &[0, 0, 0, 1, b'e'],
+            &[0, 0, 0, 1, b'o'],
+            &[0, 0, 0, 1, 7],
+            &[0, 0, 0, 1, 8],
+            &[0, 0, 0, 1, 0, 0, 0, 1, b'n'],
+            &[0, 0, 0, 1, 0, 0, 0, 3, 0],
+            &[0, 0, 0, 4, 1],
+        ]
+        .concat();
+        assert_eq!(value.to_bytes(), expected);
+        assert_eq!(AllKinds::from_bytes(&expected), Ok(value));
+    }
+
+    #[test]
+    fn jute_record_min_len_is_the_empty_encoding() {
+        // 4 + 8 + 1, seven length prefixes, and the nested Pair's 4 + 1.
+        assert_eq!(AllKinds::MIN_LEN, 46);
+        assert_eq!(AllKinds::default().to_bytes().len(), AllKinds::MIN_LEN);
+        assert_eq!(Pair::MIN_LEN, 5);
+    }
+
+    #[test]
+    fn jute_record_null_rules_follow_the_kind() {
+        let null = (-1i32).to_be_bytes();
+        #[rustfmt::skip]
+        let bytes: Vec<u8> = [
+            &[0u8; 4 + 8 + 1][..],
+            &[0, 0, 0, 0],
+            &null, &null, &null, &null, &null, &null,
+            &[0, 0, 0, 0, 0],
+        ]
+        .concat();
+        assert_eq!(AllKinds::from_bytes(&bytes), Ok(AllKinds::default()));
+        let mut null_s = bytes.clone();
+        null_s[13..17].copy_from_slice(&null);
+        assert_eq!(
+            AllKinds::from_bytes(&null_s),
+            Err(DecodeError::UnexpectedNull("AllKinds.s"))
+        );
+        let mut null_name = bytes[..33].to_vec();
+        null_name.extend_from_slice(&[0, 0, 0, 1]);
+        null_name.extend_from_slice(&null);
+        assert_eq!(
+            AllKinds::from_bytes(&null_name),
+            Err(DecodeError::UnexpectedNull("AllKinds.names"))
+        );
     }
 }

@@ -6,7 +6,8 @@
 //! performs IO, reads a clock or allocates more than the input justifies.
 //!
 //! - [`jute`]: the jute primitives (A.2) — a bounds-checked reader over `&[u8]` and a writer
-//!   over any [`bytes::BufMut`].
+//!   over any [`bytes::BufMut`] — and `jute_record!`, which derives a plain record's encoding
+//!   from its field list.
 //! - [`records`]: `Stat`, `Id`, `Acl`, shared with the data tree (A.6–A.8).
 //! - [`client`]: handshake, headers, opcodes and every request/response record (A.3–A.11).
 //! - [`fourlw`]: recognising four-letter words on a fresh connection (A.1, A.17).
