@@ -18,6 +18,7 @@ fn write(tree: &mut DataTree, req: &WriteRequest) {
         now_ms: zxid,
         zxid,
         extended_types_enabled: false,
+        enforce_quota: false,
     };
     let (hdr, txn) = prepare_logged(tree, &mut PendingChanges::new(), req, &ctx);
     std::hint::black_box(tree.apply(&hdr, &txn));

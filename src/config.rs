@@ -164,6 +164,9 @@ pub struct ServerConfig {
     pub super_digest: Option<String>,
     /// `extendedTypesEnabled`: TTL nodes allowed.
     pub extended_types_enabled: bool,
+    /// `enforceQuota` (ZooKeeper's `zookeeper.enforceQuota`): creates and setData over a hard
+    /// quota limit fail with QuotaExceeded (-125).
+    pub enforce_quota: bool,
     /// `znode.container.checkIntervalMs`: how often the container/TTL reaper runs.
     pub container_check_interval_ms: u64,
 }
@@ -193,6 +196,7 @@ impl ServerConfig {
             admin_server_port: DEFAULT_ADMIN_PORT,
             super_digest: None,
             extended_types_enabled: false,
+            enforce_quota: false,
             container_check_interval_ms: 60_000,
         }
     }
@@ -320,6 +324,7 @@ struct Builder {
     admin_server_port: Option<u16>,
     super_digest: Option<String>,
     extended_types_enabled: Option<bool>,
+    enforce_quota: Option<bool>,
     container_check_interval_ms: Option<u64>,
 }
 
@@ -348,6 +353,17 @@ fn boolean(key: &str, value: &str) -> Result<bool, ConfigError> {
     }
 }
 
+/// A flag ZooKeeper reads with `Boolean.parseBoolean`, which takes anything but `true` as
+/// false: only `true`/`false` (any case) are accepted here, so a `yes` cannot silently mean
+/// "off".
+fn java_boolean(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(bad(key, value, "expected true or false")),
+    }
+}
+
 /// A session timeout bound: a positive number of ms, or -1 for "use the default".
 fn timeout_bound(key: &str, value: &str) -> Result<Option<u32>, ConfigError> {
     let v: i64 = num(key, value)?;
@@ -366,6 +382,7 @@ fn timeout_bound(key: &str, value: &str) -> Result<Option<u32>, ConfigError> {
 const PREFIXABLE: &[&str] = &[
     "DigestAuthenticationProvider.superDigest",
     "extendedTypesEnabled",
+    "enforceQuota",
     "snapCount",
     "jute.maxbuffer",
     "4lw.commands.whitelist",
@@ -444,6 +461,7 @@ impl Builder {
                 self.super_digest = Some(value.to_string());
             }
             "extendedTypesEnabled" => self.extended_types_enabled = Some(boolean(key, value)?),
+            "enforceQuota" => self.enforce_quota = Some(java_boolean(key, value)?),
             "znode.container.checkIntervalMs" => {
                 let v: u64 = num(key, value)?;
                 if v == 0 {
@@ -568,6 +586,7 @@ impl Builder {
             admin_server_port: self.admin_server_port.unwrap_or(DEFAULT_ADMIN_PORT),
             super_digest: self.super_digest,
             extended_types_enabled: extended,
+            enforce_quota: self.enforce_quota.unwrap_or(false),
             container_check_interval_ms: self.container_check_interval_ms.unwrap_or(60_000),
         })
     }
@@ -808,6 +827,26 @@ server.2=h2:2889:3889:observer;127.0.0.1:2182
         .expect("parses");
         assert_eq!(c.snap_count, 2);
         assert_eq!(c.autopurge_snap_retain_count, 3);
+    }
+
+    #[test]
+    fn enforce_quota_is_read_as_zookeeper_reads_it() {
+        let base = "dataDir=/d\nclientPort=1\n";
+        assert!(!ServerConfig::parse(base).expect("parses").enforce_quota);
+        for (line, on) in [
+            ("enforceQuota=true", true),
+            ("enforceQuota=TRUE", true),
+            ("zookeeper.enforceQuota=true", true),
+            ("enforceQuota=false", false),
+        ] {
+            let c = ServerConfig::parse(&format!("{base}{line}\n")).expect(line);
+            assert_eq!(c.enforce_quota, on, "{line}");
+        }
+        // ZooKeeper would read `yes` as false; refuse it rather than guess.
+        assert_eq!(
+            err_key(&format!("{base}enforceQuota=yes\n")),
+            "enforceQuota"
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! `prepare` + `apply` compared with a small independent reference model (Stat fields
 //! including cversion/pzxid/version/numChildren/dataLength, error codes, sequential names,
 //! multi atomicity, ephemerals and closeSession); determinism (same txns → same snapshot
-//! bytes); snapshot and txn encode/decode round trips; decoders never panic.
+//! bytes); snapshot and txn encode/decode round trips; decoders never panic; quota stats
+//! against an oracle that counts the tree's nodes itself, across reload and replay.
 
 use std::collections::BTreeMap;
 
@@ -364,6 +365,16 @@ fn run(
     model: Option<&mut Model>,
     steps: &[Step],
 ) -> Result<Vec<(TxnHeader, Txn)>, TestCaseError> {
+    run_with(tree, model, steps, false)
+}
+
+/// `run` with `enforceQuota` on or off.
+fn run_with(
+    tree: &mut DataTree,
+    model: Option<&mut Model>,
+    steps: &[Step],
+    enforce_quota: bool,
+) -> Result<Vec<(TxnHeader, Txn)>, TestCaseError> {
     let mut log = Vec::new();
     let mut model = model;
     for (i, s) in steps.iter().enumerate() {
@@ -376,6 +387,7 @@ fn run(
             now_ms: now,
             zxid,
             extended_types_enabled: false,
+            enforce_quota,
         };
         let (hdr, txn) = prepare_logged(tree, &mut PendingChanges::new(), &to_request(&s.op), &ctx);
         prop_assert_eq!(decode(&encode(&hdr, &txn)), Ok((hdr, txn.clone())));
@@ -470,6 +482,7 @@ proptest! {
                 now_ms: 1_000 + 7 * i as i64,
                 zxid: i as i64 + 1,
                 extended_types_enabled: false,
+                enforce_quota: false,
             };
             log_b.push(prepare_logged(&b_base, &mut pending, &to_request(&s.op), &ctx));
         }
@@ -523,6 +536,7 @@ proptest! {
                 now_ms: 0,
                 zxid: i as i64 + 1,
                 extended_types_enabled: true,
+                enforce_quota: false,
             };
             let (hdr, txn) = prepare_logged(&tree, &mut PendingChanges::new(), &req, &ctx);
             tree.apply(&hdr, &txn);
@@ -629,5 +643,199 @@ fn multi_is_atomic() {
     match &log[0].1 {
         Txn::Multi(ts) => assert_eq!(ts[2], Txn::error(ZkError::NoNode)),
         other => panic!("{other:?}"),
+    }
+}
+
+// ------------------------------------------------------------------ quotas
+
+/// Quota roots the quota properties pick from: `/a/x` nests in `/a`.
+const QUOTA_ROOTS: [&str; 3] = ["/a", "/a/x", "/b"];
+
+/// zkCli's `setquota` writes for each root, before any node under it exists (so each stats
+/// node starts at `count=0,bytes=0`): the `/zookeeper/quota/…` nodes, limits, stats.
+fn setup_quotas(tree: &mut DataTree, roots: &[&str], limits: &str) -> Vec<(TxnHeader, Txn)> {
+    let mut paths = Vec::new();
+    for root in roots {
+        let mut q = "/zookeeper/quota".to_string();
+        for part in root.split('/').skip(1) {
+            q = format!("{q}/{part}");
+            paths.push((q.clone(), None));
+        }
+        paths.push((
+            format!("{q}/zookeeper_limits"),
+            Some(limits.as_bytes().to_vec()),
+        ));
+        paths.push((
+            format!("{q}/zookeeper_stats"),
+            Some(b"count=0,bytes=0".to_vec()),
+        ));
+    }
+    let mut log = Vec::new();
+    for (path, data) in paths {
+        if tree.stat(&path).is_some() {
+            continue;
+        }
+        let zxid = tree.last_processed_zxid() + 1;
+        let ctx = PrepareContext {
+            session_id: 1,
+            cxid: 0,
+            auth_ids: &[],
+            now_ms: 500,
+            zxid,
+            extended_types_enabled: false,
+            enforce_quota: false,
+        };
+        let req = WriteRequest::Create {
+            kind: CreateKind::Create,
+            path,
+            data,
+            acl: Acl::open_unsafe(),
+            flags: 0,
+            ttl_ms: -1,
+        };
+        let (hdr, txn) = prepare_logged(tree, &mut PendingChanges::new(), &req, &ctx);
+        let out = tree.apply(&hdr, &txn);
+        assert_eq!(out.result.err(), 0, "{req:?}");
+        log.push((hdr, txn));
+    }
+    log
+}
+
+/// Every node of the tree with its data length, found by walking `get_children` from `/`.
+fn all_nodes(tree: &mut DataTree) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    let mut todo = vec!["/".to_string()];
+    while let Some(p) = todo.pop() {
+        let (data, _) = tree.get_data(&p, &[], None).expect("listed node exists");
+        out.push((p.clone(), data.map_or(0, |d| d.len() as i64)));
+        let (children, _) = tree
+            .get_children(&p, &[], None)
+            .expect("listed node exists");
+        for c in children {
+            todo.push(if p == "/" {
+                format!("/{c}")
+            } else {
+                format!("{p}/{c}")
+            });
+        }
+    }
+    out
+}
+
+fn under(node: &str, root: &str) -> bool {
+    node == root || node.starts_with(&format!("{root}/"))
+}
+
+/// `count=…,bytes=…` over the nodes `pick` selects.
+fn usage_text(nodes: &[(String, i64)], pick: impl Fn(&str) -> bool) -> String {
+    let picked: Vec<i64> = nodes
+        .iter()
+        .filter(|(p, _)| pick(p))
+        .map(|(_, n)| *n)
+        .collect();
+    format!(
+        "count={},bytes={}",
+        picked.len(),
+        picked.iter().sum::<i64>()
+    )
+}
+
+/// The oracle for live upkeep: each node counts for the longest root above it (or itself).
+fn live_usage(nodes: &[(String, i64)], roots: &[&str], root: &str) -> String {
+    usage_text(nodes, |p| {
+        roots.iter().filter(|r| under(p, r)).max_by_key(|r| r.len()) == Some(&root)
+    })
+}
+
+fn stats_text(tree: &mut DataTree, root: &str) -> String {
+    let (data, _) = tree
+        .get_data(
+            &format!("/zookeeper/quota{root}/zookeeper_stats"),
+            &[],
+            None,
+        )
+        .expect("stats node exists");
+    String::from_utf8(data.unwrap_or_default()).expect("utf-8")
+}
+
+fn roots_nest(roots: &[&str]) -> bool {
+    roots
+        .iter()
+        .any(|a| roots.iter().any(|b| a != b && under(b, a)))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn quota_stats_follow_the_tree_across_reload_and_replay(
+        roots in proptest::sample::subsequence(QUOTA_ROOTS.to_vec(), 1..=3),
+        steps in proptest::collection::vec(step(), 1..40),
+        cut in 0usize..50,
+    ) {
+        let mut a = DataTree::new();
+        let mut log = setup_quotas(&mut a, &roots, "count=2,bytes=-1");
+        log.extend(run(&mut a, None, &steps)?);
+        let nodes = all_nodes(&mut a);
+        for root in &roots {
+            prop_assert_eq!(stats_text(&mut a, root), live_usage(&nodes, &roots, root), "{}", root);
+        }
+
+        // A reload recomputes every root over its whole subtree (ZooKeeper's setupQuota).
+        let mut loaded = DataTree::deserialize_snapshot(&a.serialize_snapshot())
+            .map_err(|e| TestCaseError::fail(format!("{e}")))?;
+        for root in &roots {
+            prop_assert_eq!(stats_text(&mut loaded, root), usage_text(&nodes, |p| under(p, root)));
+        }
+        prop_assert_eq!(loaded.check_invariants(), Ok(()));
+
+        // Recovery: snapshot at `cut`, reload, replay the rest of the log. Without nesting the
+        // recomputed stats equal the maintained ones, so the result is byte-identical.
+        let cut = cut.min(log.len());
+        let mut c = DataTree::new();
+        for (hdr, txn) in &log[..cut] {
+            c.apply(hdr, txn);
+        }
+        let mut d = DataTree::deserialize_snapshot(&c.serialize_snapshot())
+            .map_err(|e| TestCaseError::fail(format!("{e}")))?;
+        for (hdr, txn) in &log[cut..] {
+            d.apply(hdr, txn);
+        }
+        prop_assert_eq!(d.check_invariants(), Ok(()));
+        if !roots_nest(&roots) {
+            prop_assert_eq!(d.serialize_snapshot(), a.serialize_snapshot());
+        }
+    }
+
+    #[test]
+    fn enforced_hard_limits_hold_for_single_writes(
+        roots in proptest::sample::subsequence(QUOTA_ROOTS.to_vec(), 1..=3),
+        steps in proptest::collection::vec(
+            (1..3i64, leaf_op()).prop_map(|(session, op)| Step { session, op }),
+            1..40,
+        ),
+        count_limit in 1..4i64,
+        byte_limit in 0..6i64,
+    ) {
+        // Outside a multi each write is checked against the tree it lands on, so usage never
+        // passes a hard limit (a multi's ops are all checked against the tree before it).
+        let mut a = DataTree::new();
+        let limits = format!("count=-1,bytes=-1=;byteHardLimit={byte_limit};countHardLimit={count_limit}");
+        setup_quotas(&mut a, &roots, &limits);
+        for s in &steps {
+            run_with(&mut a, None, std::slice::from_ref(s), true)?;
+            let nodes = all_nodes(&mut a);
+            for root in &roots {
+                let text = stats_text(&mut a, root);
+                prop_assert_eq!(&text, &live_usage(&nodes, &roots, root));
+                let (count, bytes) = text
+                    .strip_prefix("count=")
+                    .and_then(|t| t.split_once(",bytes="))
+                    .map(|(c, b)| (c.parse::<i64>().unwrap(), b.parse::<i64>().unwrap()))
+                    .expect("count=…,bytes=…");
+                prop_assert!(count <= count_limit, "{} {} > {}", root, count, count_limit);
+                prop_assert!(bytes <= byte_limit, "{} {} > {}", root, bytes, byte_limit);
+            }
+        }
     }
 }

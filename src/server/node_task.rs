@@ -224,6 +224,7 @@ impl NodeTask {
             now_ms,
             zxid,
             extended_types_enabled: self.shared.config.extended_types_enabled,
+            enforce_quota: self.shared.config.enforce_quota,
         };
         let (hdr, txn) = match request {
             Ok(req) => prepare_logged(tree, &mut self.pending, &req, &ctx),
@@ -386,6 +387,7 @@ impl NodeTask {
             now_ms: wall_clock_ms(),
             zxid: self.next_zxid,
             extended_types_enabled: self.shared.config.extended_types_enabled,
+            enforce_quota: self.shared.config.enforce_quota,
         };
         let (hdr, txn) = prepare_logged(tree, &mut self.pending, &req, &ctx);
         if matches!(txn, Txn::Error { .. }) && matches!(req, WriteRequest::DeleteContainer { .. }) {

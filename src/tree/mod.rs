@@ -27,6 +27,7 @@
 //!     now_ms: 1_700_000_000_000,
 //!     zxid: 0x1_0000_0001,
 //!     extended_types_enabled: false,
+//!     enforce_quota: false,
 //! };
 //! let create = WriteRequest::Create {
 //!     kind: CreateKind::Create2,
@@ -53,6 +54,7 @@ mod codec;
 pub mod error;
 pub mod path;
 pub mod prepare;
+pub mod quota;
 pub mod txn;
 pub mod watches;
 pub mod znode;
@@ -241,6 +243,8 @@ pub struct DataTree {
     ttls: BTreeSet<String>,
     last_processed_zxid: i64,
     data_size: i64,
+    /// Quota roots, derived from the `/zookeeper/quota` nodes (`quota.rs`).
+    quota_roots: quota::QuotaRoots,
     watches: WatchTable,
 }
 
@@ -267,6 +271,7 @@ impl DataTree {
             ttls: BTreeSet::new(),
             last_processed_zxid: 0,
             data_size: 0,
+            quota_roots: quota::QuotaRoots::default(),
             watches: WatchTable::default(),
         };
         let empty = || Znode::new(StatPersisted::default(), Some(Vec::new()), Vec::new());
@@ -462,6 +467,8 @@ impl DataTree {
         let stat = node.stat();
         self.data_size += node_size(&c.path, c.data.as_deref());
         self.nodes.insert(c.path.clone(), node);
+        let data_len = c.data.as_ref().map_or(0, Vec::len) as i64;
+        self.quota_on_create(&c.path, &parent_path, child, data_len);
         match EphemeralKind::of(owner) {
             EphemeralKind::Container => {
                 self.containers.insert(c.path.clone());
@@ -524,6 +531,7 @@ impl DataTree {
             }
             EphemeralKind::Void => {}
         }
+        self.quota_on_delete(node_path, &parent_path, child, node.data_length() as i64);
         let notified = self
             .watches
             .trigger_data(node_path, EventType::NodeDeleted, ev);
@@ -554,7 +562,9 @@ impl DataTree {
         n.stat.mzxid = zxid;
         n.stat.version = version;
         let stat = n.stat();
-        self.data_size += n.data_length() as i64 - old;
+        let bytes_diff = n.data_length() as i64 - old;
+        self.data_size += bytes_diff;
+        self.quota_on_set_data(node_path, bytes_diff);
         self.watches
             .trigger_data(node_path, EventType::NodeDataChanged, ev);
         Ok(stat)
@@ -1048,6 +1058,7 @@ impl DataTree {
         if checksum != i64::from(crc.finish()) {
             return Err(SnapshotError::BadChecksum);
         }
+        t.setup_quota();
         Ok(t)
     }
 

@@ -12,9 +12,14 @@
 //! [`PendingChanges::applied_through`] after applying txns. In standalone mode with apply
 //! before the next prepare, an empty overlay is always correct.
 //!
+//! With `PrepareContext::enforce_quota` (`zookeeper.enforceQuota`), create and setData check
+//! the hard quota limits as `ZooKeeperServer.checkQuota` does (`quota.rs`): against the applied
+//! tree, create after NoChildrenForEphemerals, setData after the WRITE check and before the
+//! version check; a refusal is QuotaExceeded (-125), inside a multi like any other failure.
+//!
 //! Not here: session validity (`checkSession`: SessionExpired/SessionMoved) — the session
-//! tracker in `server/sessions.rs` checks it before calling `prepare`; quota enforcement
-//! (off by default in ZooKeeper); reconfig (disabled by default, -123 is the caller's).
+//! tracker in `server/sessions.rs` checks it before calling `prepare`; reconfig (disabled by
+//! default, -123 is the caller's).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -107,6 +112,8 @@ pub struct PrepareContext<'a> {
     pub zxid: i64,
     /// `zookeeper.extendedTypesEnabled` (TTL nodes).
     pub extended_types_enabled: bool,
+    /// `zookeeper.enforceQuota`: refuse creates and setData over a hard quota limit.
+    pub enforce_quota: bool,
 }
 
 /// What prepare needs to know of a node (ZooKeeper's `ChangeRecord` minus digest fields).
@@ -115,6 +122,9 @@ struct NodeRecord {
     stat: StatPersisted,
     child_count: i32,
     acl: Vec<Acl>,
+    /// Length of the node's data as of this record (`ChangeRecord.data`, null = 0): the old
+    /// length a setData's quota check subtracts.
+    data_len: i64,
 }
 
 /// One outstanding change: the node's state after txn `zxid`, `None` = deleted.
@@ -193,6 +203,7 @@ impl View<'_> {
             stat: n.stat,
             child_count: n.children.len() as i32,
             acl: n.acl.clone(),
+            data_len: n.data_length() as i64,
         })
     }
 
@@ -320,10 +331,15 @@ fn prepare_op(
             validate_path(path)?;
             let mut node = view.record(path)?;
             check_acl(&node.acl, perms::WRITE, ctx.auth_ids)?;
+            let new_len = data_len(data);
+            if ctx.enforce_quota {
+                view.tree.check_quota(path, new_len - node.data_len, 0)?;
+            }
             let new_version = check_and_inc_version(node.stat.version, *version)?;
             node.stat.version = new_version;
             node.stat.mtime = ctx.now_ms;
             node.stat.mzxid = ctx.zxid;
+            node.data_len = new_len;
             view.put(path, Some(node));
             Ok(Txn::SetData {
                 path: path.clone(),
@@ -362,6 +378,11 @@ fn prepare_op(
         WriteRequest::CloseSession => Ok(prepare_close_session(view, ctx)),
         WriteRequest::Multi(_) => Err(ZkError::MarshallingError),
     }
+}
+
+/// Length of request data, jute null = 0.
+fn data_len(data: &Option<Vec<u8>>) -> i64 {
+    data.as_ref().map_or(0, Vec::len) as i64
 }
 
 /// `checkAndIncVersion` (3.8: plain int increment, wrapping like Java).
@@ -428,6 +449,9 @@ fn prepare_create(
     ) {
         return Err(ZkError::NoChildrenForEphemerals);
     }
+    if ctx.enforce_quota {
+        view.tree.check_quota(&final_path, data_len(data), 1)?;
+    }
     let new_cversion = parent.stat.cversion.wrapping_add(1);
     let create = CreateTxn {
         path: final_path.clone(),
@@ -470,6 +494,7 @@ fn prepare_create(
             stat,
             child_count: 0,
             acl,
+            data_len: data_len(data),
         }),
     );
     Ok(txn)
@@ -578,6 +603,7 @@ mod tests {
             now_ms: 1000,
             zxid,
             extended_types_enabled: false,
+            enforce_quota: false,
         }
     }
 
@@ -853,6 +879,46 @@ mod tests {
                 paths_to_delete: vec!["/e0".into(), "/e1".into()]
             }
         );
+    }
+
+    #[test]
+    fn quota_check_reads_the_applied_tree_not_pending_changes() {
+        // ZooKeeper's checkQuota reads ZKDatabase, not outstandingChanges: creates prepared
+        // while earlier ones are still unapplied are all checked against the same usage.
+        let mut t = DataTree::new();
+        let with_data = |p: &str, d: &str| WriteRequest::Create {
+            kind: CreateKind::Create,
+            path: p.into(),
+            data: Some(d.as_bytes().to_vec()),
+            acl: Acl::open_unsafe(),
+            flags: 0,
+            ttl_ms: -1,
+        };
+        run(&mut t, &create("/q", 0), 1).unwrap();
+        run(&mut t, &create("/zookeeper/quota/q", 0), 2).unwrap();
+        let limits = with_data(
+            "/zookeeper/quota/q/zookeeper_limits",
+            "count=-1,bytes=-1=;countHardLimit=2",
+        );
+        run(&mut t, &limits, 3).unwrap();
+        let stats = with_data("/zookeeper/quota/q/zookeeper_stats", "count=0,bytes=0");
+        run(&mut t, &stats, 4).unwrap();
+        let ids = [];
+        let mut c = ctx(&ids, 5);
+        c.enforce_quota = true;
+        let mut pending = PendingChanges::new();
+        assert!(prepare(&t, &mut pending, &create("/q/a", 0), &c).is_ok());
+        c.zxid = 6;
+        assert!(prepare(&t, &mut pending, &create("/q/b", 0), &c).is_ok());
+        // Once /q/a is applied the tree holds 2 nodes under /q and a third create is refused.
+        run(&mut t, &create("/q/a", 0), 5).unwrap();
+        c.zxid = 7;
+        assert_eq!(
+            prepare(&t, &mut PendingChanges::new(), &create("/q/c", 0), &c),
+            Err(ZkError::QuotaExceeded)
+        );
+        c.enforce_quota = false;
+        assert!(prepare(&t, &mut PendingChanges::new(), &create("/q/c", 0), &c).is_ok());
     }
 
     #[test]

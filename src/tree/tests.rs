@@ -1,6 +1,6 @@
 //! Scenario tests of `DataTree`: Stat update rules (A.7), watch semantics (A.10) from
 //! ZooKeeper's programmer's guide and `DataTree`/`WatchManager`, multi results (A.11),
-//! sessions, containers/TTL and snapshots.
+//! sessions, containers/TTL and snapshots; quotas in `tests/quota.rs`.
 
 use super::*;
 use crate::tree::prepare::{prepare_logged, PendingChanges, PrepareContext, WriteRequest};
@@ -15,6 +15,7 @@ struct Server {
     zxid: i64,
     now_ms: i64,
     extended: bool,
+    enforce_quota: bool,
 }
 
 impl Server {
@@ -24,6 +25,7 @@ impl Server {
             zxid: 0,
             now_ms: 1_000,
             extended: true,
+            enforce_quota: false,
         }
     }
 
@@ -37,6 +39,7 @@ impl Server {
             now_ms: self.now_ms,
             zxid: self.zxid,
             extended_types_enabled: self.extended,
+            enforce_quota: self.enforce_quota,
         };
         let mut pending = PendingChanges::new();
         let (hdr, txn) = prepare_logged(&self.tree, &mut pending, &req, &ctx);
@@ -741,3 +744,5 @@ fn snapshot_of_minimal_nodes_loads() {
     let mut loaded = loaded;
     assert!(loaded.get_data("/q", &[], None).is_ok());
 }
+
+mod quota;
