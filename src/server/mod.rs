@@ -22,6 +22,7 @@ pub mod node_task;
 pub mod ops;
 pub mod sessions;
 pub mod shutdown;
+pub mod timers;
 
 use std::collections::BTreeMap;
 use std::future::Future;
