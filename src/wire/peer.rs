@@ -7,6 +7,10 @@
 //! `wire`, and nothing here performs IO, so ZooKeeper's own quorum packets (reference B.2, B.7)
 //! can later be spoken by a second codec without touching the core.
 //!
+//! Status: tested (unit tests below, tests/wire_peer_props.rs, and through tests/server_peers.rs);
+//! the serving path does not use it yet, because nothing in it drives `server/peers.rs` (issue 9's
+//! ensemble driver is future work).
+//!
 //! This is zabkeeper's own framing, not ZooKeeper's: a zabkeeper server talks to zabkeeper
 //! servers only. Every frame is
 //!
