@@ -623,6 +623,14 @@ where
         self.next_dial = Some(Instant::now() + delay);
     }
 
+    /// Dials again after the backoff, if the link is still wanted: always toward a voter, toward
+    /// anyone else only while messages wait for it.
+    fn retry_election_dial(&mut self) {
+        if self.wants_election_link() || !self.slot.lock().queue.is_empty() {
+            self.back_off();
+        }
+    }
+
     fn back_off(&mut self) {
         let delay = self.backoff;
         self.backoff = (self.backoff * 2).min(self.config.backoff_max);
@@ -706,14 +714,15 @@ where
             (Link::Election, Err(e)) => {
                 debug!(peer = %self.peer, "election dial failed: {e}");
                 self.set_phase_if_not_up(LinkState::Down);
-                self.back_off();
+                self.retry_election_dial();
                 Ok(())
             }
             (Link::Election, Ok(stream)) if !self.i_keep_my_dials() => {
-                // A prompt: our HELLO is written; the larger sid dials back.
+                // A prompt: our HELLO is written; the larger sid dials back (or, if it does not,
+                // we prompt again later).
                 drop(stream);
                 self.set_phase_if_not_up(LinkState::Down);
-                self.back_off();
+                self.retry_election_dial();
                 Ok(())
             }
             (Link::Election, Ok(stream)) => self.adopt(stream, BytesMut::new()).await,
