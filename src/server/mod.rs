@@ -20,8 +20,11 @@ pub mod committer;
 pub mod listener;
 pub mod node_task;
 pub mod ops;
+pub mod peers;
 pub mod sessions;
 pub mod shutdown;
+pub mod timers;
+pub mod transport;
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -57,6 +57,7 @@
 pub mod client;
 pub mod fourlw;
 pub mod jute;
+pub mod peer;
 pub mod records;
 
 use bytes::BufMut;
