@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use crate::server::sessions::{password_for, password_matches};
 use crate::server::shutdown::Shutdown;
 use crate::server::{admin, node_task::NodeMsg, ops, Shared};
+use crate::tree::ZkError;
 use crate::wire::client::{
     AuthPacket, ConnectRequest, ConnectResponse, ReplyHeader, Request, RequestHeader, AUTH_XID,
 };
@@ -40,16 +41,6 @@ pub const OUTBOUND_HARD_BYTES: usize = 256 * 1024 * 1024;
 
 /// How long a closing connection's writer may take to flush its queue.
 pub const WRITER_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// KeeperException codes the connection layer produces itself.
-pub mod codes {
-    /// Request body could not be parsed.
-    pub const MARSHALLING_ERROR: i32 = -5;
-    /// Unknown opcode.
-    pub const UNIMPLEMENTED: i32 = -6;
-    /// Auth packet rejected.
-    pub const AUTH_FAILED: i32 = -115;
-}
 
 /// What the writer task sends next.
 #[derive(Debug)]
@@ -529,7 +520,7 @@ impl Handler {
                 let h = ReplyHeader {
                     xid: header.xid,
                     zxid: -1,
-                    err: codes::UNIMPLEMENTED,
+                    err: ZkError::Unimplemented.code(),
                 };
                 conn.send_reply(h);
                 return Ok(false);
@@ -540,7 +531,7 @@ impl Handler {
                 let h = ReplyHeader {
                     xid: header.xid,
                     zxid: self.shared.last_zxid(),
-                    err: codes::MARSHALLING_ERROR,
+                    err: ZkError::MarshallingError.code(),
                 };
                 conn.send_reply(h);
                 return Ok(true);
@@ -645,7 +636,7 @@ impl Handler {
         conn.send_reply(ReplyHeader {
             xid: AUTH_XID,
             zxid: 0,
-            err: codes::AUTH_FAILED,
+            err: ZkError::AuthFailed.code(),
         });
         false
     }

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use crate::server::admin::TreeFacts;
-use crate::server::client::{codes, ConnHandle};
+use crate::server::client::ConnHandle;
 use crate::server::Shared;
 use crate::tree::{
     CreateKind, DataTree, TxnResult, WatchedEvent, WatcherId, WatcherMode, WatcherType,
@@ -192,7 +192,7 @@ pub async fn serve_read(
         Request::Sasl(_) => {
             // No SASL server is configured: ZooKeeper answers a SASL packet it cannot
             // process with AUTHFAILED and keeps the connection.
-            header_frame(xid, zxid, codes::AUTH_FAILED)
+            header_frame(xid, zxid, ZkError::AuthFailed.code())
         }
         other => {
             // Writes never reach here; anything else is a request this server does not serve.
@@ -200,7 +200,7 @@ pub async fn serve_read(
                 opcode = other.opcode().as_i32(),
                 "unexpected request on the read path"
             );
-            header_frame(xid, -1, codes::UNIMPLEMENTED)
+            header_frame(xid, -1, ZkError::Unimplemented.code())
         }
     };
     conn.send(frame);
