@@ -7,6 +7,10 @@
 //! so everything the client receives is in one order. Per-session FIFO: a read waits until every
 //! write this connection sent to the node task has been answered ([`ConnShared::wait_writes`]),
 //! exactly as ZooKeeper's CommitProcessor holds a session's reads behind its pending writes.
+//!
+//! The first frame must arrive within `nio.sessionlessCnxnTimeout` of accept, so a silent or
+//! half-sent handshake cannot hold its `maxClientCnxns` slot for ever. Error codes come from
+//! [`ZkError`], the one table of `KeeperException.Code`.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -270,6 +274,9 @@ pub enum ConnError {
         /// Our last zxid.
         server: i64,
     },
+    /// The first frame did not arrive within `nio.sessionlessCnxnTimeout`.
+    #[error("no complete ConnectRequest within {0:?} of accept")]
+    HandshakeTimeout(std::time::Duration),
     /// The node task is gone (shutting down).
     #[error("server shutting down")]
     ShuttingDown,
@@ -330,6 +337,10 @@ impl Handler {
             Err(ConnError::Io(e)) => {
                 tracing::debug!(conn = self.conn_id, peer = %self.peer, error = %e, "socket error")
             }
+            Err(e @ ConnError::HandshakeTimeout(_)) => {
+                // Not a warning: an idle flood would turn it into one line per connection.
+                tracing::debug!(conn = self.conn_id, peer = %self.peer, error = %e, "closing connection")
+            }
             Err(e) => {
                 tracing::warn!(conn = self.conn_id, peer = %self.peer, error = %e, "closing connection")
             }
@@ -363,32 +374,33 @@ impl Handler {
         conn: &ConnHandle,
     ) -> Result<(), ConnError> {
         let max = self.shared.config.jute_max_buffer_bytes as usize;
-        // First frame: a four-letter word or the ConnectRequest.
-        let mut prefix = [0u8; FRAME_PREFIX_LEN];
-        tokio::select! {
-            r = reader.read_exact(&mut prefix) => { r?; }
+        // A connection without a session may hold its IP slot only so long (ZooKeeper's
+        // NIOServerCnxnFactory expires sessionless connections after
+        // `zookeeper.nio.sessionlessCnxnTimeout`): the whole first frame must arrive in time.
+        let bound = std::time::Duration::from_millis(u64::from(
+            self.shared.config.sessionless_cnxn_timeout_ms,
+        ));
+        let first = tokio::select! {
+            r = tokio::time::timeout(bound, read_first_frame(reader, max)) => match r {
+                Ok(first) => first?,
+                Err(_) => return Err(ConnError::HandshakeTimeout(bound)),
+            },
             _ = self.shutdown.recv() => return Ok(()),
-        }
-        if let Some(word) = FourLetterWord::from_prefix(&prefix) {
-            let mut arg = vec![0u8; word.arg_len()];
-            if !arg.is_empty() {
-                reader.read_exact(&mut arg).await?;
-            }
-            let text = admin::four_letter_word(&self.shared, word, &arg).await;
-            tracing::debug!(conn = self.conn_id, word = word.name(), "four-letter word");
-            conn.stats.received.fetch_add(1, Ordering::Relaxed);
-            self.shared.stats.received.fetch_add(1, Ordering::Relaxed);
-            if !text.is_empty() {
-                conn.send_text(text);
-            }
-            conn.close();
-            return Ok(());
-        }
-        let len = frame_length(&prefix, max)?.unwrap_or(0);
-        let mut payload = vec![0u8; len];
-        reader.read_exact(&mut payload).await?;
+        };
         conn.stats.received.fetch_add(1, Ordering::Relaxed);
         self.shared.stats.received.fetch_add(1, Ordering::Relaxed);
+        let payload = match first {
+            FirstFrame::FourLetterWord(word, arg) => {
+                let text = admin::four_letter_word(&self.shared, word, &arg).await;
+                tracing::debug!(conn = self.conn_id, word = word.name(), "four-letter word");
+                if !text.is_empty() {
+                    conn.send_text(text);
+                }
+                conn.close();
+                return Ok(());
+            }
+            FirstFrame::Connect(payload) => payload,
+        };
         let request = ConnectRequest::from_bytes(&payload)?;
         if !self.handshake(conn, &request).await? {
             return Ok(());
@@ -640,6 +652,33 @@ impl Handler {
         });
         false
     }
+}
+
+/// The first frame a connection sends.
+enum FirstFrame {
+    /// A four-letter word and its argument bytes.
+    FourLetterWord(FourLetterWord, Vec<u8>),
+    /// A ConnectRequest payload (not yet decoded).
+    Connect(Vec<u8>),
+}
+
+/// Reads the first frame: a four-letter word (the first four bytes spell one) or the
+/// length-prefixed ConnectRequest.
+async fn read_first_frame(
+    reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+    max: usize,
+) -> Result<FirstFrame, ConnError> {
+    let mut prefix = [0u8; FRAME_PREFIX_LEN];
+    reader.read_exact(&mut prefix).await?;
+    if let Some(word) = FourLetterWord::from_prefix(&prefix) {
+        let mut arg = vec![0u8; word.arg_len()];
+        reader.read_exact(&mut arg).await?;
+        return Ok(FirstFrame::FourLetterWord(word, arg));
+    }
+    let len = frame_length(&prefix, max)?.unwrap_or(0);
+    let mut payload = vec![0u8; len];
+    reader.read_exact(&mut payload).await?;
+    Ok(FirstFrame::Connect(payload))
 }
 
 fn set_last_op(conn: &ConnHandle, request: &Request) {
