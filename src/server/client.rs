@@ -27,7 +27,7 @@ use crate::server::shutdown::Shutdown;
 use crate::server::{admin, node_task::NodeMsg, ops, Shared};
 use crate::tree::ZkError;
 use crate::wire::client::{
-    AuthPacket, ConnectRequest, ConnectResponse, ReplyHeader, Request, RequestHeader, AUTH_XID,
+    AuthPacket, ConnectRequest, ConnectResponse, ReplyHeader, Request, RequestHeader,
 };
 use crate::wire::fourlw::FourLetterWord;
 use crate::wire::jute::Record;
@@ -96,7 +96,7 @@ pub struct ConnShared {
     /// Established at (ms since the Unix epoch).
     pub established_ms: i64,
     /// Authenticated ids: always `ip:<addr>`, plus digest/super ids from auth packets.
-    pub auth_ids: Mutex<Vec<Id>>,
+    pub auth_ids: Mutex<AuthIds>,
     /// Writes sent to the node task and not yet answered.
     pub outstanding: AtomicUsize,
     /// Signalled whenever `outstanding` drops.
@@ -230,12 +230,12 @@ impl ConnShared {
         }
     }
 
-    /// A copy of the authenticated ids.
+    /// A copy of the authenticated ids, in ZooKeeper's order (see [`AuthIds`]).
     pub fn auth_ids(&self) -> Vec<Id> {
         self.auth_ids
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .to_vec()
     }
 
     /// Records a latency sample (ms) for `cons`/`srvr`.
@@ -255,6 +255,117 @@ impl ConnShared {
             .store(crate::server::wall_clock_ms(), Ordering::Relaxed);
         shared.stats.record_latency(ms);
     }
+}
+
+/// A connection's authenticated ids as ZooKeeper keeps them: `ServerCnxn.authInfo` is a
+/// `ConcurrentHashMap` key set, so an id is held once and the ids iterate in hash-table order,
+/// which clients see in whoAmI and in what an `auth` ACL expands to. This replays the map:
+/// bins indexed by the spread jute `Id.hashCode`, new keys appended to their bin, the table
+/// doubled when it is three-quarters full with `transfer`'s split of each bin. (A bin of 8 or more
+/// colliding keys makes Java grow the table early or turn the bin into a tree; no connection holds
+/// that many ids, so that is not replayed.)
+#[derive(Debug, Clone, Default)]
+pub struct AuthIds {
+    /// `(spread hash, id)` per bin, in bin order.
+    bins: Vec<Vec<(u32, Id)>>,
+    len: usize,
+}
+
+impl AuthIds {
+    /// `ConcurrentHashMap`'s default table size.
+    const INITIAL_BINS: usize = 16;
+
+    /// A set holding `id`.
+    pub fn with(id: Id) -> AuthIds {
+        let mut ids = AuthIds::default();
+        ids.insert(id);
+        ids
+    }
+
+    /// Adds `id` unless it is held already (`ServerCnxn.addAuthInfo`); true if it was added.
+    pub fn insert(&mut self, id: Id) -> bool {
+        if self.bins.is_empty() {
+            self.bins = vec![Vec::new(); Self::INITIAL_BINS];
+        }
+        let hash = spread(java_id_hash(&id));
+        let n = self.bins.len();
+        let bin = &mut self.bins[hash as usize & (n - 1)];
+        if bin.iter().any(|(_, held)| *held == id) {
+            return false;
+        }
+        bin.push((hash, id));
+        self.len += 1;
+        if self.len >= n - (n >> 2) {
+            self.double();
+        }
+        true
+    }
+
+    /// `ConcurrentHashMap.transfer`: bin `i` splits into `i` and `i + n` by hash bit `n`. The
+    /// last run of nodes going the same way keeps its order; each node before it is pushed to
+    /// the front of its new bin.
+    fn double(&mut self) {
+        let n = self.bins.len();
+        let mut next: Vec<Vec<(u32, Id)>> = vec![Vec::new(); 2 * n];
+        for (i, bin) in std::mem::take(&mut self.bins).into_iter().enumerate() {
+            let high = |hash: u32| hash as usize & n != 0;
+            let run_start = (1..bin.len())
+                .rev()
+                .find(|&k| high(bin[k].0) != high(bin[k - 1].0))
+                .unwrap_or(0);
+            let mut lo = std::collections::VecDeque::new();
+            let mut hi = std::collections::VecDeque::new();
+            let mut nodes = bin.into_iter();
+            let prefix: Vec<_> = nodes.by_ref().take(run_start).collect();
+            for node in nodes {
+                if high(node.0) {
+                    hi.push_back(node);
+                } else {
+                    lo.push_back(node);
+                }
+            }
+            for node in prefix {
+                if high(node.0) {
+                    hi.push_front(node);
+                } else {
+                    lo.push_front(node);
+                }
+            }
+            next[i] = lo.into();
+            next[i + n] = hi.into();
+        }
+        self.bins = next;
+    }
+
+    /// The ids in iteration order.
+    pub fn to_vec(&self) -> Vec<Id> {
+        self.bins
+            .iter()
+            .flatten()
+            .map(|(_, id)| id.clone())
+            .collect()
+    }
+}
+
+/// Java's `String.hashCode` (over UTF-16 code units, wrapping).
+fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16().fold(0i32, |h, unit| {
+        h.wrapping_mul(31).wrapping_add(i32::from(unit))
+    })
+}
+
+/// The jute-generated `Id.hashCode`: `37 * (37 * 17 + scheme.hashCode()) + id.hashCode()`.
+fn java_id_hash(id: &Id) -> i32 {
+    let h = 37i32
+        .wrapping_mul(17)
+        .wrapping_add(java_string_hash(&id.scheme));
+    h.wrapping_mul(37).wrapping_add(java_string_hash(&id.id))
+}
+
+/// `ConcurrentHashMap.spread`: the high half folded into the low, sign bit cleared.
+fn spread(hash: i32) -> u32 {
+    let h = hash as u32;
+    (h ^ (h >> 16)) & 0x7FFF_FFFF
 }
 
 /// Why a connection ended (logged at debug, or warn for protocol violations).
@@ -311,10 +422,10 @@ impl Handler {
             session_id: AtomicI64::new(0),
             timeout_ms: AtomicI32::new(0),
             established_ms: crate::server::wall_clock_ms(),
-            auth_ids: Mutex::new(vec![Id {
+            auth_ids: Mutex::new(AuthIds::with(Id {
                 scheme: "ip".into(),
                 id: self.peer.ip().to_string(),
-            }]),
+            })),
             outstanding: AtomicUsize::new(0),
             writes_done: Notify::new(),
             closing: AtomicBool::new(false),
@@ -551,7 +662,7 @@ impl Handler {
         };
         set_last_op(conn, &request);
         match request {
-            Request::Auth(auth) => return Ok(self.on_auth(conn, &auth)),
+            Request::Auth(auth) => return Ok(self.on_auth(conn, header.xid, &auth)),
             Request::CloseSession => {
                 self.submit_write(conn, header.xid, Request::CloseSession, started)
                     .await?;
@@ -601,34 +712,37 @@ impl Handler {
         Ok(())
     }
 
-    /// Auth packet (xid -4): digest adds `digest:user:hash` (and `super:` when it matches the
-    /// configured super digest); an unknown scheme gets AUTHFAILED and the connection closes.
-    fn on_auth(&self, conn: &ConnHandle, auth: &AuthPacket) -> bool {
+    /// Auth packet (`ZooKeeperServer.processPacket`): `digest` adds `digest:user:hash` (and
+    /// `super:` when it matches the configured super digest), `ip` is a no-op; any other scheme
+    /// gets AUTHFAILED and the connection closes. The reply echoes the request's xid: the Java
+    /// client and kazoo send auth as xid -4, go-zookeeper with an ordinary xid.
+    fn on_auth(&self, conn: &ConnHandle, xid: i32, auth: &AuthPacket) -> bool {
         let ok_header = ReplyHeader {
-            xid: AUTH_XID,
+            xid,
             zxid: 0,
             err: 0,
         };
         match auth.scheme.as_str() {
             "digest" => {
-                let text = String::from_utf8_lossy(&auth.auth).to_string();
-                if !text.contains(':') {
-                    return self.auth_failed(conn, "digest credentials lack ':'");
-                }
+                // DigestAuthenticationProvider refuses nothing: credentials without ':' are
+                // all user name (see `digest_of_auth`). Java decodes the bytes with the platform
+                // charset; lossy UTF-8 is what it does under a UTF-8 locale.
+                let text = String::from_utf8_lossy(&auth.auth);
                 let id = crate::tree::acl::digest_of_auth(&text);
-                let mut ids = conn.auth_ids.lock().unwrap_or_else(|e| e.into_inner());
+                let mut new = Vec::with_capacity(2);
                 if self.shared.config.super_digest.as_deref() == Some(id.as_str()) {
-                    ids.push(Id {
+                    new.push(Id {
                         scheme: "super".into(),
                         id: String::new(),
                     });
                 }
-                let new = Id {
+                new.push(Id {
                     scheme: "digest".into(),
                     id,
-                };
-                if !ids.contains(&new) {
-                    ids.push(new);
+                });
+                let mut ids = conn.auth_ids.lock().unwrap_or_else(|e| e.into_inner());
+                for id in new {
+                    ids.insert(id);
                 }
                 drop(ids);
                 conn.send_reply(ok_header);
@@ -639,14 +753,14 @@ impl Handler {
                 conn.send_reply(ok_header);
                 true
             }
-            other => self.auth_failed(conn, &format!("unknown auth scheme {other:?}")),
+            other => self.auth_failed(conn, xid, &format!("unknown auth scheme {other:?}")),
         }
     }
 
-    fn auth_failed(&self, conn: &ConnHandle, why: &str) -> bool {
+    fn auth_failed(&self, conn: &ConnHandle, xid: i32, why: &str) -> bool {
         tracing::warn!(conn = self.conn_id, peer = %self.peer, why, "authentication failed; closing");
         conn.send_reply(ReplyHeader {
-            xid: AUTH_XID,
+            xid,
             zxid: 0,
             err: ZkError::AuthFailed.code(),
         });
@@ -745,4 +859,54 @@ async fn write_loop(
     }
     let _ = w.flush().await;
     let _ = w.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(scheme: &str, id: &str) -> Id {
+        Id {
+            scheme: scheme.into(),
+            id: id.into(),
+        }
+    }
+
+    #[test]
+    fn auth_ids_iterate_in_zookeepers_order() {
+        // Observed on ZooKeeper 3.8.0 (whoAmI after auth digest u:p, blah and ""):
+        // tests/clients/test_differential.py.
+        let mut ids = AuthIds::with(id("ip", "127.0.0.1"));
+        for credentials in ["u:p", "blah", "u:p", ""] {
+            ids.insert(id("digest", &crate::tree::acl::digest_of_auth(credentials)));
+        }
+        assert_eq!(
+            ids.to_vec(),
+            vec![
+                id("digest", "blah:W/H9kn37hnlJai5s8Ay+UMHIcUU="),
+                id("digest", ":2jmj7l5rSw0yVb/vlWAYkK/YBwk="),
+                id("ip", "127.0.0.1"),
+                id("digest", "u:Jq7wMyA/w2Vd5WIDAKdu4OIIFEQ="),
+            ]
+        );
+    }
+
+    #[test]
+    fn auth_ids_order_survives_the_table_doubling() {
+        // Java 17's ConcurrentHashMap key set of org.apache.zookeeper.data.Id (Debian's
+        // zookeeper.jar) after adding ip:127.0.0.1 then digest:user0:x … digest:user39:x, which
+        // doubles the table twice (16 → 64 bins).
+        let expected = "127.0.0.1,user30:x,user9:x,user32:x,user10:x,user8:x,user31:x,user11:x,\
+            user34:x,user12:x,user33:x,user5:x,user13:x,user36:x,user4:x,user14:x,user35:x,\
+            user7:x,user15:x,user38:x,user6:x,user16:x,user37:x,user1:x,user17:x,user0:x,\
+            user18:x,user39:x,user3:x,user19:x,user2:x,user20:x,user21:x,user22:x,user23:x,\
+            user24:x,user25:x,user26:x,user27:x,user28:x,user29:x";
+        let mut ids = AuthIds::with(id("ip", "127.0.0.1"));
+        for i in 0..40 {
+            assert!(ids.insert(id("digest", &format!("user{i}:x"))));
+        }
+        assert!(!ids.insert(id("digest", "user7:x")));
+        let got: Vec<String> = ids.to_vec().into_iter().map(|i| i.id).collect();
+        assert_eq!(got.join(","), expected);
+    }
 }
