@@ -1,0 +1,294 @@
+//! The snapshot body: the data tree and its sessions in ZooKeeper's own jute layout.
+//!
+//! This is exactly what ZooKeeper 3.5–3.8 writes between a snapshot file's header and its first
+//! seal (`SerializeUtils.serializeSnapshot` → `DataTree.serialize`; formats sheet C.4), and what a
+//! leader streams after a SNAP packet (C.5):
+//!
+//! ```text
+//! int count, count × (long sessionId, int timeoutMs)             sessions
+//! int count, count × (long aclRef, vector<ACL>)                  ReferenceCountedACLCache
+//! (ustring path, buffer data, long aclRef, StatPersisted)*       nodes, parents before children;
+//!                                                                 the root's path is ""
+//! ustring "/"                                                     end of nodes
+//! ```
+//!
+//! ACL reference -1 means `[ALL, world:anyone]` and is never listed in the cache. We write the
+//! nodes depth-first from the root with children in name order and number the other ACL lists
+//! 1, 2, … in order of first use, so the same state gives the same bytes; ZooKeeper's order is its
+//! hash maps', and its reader (like ours) only needs each parent before its children. The file
+//! frame around the body (header, Adler-32 seals, the `ZxidDigest`) is `storage::snapshot`'s.
+//!
+//! Reading never panics and never allocates more than the input already holds: counts are
+//! checked against the bytes that remain, and every node must name a parent already read and an
+//! ACL reference the cache holds.
+
+use std::collections::BTreeMap;
+
+use bytes::BufMut;
+
+use crate::tree::znode::{EphemeralKind, StatPersisted, Znode};
+use crate::tree::{node_size, path, DataTree};
+use crate::wire::jute::{JuteReader, JuteWriter, Record, INT_LEN, LONG_LEN};
+use crate::wire::records::Acl;
+use crate::wire::DecodeError;
+
+/// `ReferenceCountedACLCache.OPEN_UNSAFE_ACL_ID`: the reference of `[ALL, world:anyone]`.
+pub const OPEN_ACL_REF: i64 = -1;
+/// The path string that ends the node list.
+pub const END_OF_NODES: &str = "/";
+/// Encoded size of a `StatPersisted`: 6 longs and 3 ints.
+pub const STAT_PERSISTED_LEN: usize = 6 * LONG_LEN + 3 * INT_LEN;
+/// Fewest bytes one node occupies: empty path, null data, ACL reference, stat.
+const MIN_NODE_LEN: usize = INT_LEN + INT_LEN + LONG_LEN + STAT_PERSISTED_LEN;
+/// Bytes of one session entry.
+const SESSION_LEN: usize = LONG_LEN + INT_LEN;
+/// Fewest bytes of one ACL cache entry: reference and an empty vector.
+const MIN_ACL_ENTRY_LEN: usize = LONG_LEN + INT_LEN;
+
+/// Why a snapshot body could not be loaded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    /// A primitive could not be read (truncated input, bad length, bad UTF-8).
+    #[error(transparent)]
+    Codec(#[from] DecodeError),
+    /// A count below zero or larger than the remaining input can hold.
+    #[error("{what} count {count} does not fit in the {remaining} bytes left")]
+    BadCount {
+        /// Which list.
+        what: &'static str,
+        /// The count read.
+        count: i32,
+        /// Bytes left when it was read.
+        remaining: usize,
+    },
+    /// An ACL cache entry listed twice, or a null ACL vector.
+    #[error("bad ACL cache entry {0}")]
+    BadAclEntry(i64),
+    /// A node whose ACL reference the cache does not hold.
+    #[error("node {path:?} refers to ACL {aclref}, which the ACL cache does not hold")]
+    UnknownAcl {
+        /// The node.
+        path: String,
+        /// Its reference.
+        aclref: i64,
+    },
+    /// A node that is duplicated, orphaned, misnamed, or the root missing.
+    #[error("inconsistent node list at {0:?}")]
+    BadNode(String),
+    /// Bytes after the end of the body.
+    #[error("{0} trailing bytes after the snapshot body")]
+    TrailingBytes(usize),
+}
+
+impl Record for StatPersisted {
+    const MIN_LEN: usize = STAT_PERSISTED_LEN;
+
+    fn encode<B: BufMut>(&self, w: &mut JuteWriter<'_, B>) {
+        w.write_long(self.czxid);
+        w.write_long(self.mzxid);
+        w.write_long(self.ctime);
+        w.write_long(self.mtime);
+        w.write_int(self.version);
+        w.write_int(self.cversion);
+        w.write_int(self.aversion);
+        w.write_long(self.ephemeral_owner);
+        w.write_long(self.pzxid);
+    }
+
+    fn decode(r: &mut JuteReader<'_>) -> Result<Self, DecodeError> {
+        Ok(StatPersisted {
+            czxid: r.read_long()?,
+            mzxid: r.read_long()?,
+            ctime: r.read_long()?,
+            mtime: r.read_long()?,
+            version: r.read_int()?,
+            cversion: r.read_int()?,
+            aversion: r.read_int()?,
+            ephemeral_owner: r.read_long()?,
+            pzxid: r.read_long()?,
+        })
+    }
+}
+
+/// Reads a count that must be non-negative and fit `elem_len`-byte elements in what remains.
+fn read_count(
+    r: &mut JuteReader<'_>,
+    what: &'static str,
+    elem_len: usize,
+) -> Result<usize, SnapshotError> {
+    let count = r.read_int()?;
+    let remaining = r.remaining();
+    match usize::try_from(count) {
+        Ok(n) if n.saturating_mul(elem_len) <= remaining => Ok(n),
+        _ => Err(SnapshotError::BadCount {
+            what,
+            count,
+            remaining,
+        }),
+    }
+}
+
+impl DataTree {
+    /// The snapshot body of this tree and its sessions (not the watches, not the zxid: the file
+    /// name carries that). Same state → same bytes.
+    pub fn serialize_snapshot(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.write_snapshot(&mut JuteWriter::new(&mut out));
+        out
+    }
+
+    /// Writes the snapshot body to `w` (module doc for the layout).
+    pub fn write_snapshot<B: BufMut>(&self, w: &mut JuteWriter<'_, B>) {
+        w.write_int(len_i32(self.sessions.len()));
+        for (id, timeout) in &self.sessions {
+            w.write_long(*id);
+            w.write_int(*timeout);
+        }
+        // Depth-first from the root, children in name order; number ACL lists on first use.
+        let open = Acl::open_unsafe();
+        let mut refs: BTreeMap<&[Acl], i64> = BTreeMap::new();
+        let mut order: Vec<(&str, &Znode, i64)> = Vec::with_capacity(self.nodes.len());
+        let mut stack: Vec<String> = vec![path::ROOT.to_string()];
+        while let Some(p) = stack.pop() {
+            let Some((key, node)) = self.nodes.get_key_value(&p) else {
+                continue;
+            };
+            let aclref = if node.acl == open {
+                OPEN_ACL_REF
+            } else {
+                let next = refs.len() as i64 + 1;
+                *refs.entry(node.acl.as_slice()).or_insert(next)
+            };
+            order.push((key.as_str(), node, aclref));
+            stack.extend(node.children.iter().rev().map(|c| path::join(&p, c)));
+        }
+        let mut by_ref: Vec<(i64, &[Acl])> = refs.into_iter().map(|(acl, r)| (r, acl)).collect();
+        by_ref.sort_unstable_by_key(|(r, _)| *r);
+        w.write_int(len_i32(by_ref.len()));
+        for (aclref, acl) in by_ref {
+            w.write_long(aclref);
+            w.write_records(acl);
+        }
+        for (p, node, aclref) in order {
+            w.write_string(if p == path::ROOT { "" } else { p });
+            w.write_buffer(node.data.as_deref());
+            w.write_long(aclref);
+            node.stat.encode(w);
+        }
+        w.write_string(END_OF_NODES);
+    }
+
+    /// Loads a snapshot body that fills `bytes` exactly. Watches start empty and the last
+    /// processed zxid is 0: the caller sets it from the file name
+    /// ([`DataTree::set_last_processed_zxid`]).
+    pub fn deserialize_snapshot(bytes: &[u8]) -> Result<DataTree, SnapshotError> {
+        let mut r = JuteReader::new(bytes);
+        let tree = DataTree::read_snapshot(&mut r)?;
+        match r.remaining() {
+            0 => Ok(tree),
+            n => Err(SnapshotError::TrailingBytes(n)),
+        }
+    }
+
+    /// Reads a snapshot body from `r`, leaving whatever follows it (a file's seal and digest).
+    /// Rebuilds children, ephemerals, containers, TTL sets and the data size.
+    pub fn read_snapshot(r: &mut JuteReader<'_>) -> Result<DataTree, SnapshotError> {
+        let mut t = DataTree::new();
+        t.nodes.clear();
+        t.data_size = 0;
+        for _ in 0..read_count(r, "session", SESSION_LEN)? {
+            let id = r.read_long()?;
+            let timeout = r.read_int()?;
+            t.sessions.insert(id, timeout);
+        }
+        let mut acls: BTreeMap<i64, Vec<Acl>> = BTreeMap::new();
+        for _ in 0..read_count(r, "ACL cache", MIN_ACL_ENTRY_LEN)? {
+            let aclref = r.read_long()?;
+            let list = r
+                .read_vector(Acl::MIN_LEN, Acl::decode)?
+                .ok_or(SnapshotError::BadAclEntry(aclref))?;
+            if aclref == OPEN_ACL_REF || acls.insert(aclref, list).is_some() {
+                return Err(SnapshotError::BadAclEntry(aclref));
+            }
+        }
+        loop {
+            let p = r.read_string("path")?;
+            if p == END_OF_NODES {
+                break;
+            }
+            if r.remaining() < MIN_NODE_LEN - INT_LEN {
+                return Err(DecodeError::Truncated {
+                    needed: MIN_NODE_LEN - INT_LEN,
+                    remaining: r.remaining(),
+                }
+                .into());
+            }
+            let data = r.read_buffer()?;
+            let aclref = r.read_long()?;
+            let stat = StatPersisted::decode(r)?;
+            let acl = if aclref == OPEN_ACL_REF {
+                Acl::open_unsafe()
+            } else {
+                match acls.get(&aclref) {
+                    Some(list) => list.clone(),
+                    None => return Err(SnapshotError::UnknownAcl { path: p, aclref }),
+                }
+            };
+            let p = if p.is_empty() {
+                path::ROOT.to_string()
+            } else {
+                p
+            };
+            t.insert_loaded(p, Znode::new(stat, data, acl))?;
+        }
+        if !t.nodes.contains_key(path::ROOT) {
+            return Err(SnapshotError::BadNode(String::new()));
+        }
+        Ok(t)
+    }
+
+    /// Inserts one loaded node under its (already loaded) parent.
+    fn insert_loaded(&mut self, p: String, node: Znode) -> Result<(), SnapshotError> {
+        let bad = || SnapshotError::BadNode(p.clone());
+        if self.nodes.contains_key(&p) {
+            return Err(bad());
+        }
+        if p != path::ROOT {
+            path::validate_path(&p).map_err(|_| bad())?;
+            let (parent, child) = path::split_parent(&p).map_err(|_| bad())?;
+            let parent = self.nodes.get_mut(parent).ok_or_else(bad)?;
+            if matches!(
+                EphemeralKind::of(parent.stat.ephemeral_owner),
+                EphemeralKind::Normal(_)
+            ) {
+                return Err(bad()); // an ephemeral cannot have children
+            }
+            parent.children.insert(child.to_string());
+        }
+        match EphemeralKind::of(node.stat.ephemeral_owner) {
+            EphemeralKind::Container => {
+                self.containers.insert(p.clone());
+            }
+            EphemeralKind::Ttl(_) => {
+                self.ttls.insert(p.clone());
+            }
+            EphemeralKind::Normal(s) => {
+                self.ephemerals.entry(s).or_default().insert(p.clone());
+            }
+            EphemeralKind::Void => {}
+        }
+        self.data_size += node_size(&p, node.data.as_deref());
+        self.nodes.insert(p, node);
+        Ok(())
+    }
+}
+
+/// A collection length as a jute int.
+///
+/// # Panics
+///
+/// Beyond `i32::MAX` entries: jute cannot express the count, and no tree that large fits in
+/// memory anyway.
+fn len_i32(n: usize) -> i32 {
+    i32::try_from(n).expect("snapshot list longer than i32::MAX")
+}
