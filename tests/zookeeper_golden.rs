@@ -37,10 +37,12 @@ fn copy_golden() -> tempfile::TempDir {
     dir
 }
 
+/// One znode as a client sees it: data, Stat, ACL as sorted "perms:scheme:id" strings.
+type Served = (Option<Vec<u8>>, Stat, Vec<String>);
+
 struct Expected {
     sessions: BTreeMap<i64, i32>,
-    /// path → (data, client Stat, ACL as "perms:scheme:id" strings)
-    nodes: BTreeMap<String, (Option<Vec<u8>>, Stat, Vec<String>)>,
+    nodes: BTreeMap<String, Served>,
 }
 
 fn hex(s: &str) -> Vec<u8> {
@@ -97,7 +99,7 @@ fn expected() -> Expected {
 }
 
 /// Every node of `tree` as `expected()` lists them.
-fn served(tree: &DataTree) -> BTreeMap<String, (Option<Vec<u8>>, Stat, Vec<String>)> {
+fn served(tree: &DataTree) -> BTreeMap<String, Served> {
     let mut out = BTreeMap::new();
     let mut stack = vec!["/".to_string()];
     while let Some(p) = stack.pop() {
@@ -146,7 +148,10 @@ fn zookeeper_data_dir_recovers_to_what_zookeeper_served() {
         assert!(want.sessions.contains_key(owner), "{owner:#x}");
     }
     // Our digest equals every one ZooKeeper recorded: the snapshot's and each logged txn's.
-    eprintln!("digests matched: {}, replayed: {}", rebuilt.digests_matched, rebuilt.replayed);
+    eprintln!(
+        "digests matched: {}, replayed: {}",
+        rebuilt.digests_matched, rebuilt.replayed
+    );
     assert_eq!(rebuilt.digest_mismatches, 0);
     assert_eq!(
         rebuilt.digests_matched as usize,
@@ -178,11 +183,16 @@ fn zookeeper_log_decodes_with_digests() {
     let zxids: Vec<i64> = log.iter().map(|(z, _, _)| *z).collect();
     assert_eq!(zxids, (1..=zxids.len() as i64).collect::<Vec<_>>());
     let has = |f: &dyn Fn(&Txn) -> bool| log.iter().any(|(_, t, _)| f(t));
-    assert!(has(&|t| matches!(t, Txn::CreateSession { timeout_ms: 30_000 })));
+    assert!(has(&|t| matches!(
+        t,
+        Txn::CreateSession { timeout_ms: 30_000 }
+    )));
     assert!(has(
         &|t| matches!(t, Txn::CloseSession { paths_to_delete } if paths_to_delete == &["/app/closer-eph"])
     ));
-    assert!(has(&|t| matches!(t, Txn::CreateContainer(c) if c.path == "/box")));
+    assert!(has(
+        &|t| matches!(t, Txn::CreateContainer(c) if c.path == "/box")
+    ));
     assert!(has(
         &|t| matches!(t, Txn::CreateTtl { create, ttl_ms: 3_600_000 } if create.path == "/ttl")
     ));
@@ -207,7 +217,10 @@ fn zookeeper_snapshot_digest_is_ours() {
     // The snapshot is fuzzy: its digest may belong to a later zxid; then the log's digest of
     // that zxid is the same number, and our replay checks it (first test).
     let log = golden_log();
-    let logged = log.iter().find(|(z, _, _)| *z == digest.zxid).map(|(_, _, d)| *d);
+    let logged = log
+        .iter()
+        .find(|(z, _, _)| *z == digest.zxid)
+        .map(|(_, _, d)| *d);
     if digest.zxid == 0x11 {
         assert_eq!(tree.digest(), digest.digest);
     } else {

@@ -202,8 +202,10 @@ pub fn rebuild_tree(recovered: &crate::storage::Recovered) -> Result<RebuiltTree
     };
     let mut pending = None;
     if let Some((zxid, payload)) = &recovered.snapshot {
-        let (tree, digest) = snapshot::decode_payload(payload, DataTree::read_snapshot)
-            .map_err(|e| ServerError::Recovery(format!("snapshot {zxid:#x} does not decode: {e}")))?;
+        let (tree, digest) =
+            snapshot::decode_payload(payload, DataTree::read_snapshot).map_err(|e| {
+                ServerError::Recovery(format!("snapshot {zxid:#x} does not decode: {e}"))
+            })?;
         out.tree = tree;
         out.tree.set_last_processed_zxid(*zxid as i64);
         pending = digest.filter(|d| d.zxid > 0 && d.zxid >= *zxid as i64);
@@ -264,7 +266,8 @@ pub fn recover(config: &ServerConfig) -> Result<Recovered, ServerError> {
         last_zxid = format_args!("{last_zxid:#x}"),
         "recovered"
     );
-    if recovered.snapshot.as_ref().map(|(z, _)| *z as i64) != Some(last_zxid) || rebuilt.replayed > 0
+    if recovered.snapshot.as_ref().map(|(z, _)| *z as i64) != Some(last_zxid)
+        || rebuilt.replayed > 0
     {
         let payload = snapshot_payload(&tree);
         crate::storage::snapshot::write_snapshot(&sc.snap_dir(), last_zxid as u64, &payload)?;

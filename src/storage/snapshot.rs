@@ -230,7 +230,10 @@ pub fn read_snapshot(path: &Path) -> Result<Vec<u8>, StorageError> {
     // Every FileSnap since 3.0 writes this exact header (dbid is the constant -1); the inner
     // seal of a 3.6+ file is computed over it.
     if bytes[..SNAP_HEADER_LEN] != header_bytes() {
-        return Err(corrupt(0, "bad snapshot header (want ZKSN, version 2, dbid -1)"));
+        return Err(corrupt(
+            0,
+            "bad snapshot header (want ZKSN, version 2, dbid -1)",
+        ));
     }
     let seal_at = bytes.len() - SNAP_TRAILER_LEN;
     if bytes[seal_at + 8..] != SNAP_SEAL_END {
@@ -360,6 +363,97 @@ mod tests {
         assert_eq!(&bytes[bytes.len() - 5..], &SNAP_SEAL_END);
         assert!(quick_check(&path).expect("check"));
         assert_eq!(read_snapshot(&path).expect("valid"), b"payload");
+    }
+
+    fn read_body(r: &mut JuteReader<'_>) -> Result<String, DecodeError> {
+        r.read_string("body")
+    }
+
+    fn body() -> Vec<u8> {
+        let mut out = Vec::new();
+        JuteWriter::new(&mut out).write_string("tree");
+        out
+    }
+
+    const DIGEST: ZxidDigest = ZxidDigest {
+        zxid: 0x1_0000_0005,
+        version: 2,
+        digest: -42,
+    };
+
+    #[test]
+    fn digest_between_two_seals() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let payload = payload_with_digest(&body(), &DIGEST);
+        let path = write_snapshot(dir.path(), 5, &payload).expect("write");
+        let file = fs::read(&path).expect("read");
+        // header ‖ body ‖ seal ‖ digest ‖ seal; each seal is the Adler-32 of all before it.
+        let body_end = SNAP_HEADER_LEN + body().len();
+        let seal1 = Adler32::checksum(&file[..body_end]);
+        assert_eq!(
+            &file[body_end..body_end + 8],
+            &u64::from(seal1).to_be_bytes()
+        );
+        assert_eq!(&file[body_end + 8..body_end + 13], &SNAP_SEAL_END);
+        assert_eq!(file.len(), body_end + 13 + ZXID_DIGEST_LEN + 13);
+        let payload = read_snapshot(&path).expect("valid");
+        assert_eq!(
+            decode_payload(&payload, read_body),
+            Ok(("tree".to_string(), Some(DIGEST)))
+        );
+        // Without a digest (ZooKeeper 3.5, or digest.enabled=false) the body is the payload.
+        assert_eq!(
+            decode_payload(&body(), read_body),
+            Ok(("tree".to_string(), None))
+        );
+    }
+
+    #[test]
+    fn bad_digest_sections_are_errors() {
+        let good = payload_with_digest(&body(), &DIGEST);
+        let seal_at = SNAP_HEADER_LEN + body().len();
+        let mut bad_seal = good.clone();
+        bad_seal[body().len() + 7] ^= 1;
+        assert_eq!(
+            decode_payload(&bad_seal, read_body),
+            Err(PayloadError::BadSeal { offset: seal_at })
+        );
+        let short = &good[..good.len() - 1];
+        assert!(matches!(
+            decode_payload(short, read_body),
+            Err(PayloadError::BadDigest(_))
+        ));
+        let mut long = good.clone();
+        long.push(0);
+        assert_eq!(
+            decode_payload(&long, read_body),
+            Err(PayloadError::TrailingBytes(1))
+        );
+        // Digest version 1 stored the digest as a hex string.
+        let mut v1 = good[..body().len() + 13].to_vec();
+        let mut w = JuteWriter::new(&mut v1);
+        w.write_long(7);
+        w.write_int(1);
+        w.write_string("ff");
+        assert_eq!(
+            decode_payload(&v1, read_body).map(|(_, d)| d),
+            Ok(Some(ZxidDigest {
+                zxid: 7,
+                version: 1,
+                digest: 255
+            }))
+        );
+    }
+
+    #[test]
+    fn compressed_snapshots_stop_recovery() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_snapshot(dir.path(), 1, &body()).expect("write");
+        fs::write(dir.path().join("snapshot.5.gz"), b"\x1f\x8b").expect("write");
+        assert!(matches!(
+            load_latest(dir.path()),
+            Err(StorageError::Corrupt { reason, .. }) if reason.contains("compressed")
+        ));
     }
 
     #[test]

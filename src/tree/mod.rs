@@ -234,7 +234,13 @@ impl DataTree {
             watches: WatchTable::default(),
         };
         // ZooKeeper's initial nodes carry ACL reference -1, which reads as OPEN_ACL_UNSAFE.
-        let empty = || Znode::new(StatPersisted::default(), Some(Vec::new()), Acl::open_unsafe());
+        let empty = || {
+            Znode::new(
+                StatPersisted::default(),
+                Some(Vec::new()),
+                Acl::open_unsafe(),
+            )
+        };
         let mut root = empty();
         root.children.insert("zookeeper".into());
         let mut proc_node = empty();

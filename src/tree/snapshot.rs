@@ -292,3 +292,128 @@ impl DataTree {
 fn len_i32(n: usize) -> i32 {
     i32::try_from(n).expect("snapshot list longer than i32::MAX")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::records::Id;
+
+    fn body(sessions: &[(i64, i32)], acls: &[(i64, Vec<Acl>)], nodes: &[(&str, i64)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut w = JuteWriter::new(&mut out);
+        w.write_int(sessions.len() as i32);
+        for (id, t) in sessions {
+            w.write_long(*id);
+            w.write_int(*t);
+        }
+        w.write_int(acls.len() as i32);
+        for (r, list) in acls {
+            w.write_long(*r);
+            w.write_records(list);
+        }
+        for (p, aclref) in nodes {
+            w.write_string(p);
+            w.write_buffer(Some(b"d"));
+            w.write_long(*aclref);
+            StatPersisted::default().encode(&mut w);
+        }
+        w.write_string(END_OF_NODES);
+        out
+    }
+
+    fn digest_acl() -> Vec<Acl> {
+        vec![Acl {
+            perms: 1,
+            id: Id {
+                scheme: "digest".into(),
+                id: "u:h".into(),
+            },
+        }]
+    }
+
+    #[test]
+    fn reads_zookeeper_order_and_acl_references() {
+        // Children before siblings' subtrees, in no particular order; ACL 7 shared by two nodes.
+        let bytes = body(
+            &[(0x100, 30_000)],
+            &[(7, digest_acl())],
+            &[("", -1), ("/b", 7), ("/a", -1), ("/b/x", 7)],
+        );
+        let t = DataTree::deserialize_snapshot(&bytes).expect("loads");
+        assert_eq!(t.node("/b/x").map(|n| n.acl.clone()), Some(digest_acl()));
+        assert_eq!(
+            t.node("/a").map(|n| n.acl.clone()),
+            Some(Acl::open_unsafe())
+        );
+        assert_eq!(t.sessions().get(&0x100), Some(&30_000));
+        // Written back depth-first in name order with ACLs numbered from 1.
+        let again = DataTree::deserialize_snapshot(&t.serialize_snapshot()).expect("reloads");
+        assert_eq!(again.serialize_snapshot(), t.serialize_snapshot());
+        assert_eq!(
+            t.serialize_snapshot(),
+            body(
+                &[(0x100, 30_000)],
+                &[(1, digest_acl())],
+                &[("", -1), ("/a", -1), ("/b", 1), ("/b/x", 1)],
+            )
+        );
+    }
+
+    #[test]
+    fn rejects_inconsistent_bodies() {
+        let unknown = body(&[], &[], &[("", -1), ("/a", 3)]);
+        assert_eq!(
+            DataTree::deserialize_snapshot(&unknown).err(),
+            Some(SnapshotError::UnknownAcl {
+                path: "/a".into(),
+                aclref: 3
+            })
+        );
+        let orphan = body(&[], &[], &[("", -1), ("/a/b", -1)]);
+        assert_eq!(
+            DataTree::deserialize_snapshot(&orphan).err(),
+            Some(SnapshotError::BadNode("/a/b".into()))
+        );
+        let twice = body(&[], &[], &[("", -1), ("/a", -1), ("/a", -1)]);
+        assert_eq!(
+            DataTree::deserialize_snapshot(&twice).err(),
+            Some(SnapshotError::BadNode("/a".into()))
+        );
+        let rootless = body(&[], &[], &[]);
+        assert_eq!(
+            DataTree::deserialize_snapshot(&rootless).err(),
+            Some(SnapshotError::BadNode(String::new()))
+        );
+        let dup_acl = body(&[], &[(1, vec![]), (1, vec![])], &[("", -1)]);
+        assert_eq!(
+            DataTree::deserialize_snapshot(&dup_acl).err(),
+            Some(SnapshotError::BadAclEntry(1))
+        );
+        let bad_path = body(&[], &[], &[("", -1), ("/a/", -1)]);
+        assert!(matches!(
+            DataTree::deserialize_snapshot(&bad_path),
+            Err(SnapshotError::BadNode(_))
+        ));
+    }
+
+    #[test]
+    fn huge_counts_are_refused_before_allocating() {
+        for bytes in [
+            [0x7F, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0].as_slice(),
+            [0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0].as_slice(),
+            [0, 0, 0, 0, 0x7F, 0xFF, 0xFF, 0xFF].as_slice(),
+        ] {
+            assert!(matches!(
+                DataTree::deserialize_snapshot(bytes),
+                Err(SnapshotError::BadCount { .. })
+            ));
+        }
+        // A node list that stops short of its end marker.
+        let mut cut = body(&[], &[], &[("", -1), ("/a", -1)]);
+        cut.truncate(cut.len() - 5);
+        assert!(matches!(
+            DataTree::deserialize_snapshot(&cut),
+            Err(SnapshotError::Codec(DecodeError::Truncated { .. }))
+        ));
+    }
+}

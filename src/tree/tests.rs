@@ -644,7 +644,11 @@ fn snapshot_round_trip_and_rejection() {
     assert_eq!(t.ephemerals(), s.tree.ephemerals());
     assert_eq!(t.digest(), s.tree.digest());
     assert_eq!(t.approximate_data_size(), s.tree.approximate_data_size());
-    assert_eq!(t.last_processed_zxid(), 0, "the zxid is the file name's, not the body's");
+    assert_eq!(
+        t.last_processed_zxid(),
+        0,
+        "the zxid is the file name's, not the body's"
+    );
     assert_eq!(t.stat("/a"), s.tree.stat("/a"));
     assert_eq!(
         t.expired_containers_and_ttls(0),

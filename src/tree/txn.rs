@@ -528,6 +528,57 @@ mod tests {
     }
 
     #[test]
+    fn logged_txns_may_carry_a_digest() {
+        let hdr = TxnHeader {
+            client_id: 9,
+            cxid: 1,
+            zxid: 7,
+            time_ms: 11,
+            txn_type: op::CLOSE_SESSION,
+        };
+        let digest = TxnDigest {
+            version: DIGEST_VERSION,
+            tree_digest: 0x1234_5678,
+        };
+        let with_digest = |mut bytes: Vec<u8>| {
+            bytes.extend_from_slice(&digest.version.to_be_bytes());
+            bytes.extend_from_slice(&digest.tree_digest.to_be_bytes());
+            bytes
+        };
+        let close = Txn::CloseSession {
+            paths_to_delete: vec!["/e".into()],
+        };
+        let bytes = with_digest(encode(&hdr, &close));
+        assert_eq!(decode_logged(&bytes), Ok((hdr, close, Some(digest))));
+        assert_eq!(decode(&bytes), Err(TxnDecodeError::TrailingBytes(12)));
+        // closeSession without a body (closeSessionTxn.enabled=false) but with a digest.
+        let mut bare = encode(
+            &hdr,
+            &Txn::CloseSession {
+                paths_to_delete: vec![],
+            },
+        );
+        bare.truncate(32);
+        let bare_close = Txn::CloseSession {
+            paths_to_delete: vec![],
+        };
+        assert_eq!(
+            decode_logged(&with_digest(bare)),
+            Ok((hdr, bare_close, Some(digest)))
+        );
+        let session = TxnHeader {
+            txn_type: op::CREATE_SESSION,
+            ..hdr
+        };
+        let create = Txn::CreateSession { timeout_ms: 30_000 };
+        let plain = encode(&session, &create);
+        assert_eq!(decode_logged(&plain), Ok((session, create.clone(), None)));
+        let mut odd = with_digest(plain);
+        odd.push(0);
+        assert_eq!(decode_logged(&odd), Err(TxnDecodeError::TrailingBytes(13)));
+    }
+
+    #[test]
     fn rejects_garbage() {
         assert!(decode(&[]).is_err());
         let mut bytes = encode(&TxnHeader::default(), &Txn::Error { err: 0 });

@@ -5,7 +5,9 @@
 # 1. kazoo scenarios (tests/clients/test_kazoo_scenarios.py)
 # 2. zkCli.sh and the C client's cli_mt (tests/clients/test_cli.py); a frame-by-frame differential
 #    run of raw requests against zabkeeper and Apache ZooKeeper (tests/clients/test_differential.py)
-# 3. kazoo's own test suite through kazoo_plugin (run_kazoo_suite.sh zabkeeper)
+# 3. one data directory served by Apache ZooKeeper 3.8 and zabkeeper in turn, both directions
+#    (tests/clients/test_datadir_interop.py)
+# 4. kazoo's own test suite through kazoo_plugin (run_kazoo_suite.sh zabkeeper)
 # Set ZK_COMPARE=1 to also run the kazoo suite against Debian's Apache ZooKeeper.
 # Installs the Debian packages it needs when missing. Exits non-zero on any failure; every step is
 # bounded by `timeout`.
@@ -40,6 +42,7 @@ run() {
 py=(timeout -k 10 600 /usr/bin/python3 -m pytest -q -p no:cacheprovider -rfE)
 run env ZK_KIND=zabkeeper "${py[@]}" "$here/test_kazoo_scenarios.py" "$here/test_cli.py" \
     "$here/test_differential.py"
+run "${py[@]}" "$here/test_datadir_interop.py"
 run "$here/run_kazoo_suite.sh" zabkeeper
 if [ "${ZK_COMPARE:-0}" = 1 ]; then
     run "$here/run_kazoo_suite.sh" zookeeper
