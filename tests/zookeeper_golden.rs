@@ -148,10 +148,6 @@ fn zookeeper_data_dir_recovers_to_what_zookeeper_served() {
         assert!(want.sessions.contains_key(owner), "{owner:#x}");
     }
     // Our digest equals every one ZooKeeper recorded: the snapshot's and each logged txn's.
-    eprintln!(
-        "digests matched: {}, replayed: {}",
-        rebuilt.digests_matched, rebuilt.replayed
-    );
     assert_eq!(rebuilt.digest_mismatches, 0);
     assert_eq!(
         rebuilt.digests_matched as usize,
@@ -254,7 +250,39 @@ fn our_fresh_snapshot_is_zookeepers_byte_for_byte() {
     );
     let path = snapshot::write_snapshot(dir.path(), 0, &payload).expect("write");
     assert_eq!(fs::read(path).expect("read"), theirs);
-    // And what the server writes (with our digest of the fresh tree) differs only there.
+    // What the server writes carries our digest of the fresh tree instead, and nothing else
+    // differs (ZooKeeper ignores a digest whose zxid is 0).
     let ours = snapshot_payload(&tree);
-    assert_eq!(ours.len(), payload.len());
+    let digest_at = payload.len() - 8;
+    assert_eq!(ours[..digest_at], payload[..digest_at]);
+    assert_eq!(ours[digest_at..], tree.digest().to_be_bytes());
+}
+
+#[test]
+fn our_snapshot_of_zookeepers_tree_holds_the_same_tree() {
+    let payload =
+        snapshot::read_snapshot(&golden().join("version-2/snapshot.11")).expect("valid file");
+    let (theirs, _) = snapshot::decode_payload(&payload, DataTree::read_snapshot).expect("decodes");
+    // Through our writer, our file frame and our reader again.
+    let mut theirs = theirs;
+    theirs.set_last_processed_zxid(0x11);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path =
+        snapshot::write_snapshot(dir.path(), 0x11, &snapshot_payload(&theirs)).expect("write");
+    let (ours, digest) = snapshot::decode_payload(
+        &snapshot::read_snapshot(&path).expect("valid"),
+        DataTree::read_snapshot,
+    )
+    .expect("decodes");
+    assert_eq!(served(&ours), served(&theirs));
+    assert_eq!(ours.sessions(), theirs.sessions());
+    assert_eq!(ours.ephemerals(), theirs.ephemerals());
+    assert_eq!(
+        digest,
+        Some(ZxidDigest {
+            zxid: 0x11,
+            version: DIGEST_VERSION,
+            digest: theirs.digest()
+        })
+    );
 }
