@@ -4,9 +4,10 @@ serves what zabkeeper wrote (the way back), snapshots and logs included.
 Each case starts server A on a fresh dataDir with snapCount=10 (so snapshots with real content
 exist and the log continues after the newest one), builds the tree of `znodes.populate`
 (sequential, ephemeral, container and TTL nodes, world/digest/ip ACLs, multis, deletes, 300 KB of
-data), opens an idle session in a child process that is then SIGKILLed (its session is abandoned,
-not closed), walks the whole tree, then stops A (SIGTERM or SIGKILL) and starts server B of the
-other kind on the same dataDir and port. Checks on B:
+data), opens an idle session with an ephemeral in a child process that is then SIGKILLed (the
+session is abandoned, not closed), walks the whole tree, then stops A (SIGTERM or SIGKILL) and
+starts server B of the other kind on the same dataDir (the clients are pointed at it once it
+serves). Checks on B:
 
 - every znode's data, all eleven Stat fields and the ACL equal what A served;
 - the ephemeral owner's kazoo client reconnects to B with the same session, whose ephemerals
@@ -22,6 +23,7 @@ Every wait is bounded; no test sleeps to let something happen.
 """
 import os
 import re
+import struct
 import subprocess
 import sys
 import time
@@ -31,10 +33,11 @@ import pytest
 import znodes
 import zkserver
 
-CFG = ["snapCount=10"]
+# maxSessionTimeout: the owner's session must outlive a server switch by a wide margin.
+CFG = ["snapCount=10", "maxSessionTimeout=60000"]
 TICK_MS = 1000
-OWNER_TIMEOUT_S = 30.0
-IDLE_TIMEOUT_S = 8.0
+OWNER_TIMEOUT_S = 60.0
+IDLE_TIMEOUT_S = 15.0
 WAIT_S = 60.0
 
 IDLE_SCRIPT = """
@@ -65,6 +68,24 @@ def zxids(server, prefix):
         if m:
             out.append(int(m.group(1), 16))
     return sorted(out)
+
+
+def logged_zxids(server):
+    """Zxids of every record in the txn log segments (ZooKeeper's layout: 16-byte header, then
+    long checksum, int length, payload with the zxid at offset 12, byte 'B'; zeros end it)."""
+    v2 = os.path.join(server.data_dir, "data", "version-2")
+    out = []
+    for start in zxids(server, "log"):
+        with open(os.path.join(v2, "log.%x" % start), "rb") as f:
+            data = f.read()
+        off = 16
+        while off + 12 <= len(data):
+            _, length = struct.unpack_from(">qi", data, off)
+            if length <= 0 or off + 13 + length > len(data):
+                break
+            out.append(struct.unpack_from(">q", data, off + 12 + 12)[0])
+            off += 13 + length
+    return out
 
 
 def abandon_idle_session(address):
@@ -99,16 +120,14 @@ def info_logs(monkeypatch):
 @pytest.mark.parametrize("first,second", [("zookeeper", "zabkeeper"), ("zabkeeper", "zookeeper")])
 def test_one_data_dir_both_servers(first, second, stop):
     a = zkserver.Server(kind=first, tick_ms=TICK_MS, extra_cfg=CFG)
-    b = zkserver.Server(kind=second, tick_ms=TICK_MS, extra_cfg=CFG, port=a.port,
-                        data_dir=a.data_dir)
+    b = zkserver.Server(kind=second, tick_ms=TICK_MS, extra_cfg=CFG, data_dir=a.data_dir)
     clients = []
     try:
         a.start()
-        zk = znodes.client(a.address)
+        zk = znodes.client(a.address, timeout=OWNER_TIMEOUT_S)
         owner = znodes.client(a.address, timeout=OWNER_TIMEOUT_S, auth=False)
         clients += [zk, owner]
         znodes.populate(zk, owner)
-        idle_sid = abandon_idle_session(a.address)
         # Enough txns that a snapshot with content exists, then a few more that only the log has.
         for i in range(100):
             if zxids(a, "snapshot") and zxids(a, "snapshot")[-1] > 0:
@@ -117,6 +136,12 @@ def test_one_data_dir_both_servers(first, second, stop):
         zk.create("/after-snapshot", b"log only")
         zk.set("/large", b"small now")
         zk.delete("/app/seq-0000000001")
+        # A snapshot may have been taken just now; the log must go on after the newest one.
+        for i in range(100):
+            if max(logged_zxids(a)) > zxids(a, "snapshot")[-1]:
+                break
+            zk.set("/after-snapshot", b"%d" % i)
+        idle_sid = abandon_idle_session(a.address)  # its createSession is in the log only
         owner_sid = owner.client_id[0]
         before = znodes.walk(zk)
         assert before["/idle-eph"][1]["ephemeralOwner"] == idle_sid
@@ -126,11 +151,15 @@ def test_one_data_dir_both_servers(first, second, stop):
             a.stop()
         else:
             a.kill()
-        snaps, logs = zxids(a, "snapshot"), zxids(a, "log")
-        assert snaps[-1] > 0, "a snapshot with content"
-        assert logs[-1] > snaps[-1], "a log segment after the newest snapshot"
+        newest_snapshot = zxids(a, "snapshot")[-1]
+        assert newest_snapshot > 0, "a snapshot with content"
+        assert max(logged_zxids(a)) > newest_snapshot, "txns logged after the newest snapshot"
 
         b.start()
+        # The clients have been failing to reach A; they try B only once B serves, so no
+        # handshake meets a server still loading its data.
+        for c in clients:
+            c.set_hosts(b.address)
         after = znodes.walk(zk)
         assert sorted(after) == sorted(before)
         for path in sorted(before):
@@ -138,7 +167,7 @@ def test_one_data_dir_both_servers(first, second, stop):
 
         # The owner's session survived the switch, with its ephemerals, and still works.
         wait_for("the owner to reconnect", lambda: owner.connected)
-        assert owner.client_id[0] == owner_sid
+        assert owner.client_id[0] == owner_sid, b.log()
         owner.create("/eph-after-switch", b"", ephemeral=True)
         assert zk.exists("/eph-after-switch").ephemeralOwner == owner_sid
         # The abandoned session's timeout came along: it expires on the new server.

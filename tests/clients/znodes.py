@@ -8,6 +8,7 @@ import struct
 from collections import namedtuple
 
 from kazoo.client import KazooClient
+from kazoo.retry import KazooRetry
 from kazoo.protocol.serialization import Create2, ZnodeStat, read_string, stat_struct
 from kazoo.security import OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, make_acl, make_digest_acl
 
@@ -50,8 +51,11 @@ def create_ttl(zk, path, ttl_ms, data=b"", acl=OPEN_ACL_UNSAFE, sequential=False
 
 
 def client(address, timeout=30.0, auth=True):
-    """A started kazoo client; with `auth`, authenticated as super (reads every ACL)."""
-    c = KazooClient(address, timeout=timeout, auth_data=[SUPER_AUTH] if auth else None)
+    """A started kazoo client; with `auth`, authenticated as super (reads every ACL). It retries a
+    lost connection forever, at least once a second, so it is back soon after a server restart."""
+    retry = KazooRetry(max_tries=-1, delay=0.1, backoff=1.5, max_delay=1.0)
+    c = KazooClient(address, timeout=timeout, connection_retry=retry,
+                    auth_data=[SUPER_AUTH] if auth else None)
     c.start(timeout=30)
     return c
 
