@@ -1,5 +1,5 @@
-//! Golden data from Apache ZooKeeper 3.8.0 (Debian's package): `tests/data/zookeeper-3.8/`
-//! holds a data directory ZooKeeper wrote (a start-up snapshot, a snapshot with content, two
+//! Golden data from Apache ZooKeeper 3.8.0 (Debian's package):
+//! `tests/data/zookeeper-3.8-datadir/` holds a data directory ZooKeeper wrote (a start-up snapshot, a snapshot with content, two
 //! log segments with digest-bearing txns, a multi, a failed multi, a closeSession with
 //! ephemerals, container and TTL nodes, digest/ip/world ACLs) and `expected.txt`, every session
 //! and znode as ZooKeeper served them just before it was killed with SIGKILL (`generate.py`).
@@ -22,7 +22,7 @@ use zabkeeper::tree::DataTree;
 use zabkeeper::wire::records::Stat;
 
 fn golden() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/zookeeper-3.8")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/zookeeper-3.8-datadir")
 }
 
 /// A scratch data directory holding a copy of the golden `version-2`.

@@ -678,7 +678,8 @@ fn snapshot_round_trip_and_rejection() {
 #[test]
 fn digest_matches_zookeeper_definition() {
     // ZooKeeper 3.8.0 logged this tree digest after its first txn (a createSession, which leaves
-    // the nodes as they are) on a fresh server: tests/data/zookeeper-3.8/version-2/log.1.
+    // the nodes as they are) on a fresh server:
+    // tests/data/zookeeper-3.8-datadir/version-2/log.1.
     let t = DataTree::new();
     assert_eq!(t.digest(), 0x51C6_D660);
     // Only "/" (as "") and "/zookeeper" count; /zookeeper/** is left out.

@@ -1,6 +1,6 @@
 """Regenerates the golden data directory in this folder with Debian's Apache ZooKeeper 3.8.
 
-    PYTHONPATH=tests/clients /usr/bin/python3 tests/data/zookeeper-3.8/generate.py
+    PYTHONPATH=tests/clients /usr/bin/python3 tests/data/zookeeper-3.8-datadir/generate.py
 
 Runs ZooKeeper standalone (snapCount=30, preAllocSize=1 KiB), builds the tree of
 `znodes.populate` (with 1 KiB of "large" data, to stay small), makes sure a snapshot after zxid 0
