@@ -1,8 +1,9 @@
 //! Golden data from Apache ZooKeeper 3.8.0 (Debian's package):
-//! `tests/data/zookeeper-3.8-datadir/` holds a data directory ZooKeeper wrote (a start-up snapshot, a snapshot with content, two
-//! log segments with digest-bearing txns, a multi, a failed multi, a closeSession with
-//! ephemerals, container and TTL nodes, digest/ip/world ACLs) and `expected.txt`, every session
-//! and znode as ZooKeeper served them just before it was killed with SIGKILL (`generate.py`).
+//! `tests/data/zookeeper-3.8-datadir/` holds a data directory ZooKeeper wrote (a start-up
+//! snapshot, a snapshot with content, two log segments with digest-bearing txns, a multi, a
+//! failed multi, a closeSession with ephemerals, container and TTL nodes, digest/ip/world ACLs)
+//! and `expected.txt`, every session and znode as ZooKeeper served them just before it was
+//! killed with SIGKILL (`generate.py`).
 //!
 //! The tests decode those files with our reader and compare every field; check that our tree
 //! digest equals every digest ZooKeeper recorded; and check that the snapshot we write of a
