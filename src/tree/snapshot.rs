@@ -18,9 +18,10 @@
 //! hash maps', and its reader (like ours) only needs each parent before its children. The file
 //! frame around the body (header, Adler-32 seals, the `ZxidDigest`) is `storage::snapshot`'s.
 //!
-//! Reading never panics and never allocates more than the input already holds: counts are
-//! checked against the bytes that remain, and every node must name a parent already read and an
-//! ACL reference the cache holds.
+//! Reading never panics, and what it allocates is bounded by the input: counts are checked
+//! against the bytes that remain, the per-node copies of shared ACL lists may not exceed a fixed
+//! multiple of the input (`ACL_EXPANSION_MAX`), and every node must name a parent already read
+//! and an ACL reference the cache holds.
 
 use std::collections::BTreeMap;
 
@@ -44,6 +45,12 @@ const MIN_NODE_LEN: usize = INT_LEN + INT_LEN + LONG_LEN + STAT_PERSISTED_LEN;
 const SESSION_LEN: usize = LONG_LEN + INT_LEN;
 /// Fewest bytes of one ACL cache entry: reference and an empty vector.
 const MIN_ACL_ENTRY_LEN: usize = LONG_LEN + INT_LEN;
+/// Nodes share a cached ACL list by reference, and each node gets its own copy: the copies may
+/// add up to this many times the body's length in encoded ACL bytes. Bounds what a small,
+/// hostile file can make us allocate (the copies would otherwise grow with nodes × list size);
+/// a real tree (nodes of at least 76 bytes) may still give each node some 5 KB of encoded ACL
+/// on average (world:anyone is 23 bytes, a digest id about 50).
+const ACL_EXPANSION_MAX: usize = 64;
 
 /// Why a snapshot body could not be loaded.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -64,6 +71,12 @@ pub enum SnapshotError {
     /// An ACL cache entry listed twice, or a null ACL vector.
     #[error("bad ACL cache entry {0}")]
     BadAclEntry(i64),
+    /// The nodes' ACL references expand to more ACL bytes than `ACL_EXPANSION_MAX` × the input.
+    #[error("ACL references expand to more than {limit} bytes of ACLs")]
+    AclExpansion {
+        /// The limit for this input.
+        limit: usize,
+    },
     /// A node whose ACL reference the cache does not hold.
     #[error("node {path:?} refers to ACL {aclref}, which the ACL cache does not hold")]
     UnknownAcl {
@@ -193,6 +206,8 @@ impl DataTree {
     /// Reads a snapshot body from `r`, leaving whatever follows it (a file's seal and digest).
     /// Rebuilds children, ephemerals, containers, TTL sets and the data size.
     pub fn read_snapshot(r: &mut JuteReader<'_>) -> Result<DataTree, SnapshotError> {
+        let acl_limit = r.remaining().saturating_mul(ACL_EXPANSION_MAX);
+        let mut acl_bytes = 0usize;
         let mut t = DataTree::new();
         t.nodes.clear();
         t.data_size = 0;
@@ -201,13 +216,16 @@ impl DataTree {
             let timeout = r.read_int()?;
             t.sessions.insert(id, timeout);
         }
-        let mut acls: BTreeMap<i64, Vec<Acl>> = BTreeMap::new();
+        // reference → (list, its encoded length)
+        let mut acls: BTreeMap<i64, (Vec<Acl>, usize)> = BTreeMap::new();
         for _ in 0..read_count(r, "ACL cache", MIN_ACL_ENTRY_LEN)? {
             let aclref = r.read_long()?;
+            let start = r.position();
             let list = r
                 .read_vector(Acl::MIN_LEN, Acl::decode)?
                 .ok_or(SnapshotError::BadAclEntry(aclref))?;
-            if aclref == OPEN_ACL_REF || acls.insert(aclref, list).is_some() {
+            let encoded = r.position() - start;
+            if aclref == OPEN_ACL_REF || acls.insert(aclref, (list, encoded)).is_some() {
                 return Err(SnapshotError::BadAclEntry(aclref));
             }
         }
@@ -230,7 +248,13 @@ impl DataTree {
                 Acl::open_unsafe()
             } else {
                 match acls.get(&aclref) {
-                    Some(list) => list.clone(),
+                    Some((list, encoded)) => {
+                        acl_bytes = acl_bytes.saturating_add(*encoded);
+                        if acl_bytes > acl_limit {
+                            return Err(SnapshotError::AclExpansion { limit: acl_limit });
+                        }
+                        list.clone()
+                    }
                     None => return Err(SnapshotError::UnknownAcl { path: p, aclref }),
                 }
             };
@@ -394,6 +418,32 @@ mod tests {
             DataTree::deserialize_snapshot(&bad_path),
             Err(SnapshotError::BadNode(_))
         ));
+    }
+
+    #[test]
+    fn shared_acls_cannot_expand_without_bound() {
+        // One 400-entry ACL list shared by many small nodes: each node costs some 80 input
+        // bytes but would copy some 9 KB of ACLs.
+        let big: Vec<Acl> = (0..400)
+            .map(|i| Acl {
+                perms: 1,
+                id: Id {
+                    scheme: "ip".into(),
+                    id: format!("10.0.0.{i}"),
+                },
+            })
+            .collect();
+        let names: Vec<String> = (0..1000).map(|i| format!("/n{i}")).collect();
+        let mut nodes = vec![("", -1)];
+        nodes.extend(names.iter().map(|n| (n.as_str(), 1)));
+        let bytes = body(&[], &[(1, big.clone())], &nodes);
+        assert!(matches!(
+            DataTree::deserialize_snapshot(&bytes),
+            Err(SnapshotError::AclExpansion { .. })
+        ));
+        // A few nodes may share it.
+        let bytes = body(&[], &[(1, big)], &nodes[..4]);
+        assert!(DataTree::deserialize_snapshot(&bytes).is_ok());
     }
 
     #[test]
