@@ -336,8 +336,8 @@ impl NodeTask {
         self.committer.roll_log();
         let dir = self.committer.snap_dir();
         self.snapshot_running = Some(tokio::task::spawn_blocking(move || {
-            let bytes = copy.serialize_snapshot();
-            match crate::storage::snapshot::write_snapshot(&dir, zxid as u64, &bytes) {
+            let payload = crate::server::committer::snapshot_payload(&copy);
+            match crate::storage::snapshot::write_snapshot(&dir, zxid as u64, &payload) {
                 Ok(path) => tracing::info!(path = %path.display(), "snapshot written"),
                 Err(e) => tracing::warn!(error = %e, "snapshot failed"),
             }

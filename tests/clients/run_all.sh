@@ -7,7 +7,9 @@
 #    run of raw requests against zabkeeper and Apache ZooKeeper (tests/clients/test_differential.py);
 #    quotas through zkCli.sh and kazoo on both servers (tests/clients/test_quota.py);
 #    a Go program on Debian's go-zookeeper library (tests/clients/test_go_client.py)
-# 3. kazoo's own test suite through kazoo_plugin (run_kazoo_suite.sh zabkeeper)
+# 3. one data directory served by Apache ZooKeeper 3.8 and zabkeeper in turn, both directions
+#    (tests/clients/test_datadir_interop.py)
+# 4. kazoo's own test suite through kazoo_plugin (run_kazoo_suite.sh zabkeeper)
 # Set ZK_COMPARE=1 to also run the kazoo suite against Debian's Apache ZooKeeper.
 # Installs the Debian packages it needs when missing. Exits non-zero on any failure; every step is
 # bounded by `timeout`.
@@ -45,6 +47,7 @@ run() {
 py=(timeout -k 10 600 /usr/bin/python3 -m pytest -q -p no:cacheprovider -rfE)
 run env ZK_KIND=zabkeeper "${py[@]}" "$here/test_kazoo_scenarios.py" "$here/test_cli.py" \
     "$here/test_differential.py" "$here/test_quota.py" "$here/test_go_client.py"
+run "${py[@]}" "$here/test_datadir_interop.py"
 run "$here/run_kazoo_suite.sh" zabkeeper
 if [ "${ZK_COMPARE:-0}" = 1 ]; then
     run "$here/run_kazoo_suite.sh" zookeeper
