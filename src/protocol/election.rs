@@ -206,7 +206,7 @@ impl Node {
             self.round = round;
             let own = self.initial_vote();
             let adopt = if vote.beats(&own, bug) { vote } else { own };
-            assert!(
+            invariant!(
                 adopt >= own && (adopt == own || adopt == vote),
                 "FLE-ORDER: round change adopted {adopt:?} over own {own:?}"
             );
@@ -217,7 +217,7 @@ impl Node {
             self.broadcast_notification(out);
         } else if vote.beats(&self.election().proposal, bug) {
             let current = self.election().proposal;
-            assert!(
+            invariant!(
                 vote > current,
                 "FLE-ORDER: adopted {vote:?}, not stronger than {current:?}"
             );
@@ -370,7 +370,7 @@ impl Node {
 
     /// The election is over: lead, follow or observe `vote.sid`.
     fn decide(&mut self, vote: Vote, out: &mut Effects) {
-        assert!(
+        invariant!(
             self.config.voters.contains(&vote.sid),
             "FLE-VOTER: decided for non-voter {}",
             vote.sid
@@ -379,7 +379,7 @@ impl Node {
         out.push(Effect::CancelTimer(Timer::Notify));
         self.refused_vote = None;
         if vote.sid == self.config.my_id {
-            assert_eq!(
+            invariant_eq!(
                 vote,
                 self.initial_vote(),
                 "FLE-SELF: leading on a vote that is not my own state"

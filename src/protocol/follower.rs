@@ -218,7 +218,7 @@ impl Node {
         match kind {
             SyncKind::Diff => {}
             SyncKind::Trunc { to } => {
-                assert!(
+                invariant!(
                     to < self.last_zxid(),
                     "ZAB-TRUNC: TRUNC to {to} but my last is {}",
                     self.last_zxid()
@@ -240,7 +240,7 @@ impl Node {
                 // the leader holds my committed prefix, so only the part above it is replaced.
                 let keep = self.committed_zxid;
                 for mine in self.committed_log() {
-                    assert!(
+                    invariant!(
                         proposals.contains(mine),
                         "ZAB-SNAP: leader's snapshot lacks my committed {}",
                         mine.zxid
@@ -271,7 +271,7 @@ impl Node {
         } else {
             Ok(Zxid::new(p.zxid.epoch(), 1))
         };
-        assert_eq!(
+        invariant_eq!(
             Ok(p.zxid),
             expected,
             "ZAB-GAPLESS: proposal {} after {last} on {}",
@@ -282,7 +282,7 @@ impl Node {
     }
 
     fn on_new_leader(&mut self, epoch: Epoch, out: &mut Effects) {
-        assert_eq!(
+        invariant_eq!(
             Some(epoch),
             self.learner().epoch,
             "ZAB-NEWLEADER: epoch differs from LEADERINFO"

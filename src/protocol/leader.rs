@@ -158,7 +158,7 @@ impl Node {
         let epoch = max_accepted
             .next()
             .expect("ZAB-EPOCH-NEW: epoch space exhausted");
-        assert!(
+        invariant!(
             epoch > self.accepted_epoch,
             "ZAB-EPOCH-NEW: {epoch} not above my acceptedEpoch"
         );
@@ -277,7 +277,7 @@ impl Node {
         if skip_quorum && self.epoch_write_pending {
             return;
         }
-        assert!(
+        invariant!(
             self.accepted_epoch == epoch,
             "ZAB-EPOCH: established {epoch} with acceptedEpoch {}",
             self.accepted_epoch
@@ -307,7 +307,7 @@ impl Node {
         };
         let plan = plan_sync(&self.log, self.log_base, peer_last, self.config.bug);
         if let SyncKind::Trunc { to } = plan.kind {
-            assert!(
+            invariant!(
                 to < peer_last,
                 "ZAB-SYNC: TRUNC to {to} does not cut {peer_last}"
             );
@@ -455,7 +455,7 @@ impl Node {
             });
             return self.become_looking(out);
         };
-        assert!(
+        invariant!(
             zxid.epoch() == epoch,
             "ZAB-ZXID: proposal {zxid} outside epoch {epoch}"
         );
@@ -491,7 +491,7 @@ impl Node {
         let mut point = before;
         let start = self.log.partition_point(|p| p.zxid <= before);
         for p in &self.log[start..] {
-            assert!(
+            invariant!(
                 p.zxid.epoch() == epoch,
                 "ZAB-COMMIT: uncommitted {} from an old epoch",
                 p.zxid
