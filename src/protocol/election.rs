@@ -18,7 +18,16 @@ use super::leader::Leader;
 use super::message::PeerMsg;
 use super::timer::Timer;
 use super::vote::{PeerState, Vote};
-use super::{Effect, Node, Role};
+use super::{Bug, Effect, Node, Role};
+
+/// The votes of this round from voters that are LOOKING (the set FLE counts toward a quorum).
+fn looking_votes(e: &Election) -> Vec<(ServerId, Vote, PeerState)> {
+    e.received
+        .iter()
+        .filter(|(_, (_, st))| *st == PeerState::Looking)
+        .map(|(s, (v, st))| (*s, *v, *st))
+        .collect()
+}
 
 /// LOOKING-only data.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -282,11 +291,16 @@ impl Node {
         vote: Vote,
         set: impl Fn(&Election) -> Vec<(ServerId, Vote, PeerState)>,
     ) -> bool {
-        let agreeing: Vec<ServerId> = set(self.election())
-            .into_iter()
+        let heard = set(self.election());
+        let agreeing: Vec<ServerId> = heard
+            .iter()
             .filter(|(_, v, _)| *v == vote)
-            .map(|(s, _, _)| s)
+            .map(|(s, _, _)| *s)
             .collect();
+        if self.config.has_bug(Bug::ElectionMajorityOfHeard) {
+            // Mutant: a majority of the votes heard so far, not of the voters.
+            return 2 * agreeing.len() > heard.len();
+        }
         self.config.quorum().contains_quorum(&agreeing)
     }
 
@@ -310,14 +324,7 @@ impl Node {
     /// A quorum holds my proposal: wait `finalizeWait` for a better vote, else decide.
     fn check_election_quorum(&mut self, out: &mut Effects) {
         let proposal = self.election().proposal;
-        let agreeing = |e: &Election| -> Vec<(ServerId, Vote, PeerState)> {
-            e.received
-                .iter()
-                .filter(|(_, (_, st))| *st == PeerState::Looking)
-                .map(|(s, (v, st))| (*s, *v, *st))
-                .collect()
-        };
-        if self.is_voter() && self.quorum_for(proposal, agreeing) {
+        if self.is_voter() && self.quorum_for(proposal, looking_votes) {
             out.push(Effect::SetTimer {
                 timer: Timer::FinalizeWait,
                 ticks: self.config.finalize_wait_ticks,
@@ -334,14 +341,7 @@ impl Node {
         match timer {
             Timer::FinalizeWait => {
                 let proposal = self.election().proposal;
-                let agreeing: Vec<ServerId> = self
-                    .election()
-                    .received
-                    .iter()
-                    .filter(|(_, (v, st))| *v == proposal && *st == PeerState::Looking)
-                    .map(|(s, _)| *s)
-                    .collect();
-                if self.is_voter() && self.config.quorum().contains_quorum(&agreeing) {
+                if self.is_voter() && self.quorum_for(proposal, looking_votes) {
                     self.decide(proposal, out);
                 }
             }

@@ -279,6 +279,9 @@ impl Node {
             self.config.my_id
         );
         self.append(vec![p], out);
+        if self.config.has_bug(Bug::FollowerAckBeforeDurable) {
+            self.ack_durable_proposals(out);
+        }
     }
 
     fn on_new_leader(&mut self, epoch: Epoch, out: &mut Effects) {
@@ -340,7 +343,11 @@ impl Node {
             return;
         }
         let epoch = l.epoch.expect("acked NEWLEADER");
-        let durable = self.durable_zxid;
+        let durable = if self.config.has_bug(Bug::FollowerAckBeforeDurable) {
+            self.last_zxid()
+        } else {
+            self.durable_zxid
+        };
         if durable.epoch() == epoch && durable.counter() > 0 && durable > l.acked {
             let leader = l.leader;
             out.send(leader, PeerMsg::Ack { zxid: durable });
@@ -350,7 +357,12 @@ impl Node {
 
     /// Applies what the leader committed and I hold durably.
     fn advance_commit(&mut self, out: &mut Effects) {
-        let target = self.learner().leader_commit.min(self.durable_zxid);
+        let leader_commit = self.learner().leader_commit;
+        let target = match self.config.bug {
+            Some(Bug::FollowerCommitsUndurable) => leader_commit,
+            Some(Bug::FollowerAppliesUncommitted) => self.durable_zxid,
+            _ => leader_commit.min(self.durable_zxid),
+        };
         self.commit_upto(target, out);
     }
 
