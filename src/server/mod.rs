@@ -41,25 +41,29 @@ use crate::tree::DataTree;
 pub const NODE_INBOX: usize = 4096;
 
 /// Why the server could not start or had to stop.
+///
+/// Like every error type of the crate, a variant either names its cause in its message or
+/// returns it from `source()`, never both: the binary prints the whole chain once (`{:#}`), log
+/// lines pass errors as `&dyn Error` so the subscriber prints their sources.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// The client port could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// Address tried.
         addr: String,
         /// OS error.
         source: std::io::Error,
     },
-    /// Storage failed during recovery or while serving.
-    #[error("storage: {0}")]
+    /// Storage failed during recovery or while serving (its message names the file).
+    #[error(transparent)]
     Storage(#[from] crate::storage::StorageError),
     /// Recovered data could not be decoded, or a task failed.
     #[error("recovery: {0}")]
     Recovery(String),
-    /// The txn log writer failed; nothing more can be made durable.
-    #[error("txn log failed: {0}")]
-    LogFailed(String),
+    /// The txn log writer failed or could not start; nothing more can be made durable.
+    #[error(transparent)]
+    LogFailed(#[from] crate::storage::GroupCommitError),
 }
 
 /// Milliseconds since the Unix epoch (ctime/mtime of znodes, `cons` timestamps).

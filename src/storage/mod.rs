@@ -50,8 +50,9 @@ pub const VERSION_DIR: &str = "version-2";
 /// Every way a storage operation can fail. Bad bytes on disk are reported, never applied.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    /// The operating system refused an operation.
-    #[error("I/O error: {op} {path}: {source}")]
+    /// The operating system refused an operation. The OS error is the `source`, not part of
+    /// the message (printers such as anyhow's `{:#}` append it once).
+    #[error("I/O error: {op} {path}")]
     Io {
         /// What was being done (`"open"`, `"fsync"`, …).
         op: &'static str,
