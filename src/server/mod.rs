@@ -233,10 +233,15 @@ fn notify_shutdown_early(listener: &listener::Listener) -> usize {
     listener.notify_shutdown.send(()).unwrap_or(0)
 }
 
-/// Runs a standalone server until `shutdown` completes: recovers the data directory, binds the
-/// client port, serves, and on shutdown stops accepting, closes connections and syncs the log.
+/// Runs a standalone server until `shutdown` completes: binds the client port, locks and
+/// recovers the data directory, serves, and on shutdown stops accepting, closes connections and
+/// syncs the log.
+///
+/// Start-up order (`spec/server.md` "Start-up"): the port first, then the directory lock, and
+/// only then anything that writes — so a server that cannot bind its port, or whose directory
+/// another server uses, stops without having created a file. Connections that arrive during
+/// recovery wait in the listen backlog.
 pub async fn run(config: ServerConfig, shutdown: impl Future) -> Result<(), ServerError> {
-    let recovered = committer::recover(&config)?;
     let addr = match config.client_port_address {
         Some(ip) => std::net::SocketAddr::new(ip, config.client_port),
         None => std::net::SocketAddr::from(([0, 0, 0, 0], config.client_port)),
@@ -247,6 +252,7 @@ pub async fn run(config: ServerConfig, shutdown: impl Future) -> Result<(), Serv
             addr: addr.to_string(),
             source,
         })?;
+    let recovered = committer::recover(&config)?;
     let (node_tx, node_rx) = mpsc::channel(NODE_INBOX);
     let started = Instant::now();
     let mut tracker = SessionTracker::new(config.tick_ms);
