@@ -1,6 +1,6 @@
 //! Start-up refusals of the real `zabkeeper` binary (`spec/server.md` "Start-up"): a second server
-//! on a live dataDir, a client port already taken, and the one-line error each prints, with its
-//! cause exactly once.
+//! on a live dataDir, a client port already taken, a zoo.cfg naming a mode zabkeeper does not run,
+//! and the one-line error each prints, with its cause exactly once.
 //!
 //! Every process is started with a bounded wait for its exit and killed by its PID if it runs
 //! past it; ports come from the OS; everything listens on 127.0.0.1.
@@ -235,5 +235,35 @@ fn a_corrupt_log_prints_its_reason_once() {
     assert!(line.contains("checksum mismatch"), "{line}");
     assert_eq!(stderr.matches("checksum mismatch").count(), 1, "{stderr}");
     assert_eq!(stderr.matches("log.1").count(), 1, "{stderr}");
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+#[test]
+fn replicated_mode_is_refused_before_anything_is_written() {
+    let scratch = temp_dir("startup-replicated");
+    let data = scratch.join("data");
+    let cfg = write_cfg(
+        &scratch,
+        &data,
+        free_port(),
+        "initLimit=10\nsyncLimit=5\nserver.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889\n",
+    );
+    let (status, stderr) = run_to_exit(
+        &["serve", "--config", cfg.to_str().expect("utf-8")],
+        &scratch,
+    );
+    assert_eq!(status.code(), Some(1), "stderr:\n{stderr}");
+    let line = error_line(&stderr);
+    assert!(
+        line.ends_with(
+            "server.1=127.0.0.1:2888:3888: replicated mode (server.N lines) is not supported yet"
+        ),
+        "{line}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "one line only:\n{stderr}");
+    assert!(
+        !data.exists(),
+        "dataDir created for a refused configuration"
+    );
     let _ = std::fs::remove_dir_all(&scratch);
 }
