@@ -283,6 +283,9 @@ pub fn dir_size_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
+/// The whitespace that separates a key from its value in a Java properties line.
+const PROPERTY_WHITESPACE: [char; 3] = [' ', '\t', '\x0c'];
+
 /// Splits properties text into `(key, value)` pairs in file order.
 fn parse_properties(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
     let mut out = Vec::new();
@@ -293,7 +296,9 @@ fn parse_properties(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
         }
         let split = line
             .find(['=', ':'])
-            .or_else(|| line.find(char::is_whitespace));
+            // Java's `Properties` separators are ASCII (space, tab, form feed); a Unicode space
+            // such as U+0085 is part of the key, and every separator is one byte long.
+            .or_else(|| line.find(PROPERTY_WHITESPACE));
         let Some(at) = split else {
             return Err(ConfigError::Syntax {
                 line_no: i + 1,
@@ -938,6 +943,19 @@ server.1=h1:2889:3889;127.0.0.1:2182
             err_key("dataDir=/d\nclientPort=1\nserver.1=a:1:2\nserver.2=b:1:2\nsyncLimit=2\n"),
             "server.1"
         );
+    }
+
+    #[test]
+    fn a_unicode_space_is_not_a_separator() {
+        // Fuzzing (zoo_cfg) found a panic: U+0085 was taken as the separator and the value
+        // sliced from inside it.
+        match ServerConfig::parse("N\u{85}H\x0e") {
+            Err(ConfigError::Syntax { line_no: 1, .. }) => {}
+            other => panic!("expected a syntax error, got {other:?}"),
+        }
+        let c = ServerConfig::parse("dataDir=/d\nclientPort\t2181\ntickTime\x0c100\n")
+            .expect("tab and form feed separate");
+        assert_eq!((c.client_port, c.tick_ms), (2181, 100));
     }
 
     #[test]
