@@ -33,6 +33,9 @@ impl DirLock {
     pub fn acquire(config: &StorageConfig) -> Result<DirLock, StorageError> {
         let mut lock = DirLock { files: Vec::new() };
         lock.add("dataDir", &config.data_dir)?;
+        if config.data_log_dir == config.data_dir {
+            return Ok(lock);
+        }
         ensure_dir(&config.data_log_dir)?;
         if !same_dir(&config.data_dir, &config.data_log_dir)? {
             lock.add("dataLogDir", &config.data_log_dir)?;
