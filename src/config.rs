@@ -669,6 +669,11 @@ fn whitelist(value: &str) -> FourLetterWhitelist {
     FourLetterWhitelist::Only(words)
 }
 
+/// A TCP port 1..=65535 (0 would mean "any port", which no one can connect to by name).
+fn port_number(text: &str) -> Option<u16> {
+    text.parse::<u16>().ok().filter(|&port| port != 0)
+}
+
 /// Parses `host:quorumPort:electionPort[:role][;[clientHost:]clientPort]`.
 fn peer_spec(key: &str, value: &str) -> Result<PeerSpec, ConfigError> {
     let (quorum_part, client_part) = match value.split_once(';') {
@@ -687,9 +692,9 @@ fn peer_spec(key: &str, value: &str) -> Result<PeerSpec, ConfigError> {
     if host.is_empty() {
         return Err(bad(key, value, "empty host"));
     }
-    let quorum_port: u16 = num(key, fields[1]).map_err(|_| bad(key, value, "bad quorum port"))?;
-    let election_port: u16 =
-        num(key, fields[2]).map_err(|_| bad(key, value, "bad election port"))?;
+    let quorum_port = port_number(fields[1]).ok_or_else(|| bad(key, value, "bad quorum port"))?;
+    let election_port =
+        port_number(fields[2]).ok_or_else(|| bad(key, value, "bad election port"))?;
     if quorum_port == election_port {
         return Err(bad(key, value, "quorum and election ports must differ"));
     }
@@ -705,7 +710,7 @@ fn peer_spec(key: &str, value: &str) -> Result<PeerSpec, ConfigError> {
                 Some((a, p)) => (Some(a.to_string()), p),
                 None => (None, c),
             };
-            let port: u16 = num(key, port).map_err(|_| bad(key, value, "bad client port"))?;
+            let port = port_number(port).ok_or_else(|| bad(key, value, "bad client port"))?;
             (addr, Some(port))
         }
     };
@@ -980,5 +985,23 @@ server.1=h1:2889:3889;127.0.0.1:2182
     fn client_port_may_come_from_the_server_line() {
         let c = ServerConfig::parse("dataDir=/d\nserver.1=h:1:2;2181\n").expect("parses");
         assert_eq!(c.client_port, 2181);
+    }
+
+    #[test]
+    fn port_zero_is_refused_in_a_server_line_too() {
+        // Fuzzing (zoo_cfg) found a configuration with client port 0 accepted: `clientPort=0`
+        // was refused, the same port taken from a server.N line was not.
+        assert_eq!(
+            err_key("tmit=5\ndataDir=0\nserver.0=h9:2889:89;0\n"),
+            "server.0"
+        );
+        assert_eq!(
+            err_key("dataDir=/d\nclientPort=1\nserver.1=h:0:2\n"),
+            "server.1"
+        );
+        assert_eq!(
+            err_key("dataDir=/d\nclientPort=1\nserver.1=h:1:0\n"),
+            "server.1"
+        );
     }
 }
