@@ -6,6 +6,13 @@
 //! (../shared/reference/zookeeper-formats.md C.7). Unknown keys are logged and ignored, as
 //! ZooKeeper turns them into unused system properties; a bad value stops start-up with an error
 //! that names the key.
+//!
+//! zabkeeper runs standalone only, so a file that asks for another mode is refused with a
+//! one-line [`ConfigError::Unsupported`] naming the line, rather than run as something it does not
+//! describe: two or more `server.N` lines, an observer (`server.N=…:observer`, `peerType=observer`),
+//! `standaloneEnabled=false`, `dynamicConfigFile`, hierarchical quorums (`group.N`, `weight.N`).
+//! One participant `server.N` line with `standaloneEnabled=true` (the default) is what ZooKeeper
+//! itself runs standalone (`QuorumPeerConfig.isDistributed`), so it is accepted with a warning.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -37,7 +44,7 @@ pub const DEFAULT_SESSIONLESS_CNXN_TIMEOUT_MS: u32 = 10_000;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -67,6 +74,16 @@ pub enum ConfigError {
     Missing {
         /// The missing key.
         key: &'static str,
+    },
+    /// A line asks for a mode zabkeeper does not run (see the module docs).
+    #[error("{key}={value}: {reason}")]
+    Unsupported {
+        /// The key as written.
+        key: String,
+        /// The value as written.
+        value: String,
+        /// Which mode it implies.
+        reason: &'static str,
     },
 }
 
@@ -127,9 +144,9 @@ pub struct PeerSpec {
 pub struct ServerConfig {
     /// `tickTime`: the base time unit.
     pub tick_ms: u32,
-    /// `initLimit` in ticks (required only in an ensemble).
+    /// `initLimit` in ticks (an ensemble setting; a standalone server does not use it).
     pub init_limit_ticks: Option<u32>,
-    /// `syncLimit` in ticks (required only in an ensemble).
+    /// `syncLimit` in ticks (an ensemble setting; a standalone server does not use it).
     pub sync_limit_ticks: Option<u32>,
     /// `dataDir`: snapshots, epochs, `myid`.
     pub data_dir: PathBuf,
@@ -160,7 +177,7 @@ pub struct ServerConfig {
     pub four_letter_whitelist: FourLetterWhitelist,
     /// `jute.maxbuffer`: the largest client frame accepted.
     pub jute_max_buffer_bytes: u32,
-    /// `server.N` lines, kept for the ensemble.
+    /// `server.N` lines: at most one participant, which runs standalone as in ZooKeeper.
     pub servers: BTreeMap<u64, PeerSpec>,
     /// `reconfigEnabled`.
     pub reconfig_enabled: bool,
@@ -279,6 +296,9 @@ pub fn dir_size_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
+/// The whitespace that separates a key from its value in a Java properties line.
+const PROPERTY_WHITESPACE: [char; 3] = [' ', '\t', '\x0c'];
+
 /// Splits properties text into `(key, value)` pairs in file order.
 fn parse_properties(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
     let mut out = Vec::new();
@@ -289,7 +309,9 @@ fn parse_properties(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
         }
         let split = line
             .find(['=', ':'])
-            .or_else(|| line.find(char::is_whitespace));
+            // Java's `Properties` separators are ASCII (space, tab, form feed); a Unicode space
+            // such as U+0085 is part of the key, and every separator is one byte long.
+            .or_else(|| line.find(PROPERTY_WHITESPACE));
         let Some(at) = split else {
             return Err(ConfigError::Syntax {
                 line_no: i + 1,
@@ -329,6 +351,10 @@ struct Builder {
     whitelist: Option<FourLetterWhitelist>,
     jute_max_buffer_bytes: Option<u32>,
     servers: BTreeMap<u64, PeerSpec>,
+    /// The `server.N` lines as written, in file order (for error messages).
+    server_lines: Vec<(String, String)>,
+    /// Lines that ask for a mode zabkeeper does not run, in file order, with the reason.
+    unsupported: Vec<(String, String, &'static str)>,
     reconfig_enabled: Option<bool>,
     admin_enable_server: Option<bool>,
     admin_server_port: Option<u16>,
@@ -387,6 +413,15 @@ fn timeout_bound(key: &str, value: &str) -> Result<Option<u32>, ConfigError> {
         )),
     }
 }
+
+/// Reasons of [`ConfigError::Unsupported`].
+const REPLICATED: &str = "replicated mode (server.N lines) is not supported yet";
+const OBSERVER: &str = "observer mode needs an ensemble; replicated mode is not supported yet";
+const STANDALONE_DISABLED: &str =
+    "standaloneEnabled=false asks for replicated mode, which is not supported yet";
+const DYNAMIC_CONFIG: &str =
+    "a dynamic configuration file (an ensemble's server.N lines) is not supported yet";
+const HIERARCHICAL: &str = "hierarchical quorums (group.N, weight.N) are not supported yet";
 
 /// Pass-through keys ZooKeeper also accepts with the `zookeeper.` system-property prefix.
 const PREFIXABLE: &[&str] = &[
@@ -487,9 +522,21 @@ impl Builder {
                 }
                 self.container_check_interval_ms = Some(v);
             }
-            "standaloneEnabled"
-            | "electionAlg"
-            | "peerType"
+            "standaloneEnabled" => {
+                if !boolean(key, value)? {
+                    self.refuse(key, value, STANDALONE_DISABLED);
+                }
+            }
+            "peerType" => match value.to_ascii_lowercase().as_str() {
+                "participant" => {}
+                "observer" => self.refuse(key, value, OBSERVER),
+                _ => return Err(bad(key, value, "must be participant or observer")),
+            },
+            "dynamicConfigFile" => self.refuse(key, value, DYNAMIC_CONFIG),
+            _ if canonical.starts_with("group.") || canonical.starts_with("weight.") => {
+                self.refuse(key, value, HIERARCHICAL);
+            }
+            "electionAlg"
             | "admin.serverAddress"
             | "admin.idleTimeout"
             | "admin.commandURL"
@@ -508,17 +555,54 @@ impl Builder {
                     "config key accepted but has no effect in zabkeeper"
                 );
             }
-            "secureClientPort" | "secureClientPortAddress" | "dynamicConfigFile" => {
+            "secureClientPort" | "secureClientPortAddress" => {
                 tracing::warn!(key, value, "config key not supported by zabkeeper; ignored");
             }
             _ if canonical.starts_with("server.") => {
                 let id: u64 = num(key, &canonical["server.".len()..])?;
                 let spec = peer_spec(key, value)?;
+                if spec.role == PeerRole::Observer {
+                    self.refuse(key, value, OBSERVER);
+                }
                 self.servers.insert(id, spec);
+                self.server_lines.push((key.to_string(), value.to_string()));
             }
             _ => tracing::warn!(key, value, "unknown config key; ignored"),
         }
         Ok(())
+    }
+
+    fn refuse(&mut self, key: &str, value: &str, reason: &'static str) {
+        self.unsupported
+            .push((key.to_string(), value.to_string(), reason));
+    }
+
+    /// The first line that asks for a mode zabkeeper does not run, if any.
+    fn check_mode(&self) -> Result<(), ConfigError> {
+        let first = if self.server_lines.len() > 1 {
+            let (key, value) = &self.server_lines[0];
+            Some((key, value, REPLICATED))
+        } else {
+            self.unsupported.first().map(|(k, v, r)| (k, v, *r))
+        };
+        match first {
+            Some((key, value, reason)) => Err(ConfigError::Unsupported {
+                key: key.clone(),
+                value: value.clone(),
+                reason,
+            }),
+            None => {
+                if let Some((key, value)) = self.server_lines.first() {
+                    tracing::warn!(
+                        key = key.as_str(),
+                        value = value.as_str(),
+                        "one server.N line and standaloneEnabled=true: running standalone, as \
+                         ZooKeeper does; its quorum and election ports are not used"
+                    );
+                }
+                Ok(())
+            }
+        }
     }
 
     fn positive(&self, key: &str, value: &str) -> Result<u32, ConfigError> {
@@ -537,6 +621,7 @@ impl Builder {
     }
 
     fn finish(self) -> Result<ServerConfig, ConfigError> {
+        self.check_mode()?;
         let tick_ms = self.tick_ms.unwrap_or(DEFAULT_TICK_MS);
         let data_dir = self
             .data_dir
@@ -561,14 +646,6 @@ impl Builder {
                 &min.to_string(),
                 format!("must not exceed maxSessionTimeout {max}"),
             ));
-        }
-        if self.servers.len() > 1 {
-            if self.init_limit_ticks.is_none() {
-                return Err(ConfigError::Missing { key: "initLimit" });
-            }
-            if self.sync_limit_ticks.is_none() {
-                return Err(ConfigError::Missing { key: "syncLimit" });
-            }
         }
         let extended = self.extended_types_enabled.unwrap_or(false);
         if extended {
@@ -632,6 +709,11 @@ fn whitelist(value: &str) -> FourLetterWhitelist {
     FourLetterWhitelist::Only(words)
 }
 
+/// A TCP port 1..=65535 (0 would mean "any port", which no one can connect to by name).
+fn port_number(text: &str) -> Option<u16> {
+    text.parse::<u16>().ok().filter(|&port| port != 0)
+}
+
 /// Parses `host:quorumPort:electionPort[:role][;[clientHost:]clientPort]`.
 fn peer_spec(key: &str, value: &str) -> Result<PeerSpec, ConfigError> {
     let (quorum_part, client_part) = match value.split_once(';') {
@@ -650,9 +732,9 @@ fn peer_spec(key: &str, value: &str) -> Result<PeerSpec, ConfigError> {
     if host.is_empty() {
         return Err(bad(key, value, "empty host"));
     }
-    let quorum_port: u16 = num(key, fields[1]).map_err(|_| bad(key, value, "bad quorum port"))?;
-    let election_port: u16 =
-        num(key, fields[2]).map_err(|_| bad(key, value, "bad election port"))?;
+    let quorum_port = port_number(fields[1]).ok_or_else(|| bad(key, value, "bad quorum port"))?;
+    let election_port =
+        port_number(fields[2]).ok_or_else(|| bad(key, value, "bad election port"))?;
     if quorum_port == election_port {
         return Err(bad(key, value, "quorum and election ports must differ"));
     }
@@ -668,7 +750,7 @@ fn peer_spec(key: &str, value: &str) -> Result<PeerSpec, ConfigError> {
                 Some((a, p)) => (Some(a.to_string()), p),
                 None => (None, c),
             };
-            let port: u16 = num(key, port).map_err(|_| bad(key, value, "bad client port"))?;
+            let port = port_number(port).ok_or_else(|| bad(key, value, "bad client port"))?;
             (addr, Some(port))
         }
     };
@@ -742,8 +824,7 @@ reconfigEnabled=true
 admin.enableServer=false
 zookeeper.DigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=
 zookeeper.extendedTypesEnabled=true
-server.1=127.0.0.1:2888:3888
-server.2=h2:2889:3889:observer;127.0.0.1:2182
+server.1=h1:2889:3889;127.0.0.1:2182
 ";
         let c = ServerConfig::parse(text).expect("parses");
         assert_eq!(c.tick_ms, 100);
@@ -771,13 +852,89 @@ server.2=h2:2889:3889:observer;127.0.0.1:2182
             Some("super:D/InIHSb7yEEbrWz8b9l71RjZJU=")
         );
         assert!(c.extended_types_enabled);
-        assert_eq!(c.servers.len(), 2);
-        let s2 = &c.servers[&2];
-        assert_eq!(s2.host, "h2");
-        assert_eq!((s2.quorum_port, s2.election_port), (2889, 3889));
-        assert_eq!(s2.role, PeerRole::Observer);
-        assert_eq!(s2.client_port, Some(2182));
-        assert_eq!(c.servers[&1].role, PeerRole::Participant);
+        assert_eq!(c.servers.len(), 1);
+        let s1 = &c.servers[&1];
+        assert_eq!(s1.host, "h1");
+        assert_eq!((s1.quorum_port, s1.election_port), (2889, 3889));
+        assert_eq!(s1.role, PeerRole::Participant);
+        assert_eq!(s1.client_address.as_deref(), Some("127.0.0.1"));
+        assert_eq!(s1.client_port, Some(2182));
+    }
+
+    #[test]
+    fn server_line_grammar() {
+        let s = peer_spec("server.2", "h2:2889:3889:observer;2182").expect("parses");
+        assert_eq!(s.role, PeerRole::Observer);
+        assert_eq!((s.client_address, s.client_port), (None, Some(2182)));
+        assert!(peer_spec("server.2", "h2:2889").is_err());
+        assert!(peer_spec("server.2", "h2:1:2:leader").is_err());
+    }
+
+    fn refused(text: &str) -> (String, String, &'static str) {
+        match ServerConfig::parse(text) {
+            Err(ConfigError::Unsupported { key, value, reason }) => (key, value, reason),
+            other => panic!("expected Unsupported, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn modes_other_than_standalone_are_refused_naming_the_line() {
+        let base = "dataDir=/d\nclientPort=1\n";
+        let ensemble = format!("{base}server.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2\n");
+        assert_eq!(
+            refused(&ensemble),
+            ("server.1".into(), "a:1:2".into(), REPLICATED)
+        );
+        let err = ServerConfig::parse(&ensemble).expect_err("refused");
+        assert_eq!(
+            err.to_string(),
+            "server.1=a:1:2: replicated mode (server.N lines) is not supported yet"
+        );
+        assert_eq!(
+            refused(&format!("{base}server.1=a:1:2\nstandaloneEnabled=false\n")),
+            (
+                "standaloneEnabled".into(),
+                "false".into(),
+                STANDALONE_DISABLED
+            )
+        );
+        assert_eq!(
+            refused(&format!("{base}standaloneEnabled=false\n")).2,
+            STANDALONE_DISABLED
+        );
+        assert_eq!(
+            refused(&format!("{base}server.1=a:1:2:observer\n")),
+            ("server.1".into(), "a:1:2:observer".into(), OBSERVER)
+        );
+        assert_eq!(refused(&format!("{base}peerType=observer\n")).2, OBSERVER);
+        assert_eq!(
+            refused(&format!("{base}dynamicConfigFile=/etc/zoo.cfg.dynamic\n")).2,
+            DYNAMIC_CONFIG
+        );
+        assert_eq!(refused(&format!("{base}group.1=1:2:3\n")).2, HIERARCHICAL);
+        assert_eq!(refused(&format!("{base}weight.1=1\n")).2, HIERARCHICAL);
+        assert_eq!(err_key(&format!("{base}peerType=leader\n")), "peerType");
+        assert_eq!(
+            err_key(&format!("{base}standaloneEnabled=maybe\n")),
+            "standaloneEnabled"
+        );
+    }
+
+    #[test]
+    fn standalone_spellings_are_accepted() {
+        let base = "dataDir=/d\nclientPort=1\n";
+        for extra in [
+            "standaloneEnabled=true\n",
+            "peerType=participant\n",
+            "server.1=a:1:2\n",
+            "server.1=a:1:2:participant\nstandaloneEnabled=true\n",
+            "electionAlg=3\nquorumListenOnAllIPs=true\n",
+        ] {
+            let text = format!("{base}{extra}");
+            if let Err(e) = ServerConfig::parse(&text) {
+                panic!("{text:?} refused: {e}");
+            }
+        }
     }
 
     #[test]
@@ -792,6 +949,7 @@ server.2=h2:2889:3889:observer;127.0.0.1:2182
         match ServerConfig::parse(text) {
             Err(ConfigError::BadValue { key, .. }) => key,
             Err(ConfigError::Missing { key }) => key.to_string(),
+            Err(ConfigError::Unsupported { key, .. }) => key,
             other => panic!("expected a key error, got {other:?}"),
         }
     }
@@ -839,8 +997,21 @@ server.2=h2:2889:3889:observer;127.0.0.1:2182
         assert_eq!(err_key("dataDir=/d\n"), "clientPort");
         assert_eq!(
             err_key("dataDir=/d\nclientPort=1\nserver.1=a:1:2\nserver.2=b:1:2\nsyncLimit=2\n"),
-            "initLimit"
+            "server.1"
         );
+    }
+
+    #[test]
+    fn a_unicode_space_is_not_a_separator() {
+        // Fuzzing (zoo_cfg) found a panic: U+0085 was taken as the separator and the value
+        // sliced from inside it.
+        match ServerConfig::parse("N\u{85}H\x0e") {
+            Err(ConfigError::Syntax { line_no: 1, .. }) => {}
+            other => panic!("expected a syntax error, got {other:?}"),
+        }
+        let c = ServerConfig::parse("dataDir=/d\nclientPort\t2181\ntickTime\x0c100\n")
+            .expect("tab and form feed separate");
+        assert_eq!((c.client_port, c.tick_ms), (2181, 100));
     }
 
     #[test]
@@ -894,5 +1065,23 @@ server.2=h2:2889:3889:observer;127.0.0.1:2182
     fn client_port_may_come_from_the_server_line() {
         let c = ServerConfig::parse("dataDir=/d\nserver.1=h:1:2;2181\n").expect("parses");
         assert_eq!(c.client_port, 2181);
+    }
+
+    #[test]
+    fn port_zero_is_refused_in_a_server_line_too() {
+        // Fuzzing (zoo_cfg) found a configuration with client port 0 accepted: `clientPort=0`
+        // was refused, the same port taken from a server.N line was not.
+        assert_eq!(
+            err_key("tmit=5\ndataDir=0\nserver.0=h9:2889:89;0\n"),
+            "server.0"
+        );
+        assert_eq!(
+            err_key("dataDir=/d\nclientPort=1\nserver.1=h:0:2\n"),
+            "server.1"
+        );
+        assert_eq!(
+            err_key("dataDir=/d\nclientPort=1\nserver.1=h:1:0\n"),
+            "server.1"
+        );
     }
 }

@@ -8,6 +8,9 @@
 
 #![no_main]
 
+#[path = "alloc_cap.rs"]
+mod alloc_cap;
+
 use libfuzzer_sys::fuzz_target;
 use zabkeeper::wire::client::{decode_request, write_request, ConnectRequest};
 use zabkeeper::wire::fourlw::FourLetterWord;

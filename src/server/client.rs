@@ -372,10 +372,10 @@ fn spread(hash: i32) -> u32 {
 #[derive(Debug, thiserror::Error)]
 pub enum ConnError {
     /// Socket error or EOF.
-    #[error("socket: {0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     /// A frame or record the server cannot accept.
-    #[error("bad input: {0}")]
+    #[error(transparent)]
     Decode(#[from] DecodeError),
     /// The client's last seen zxid is ahead of this server.
     #[error("client has seen zxid {client:#x}, ahead of this server's {server:#x}")]

@@ -42,7 +42,7 @@ pub enum CommitProgress {
 #[derive(Debug, thiserror::Error)]
 pub enum CommitError {
     /// The storage writer stopped.
-    #[error("log writer: {0}")]
+    #[error(transparent)]
     Writer(#[from] crate::storage::GroupCommitError),
     /// Too many txns in flight (a caller bug: the node task bounds them).
     #[error("commit queue full")]
@@ -81,7 +81,7 @@ impl Committer {
         if let Some(log) = &s.log {
             let _ = log.execute(|storage: &mut FileStorage| {
                 if let Err(e) = storage.roll() {
-                    tracing::warn!(error = %e, "log roll failed");
+                    tracing::warn!(error = &e as &dyn std::error::Error, "log roll failed");
                 }
             });
         }
@@ -94,7 +94,9 @@ impl Committer {
             let _ = log.execute(
                 move |storage: &mut FileStorage| match storage.purge(retain) {
                     Ok(deleted) => tracing::info!(files = deleted.len(), "autopurge done"),
-                    Err(e) => tracing::warn!(error = %e, "autopurge failed"),
+                    Err(e) => {
+                        tracing::warn!(error = &e as &dyn std::error::Error, "autopurge failed")
+                    }
                 },
             );
         }
@@ -114,14 +116,12 @@ impl Committer {
             return Ok(());
         };
         let joined = tokio::task::spawn_blocking(move || -> Result<(), ServerError> {
-            let mut storage = log
-                .shutdown()
-                .map_err(|e| ServerError::LogFailed(e.to_string()))?;
+            let mut storage = log.shutdown()?;
             storage.sync()?;
             Ok(())
         })
         .await;
-        joined.map_err(|e| ServerError::LogFailed(format!("log close task: {e}")))?
+        joined.map_err(|e| ServerError::Recovery(format!("log close task: {e}")))?
     }
 }
 
@@ -293,8 +293,7 @@ pub fn recover(config: &ServerConfig) -> Result<Recovered, ServerError> {
             Completion::Failed { error } => CommitProgress::Failed(error),
         };
         let _ = progress_tx.send(p);
-    })
-    .map_err(|e| ServerError::Recovery(e.to_string()))?;
+    })?;
     Ok(Recovered {
         tree,
         sessions,

@@ -44,25 +44,29 @@ use crate::tree::DataTree;
 pub const NODE_INBOX: usize = 4096;
 
 /// Why the server could not start or had to stop.
+///
+/// Like every error type of the crate, a variant either names its cause in its message or
+/// returns it from `source()`, never both: the binary prints the whole chain once (`{:#}`), log
+/// lines pass errors as `&dyn Error` so the subscriber prints their sources.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// The client port could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// Address tried.
         addr: String,
         /// OS error.
         source: std::io::Error,
     },
-    /// Storage failed during recovery or while serving.
-    #[error("storage: {0}")]
+    /// Storage failed during recovery or while serving (its message names the file).
+    #[error(transparent)]
     Storage(#[from] crate::storage::StorageError),
     /// Recovered data could not be decoded, or a task failed.
     #[error("recovery: {0}")]
     Recovery(String),
-    /// The txn log writer failed; nothing more can be made durable.
-    #[error("txn log failed: {0}")]
-    LogFailed(String),
+    /// The txn log writer failed or could not start; nothing more can be made durable.
+    #[error(transparent)]
+    LogFailed(#[from] crate::storage::GroupCommitError),
 }
 
 /// Milliseconds since the Unix epoch (ctime/mtime of znodes, `cons` timestamps).
@@ -232,10 +236,15 @@ fn notify_shutdown_early(listener: &listener::Listener) -> usize {
     listener.notify_shutdown.send(()).unwrap_or(0)
 }
 
-/// Runs a standalone server until `shutdown` completes: recovers the data directory, binds the
-/// client port, serves, and on shutdown stops accepting, closes connections and syncs the log.
+/// Runs a standalone server until `shutdown` completes: binds the client port, locks and
+/// recovers the data directory, serves, and on shutdown stops accepting, closes connections and
+/// syncs the log.
+///
+/// Start-up order (`spec/server.md` "Start-up"): the port first, then the directory lock, and
+/// only then anything that writes — so a server that cannot bind its port, or whose directory
+/// another server uses, stops without having created a file. Connections that arrive during
+/// recovery wait in the listen backlog.
 pub async fn run(config: ServerConfig, shutdown: impl Future) -> Result<(), ServerError> {
-    let recovered = committer::recover(&config)?;
     let addr = match config.client_port_address {
         Some(ip) => std::net::SocketAddr::new(ip, config.client_port),
         None => std::net::SocketAddr::from(([0, 0, 0, 0], config.client_port)),
@@ -246,6 +255,7 @@ pub async fn run(config: ServerConfig, shutdown: impl Future) -> Result<(), Serv
             addr: addr.to_string(),
             source,
         })?;
+    let recovered = committer::recover(&config)?;
     let (node_tx, node_rx) = mpsc::channel(NODE_INBOX);
     let started = Instant::now();
     let mut tracker = SessionTracker::new(config.tick_ms);

@@ -145,8 +145,12 @@ impl NodeTask {
                     match progress {
                         CommitProgress::Upto(zxid) => self.apply_committed(zxid).await,
                         CommitProgress::Failed(e) => {
-                            tracing::error!(error = %e, "txn log failed; stopping the server");
-                            break Err(ServerError::LogFailed(e.to_string()));
+                            let e = crate::storage::GroupCommitError::Failed(e);
+                            tracing::error!(
+                                error = &e as &dyn std::error::Error,
+                                "txn log failed; stopping the server"
+                            );
+                            break Err(ServerError::LogFailed(e));
                         }
                     }
                 }
@@ -247,7 +251,11 @@ impl NodeTask {
         let payload = crate::tree::txn::encode(&hdr, &txn);
         if let Err(e) = self.committer.submit(hdr.zxid, payload) {
             // The writer is gone; the progress channel reports why and the loop stops.
-            tracing::error!(error = %e, zxid = format_args!("{:#x}", hdr.zxid), "submit failed");
+            tracing::error!(
+                error = &e as &dyn std::error::Error,
+                zxid = format_args!("{:#x}", hdr.zxid),
+                "submit failed"
+            );
             return;
         }
         self.next_zxid = hdr.zxid + 1;
@@ -339,7 +347,7 @@ impl NodeTask {
             let payload = crate::server::committer::snapshot_payload(&copy);
             match crate::storage::snapshot::write_snapshot(&dir, zxid as u64, &payload) {
                 Ok(path) => tracing::info!(path = %path.display(), "snapshot written"),
-                Err(e) => tracing::warn!(error = %e, "snapshot failed"),
+                Err(e) => tracing::warn!(error = &e as &dyn std::error::Error, "snapshot failed"),
             }
         }));
     }

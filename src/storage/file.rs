@@ -7,7 +7,8 @@
 use std::path::PathBuf;
 
 use super::epochs::{self, ACCEPTED_EPOCH_FILE, CURRENT_EPOCH_FILE};
-use super::recovery::{recover_dirs, Recovered};
+use super::lock::DirLock;
+use super::recovery::{lock_and_recover, Recovered};
 use super::txnlog::{TxnLog, TxnLogOptions};
 use super::{purge, snapshot, Storage, StorageConfig, StorageError, TxnIter};
 
@@ -20,13 +21,16 @@ pub struct FileStorage {
     current_epoch: u64,
     /// Zxid of the newest snapshot known valid (recovered or written since).
     snapshot_zxid: Option<u64>,
+    /// Held for as long as this storage lives: no other server may use its directories.
+    _lock: DirLock,
 }
 
 impl FileStorage {
-    /// Recovers the directories of `config` (see [`super::recover`]) and returns the storage,
-    /// ready to append after the last logged zxid, with what was recovered.
+    /// Locks the directories of `config` ([`DirLock`]: fails with `Locked` before writing
+    /// anything when another server uses them), recovers them (see [`super::recover`]) and
+    /// returns the storage, ready to append after the last logged zxid, with what was recovered.
     pub fn open(config: StorageConfig) -> Result<(Self, Recovered), StorageError> {
-        let disk = recover_dirs(&config)?;
+        let (lock, disk) = lock_and_recover(&config)?;
         let recovered = disk.recovered;
         let options = TxnLogOptions {
             prealloc_bytes: config.prealloc_bytes,
@@ -47,6 +51,7 @@ impl FileStorage {
             current_epoch: recovered.current_epoch,
             log,
             config,
+            _lock: lock,
         };
         Ok((storage, recovered))
     }

@@ -63,8 +63,8 @@ pub enum GroupCommitError {
     #[error(transparent)]
     Rejected(#[from] StorageError),
     /// The writer failed earlier; nothing is accepted any more.
-    #[error("the log writer failed: {0}")]
-    Failed(Arc<StorageError>),
+    #[error("the log writer failed")]
+    Failed(#[source] Arc<StorageError>),
     /// `shutdown` was called.
     #[error("the log writer is shut down")]
     Closed,
@@ -72,8 +72,8 @@ pub enum GroupCommitError {
     #[error("the log writer thread panicked")]
     WriterPanicked,
     /// The writer thread could not be started.
-    #[error("cannot start the log writer thread: {0}")]
-    Spawn(std::io::Error),
+    #[error("cannot start the log writer thread")]
+    Spawn(#[source] std::io::Error),
 }
 
 /// Counters, for metrics and tests.
@@ -356,7 +356,10 @@ fn run_writer<S: Storage>(
                 state.queue.clear();
                 drop(state);
                 shared.submitter_wakeup.notify_all();
-                tracing::error!(%error, "txn log write failed; the log writer stops");
+                tracing::error!(
+                    error = &*error as &dyn std::error::Error,
+                    "txn log write failed; the log writer stops"
+                );
                 on_complete(Completion::Failed { error });
                 return storage;
             }

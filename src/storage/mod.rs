@@ -5,8 +5,8 @@
 //! the records to the [`txnlog`], fsyncs once per batch and only then reports `Durable { upto }`,
 //! which becomes `Input::Persisted`. Epochs ([`epochs`]) are written synchronously before the node
 //! vouches for them; snapshots ([`snapshot`]) are fuzzy images of the data tree written by the
-//! runtime; [`recovery`] turns a data directory back into what a restarted node needs; [`purge`]
-//! is ZooKeeper's autopurge.
+//! runtime; [`recovery`] turns a data directory back into what a restarted node needs, after
+//! [`lock`] made sure no other server uses it; [`purge`] is ZooKeeper's autopurge.
 //!
 //! Payloads are opaque to this module: a txn payload is ZooKeeper's `TxnHeader` + txn record bytes
 //! (only the zxid at byte offset 12 is read, to check it), a snapshot payload is the tree's
@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 pub mod epochs;
 mod file;
 pub mod group_commit;
+pub mod lock;
 mod mem;
 pub mod purge;
 pub mod recovery;
@@ -30,6 +31,7 @@ pub mod txnlog;
 
 pub use file::FileStorage;
 pub use group_commit::{Completion, GroupCommit, GroupCommitConfig, GroupCommitError};
+pub use lock::DirLock;
 pub use mem::MemStorage;
 pub use recovery::{recover, Recovered};
 
@@ -51,8 +53,9 @@ pub const VERSION_DIR: &str = "version-2";
 /// Every way a storage operation can fail. Bad bytes on disk are reported, never applied.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    /// The operating system refused an operation.
-    #[error("I/O error: {op} {path}: {source}")]
+    /// The operating system refused an operation. The OS error is the `source`, not part of
+    /// the message (printers such as anyhow's `{:#}` append it once).
+    #[error("I/O error: {op} {path}")]
     Io {
         /// What was being done (`"open"`, `"fsync"`, …).
         op: &'static str,
@@ -120,9 +123,23 @@ pub enum StorageError {
     /// A configuration value that cannot work.
     #[error("invalid storage configuration: {0}")]
     Config(String),
+    /// Another process holds the directory's lock ([`lock`]): two servers must never share one.
+    #[error("{key} {} is in use by another zabkeeper ({})", dir.display(), holder(*pid))]
+    Locked {
+        /// Which directory: `"dataDir"` or `"dataLogDir"`.
+        key: &'static str,
+        /// The directory as configured.
+        dir: PathBuf,
+        /// The holder's pid from the lock file, when it had written one.
+        pid: Option<u32>,
+    },
     /// An earlier write or fsync failed; the file state is unknown, nothing more is accepted.
     #[error("storage is unusable after an earlier failure")]
     Poisoned,
+}
+
+fn holder(pid: Option<u32>) -> String {
+    pid.map_or_else(|| "pid unknown".to_string(), |pid| format!("pid {pid}"))
 }
 
 /// The name the project's style uses for log-level failures; the same type as [`StorageError`].

@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::lock::DirLock;
 use super::txnlog::{self, scan_segment, Segment, Tail};
 use super::{ensure_dir, epochs, snapshot, zxid_epoch, StorageConfig, StorageError};
 
@@ -33,15 +34,27 @@ pub(crate) struct RecoveredDisk {
     pub last_record_zxid: Option<u64>,
 }
 
-/// Recovers the directories named by `config`, creating them if missing. Mutates the disk only to
-/// repair: a torn log tail is cut, an unfinished newest segment or snapshot temp file removed,
-/// missing epoch files written (each logged with a warning or info line).
+/// Recovers the directories named by `config`, creating them if missing, under their
+/// [`DirLock`] (released on return). Mutates the disk only to repair: a torn log tail is cut, an
+/// unfinished newest segment or snapshot temp file removed, missing epoch files written (each
+/// logged with a warning or info line).
 pub fn recover(config: &StorageConfig) -> Result<Recovered, StorageError> {
-    Ok(recover_dirs(config)?.recovered)
+    Ok(lock_and_recover(config)?.1.recovered)
 }
 
-pub(crate) fn recover_dirs(config: &StorageConfig) -> Result<RecoveredDisk, StorageError> {
+/// Validates `config`, takes the directories' lock, then recovers them. Nothing is written
+/// before the lock is held.
+pub(crate) fn lock_and_recover(
+    config: &StorageConfig,
+) -> Result<(DirLock, RecoveredDisk), StorageError> {
     config.validate()?;
+    let lock = DirLock::acquire(config)?;
+    let disk = recover_dirs(config, &lock)?;
+    Ok((lock, disk))
+}
+
+/// The recovery itself; `_lock` is the proof that no other server uses the directories.
+fn recover_dirs(config: &StorageConfig, _lock: &DirLock) -> Result<RecoveredDisk, StorageError> {
     let snap_dir = config.snap_dir();
     let log_dir = config.log_dir();
     ensure_dir(&snap_dir)?;

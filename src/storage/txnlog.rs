@@ -165,15 +165,15 @@ pub(crate) enum Step {
 }
 
 /// Result of opening a segment: a reader positioned after a valid header, or a torn header.
-pub(crate) enum Opened {
-    Reader(SegmentReader),
+pub(crate) enum Opened<R = BufReader<File>> {
+    Reader(SegmentReader<R>),
     /// Shorter than a header or an all-zero header: a crash right after the file was created.
     TornHeader,
 }
 
-/// Sequential reader of one segment's records.
-pub(crate) struct SegmentReader {
-    reader: BufReader<File>,
+/// Sequential reader of one segment's records, over the file or (fuzzing, tests) its bytes.
+pub(crate) struct SegmentReader<R = BufReader<File>> {
+    reader: R,
     path: PathBuf,
     pos: u64,
     len: u64,
@@ -184,7 +184,19 @@ impl SegmentReader {
     pub(crate) fn open(path: &Path, max_record: u32) -> Result<Opened, StorageError> {
         let file = File::open(path).map_err(io_err("open", path))?;
         let len = file.metadata().map_err(io_err("stat", path))?.len();
-        let mut reader = BufReader::with_capacity(1 << 16, file);
+        let reader = BufReader::with_capacity(1 << 16, file);
+        SegmentReader::start(reader, len, path, max_record)
+    }
+}
+
+impl<R: Read + Seek> SegmentReader<R> {
+    /// Checks the file header of the `len`-byte segment `reader` is at the start of.
+    fn start(
+        mut reader: R,
+        len: u64,
+        path: &Path,
+        max_record: u32,
+    ) -> Result<Opened<R>, StorageError> {
         if len < FILE_HEADER_LEN {
             return Ok(Opened::TornHeader);
         }
@@ -284,13 +296,13 @@ pub(crate) struct TailScan {
 /// Looks at every offset in `from..len` for a whole valid record whose zxid exceeds `after_zxid`.
 /// Costs one read of the tail; runs only when sequential reading stopped before the end.
 pub(crate) fn scan_tail(
+    file: &mut (impl Read + Seek),
     path: &Path,
+    len: u64,
     from: u64,
     after_zxid: Option<u64>,
     max_record: u32,
 ) -> Result<TailScan, StorageError> {
-    let mut file = File::open(path).map_err(io_err("open", path))?;
-    let len = file.metadata().map_err(io_err("stat", path))?.len();
     let mut all_zero = true;
     let mut chunk_start = from;
     let mut buf = Vec::new();
@@ -314,7 +326,7 @@ pub(crate) fn scan_tail(
                 if offset + RECORD_OVERHEAD + rec_len > len {
                     continue;
                 }
-                if let Some(zxid) = verify_record_at(&mut file, path, offset, checksum, rec_len)? {
+                if let Some(zxid) = verify_record_at(file, path, offset, checksum, rec_len)? {
                     if after_zxid.map_or(true, |after| zxid > after) {
                         return Ok(TailScan {
                             valid_record: Some((offset, zxid)),
@@ -333,7 +345,7 @@ pub(crate) fn scan_tail(
 }
 
 fn verify_record_at(
-    file: &mut File,
+    file: &mut (impl Read + Seek),
     path: &Path,
     offset: u64,
     checksum: u32,
@@ -381,10 +393,66 @@ pub(crate) fn scan_segment(
     segment: &Segment,
     prev_zxid: Option<u64>,
     max_record: u32,
+    visit: impl FnMut(u64, u64, Vec<u8>) -> Result<(), StorageError>,
+) -> Result<ScannedSegment, StorageError> {
+    let opened = SegmentReader::open(&segment.path, max_record)?;
+    scan_opened(opened, segment, prev_zxid, visit)
+}
+
+/// What [`check_segment_bytes`] found: the records and how the segment ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentCheck {
+    /// Every valid record `(offset, zxid, payload)`, in order.
+    pub records: Vec<(u64, u64, Vec<u8>)>,
+    /// Offset just after the last valid record.
+    pub valid_len: u64,
+    /// `None` when the segment ends cleanly (end of file, or zeros to the end); otherwise the
+    /// offset and reason of a torn tail, which recovery cuts off in the newest segment and
+    /// reports as corruption in any other.
+    pub torn: Option<(u64, String)>,
+}
+
+/// The checks recovery makes on one segment file, over its bytes in memory: `start_zxid` is the
+/// zxid its name carries, `prev_zxid` the last zxid of the segment before it. The same code as
+/// the file path ([`scan_segment`]), for fuzzing and tools; a bad record followed by a valid one
+/// is `Corrupt`, never skipped.
+pub fn check_segment_bytes(
+    bytes: &[u8],
+    start_zxid: u64,
+    prev_zxid: Option<u64>,
+    max_record: u32,
+) -> Result<SegmentCheck, StorageError> {
+    let segment = Segment {
+        start_zxid,
+        path: PathBuf::from(log_file_name(start_zxid)),
+    };
+    let cursor = std::io::Cursor::new(bytes);
+    let opened = SegmentReader::start(cursor, bytes.len() as u64, &segment.path, max_record)?;
+    let mut records = Vec::new();
+    let scanned = scan_opened(opened, &segment, prev_zxid, |offset, zxid, payload| {
+        records.push((offset, zxid, payload));
+        Ok(())
+    })?;
+    let torn = match scanned.tail {
+        Tail::Clean => None,
+        Tail::Torn { offset, reason } => Some((offset, reason)),
+        Tail::TornHeader => Some((0, "missing file header".to_string())),
+    };
+    Ok(SegmentCheck {
+        records,
+        valid_len: scanned.valid_len,
+        torn,
+    })
+}
+
+fn scan_opened<R: Read + Seek>(
+    opened: Opened<R>,
+    segment: &Segment,
+    prev_zxid: Option<u64>,
     mut visit: impl FnMut(u64, u64, Vec<u8>) -> Result<(), StorageError>,
 ) -> Result<ScannedSegment, StorageError> {
     let path = &segment.path;
-    let mut reader = match SegmentReader::open(path, max_record)? {
+    let mut reader = match opened {
         Opened::Reader(reader) => reader,
         Opened::TornHeader => {
             return Ok(ScannedSegment {
@@ -439,7 +507,8 @@ pub(crate) fn scan_segment(
                 zero,
                 reason,
             } => {
-                let scan = scan_tail(path, offset, last, max_record)?;
+                let (len, max_record) = (reader.len, reader.max_record);
+                let scan = scan_tail(&mut reader.reader, path, len, offset, last, max_record)?;
                 if let Some((next_offset, next_zxid)) = scan.valid_record {
                     return Err(corrupt(
                         offset,
@@ -912,6 +981,33 @@ mod tests {
         assert_eq!(be_u32(&buf[8..12]) as usize, payload.len());
         assert_eq!(&buf[12..12 + payload.len()], &payload[..]);
         assert_eq!(buf.last(), Some(&END_OF_RECORD));
+    }
+
+    #[test]
+    fn segment_bytes_are_checked_like_files() {
+        let mut file = file_header().to_vec();
+        for zxid in 1..=3 {
+            encode_record(&mut file, &super::super::encode_txn_payload(zxid, 1, b"x"));
+        }
+        let whole = check_segment_bytes(&file, 1, None, 1024).expect("valid");
+        assert_eq!(whole.records.len(), 3);
+        assert_eq!(
+            (whole.valid_len, whole.torn.clone()),
+            (file.len() as u64, None)
+        );
+        let torn = check_segment_bytes(&file[..file.len() - 3], 1, None, 1024).expect("torn");
+        assert_eq!(torn.records.len(), 2);
+        assert!(torn.torn.is_some());
+        let mut corrupt = file.clone();
+        corrupt[16 + 12 + 20] ^= 1; // inside the first payload; two valid records follow
+        assert!(matches!(
+            check_segment_bytes(&corrupt, 1, None, 1024),
+            Err(StorageError::Corrupt { offset: 16, .. })
+        ));
+        assert!(matches!(
+            check_segment_bytes(&file, 2, None, 1024),
+            Err(StorageError::Corrupt { .. })
+        ));
     }
 
     #[test]

@@ -41,7 +41,8 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn free_port() -> u16 {
+/// A port on 127.0.0.1 that was free a moment ago (the OS picked it).
+pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     l.local_addr().expect("local addr").port()
 }
@@ -162,6 +163,11 @@ impl ServerProcess {
     pub fn restart(&mut self) {
         self.kill9();
         self.spawn();
+    }
+
+    /// The process id of the running server, if it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// `127.0.0.1:port`.
