@@ -1,0 +1,108 @@
+//! The CI profile: the one list of model-checking runs that guards the core.
+//!
+//! `zabkeeper-check ci` runs exactly these, in this order, and `.ci/run` calls
+//! `zabkeeper-check ci` (on the core, then with every `--bug`); nothing else defines CI bounds.
+//! Each run is written as the `zabkeeper-check run` flags that reproduce it, and states what it
+//! must reach (`reach.rs`): a run that passes without reaching its branches proves nothing about
+//! them, so a missed goal fails the profile like a violation does. Runs are ordered cheapest
+//! first, so that a seeded bug is usually caught by an early run.
+//!
+//! verification.md §3 has, per run, its states and time, and per property the run that can
+//! violate it.
+
+use crate::args::{parse_run_line, RunLine};
+use crate::reach::Mark;
+
+/// One run of the profile.
+#[derive(Clone, Copy, Debug)]
+pub struct ProfileRun {
+    /// Short name in reports.
+    pub name: &'static str,
+    /// `zabkeeper-check run` flags (model first).
+    pub flags: &'static [&'static str],
+    /// What this run must reach: each mark at least this often (counts) or this high (maxima).
+    pub goals: &'static [(Mark, u64)],
+    /// Why the run is in the profile.
+    pub why: &'static str,
+}
+
+impl ProfileRun {
+    /// The flags with `--bug NAME` and `--threads K` added, parsed as `run` would parse them.
+    pub fn line(&self, bug: Option<&str>, threads: Option<usize>) -> Result<RunLine, String> {
+        let mut flags: Vec<String> = self.flags.iter().map(|f| f.to_string()).collect();
+        if let Some(bug) = bug {
+            flags.extend(["--bug".to_string(), bug.to_string()]);
+        }
+        if let Some(t) = threads {
+            flags.extend(["--threads".to_string(), t.to_string()]);
+        }
+        let refs: Vec<&str> = flags.iter().map(String::as_str).collect();
+        parse_run_line(&refs)
+    }
+
+    /// The command that reproduces this run.
+    pub fn command(&self) -> String {
+        format!("zabkeeper-check run {}", self.flags.join(" "))
+    }
+
+    /// The goals a run's `reached` report misses, as `mark >= n (got m)`.
+    pub fn unreached(&self, reached: &serde_json::Value) -> Vec<String> {
+        self.goals
+            .iter()
+            .filter_map(|(mark, want)| {
+                let got = reached[mark.name()].as_u64().unwrap_or(0);
+                (got < *want)
+                    .then(|| format!("{}: {} >= {want} (got {got})", self.name, mark.name()))
+            })
+            .collect()
+    }
+}
+
+use Mark::*;
+
+/// The CI profile, cheapest run first.
+pub const CI: &[ProfileRun] = &[
+    ProfileRun {
+        name: "election",
+        flags: &["election", "--servers", "3"],
+        goals: &[(JoinedDecided, 1)],
+        why: "FLE alone from 64 starting histories: vote order, FLE-UPTODATE, every interleaving of notifications",
+    },
+    ProfileRun {
+        name: "election-crash",
+        flags: &["election", "--servers", "3", "--crashes", "1", "--histories", "2", "--max-round", "2"],
+        goals: &[(RoundChange, 1), (StaleRound, 1), (JoinedDecided, 1), (MaxRound, 2)],
+        why: "FLE with a crash and restart: a second round, round changes and stale rounds",
+    },
+    ProfileRun {
+        name: "zab",
+        flags: &["zab", "--servers", "3", "--txns", "1", "--crashes", "1"],
+        goals: &[(DiffWithTxns, 1), (DiffEmpty, 1), (MaxTxnsCommitted, 1), (MaxCrashes, 1)],
+        why: "every interleaving of election, discovery, sync and broadcast in the first epoch",
+    },
+    ProfileRun {
+        name: "sync-2txn",
+        flags: &["sync", "--servers", "3", "--txns", "2", "--crashes", "1"],
+        goals: &[
+            (DiffWithTxns, 1),
+            (Trunc, 1),
+            (Snap, 1),
+            (AheadAbdication, 1),
+            (MaxTxnsCommitted, 2),
+            (MaxEpochEstablished, 3),
+        ],
+        why: "two txns across three epochs: DIFF, TRUNC and SNAP, ZAB-AHEAD",
+    },
+    ProfileRun {
+        name: "sync-link",
+        flags: &["sync", "--servers", "3", "--txns", "1", "--crashes", "1", "--link-faults", "1"],
+        goals: &[(MaxLinkFaults, 1), (QuorumLostAbdication, 1), (MaxEpochEstablished, 3)],
+        why: "a lost link beside a crash: a leader that loses its quorum, a learner cut off mid-sync",
+    },
+    ProfileRun {
+        name: "sync-2crash",
+        flags: &["sync", "--servers", "3", "--txns", "1", "--crashes", "2"],
+        goals: &[(MaxCrashes, 2), (MaxEpochEstablished, 3), (Trunc, 1)],
+        why: "two crashes: a txn that must survive two leaders' failures",
+    },
+];
