@@ -63,22 +63,40 @@ use Mark::*;
 /// The CI profile, cheapest run first.
 pub const CI: &[ProfileRun] = &[
     ProfileRun {
+        name: "sync-smoke",
+        flags: &["sync", "--servers", "3", "--txns", "1", "--crashes", "1"],
+        goals: &[(DiffWithTxns, 1), (Trunc, 1), (AheadAbdication, 1), (MaxEpochEstablished, 3)],
+        why: "a few seconds that catch most sync and durability bugs before the long runs (its space is contained in sync-2txn's)",
+    },
+    ProfileRun {
         name: "election",
         flags: &["election", "--servers", "3"],
         goals: &[(JoinedDecided, 1)],
-        why: "FLE alone from 64 starting histories: vote order, FLE-UPTODATE, every interleaving of notifications",
+        why: "FLE alone from 64 starting histories, every interleaving of notifications: vote order, FLE-UPTODATE",
     },
     ProfileRun {
         name: "election-crash",
-        flags: &["election", "--servers", "3", "--crashes", "1", "--histories", "2", "--max-round", "2"],
+        flags: &["election", "--servers", "3", "--crashes", "1", "--histories", "1", "--max-round", "2"],
         goals: &[(RoundChange, 1), (StaleRound, 1), (JoinedDecided, 1), (MaxRound, 2)],
-        why: "FLE with a crash and restart: a second round, round changes and stale rounds",
+        why: "FLE with a crash and restart into a second round: round changes, stale rounds, joining a decided ensemble",
+    },
+    ProfileRun {
+        name: "election-link",
+        flags: &["election", "--servers", "3", "--link-faults", "1", "--histories", "2", "--max-round", "1"],
+        goals: &[(MaxLinkFaults, 1), (JoinedDecided, 1)],
+        why: "FLE with a lost link (votes re-sent on the new connection) from 8 starting histories",
     },
     ProfileRun {
         name: "zab",
         flags: &["zab", "--servers", "3", "--txns", "1", "--crashes", "1"],
-        goals: &[(DiffWithTxns, 1), (DiffEmpty, 1), (MaxTxnsCommitted, 1), (MaxCrashes, 1)],
-        why: "every interleaving of election, discovery, sync and broadcast in the first epoch",
+        goals: &[
+            (DiffWithTxns, 1),
+            (DiffEmpty, 1),
+            (QuorumLostAbdication, 1),
+            (MaxTxnsCommitted, 1),
+            (MaxCrashes, 1),
+        ],
+        why: "every interleaving of election, discovery, sync and broadcast in the first epoch, split votes included",
     },
     ProfileRun {
         name: "sync-2txn",
@@ -88,21 +106,57 @@ pub const CI: &[ProfileRun] = &[
             (Trunc, 1),
             (Snap, 1),
             (AheadAbdication, 1),
+            (RoundChange, 1),
             (MaxTxnsCommitted, 2),
             (MaxEpochEstablished, 3),
         ],
-        why: "two txns across three epochs: DIFF, TRUNC and SNAP, ZAB-AHEAD",
+        why: "two txns across three epochs: DIFF, TRUNC and SNAP, ZAB-AHEAD; every property about two txns can fail here",
     },
     ProfileRun {
         name: "sync-link",
         flags: &["sync", "--servers", "3", "--txns", "1", "--crashes", "1", "--link-faults", "1"],
-        goals: &[(MaxLinkFaults, 1), (QuorumLostAbdication, 1), (MaxEpochEstablished, 3)],
-        why: "a lost link beside a crash: a leader that loses its quorum, a learner cut off mid-sync",
+        goals: &[(MaxLinkFaults, 1), (MaxCrashes, 1), (QuorumLostAbdication, 1), (MaxEpochEstablished, 3)],
+        why: "a lost link beside a crash: a leader that loses its quorum, a learner cut off mid-sync, an epoch learnt before it is durable",
     },
     ProfileRun {
         name: "sync-2crash",
         flags: &["sync", "--servers", "3", "--txns", "1", "--crashes", "2"],
-        goals: &[(MaxCrashes, 2), (MaxEpochEstablished, 3), (Trunc, 1)],
-        why: "two crashes: a txn that must survive two leaders' failures",
+        goals: &[(MaxCrashes, 2), (OldEpochRefused, 1), (Trunc, 1), (MaxEpochEstablished, 3)],
+        why: "two crashes: a txn that must survive two failures, a learner refusing an older epoch",
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_run_parses_and_names_its_goals_once() {
+        for r in CI {
+            let line = r.line(Some("no-ackepoch-quorum"), Some(2)).expect(r.name);
+            assert!(line.bounds.config().is_ok(), "{}", r.name);
+            assert_eq!(line.search.threads, Some(2));
+            assert!(!r.goals.is_empty(), "{} has no goal", r.name);
+            let mut marks: Vec<_> = r.goals.iter().map(|(m, _)| *m).collect();
+            marks.dedup();
+            assert_eq!(marks.len(), r.goals.len(), "{}", r.name);
+        }
+        let mut names: Vec<_> = CI.iter().map(|r| r.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), CI.len(), "run names are unique");
+    }
+
+    #[test]
+    fn a_missed_goal_is_reported() {
+        let r = CI[0];
+        let mut reached = crate::reach::Reach::default().to_json();
+        let missed = r.unreached(&reached);
+        assert_eq!(missed.len(), r.goals.len());
+        assert!(missed[0].starts_with("sync-smoke: "), "{missed:?}");
+        for (m, n) in r.goals {
+            reached[m.name()] = (*n).into();
+        }
+        assert!(r.unreached(&reached).is_empty());
+    }
+}
