@@ -14,7 +14,9 @@
 //! with the core's `QuorumVerifier`, `Vote` order or `invariants` helpers.
 
 use stateright::Property;
-use zabkeeper::protocol::{DurableState, LeaderPhase, LearnerPhase, PeerState, Proposal, Vote};
+use zabkeeper::protocol::{
+    DurableState, LeaderPhase, LearnerPhase, PeerState, Proposal, Vote, Zxid,
+};
 
 use crate::cluster::{rejoined, ClusterModel, ClusterState, ModelKind};
 
@@ -155,6 +157,11 @@ fn raw(v: &Vote) -> RawVote {
     (v.epoch.0, v.zxid.0, v.sid.0)
 }
 
+/// `(epoch 2, zxid 1:1, s3)`.
+fn show(v: RawVote) -> String {
+    format!("(epoch {}, zxid {}, s{})", v.0, Zxid(v.1), v.2)
+}
+
 fn fle_uptodate(_: &ClusterModel, s: &ClusterState) -> Option<String> {
     // A server's own vote is what its disk says, (currentEpoch, last zxid, id). Checked while the
     // leader is in discovery: once it establishes an epoch its currentEpoch moves past the vote.
@@ -178,9 +185,10 @@ fn fle_uptodate(_: &ClusterModel, s: &ClusterState) -> Option<String> {
 fn uptodate_verdict(leader: usize, vote: RawVote, own: &[RawVote]) -> Option<String> {
     if vote != own[leader] {
         return Some(format!(
-            "{} leads on vote {vote:?} (epoch, zxid, sid), but its own durable vote is {:?}",
+            "{} leads on vote {}, but its own durable vote is {}",
             sname(leader),
-            own[leader]
+            show(vote),
+            show(own[leader])
         ));
     }
     let weaker: Vec<String> = (0..own.len())
@@ -190,11 +198,17 @@ fn uptodate_verdict(leader: usize, vote: RawVote, own: &[RawVote]) -> Option<Str
     if majority(weaker.len(), own.len()) {
         return None;
     }
+    let stronger: Vec<String> = (0..own.len())
+        .filter(|j| own[*j] > vote)
+        .map(|j| format!("{} {}", sname(j), show(own[j])))
+        .collect();
     Some(format!(
-        "{} leads on {vote:?} (epoch, zxid, sid) but only {weaker:?} of {} voters have an own vote no stronger (a majority needs {})",
+        "{} leads on {} but only {weaker:?} of {} voters have an own vote no stronger (a majority needs {}); stronger: {}",
         sname(leader),
+        show(vote),
         own.len(),
-        own.len() / 2 + 1
+        own.len() / 2 + 1,
+        stronger.join(", ")
     ))
 }
 
@@ -476,7 +490,7 @@ fn restarted_rejoins(_: &ClusterModel, s: &ClusterState) -> bool {
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use zabkeeper::protocol::{Epoch, Zxid};
+    use zabkeeper::protocol::Epoch;
 
     fn p(e: u32, c: u32) -> Proposal {
         Proposal {
@@ -518,6 +532,10 @@ mod tests {
         assert_eq!(uptodate_verdict(2, (1, 9, 3), &own), None);
         // s1 has only itself below it.
         let v = uptodate_verdict(0, (1, 5, 1), &own).expect("violation");
+        assert!(
+            v.starts_with("s1 leads on (epoch 1, zxid 0:5, s1) but only [\"s1\"]"),
+            "{v}"
+        );
         assert!(v.contains("a majority needs 2"), "{v}");
         // The sid breaks ties of (epoch, zxid).
         let tie = [(1, 5, 1), (1, 5, 2), (0, 0, 3)];
