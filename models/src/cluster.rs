@@ -23,7 +23,7 @@
 //! Each explored transition also reports which protocol branches it took (`reach.rs`).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use stateright::{Model, Property};
@@ -298,6 +298,8 @@ pub struct ClusterModel {
     pub cfg: ModelConfig,
     /// What the explored transitions reached (shared by the checker's threads).
     pub reach: Arc<Reach>,
+    /// The `always` properties a checked state has violated so far in this run.
+    violated: Arc<Mutex<BTreeSet<&'static str>>>,
     configs: Vec<NodeConfig>,
 }
 
@@ -320,8 +322,18 @@ impl ClusterModel {
         ClusterModel {
             cfg,
             reach: Arc::new(Reach::default()),
+            violated: Arc::default(),
             configs,
         }
+    }
+
+    /// Is this the first state of the run found to violate `property`? (See `properties.rs`:
+    /// only that one is reported, so the counterexample is the first found.)
+    pub fn first_violation(&self, property: &'static str) -> bool {
+        self.violated
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(property)
     }
 
     fn initial_disks(&self) -> Vec<DurableState> {
@@ -897,8 +909,8 @@ impl Model for ClusterModel {
     }
 
     fn actions(&self, state: &ClusterState, actions: &mut Vec<Action>) {
-        if state.servers.iter().any(|s| s.panic.is_some()) || recorded_panic(state) {
-            return;
+        if crate::properties::violated(self, state) {
+            return; // a counterexample ends at the step that broke a property (or panicked)
         }
         let n = state.n();
         let atomic = self.cfg.kind == ModelKind::Sync;
@@ -1000,11 +1012,6 @@ impl Model for ClusterModel {
             crate::trace::describe_state(&next)
         ))
     }
-}
-
-/// Has a step of the world (outside `Node::step`) panicked on the way to this state?
-pub fn recorded_panic(state: &ClusterState) -> bool {
-    state.ghost.violations.contains_key("NO-PANIC")
 }
 
 /// Is server `i` a restarted server serving again?

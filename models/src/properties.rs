@@ -9,6 +9,11 @@
 //! recorded by `ClusterModel::observe` into `Ghost::violations` during the transition that breaks
 //! them; the property then reads the record.
 //!
+//! Stateright keeps, per property, the path of the *last* violating state it checks; so that a
+//! counterexample is the first one found (breadth-first: a shortest one), each `always`
+//! property reports only the first state that violates it in a run
+//! (`ClusterModel::first_violation`), and the model expands no violating state (`violated`).
+//!
 //! The properties are oracles independent of the code under test: they read the model's state
 //! (disks, logs, roles, ghost history) and compute quorums and the vote order themselves, never
 //! with the core's `QuorumVerifier`, `Vote` order or `invariants` helpers.
@@ -42,7 +47,9 @@ macro_rules! catalogue {
             vec![
                 $( (
                     PropertyInfo { name: $aname, expectation: "always", meaning: $ameaning },
-                    Property::always($aname, |m: &ClusterModel, s: &ClusterState| $af(m, s).is_none()),
+                    Property::always($aname, |m: &ClusterModel, s: &ClusterState| {
+                        $af(m, s).is_none() || !m.first_violation($aname)
+                    }),
                 ), )*
                 $( (
                     PropertyInfo { name: $sname, expectation: "sometimes", meaning: $smeaning },
@@ -51,12 +58,8 @@ macro_rules! catalogue {
             ]
         }
 
-        fn explainer(name: &str) -> Option<Explain> {
-            match name {
-                $( $aname => Some($af), )*
-                _ => None,
-            }
-        }
+        /// Every `always` property with its explanation.
+        const ALWAYS: &[(&str, Explain)] = &[$( ($aname, $af as Explain), )*];
     };
 }
 
@@ -102,7 +105,20 @@ pub fn describe(kind: ModelKind) -> Vec<PropertyInfo> {
 /// What is wrong with `state` according to the `always` property `name` (`None`: it holds, or
 /// `name` is not an `always` property).
 pub fn explain(model: &ClusterModel, name: &str, state: &ClusterState) -> Option<String> {
-    explainer(name).and_then(|f| f(model, state))
+    ALWAYS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, f)| f(model, state))
+}
+
+/// Does `state` violate any `always` property of the model? The model stops expanding such a
+/// state: every successor would violate it too (history-wide records persist), and Stateright
+/// keeps the last violating path it visits, so expanding them would lengthen the trace past the
+/// step that broke the property.
+pub fn violated(model: &ClusterModel, state: &ClusterState) -> bool {
+    ALWAYS
+        .iter()
+        .any(|(name, f)| applies(model.cfg.kind, name) && f(model, state).is_some())
 }
 
 fn applies(kind: ModelKind, name: &str) -> bool {

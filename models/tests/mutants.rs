@@ -115,3 +115,31 @@ fn a_counterexample_in_every_format_says_what_is_wrong() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_counterexample_ends_at_the_step_that_breaks_the_property() {
+    use zabkeeper_models::cluster::{ModelConfig, ModelKind};
+    use zabkeeper_models::{properties, run};
+    for bug in [Bug::NoAckEpochQuorum, Bug::DiffInsteadOfTrunc] {
+        let mut cfg = ModelConfig::new(ModelKind::Sync);
+        cfg.bug = Some(bug);
+        let result = run::run(&run::RunOptions::new(cfg));
+        let (name, path) = result.violations.first().expect("caught");
+        let states = path.clone().into_states();
+        let (last, before) = states.split_last().expect("a path");
+        assert!(
+            properties::explain(&result.model, name, last).is_some(),
+            "{}: the last state violates {name}",
+            bug.name()
+        );
+        for (k, s) in before.iter().enumerate() {
+            assert_eq!(
+                properties::explain(&result.model, name, s),
+                None,
+                "{}: state {k} of {} already violates {name}",
+                bug.name(),
+                states.len()
+            );
+        }
+    }
+}
