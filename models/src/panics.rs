@@ -71,6 +71,31 @@ mod tests {
         assert_eq!(catch(|| 5), Ok(5));
     }
 
+    /// Run in a child process (the hook is process-wide): a panic outside `catch` reaches the
+    /// default hook, which prints its message and location.
+    #[test]
+    fn a_panic_outside_a_world_step_is_printed() {
+        if std::env::var_os("ZABKEEPER_PANICS_CHILD").is_some() {
+            install_hook();
+            assert!(catch(|| -> u8 { panic!("caught, not printed") }).is_err());
+            panic!("a bug in the checker itself");
+        }
+        let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args([
+                "--exact",
+                "panics::tests::a_panic_outside_a_world_step_is_printed",
+            ])
+            .args(["--nocapture", "--test-threads", "1"])
+            .env("ZABKEEPER_PANICS_CHILD", "1")
+            .output()
+            .expect("run the child");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(stderr.contains("a bug in the checker itself"), "{stderr}");
+        assert!(stderr.contains("panics.rs:"), "location: {stderr}");
+        assert!(!stderr.contains("caught, not printed"), "{stderr}");
+    }
+
     #[test]
     fn nested_catches_restore_the_outer_one() {
         let outer = catch(|| {
