@@ -7,24 +7,55 @@
 set -euo pipefail
 bin="${1:-target/release/zabkeeper-check}"
 
+read -r -d '' CI_ROWS <<'PY' || true
+import json, sys
+for line in sys.stdin:
+    if not line.startswith('{'):
+        continue
+    d = json.loads(line)
+    if d.get('profile') == 'ci':
+        print(f"\ntotal: {d['runs']} runs, complete {d['complete']}, violations {d['violations']}, unreached {d['unreached']}, {d['seconds']} s")
+        continue
+    if d['violations']:
+        res = 'violated: ' + ', '.join(d['violations'])
+    else:
+        res = 'complete, all hold' if d['complete'] else 'incomplete'
+    reached = ', '.join(f'{k} {v:,}' for k, v in d['reached'].items() if v)
+    cmd = d['command'].replace('zabkeeper-check run ', '')
+    print(f"| {d['run']} | `{cmd}` | {d['unique_states']:,} | {d['states']:,} | {d['max_depth']} | {d['seconds']} | {res} | {reached} |")
+PY
+
+read -r -d '' BUG_ROW <<'PY' || true
+import json, sys
+bug = sys.argv[1]
+run = None
+for line in sys.stdin:
+    if not line.startswith('{'):
+        continue
+    d = json.loads(line)
+    if d.get('profile') == 'ci':
+        if run is None:
+            print(f"| `{bug}` | **not caught** | | | | {d['seconds']} |")
+        else:
+            props = ', '.join(run['violations'])
+            print(f"| `{bug}` | {run['run']} | {props} | {run['unique_states']:,} | {run['trace_steps']} | {d['seconds']} |")
+    elif d['violations']:
+        run = d
+PY
+
+read -r -d '' RUN_ROW <<'PY' || true
+import json, sys
+d = json.loads(sys.stdin.read())
+args = sys.argv[1]
+res = ', '.join(d['violations']) or ('not caught' if d['complete'] else 'incomplete')
+print(f"| `{args}` | {d['unique_states']:,} | {d['seconds']} | {res} | {d['trace_steps'] or ''} |")
+PY
+
 echo "### CI profile on the core"
 echo
 echo "| run | command | unique states | states | max depth | seconds | result | reached (non-zero) |"
 echo "|---|---|---|---|---|---|---|---|"
-"$bin" ci 2>/dev/null | python3 -c '
-import json, sys
-for line in sys.stdin:
-    if not line.startswith("{"):
-        continue
-    d = json.loads(line)
-    if d.get("profile") == "ci":
-        print(f"\ntotal: {d[\"runs\"]} runs, complete {d[\"complete\"]}, violations {d[\"violations\"]}, unreached {d[\"unreached\"]}, {d[\"seconds\"]} s")
-        continue
-    res = "violated: " + ", ".join(d["violations"]) if d["violations"] else ("complete, all hold" if d["complete"] else "incomplete")
-    reached = ", ".join(f"{k} {v:,}" for k, v in d["reached"].items() if v)
-    cmd = d["command"].replace("zabkeeper-check run ", "")
-    print(f"| {d[\"run\"]} | `{cmd}` | {d[\"unique_states\"]:,} | {d[\"states\"]:,} | {d[\"max_depth\"]} | {d[\"seconds\"]} | {res} | {reached} |")
-'
+"$bin" ci 2>/dev/null | python3 -c "$CI_ROWS" || true
 
 echo
 echo "### Seeded bugs against the CI profile"
@@ -33,22 +64,7 @@ echo "| bug | caught by run | property | unique states of that run | trace steps
 echo "|---|---|---|---|---|---|"
 "$bin" list --json | python3 -c 'import json,sys; print("\n".join(b["name"] for b in json.load(sys.stdin)["bugs"]))' |
 while read -r bug; do
-    "$bin" ci --bug "$bug" 2>/dev/null | python3 -c '
-import json, sys
-bug = sys.argv[1]
-run = None
-for line in sys.stdin:
-    if not line.startswith("{"):
-        continue
-    d = json.loads(line)
-    if d.get("profile") == "ci":
-        if run is None:
-            print(f"| `{bug}` | **not caught** | | | | {d[\"seconds\"]} |")
-        else:
-            print(f"| `{bug}` | {run[\"run\"]} | {\", \".join(run[\"violations\"])} | {run[\"unique_states\"]:,} | {run[\"trace_steps\"]} | {d[\"seconds\"]} |")
-    elif d["violations"]:
-        run = d
-' "$bug"
+    "$bin" ci --bug "$bug" 2>/dev/null | python3 -c "$BUG_ROW" "$bug" || true
 done
 
 echo
@@ -57,12 +73,7 @@ echo
 echo "| run | unique states | seconds | property violated | trace steps |"
 echo "|---|---|---|---|---|"
 smallest() {
-    "$bin" run "$@" 2>/dev/null | tail -1 | python3 -c '
-import json, sys
-d = json.loads(sys.stdin.read()); args = sys.argv[1]
-res = ", ".join(d["violations"]) or ("not caught" if d["complete"] else "incomplete")
-print(f"| `{args}` | {d[\"unique_states\"]:,} | {d[\"seconds\"]} | {res} | {d[\"trace_steps\"] or \"\"} |")
-' "$*" || true
+    "$bin" run "$@" 2>/dev/null | tail -1 | python3 -c "$RUN_ROW" "$*" || true
 }
 # One line per bug, the smallest bound known to catch it (found by hand; add a line with a new bug).
 smallest election --servers 3 --bug vote-ignores-epoch
