@@ -16,16 +16,24 @@
 //!   ZooKeeper writes them outside its txn log.
 //! - Timers fire in any order at any time (named timers, no clock). Which timers fire is chosen
 //!   per model (`ModelConfig::fire`).
+//!
+//! Every step of the world runs under `panics::catch`: a panic in `Node::step` is recorded on its
+//! server, a panic anywhere else in the step (the model's disk, its bookkeeping) is recorded as a
+//! `NO-PANIC` violation of the world; either way the state is a counterexample with a trace.
+//! Each explored transition also reports which protocol branches it took (`reach.rs`).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use stateright::{Model, Property};
 use zabkeeper::protocol::{
     Bug, DurableState, Effect, Effects, Epoch, Input, LeaderPhase, LearnerPhase, Node, NodeConfig,
-    PeerMsg, PeerState, Proposal, Role, ServerId, Timer, Zxid,
+    PeerMsg, PeerState, Proposal, Role, ServerId, SyncKind, Timer, Zxid,
 };
+
+use crate::panics;
+use crate::reach::{Mark, Reach};
 
 /// Which model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -174,8 +182,9 @@ pub struct Server {
 /// History kept only to check properties; never read by a transition's protocol logic.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Ghost {
-    /// Which server established each epoch.
-    pub established: BTreeMap<Epoch, ServerId>,
+    /// Which server established each epoch, and its log at that moment (the initial history it
+    /// syncs every learner to).
+    pub established: BTreeMap<Epoch, (ServerId, Vec<Proposal>)>,
     /// Every proposal each epoch's leader made, in order.
     pub proposed: BTreeMap<Epoch, Vec<Proposal>>,
     /// The committed history of each epoch's leader when it first proposed.
@@ -287,6 +296,10 @@ pub enum Action {
 pub struct ClusterModel {
     /// Bounds and options.
     pub cfg: ModelConfig,
+    /// What the explored transitions reached (shared by the checker's threads).
+    pub reach: Arc<Reach>,
+    /// The `always` properties a checked state has violated so far in this run.
+    violated: Arc<Mutex<BTreeSet<&'static str>>>,
     configs: Vec<NodeConfig>,
 }
 
@@ -305,7 +318,22 @@ impl ClusterModel {
                 c
             })
             .collect();
-        ClusterModel { cfg, configs }
+        panics::install_hook();
+        ClusterModel {
+            cfg,
+            reach: Arc::new(Reach::default()),
+            violated: Arc::default(),
+            configs,
+        }
+    }
+
+    /// Is this the first state of the run found to violate `property`? (See `properties.rs`:
+    /// only that one is reported, so the counterexample is the first found.)
+    pub fn first_violation(&self, property: &'static str) -> bool {
+        self.violated
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(property)
     }
 
     fn initial_disks(&self) -> Vec<DurableState> {
@@ -358,25 +386,38 @@ impl ClusterModel {
                 ..Ghost::default()
             },
         };
-        for i in 0..n {
-            let disk = state.servers[i].disk.clone();
-            state.servers[i].node = Some(Node::new(self.configs[i].clone(), disk.clone()));
-            state.ghost.watermarks[i] = (
-                disk.accepted_epoch,
-                disk.current_epoch,
-                disk.committed,
-                disk.committed,
-            );
+        let start = |state: &mut ClusterState| {
+            for i in 0..n {
+                let disk = state.servers[i].disk.clone();
+                state.servers[i].node = Some(Node::new(self.configs[i].clone(), disk.clone()));
+                state.ghost.watermarks[i] = (
+                    disk.accepted_epoch,
+                    disk.current_epoch,
+                    disk.committed,
+                    disk.committed,
+                );
+            }
+            for i in 0..n {
+                self.step(state, i, Input::Start, &mut Vec::new());
+            }
+            self.observe(state);
+        };
+        let mut started = state.clone();
+        match panics::catch(|| start(&mut started)) {
+            Ok(()) => started,
+            Err(msg) => {
+                state
+                    .ghost
+                    .violations
+                    .insert("NO-PANIC", format!("starting the servers panicked: {msg}"));
+                state
+            }
         }
-        for i in 0..n {
-            self.step(&mut state, i, Input::Start);
-        }
-        self.observe(&mut state);
-        state
     }
 
-    /// Feeds `input` to server `i` and executes the effects (the model's runtime).
-    fn step(&self, state: &mut ClusterState, i: usize, input: Input) {
+    /// Feeds `input` to server `i` and executes the effects (the model's runtime); notes in
+    /// `marks` the protocol branches the steps took.
+    fn step(&self, state: &mut ClusterState, i: usize, input: Input, marks: &mut Vec<Mark>) {
         let mut queue = VecDeque::from([(i, input)]);
         while let Some((i, input)) = queue.pop_front() {
             let server = &mut state.servers[i];
@@ -386,17 +427,13 @@ impl ClusterModel {
             if server.panic.is_some() {
                 continue;
             }
+            let before = Before::of(node, &input);
             let mut out = Effects::new();
-            let result = catch_unwind(AssertUnwindSafe(|| node.step(input, &mut out)));
-            if let Err(payload) = result {
-                let msg = payload
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "panic".into());
+            if let Err(msg) = panics::catch(|| node.step(input, &mut out)) {
                 server.panic = Some(msg);
                 return;
             }
+            before.classify(node, out.as_slice(), marks);
             for effect in out {
                 self.execute(state, i, effect, &mut queue);
             }
@@ -534,13 +571,16 @@ impl ClusterModel {
 
             if let Some(epoch) = node.established_epoch() {
                 match state.ghost.established.get(&epoch) {
-                    Some(other) if *other != sid(i) => found.push((
+                    Some((other, _)) if *other != sid(i) => found.push((
                         "ZAB-LEADER-UNIQUE",
                         format!("{} and {other} both established epoch {epoch}", sid(i)),
                     )),
                     Some(_) => {}
                     None => {
-                        state.ghost.established.insert(epoch, sid(i));
+                        state
+                            .ghost
+                            .established
+                            .insert(epoch, (sid(i), node.log().to_vec()));
                         let missing = state.ghost.commit_epoch.iter().find(|(z, e)| {
                             **e < epoch && !node.log().iter().any(|p| p.zxid == **z)
                         });
@@ -586,7 +626,7 @@ impl ClusterModel {
     }
 
     /// Runs the election to quiescence in one canonical order (the `sync` model's macro step).
-    fn elect(&self, state: &mut ClusterState) {
+    fn elect(&self, state: &mut ClusterState, marks: &mut Vec<Mark>) {
         let n = state.n();
         for _ in 0..10_000 {
             if state.servers.iter().any(|s| s.panic.is_some()) {
@@ -603,6 +643,7 @@ impl ClusterModel {
                         from: sid(k / n),
                         msg,
                     },
+                    marks,
                 );
                 continue;
             }
@@ -613,7 +654,7 @@ impl ClusterModel {
             match armed {
                 Some(i) => {
                     state.servers[i].timers.remove(&Timer::FinalizeWait);
-                    self.step(state, i, Input::Timeout(Timer::FinalizeWait));
+                    self.step(state, i, Input::Timeout(Timer::FinalizeWait), marks);
                 }
                 None => return,
             }
@@ -625,8 +666,216 @@ impl ClusterModel {
             .or_insert_with(|| "election did not settle in 10000 steps".into());
     }
 
+    /// One transition of the world (`next_state` runs it under `panics::catch`).
+    fn apply(
+        &self,
+        last: &ClusterState,
+        action: Action,
+        marks: &mut Vec<Mark>,
+    ) -> Option<ClusterState> {
+        let mut state = last.clone();
+        let n = state.n();
+        match action {
+            Action::Deliver { from, to } => {
+                let msg = state.links[from * n + to].pop_front()?;
+                self.step(
+                    &mut state,
+                    to,
+                    Input::Peer {
+                        from: sid(from),
+                        msg,
+                    },
+                    marks,
+                );
+            }
+            Action::Timeout { server, timer } => {
+                state.servers[server].timers.remove(&timer);
+                self.step(&mut state, server, Input::Timeout(timer), marks);
+            }
+            Action::FlushLog { server } => {
+                let s = &mut state.servers[server];
+                if s.pending_log.is_empty() {
+                    return None;
+                }
+                match s.pending_log.remove(0) {
+                    LogWrite::Append {
+                        proposals,
+                        committed,
+                    } => {
+                        let upto = proposals.last().expect("non-empty append").zxid;
+                        s.disk.append(&proposals, committed);
+                        self.step(&mut state, server, Input::Persisted { upto }, marks);
+                    }
+                    LogWrite::Truncate { after } => {
+                        s.disk.truncate_after(after);
+                        self.step(&mut state, server, Input::Truncated { after }, marks);
+                    }
+                }
+            }
+            Action::FlushEpoch { server } => {
+                let s = &mut state.servers[server];
+                let (accepted, current) = s.pending_epoch.take()?;
+                s.disk.accepted_epoch = accepted;
+                s.disk.current_epoch = current;
+                self.step(&mut state, server, Input::EpochPersisted, marks);
+            }
+            Action::Write { server } => {
+                state.writes += 1;
+                let data = Bytes::from(vec![state.writes]);
+                self.step(&mut state, server, Input::Write { data }, marks);
+            }
+            Action::Crash { server } => {
+                state.crashes += 1;
+                let s = &mut state.servers[server];
+                s.node = None;
+                s.pending_log.clear();
+                s.pending_epoch = None;
+                s.timers.clear();
+                for j in 0..n {
+                    state.links[server * n + j].clear();
+                    state.links[j * n + server].clear();
+                }
+                for j in (0..n).filter(|j| *j != server) {
+                    self.step(&mut state, j, Input::PeerLost(sid(server)), marks);
+                }
+            }
+            Action::Restart { server } => {
+                let s = &mut state.servers[server];
+                s.restarts += 1;
+                s.node = Some(Node::new(self.configs[server].clone(), s.disk.clone()));
+                state.ghost.watermarks[server].3 = s.disk.committed;
+                state.ghost.votes[server] = None;
+                self.step(&mut state, server, Input::Start, marks);
+            }
+            Action::Elect => self.elect(&mut state, marks),
+            Action::BreakLink { a, b } => {
+                state.link_faults += 1;
+                state.links[a * n + b].clear();
+                state.links[b * n + a].clear();
+                self.step(&mut state, a, Input::PeerLost(sid(b)), marks);
+                self.step(&mut state, b, Input::PeerLost(sid(a)), marks);
+            }
+        }
+        self.observe(&mut state);
+        Some(state)
+    }
+
+    /// Adds a transition inside the bounds to the run's reach counters.
+    fn record_reach(&self, next: &ClusterState, marks: &[Mark]) {
+        for mark in marks {
+            self.reach.count(*mark);
+        }
+        let r = &self.reach;
+        r.max(Mark::MaxCrashes, next.crashes.into());
+        r.max(Mark::MaxLinkFaults, next.link_faults.into());
+        for node in next.nodes() {
+            r.max(Mark::MaxRound, node.round());
+        }
+        if let Some((epoch, _)) = next.ghost.established.last_key_value() {
+            r.max(Mark::MaxEpochEstablished, epoch.0.into());
+        }
+        for seq in &next.ghost.committed {
+            r.max(Mark::MaxTxnsCommitted, seq.len() as u64);
+        }
+    }
+
     fn fires(&self, timer: Timer) -> bool {
         self.cfg.fire.contains(&timer)
+    }
+}
+
+/// What `classify` needs to know of a node and its input before a step.
+struct Before {
+    state: PeerState,
+    leader_phase: Option<LeaderPhase>,
+    looking_started: bool,
+    round: u64,
+    accepted_epoch: Epoch,
+    input: Seen,
+}
+
+/// The inputs `classify` tells apart.
+enum Seen {
+    AckEpoch,
+    PeerLost,
+    LeaderInfo(Epoch),
+    LookingVote(u64),
+    DecidedVote,
+    Other,
+}
+
+impl Before {
+    fn of(node: &Node, input: &Input) -> Before {
+        let input = match input {
+            Input::Peer { msg, .. } => match msg {
+                PeerMsg::AckEpoch { .. } => Seen::AckEpoch,
+                PeerMsg::LeaderInfo { epoch } => Seen::LeaderInfo(*epoch),
+                PeerMsg::Notification {
+                    state: PeerState::Looking,
+                    round,
+                    ..
+                } => Seen::LookingVote(*round),
+                PeerMsg::Notification { .. } => Seen::DecidedVote,
+                _ => Seen::Other,
+            },
+            Input::PeerLost(_) => Seen::PeerLost,
+            _ => Seen::Other,
+        };
+        Before {
+            state: node.state(),
+            leader_phase: node.leading().map(|l| l.phase),
+            looking_started: matches!(node.role(), Role::Looking(e) if e.started),
+            round: node.round(),
+            accepted_epoch: node.accepted_epoch(),
+            input,
+        }
+    }
+
+    /// Which protocol branches the step took, read off its input, its effects and the role
+    /// before and after (never from inside the core).
+    fn classify(&self, after: &Node, effects: &[Effect], marks: &mut Vec<Mark>) {
+        for effect in effects {
+            if let Effect::Send {
+                msg: PeerMsg::Sync {
+                    kind, proposals, ..
+                },
+                ..
+            } = effect
+            {
+                marks.push(match kind {
+                    SyncKind::Diff if proposals.is_empty() => Mark::DiffEmpty,
+                    SyncKind::Diff => Mark::DiffWithTxns,
+                    SyncKind::Trunc { .. } => Mark::Trunc,
+                    SyncKind::Snap => Mark::Snap,
+                });
+            }
+        }
+        let now_looking = after.state() == PeerState::Looking;
+        match self.input {
+            Seen::AckEpoch if self.leader_phase == Some(LeaderPhase::Discovery) && now_looking => {
+                marks.push(Mark::AheadAbdication)
+            }
+            Seen::PeerLost if self.leader_phase == Some(LeaderPhase::Broadcast) && now_looking => {
+                marks.push(Mark::QuorumLostAbdication)
+            }
+            Seen::LeaderInfo(epoch)
+                if self.state == PeerState::Following
+                    && epoch < self.accepted_epoch
+                    && now_looking =>
+            {
+                marks.push(Mark::OldEpochRefused)
+            }
+            Seen::LookingVote(round) if self.looking_started && round > self.round => {
+                marks.push(Mark::RoundChange)
+            }
+            Seen::LookingVote(round) if self.looking_started && round < self.round => {
+                marks.push(Mark::StaleRound)
+            }
+            Seen::DecidedVote if self.looking_started && !now_looking => {
+                marks.push(Mark::JoinedDecided)
+            }
+            _ => {}
+        }
     }
 }
 
@@ -660,8 +909,8 @@ impl Model for ClusterModel {
     }
 
     fn actions(&self, state: &ClusterState, actions: &mut Vec<Action>) {
-        if state.servers.iter().any(|s| s.panic.is_some()) {
-            return;
+        if crate::properties::violated(self, state) {
+            return; // a counterexample ends at the step that broke a property (or panicked)
         }
         let n = state.n();
         let atomic = self.cfg.kind == ModelKind::Sync;
@@ -719,90 +968,25 @@ impl Model for ClusterModel {
     }
 
     fn next_state(&self, last: &ClusterState, action: Action) -> Option<ClusterState> {
-        let mut state = last.clone();
-        let n = state.n();
-        match action {
-            Action::Deliver { from, to } => {
-                let msg = state.links[from * n + to].pop_front()?;
-                self.step(
-                    &mut state,
-                    to,
-                    Input::Peer {
-                        from: sid(from),
-                        msg,
-                    },
+        let mut marks = Vec::new();
+        let next = match panics::catch(|| self.apply(last, action.clone(), &mut marks)) {
+            Ok(next) => next?,
+            Err(msg) => {
+                let mut state = last.clone();
+                state.ghost.violations.insert(
+                    "NO-PANIC",
+                    format!(
+                        "the world panicked in step {}: {msg}",
+                        crate::trace::describe_action(last, &action)
+                    ),
                 );
+                return Some(state);
             }
-            Action::Timeout { server, timer } => {
-                state.servers[server].timers.remove(&timer);
-                self.step(&mut state, server, Input::Timeout(timer));
-            }
-            Action::FlushLog { server } => {
-                let s = &mut state.servers[server];
-                if s.pending_log.is_empty() {
-                    return None;
-                }
-                match s.pending_log.remove(0) {
-                    LogWrite::Append {
-                        proposals,
-                        committed,
-                    } => {
-                        let upto = proposals.last().expect("non-empty append").zxid;
-                        s.disk.append(&proposals, committed);
-                        self.step(&mut state, server, Input::Persisted { upto });
-                    }
-                    LogWrite::Truncate { after } => {
-                        s.disk.truncate_after(after);
-                        self.step(&mut state, server, Input::Truncated { after });
-                    }
-                }
-            }
-            Action::FlushEpoch { server } => {
-                let s = &mut state.servers[server];
-                let (accepted, current) = s.pending_epoch.take()?;
-                s.disk.accepted_epoch = accepted;
-                s.disk.current_epoch = current;
-                self.step(&mut state, server, Input::EpochPersisted);
-            }
-            Action::Write { server } => {
-                state.writes += 1;
-                let data = Bytes::from(vec![state.writes]);
-                self.step(&mut state, server, Input::Write { data });
-            }
-            Action::Crash { server } => {
-                state.crashes += 1;
-                let s = &mut state.servers[server];
-                s.node = None;
-                s.pending_log.clear();
-                s.pending_epoch = None;
-                s.timers.clear();
-                for j in 0..n {
-                    state.links[server * n + j].clear();
-                    state.links[j * n + server].clear();
-                }
-                for j in (0..n).filter(|j| *j != server) {
-                    self.step(&mut state, j, Input::PeerLost(sid(server)));
-                }
-            }
-            Action::Restart { server } => {
-                let s = &mut state.servers[server];
-                s.restarts += 1;
-                s.node = Some(Node::new(self.configs[server].clone(), s.disk.clone()));
-                state.ghost.watermarks[server].3 = s.disk.committed;
-                state.ghost.votes[server] = None;
-                self.step(&mut state, server, Input::Start);
-            }
-            Action::Elect => self.elect(&mut state),
-            Action::BreakLink { a, b } => {
-                state.link_faults += 1;
-                state.links[a * n + b].clear();
-                state.links[b * n + a].clear();
-                self.step(&mut state, a, Input::PeerLost(sid(b)));
-                self.step(&mut state, b, Input::PeerLost(sid(a)));
-            }
+        };
+        if self.within_boundary(&next) {
+            self.record_reach(&next, &marks);
         }
-        self.observe(&mut state);
-        Some(state)
+        Some(next)
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
@@ -850,5 +1034,85 @@ pub fn state_name(state: PeerState) -> &'static str {
         PeerState::Following => "FOLLOWING",
         PeerState::Leading => "LEADING",
         PeerState::Observing => "OBSERVING",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_outside_node_step_is_a_violation_with_its_location() {
+        // The disk refuses an append that does not extend it (INV-LOG-ORDER in
+        // `DurableState::append`): a world step, not `Node::step`. It must become a NO-PANIC
+        // counterexample, not escape the checker.
+        let model = ClusterModel::new(ModelConfig::new(ModelKind::Sync));
+        let mut state = model.init_states().remove(0);
+        state.servers[0].pending_log.push(LogWrite::Append {
+            proposals: vec![Proposal {
+                zxid: Zxid::ZERO,
+                data: Bytes::new(),
+            }],
+            committed: Zxid::ZERO,
+        });
+        let next = model
+            .next_state(&state, Action::FlushLog { server: 0 })
+            .expect("a state");
+        let detail = &next.ghost.violations["NO-PANIC"];
+        assert!(detail.contains("INV-LOG-ORDER: durable append"), "{detail}");
+        assert!(detail.contains("durable.rs:"), "{detail}");
+        assert!(detail.contains("s1: oldest txn-log write"), "{detail}");
+        let mut after = Vec::new();
+        model.actions(&next, &mut after);
+        assert!(
+            after.is_empty(),
+            "a panicked world is not expanded: {after:?}"
+        );
+        let said = crate::properties::explain(&model, "NO-PANIC", &next);
+        assert_eq!(said.as_ref(), Some(detail));
+    }
+
+    #[test]
+    fn a_panic_in_node_step_is_recorded_on_its_server() {
+        // A TRUNC that cuts nothing trips the learner's ZAB-TRUNC assertion.
+        let model = ClusterModel::new(ModelConfig::new(ModelKind::Sync));
+        let state = model.init_states().remove(0);
+        let mut path = state;
+        // Drive the first election to a follower waiting for its sync.
+        for _ in 0..200 {
+            let follower = path.servers.iter().position(|s| {
+                s.node
+                    .as_ref()
+                    .and_then(|n| n.learning())
+                    .is_some_and(|l| l.phase == LearnerPhase::AwaitSync)
+            });
+            if let Some(f) = follower {
+                let leader = path.servers[f].node.as_ref().unwrap().leader().unwrap();
+                let l = leader.0 as usize - 1;
+                let n = path.n();
+                path.links[l * n + f].push_front(PeerMsg::Sync {
+                    kind: SyncKind::Trunc { to: Zxid::ZERO },
+                    proposals: vec![],
+                    committed: Zxid::ZERO,
+                });
+                let next = model
+                    .next_state(&path, Action::Deliver { from: l, to: f })
+                    .expect("a state");
+                let panic = next.servers[f].panic.as_ref().expect("recorded");
+                assert!(panic.starts_with("ZAB-TRUNC: TRUNC to 0:0"), "{panic}");
+                assert!(panic.contains("follower.rs:"), "{panic}");
+                let said = crate::properties::explain(&model, "NO-PANIC", &next).unwrap();
+                assert!(said.starts_with(&format!("s{} panicked in Node::step: ZAB-TRUNC", f + 1)));
+                return;
+            }
+            let mut actions = Vec::new();
+            model.actions(&path, &mut actions);
+            let pick = actions
+                .into_iter()
+                .find(|a| !matches!(a, Action::Crash { .. } | Action::BreakLink { .. }))
+                .unwrap_or_else(|| panic!("stuck:\n{}", crate::trace::describe_state(&path)));
+            path = model.next_state(&path, pick).expect("a state");
+        }
+        panic!("no follower reached AwaitSync in 200 steps");
     }
 }

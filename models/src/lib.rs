@@ -7,14 +7,21 @@
 //! check properties that span a whole history.
 //!
 //! - [`cluster`]: the world and the adapter (`ClusterModel`, a `stateright::Model`).
-//! - [`properties`]: the `Always` and `Sometimes` properties, by spec ID.
-//! - [`mutants`]: the seeded historical bugs and the bounds under which CI must catch each.
-//! - [`trace`]: a counterexample as text, JSON and a Mermaid sequence diagram.
+//! - [`properties`]: the `Always` and `Sometimes` properties, by spec ID, each able to say in
+//!   words what is wrong with a state.
+//! - [`reach`]: which protocol branches and bounds each run reached.
+//! - [`profile`]: the CI profile, the one list of runs `zabkeeper-check ci` and `.ci/run` make.
+//! - [`args`]: the bounds of a run as command-line flags.
 //! - [`run`]: the checker driver shared by the CLI and the tests.
+//! - [`trace`]: a counterexample as text, JSON and a Mermaid sequence diagram.
+//! - [`panics`]: panics in a step of the world become counterexamples; others are printed.
 
+pub mod args;
 pub mod cluster;
-pub mod mutants;
+pub mod panics;
+pub mod profile;
 pub mod properties;
+pub mod reach;
 pub mod run;
 pub mod trace;
 

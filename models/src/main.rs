@@ -3,24 +3,37 @@
 //! ```text
 //! zabkeeper-check list [--json]
 //! zabkeeper-check run MODEL [--servers N] [--txns T] [--crashes C] [--link-faults L] [--bug NAME]
-//!                     [--threads K] [--symmetry] [--depth D] [--dfs] [--timeouts]
+//!                     [--threads K] [--depth D] [--dfs] [--timeouts] [--notify]
 //!                     [--trace text|json|mermaid] [--trace-out FILE]
-//! zabkeeper-check explore MODEL [same bounds] [--addr 127.0.0.1:3000]
+//! zabkeeper-check ci [--bug NAME] [--threads K] [--keep-going]
+//! zabkeeper-check explore MODEL [model bounds] [--threads K] [--addr 127.0.0.1:3000]
 //! ```
 //!
-//! Exit codes: 0 every `always` property holds over the complete bounded state space; 1 a
-//! property is violated (the counterexample is printed); 2 usage error; 3 no violation, but the
-//! search was cut by `--depth` (not a proof). The last line of `run` is one JSON object.
+//! `run`: 0 every `always` property holds over the complete bounded state space; 1 a property is
+//! violated (the counterexample is printed); 2 usage error; 3 no violation, but the search was
+//! cut by `--depth` (not a proof). The last line is one JSON object.
+//!
+//! `ci`: runs the CI profile (`profile.rs`), one JSON line per run, then
+//! `{"profile":"ci","runs":N,"complete":..,"violations":[..],"unreached":[..],"seconds":..}`.
+//! 0 every run complete, no violation, every run's reach goals met; 1 otherwise; 2 usage error.
+//!
+//! `explore`: 2 for a malformed or non-loopback `--addr`, 1 if the address cannot be bound.
+//!
+//! A panic in a step of the world is a counterexample (`NO-PANIC`); any other panic is printed
+//! with its message and location by Rust's default hook (`panics.rs`).
 
+use std::net::{SocketAddr, TcpListener};
 use std::process::ExitCode;
+use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
-use stateright::Model;
-use zabkeeper::protocol::{Bug, Timer};
-use zabkeeper_models::cluster::{ClusterModel, ModelConfig, ModelKind};
-use zabkeeper_models::run::{run, RunOptions};
-use zabkeeper_models::{mutants, properties, trace};
+use stateright::{Model, Path};
+use zabkeeper::protocol::Bug;
+use zabkeeper_models::args::{bug_by_name, Bounds, Search};
+use zabkeeper_models::cluster::{Action, ClusterModel, ClusterState, ModelKind};
+use zabkeeper_models::run::{run, RunOptions, RunResult};
+use zabkeeper_models::{profile, properties, trace};
 
 #[derive(Parser)]
 #[command(
@@ -34,19 +47,41 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print the models, their properties and the seeded bugs.
+    /// Print the models, their properties, the seeded bugs and the CI profile.
     List {
         /// Machine-readable.
         #[arg(long)]
         json: bool,
     },
     /// Explore a model exhaustively within its bounds.
-    Run(RunArgs),
+    Run {
+        #[command(flatten)]
+        bounds: Bounds,
+        #[command(flatten)]
+        search: Search,
+        #[command(flatten)]
+        output: TraceArgs,
+    },
+    /// Run the CI profile: every run `.ci/run` makes, with their reach goals.
+    Ci {
+        /// Seeded bug to check every run against (any name `list` prints).
+        #[arg(long)]
+        bug: Option<String>,
+        /// Checker threads per run (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Go on after a run finds a violation (default: stop there).
+        #[arg(long = "keep-going")]
+        keep_going: bool,
+    },
     /// Serve Stateright's Explorer web UI for a model on 127.0.0.1.
     Explore {
         #[command(flatten)]
-        args: RunArgs,
-        /// Address to serve on (loopback only).
+        bounds: Bounds,
+        /// Checker threads (default 1).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Address to serve on: a loopback IP:PORT, or localhost:PORT.
         #[arg(long, default_value = "127.0.0.1:3000")]
         addr: String,
     },
@@ -60,52 +95,7 @@ enum TraceFormat {
 }
 
 #[derive(clap::Args, Clone)]
-struct RunArgs {
-    /// `election`, `zab` or `sync`.
-    model: String,
-    /// Voters.
-    #[arg(long, default_value_t = 3)]
-    servers: usize,
-    /// Client writes (zab).
-    #[arg(long)]
-    txns: Option<u8>,
-    /// Crashes.
-    #[arg(long)]
-    crashes: Option<u8>,
-    /// Link breaks.
-    #[arg(long = "link-faults", default_value_t = 0)]
-    link_faults: u8,
-    /// Largest epoch explored.
-    #[arg(long = "max-epoch")]
-    max_epoch: Option<u32>,
-    /// Largest election round explored.
-    #[arg(long = "max-round")]
-    max_round: Option<u64>,
-    /// Also fire the initLimit failure detector.
-    #[arg(long)]
-    timeouts: bool,
-    /// Also fire FLE's notification-resend timer.
-    #[arg(long)]
-    notify: bool,
-    /// election: how many of the starting histories each server may start from (1..=4;
-    /// default 4 for 3 servers, 2 above).
-    #[arg(long)]
-    histories: Option<usize>,
-    /// Seeded bug (see `list`).
-    #[arg(long)]
-    bug: Option<String>,
-    /// Checker threads (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Symmetry reduction (refused where unsound: see verification.md).
-    #[arg(long)]
-    symmetry: bool,
-    /// Depth bound (makes the result incomplete if reached).
-    #[arg(long)]
-    depth: Option<usize>,
-    /// Depth-first search (default breadth-first: shortest counterexamples).
-    #[arg(long)]
-    dfs: bool,
+struct TraceArgs {
     /// Counterexample format on stdout.
     #[arg(long, value_enum, default_value = "text")]
     trace: TraceFormat,
@@ -119,54 +109,6 @@ fn usage(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn config(args: &RunArgs) -> Result<ModelConfig, String> {
-    let kind = ModelKind::from_name(&args.model)
-        .ok_or_else(|| format!("unknown model {:?} (election, zab, sync)", args.model))?;
-    if !(1..=7).contains(&args.servers) {
-        return Err(format!("--servers {} out of range 1..=7", args.servers));
-    }
-    let mut cfg = ModelConfig::new(kind);
-    cfg.servers = args.servers;
-    if let Some(t) = args.txns {
-        cfg.txns = t;
-    }
-    if let Some(c) = args.crashes {
-        cfg.crashes = c;
-    }
-    cfg.link_faults = args.link_faults;
-    if let Some(e) = args.max_epoch {
-        cfg.max_epoch = e;
-    }
-    if let Some(r) = args.max_round {
-        cfg.max_round = r;
-    }
-    if args.timeouts {
-        cfg.fire.insert(Timer::InitLimit);
-    }
-    if args.notify {
-        cfg.fire.insert(Timer::Notify);
-    }
-    if let Some(name) = &args.bug {
-        let bug = Bug::from_name(name)
-            .ok_or_else(|| format!("unknown bug {name:?}; see `zabkeeper-check list`"))?;
-        cfg.bug = Some(bug);
-    }
-    if kind == ModelKind::Election && args.servers > 3 {
-        // 4 starting histories per server would give 4^5 initial states at 5 servers.
-        cfg.initial_histories.truncate(2);
-    }
-    if let Some(h) = args.histories {
-        if kind != ModelKind::Election || !(1..=4).contains(&h) {
-            return Err("--histories takes 1..=4 and applies to the election model".into());
-        }
-        cfg.initial_histories.truncate(h);
-    }
-    if args.symmetry {
-        return Err("--symmetry is unsound for these models: FLE breaks vote ties by server id, so servers are not interchangeable (verification.md §Symmetry)".into());
-    }
-    Ok(cfg)
-}
-
 fn list(as_json: bool) -> ExitCode {
     let models = [ModelKind::Election, ModelKind::Zab, ModelKind::Sync];
     if as_json {
@@ -174,11 +116,15 @@ fn list(as_json: bool) -> ExitCode {
             .iter()
             .map(|k| json!({"name": k.name(), "properties": properties::describe(*k).iter().map(|p| json!({"name": p.name, "expectation": p.expectation, "meaning": p.meaning})).collect::<Vec<_>>()}))
             .collect();
-        let bugs: Vec<_> = mutants::catalogue()
+        let bugs: Vec<_> = Bug::ALL
             .iter()
-            .map(|m| json!({"name": m.bug.name(), "model": m.model, "args": m.args, "expected": m.expected, "history": m.bug.history()}))
+            .map(|b| json!({"name": b.name(), "history": b.history()}))
             .collect();
-        println!("{}", json!({"models": models, "bugs": bugs}));
+        let ci: Vec<_> = profile::CI
+            .iter()
+            .map(|r| json!({"name": r.name, "command": r.command(), "goals": r.goals.iter().map(|(m, n)| json!([m.name(), n])).collect::<Vec<_>>(), "why": r.why}))
+            .collect();
+        println!("{}", json!({"models": models, "bugs": bugs, "ci": ci}));
         return ExitCode::SUCCESS;
     }
     for k in models {
@@ -187,61 +133,51 @@ fn list(as_json: bool) -> ExitCode {
             println!("  {:<9} {:<26} {}", p.expectation, p.name, p.meaning);
         }
     }
-    println!("mutants (--bug NAME):");
-    for m in mutants::catalogue() {
-        println!(
-            "  {:<30} {:<9} {:<46} {}",
-            m.bug.name(),
-            m.model,
-            m.args.join(" "),
-            m.bug.history()
-        );
+    println!("seeded bugs (--bug NAME):");
+    for b in Bug::ALL {
+        println!("  {:<30} {}", b.name(), b.history());
+    }
+    println!("CI profile (zabkeeper-check ci):");
+    for r in profile::CI {
+        println!("  {:<15} {}", r.name, r.command());
     }
     ExitCode::SUCCESS
 }
 
-fn run_command(args: RunArgs) -> ExitCode {
-    let cfg = match config(&args) {
-        Ok(c) => c,
-        Err(e) => return usage(&e),
-    };
-    let mut opts = RunOptions::new(cfg.clone());
-    if let Some(t) = args.threads {
-        opts.threads = t;
+fn print_trace(
+    model: &ClusterModel,
+    name: &str,
+    path: &Path<ClusterState, Action>,
+    out: &TraceArgs,
+) {
+    println!("VIOLATION: property {name} does not hold.");
+    match out.trace {
+        TraceFormat::Text => print!("{}", trace::text(model, name, path)),
+        TraceFormat::Json => println!("{}", trace::json(model, name, path)),
+        TraceFormat::Mermaid => print!("{}", trace::mermaid(model, name, path)),
     }
-    opts.dfs = args.dfs;
-    opts.depth = args.depth;
-    opts.progress = true;
-    eprintln!(
-        "checking model {} with bounds {}",
-        cfg.kind.name(),
-        cfg.bounds()
-    );
-    let result = run(&opts);
-    let violated: Vec<&str> = result.violations.iter().map(|(n, _)| *n).collect();
-    if let Some((name, path)) = result.violations.first() {
-        println!("VIOLATION: property {name} does not hold.");
-        match args.trace {
-            TraceFormat::Text => print!("{}", trace::text(name, path)),
-            TraceFormat::Json => println!("{}", trace::json(name, path)),
-            TraceFormat::Mermaid => print!("{}", trace::mermaid(name, path)),
-        }
-        if let Some(base) = &args.trace_out {
-            let writes = [
-                (format!("{base}.txt"), trace::text(name, path)),
-                (
-                    format!("{base}.json"),
-                    serde_json::to_string_pretty(&trace::json(name, path)).expect("json"),
-                ),
-                (format!("{base}.mmd"), trace::mermaid(name, path)),
-            ];
-            for (file, body) in writes {
-                if let Err(e) = std::fs::write(&file, body) {
-                    eprintln!("zabkeeper-check: cannot write {file}: {e}");
-                }
+    if let Some(base) = &out.trace_out {
+        let writes = [
+            (format!("{base}.txt"), trace::text(model, name, path)),
+            (
+                format!("{base}.json"),
+                serde_json::to_string_pretty(&trace::json(model, name, path)).expect("json"),
+            ),
+            (format!("{base}.mmd"), trace::mermaid(model, name, path)),
+        ];
+        for (file, body) in writes {
+            if let Err(e) = std::fs::write(&file, body) {
+                eprintln!("zabkeeper-check: cannot write {file}: {e}");
             }
-            eprintln!("trace written to {base}.txt, {base}.json, {base}.mmd");
         }
+        eprintln!("trace written to {base}.txt, {base}.json, {base}.mmd");
+    }
+}
+
+/// Prints a run's verdict in words (the counterexample, if any) and returns its summary.
+fn report(result: &RunResult, out: &TraceArgs) -> serde_json::Value {
+    if let Some((name, path)) = result.violations.first() {
+        print_trace(&result.model, name, path, out);
     } else if result.complete {
         println!(
             "OK: every always-property holds over the complete state space: {} unique states ({} generated, depth {}) in {:.1}s.",
@@ -259,21 +195,24 @@ fn run_command(args: RunArgs) -> ExitCode {
             result.missing_examples
         );
     }
-    let summary = json!({
-        "model": cfg.kind.name(),
-        "bounds": cfg.bounds(),
-        "unique_states": result.unique_states,
-        "states": result.states,
-        "max_depth": result.max_depth,
-        "seconds": (result.seconds * 100.0).round() / 100.0,
-        "complete": result.complete,
-        "violations": violated,
-        "examples": result.examples,
-        "missing_examples": result.missing_examples,
-        "trace_steps": result.violations.first().map(|(_, p)| p.clone().into_actions().len()),
-    });
-    println!("{summary}");
-    if !violated.is_empty() {
+    result.summary()
+}
+
+fn run_command(bounds: Bounds, search: Search, out: TraceArgs) -> ExitCode {
+    let line = zabkeeper_models::args::RunLine { bounds, search };
+    let mut opts = match RunOptions::from_line(&line) {
+        Ok(o) => o,
+        Err(e) => return usage(&e),
+    };
+    opts.progress = true;
+    eprintln!(
+        "checking model {} with bounds {}",
+        opts.cfg.kind.name(),
+        opts.cfg.bounds()
+    );
+    let result = run(&opts);
+    println!("{}", report(&result, &out));
+    if !result.violations.is_empty() {
         ExitCode::from(1)
     } else if result.complete {
         ExitCode::SUCCESS
@@ -282,10 +221,124 @@ fn run_command(args: RunArgs) -> ExitCode {
     }
 }
 
+fn ci_command(bug: Option<String>, threads: Option<usize>, keep_going: bool) -> ExitCode {
+    if let Some(name) = &bug {
+        if let Err(e) = bug_by_name(name) {
+            return usage(&e);
+        }
+    }
+    let start = Instant::now();
+    let text = TraceArgs {
+        trace: TraceFormat::Text,
+        trace_out: None,
+    };
+    let (mut runs, mut complete) = (0, true);
+    let (mut violations, mut unreached) = (Vec::new(), Vec::new());
+    for r in profile::CI {
+        let line = match r.line(bug.as_deref(), threads) {
+            Ok(l) => l,
+            Err(e) => return usage(&format!("profile run {}: {e}", r.name)),
+        };
+        let mut opts = match RunOptions::from_line(&line) {
+            Ok(o) => o,
+            Err(e) => return usage(&format!("profile run {}: {e}", r.name)),
+        };
+        opts.progress = true;
+        eprintln!("ci run {}: {}", r.name, r.command());
+        let result = run(&opts);
+        runs += 1;
+        let mut summary = report(&result, &text);
+        let missed = if result.violations.is_empty() {
+            let mut missed = r.unreached(&result.reach);
+            missed.extend(
+                result
+                    .missing_examples
+                    .iter()
+                    .map(|m| format!("{}: sometimes {m:?}", r.name)),
+            );
+            missed
+        } else {
+            Vec::new()
+        };
+        summary["run"] = json!(r.name);
+        summary["command"] = json!(r.command());
+        summary["unreached"] = json!(missed);
+        println!("{summary}");
+        complete &= result.complete;
+        unreached.extend(missed);
+        violations.extend(
+            result
+                .violations
+                .iter()
+                .map(|(n, _)| format!("{}: {n}", r.name)),
+        );
+        if !result.violations.is_empty() && !keep_going {
+            break;
+        }
+    }
+    let ok = complete && violations.is_empty() && unreached.is_empty() && runs == profile::CI.len();
+    println!(
+        "{}",
+        json!({
+            "profile": "ci",
+            "bug": bug,
+            "runs": runs,
+            "complete": complete && runs == profile::CI.len(),
+            "violations": violations,
+            "unreached": unreached,
+            "seconds": (start.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+        })
+    );
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// A loopback `IP:PORT` (or `localhost:PORT`), or why not.
+fn loopback_addr(addr: &str) -> Result<SocketAddr, String> {
+    let parsed = match addr.strip_prefix("localhost:") {
+        Some(port) => format!("127.0.0.1:{port}").parse::<SocketAddr>(),
+        None => addr.parse::<SocketAddr>(),
+    };
+    let sa = parsed.map_err(|_| format!("--addr {addr:?} is not IP:PORT (e.g. 127.0.0.1:3000)"))?;
+    if !sa.ip().is_loopback() {
+        return Err(format!(
+            "--addr {addr}: explore serves on loopback only (127.0.0.1:PORT)"
+        ));
+    }
+    Ok(sa)
+}
+
+fn explore_command(bounds: Bounds, threads: Option<usize>, addr: &str) -> ExitCode {
+    let cfg = match bounds.config() {
+        Ok(c) => c,
+        Err(e) => return usage(&e),
+    };
+    let sa = match loopback_addr(addr) {
+        Ok(sa) => sa,
+        Err(e) => return usage(&e),
+    };
+    // Bind first to report a taken port plainly; the Explorer binds again at once (a port taken
+    // in between makes it panic, and that panic is printed).
+    if let Err(e) = TcpListener::bind(sa) {
+        eprintln!("zabkeeper-check: cannot serve the Explorer on {sa}: {e}");
+        return ExitCode::from(1);
+    }
+    eprintln!(
+        "Explorer for model {} on http://{sa}/ (Ctrl-C to stop)",
+        cfg.kind.name()
+    );
+    ClusterModel::new(cfg)
+        .checker()
+        .threads(threads.unwrap_or(1))
+        .serve(sa);
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
-    // A production assertion inside Node::step is caught and recorded as a property violation;
-    // keep the default hook from printing every one of them while the checker explores.
-    std::panic::set_hook(Box::new(|_| {}));
+    zabkeeper_models::panics::install_hook();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -296,25 +349,20 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::List { json } => list(json),
-        Command::Run(args) => run_command(args),
-        Command::Explore { args, addr } => {
-            let cfg = match config(&args) {
-                Ok(c) => c,
-                Err(e) => return usage(&e),
-            };
-            if !addr.starts_with("127.0.0.1:") && !addr.starts_with("localhost:") {
-                return usage("explore serves on loopback only (127.0.0.1:PORT)");
-            }
-            eprintln!(
-                "Explorer for model {} on http://{addr}/ (Ctrl-C to stop)",
-                cfg.kind.name()
-            );
-            let threads = args.threads.unwrap_or(1);
-            ClusterModel::new(cfg)
-                .checker()
-                .threads(threads)
-                .serve(addr.as_str());
-            ExitCode::SUCCESS
-        }
+        Command::Run {
+            bounds,
+            search,
+            output,
+        } => run_command(bounds, search, output),
+        Command::Ci {
+            bug,
+            threads,
+            keep_going,
+        } => ci_command(bug, threads, keep_going),
+        Command::Explore {
+            bounds,
+            threads,
+            addr,
+        } => explore_command(bounds, threads, &addr),
     }
 }

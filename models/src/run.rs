@@ -4,8 +4,10 @@
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
+use serde_json::{json, Value};
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path};
 
+use crate::args::RunLine;
 use crate::cluster::{Action, ClusterModel, ClusterState, ModelConfig};
 
 /// How to search.
@@ -35,6 +37,17 @@ impl RunOptions {
             progress: false,
         }
     }
+
+    /// The options of a `run` command line.
+    pub fn from_line(line: &RunLine) -> Result<RunOptions, String> {
+        let mut opts = RunOptions::new(line.bounds.config()?);
+        if let Some(t) = line.search.threads {
+            opts.threads = t;
+        }
+        opts.dfs = line.search.dfs;
+        opts.depth = line.search.depth;
+        Ok(opts)
+    }
 }
 
 /// What a search found.
@@ -55,6 +68,31 @@ pub struct RunResult {
     pub examples: Vec<&'static str>,
     /// `Sometimes` properties never reached.
     pub missing_examples: Vec<&'static str>,
+    /// Branches and maxima reached (`reach.rs`), by name.
+    pub reach: Value,
+    /// The model that was checked (to explain a counterexample).
+    pub model: ClusterModel,
+}
+
+impl RunResult {
+    /// The one-line JSON summary `zabkeeper-check run` prints last.
+    pub fn summary(&self) -> Value {
+        let violated: Vec<&str> = self.violations.iter().map(|(n, _)| *n).collect();
+        json!({
+            "model": self.model.cfg.kind.name(),
+            "bounds": self.model.cfg.bounds(),
+            "unique_states": self.unique_states,
+            "states": self.states,
+            "max_depth": self.max_depth,
+            "seconds": (self.seconds * 100.0).round() / 100.0,
+            "complete": self.complete,
+            "violations": violated,
+            "examples": self.examples,
+            "missing_examples": self.missing_examples,
+            "reached": self.reach,
+            "trace_steps": self.violations.first().map(|(_, p)| p.clone().into_actions().len()),
+        })
+    }
 }
 
 /// Runs the search to completion (or to the first violation).
@@ -128,7 +166,10 @@ fn collect<C: Checker<ClusterModel>>(checker: C, opts: &RunOptions, start: Insta
     }
     let max_depth = checker.max_depth();
     let depth_cut = opts.depth.is_some_and(|d| max_depth >= d);
+    let model = checker.model().clone();
     RunResult {
+        reach: model.reach.to_json(),
+        model,
         states: checker.state_count(),
         unique_states: checker.unique_state_count(),
         max_depth,

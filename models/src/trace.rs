@@ -1,5 +1,6 @@
 //! A path through the model, as a reader wants it: which server received what, and what changed
-//! (role, epochs, zxids, log) — as text, as JSON, and as a Mermaid sequence diagram.
+//! (role, epochs, zxids, log) — as text, as JSON, and as a Mermaid sequence diagram. Each ends
+//! with what the violated property says is wrong, in words (`properties::explain`).
 
 use std::fmt::Write as _;
 
@@ -7,7 +8,8 @@ use serde_json::{json, Value};
 use stateright::Path;
 use zabkeeper::protocol::{LeaderPhase, PeerMsg, Proposal, SyncKind};
 
-use crate::cluster::{state_name, Action, ClusterState, Server};
+use crate::cluster::{state_name, Action, ClusterModel, ClusterState, Server};
+use crate::properties;
 
 fn zxids(ps: &[Proposal]) -> String {
     let v: Vec<String> = ps.iter().map(|p| p.zxid.to_string()).collect();
@@ -183,8 +185,15 @@ pub fn describe_state(state: &ClusterState) -> String {
     out
 }
 
-/// The path as numbered text: each step's event, then each server whose summary changed.
-pub fn text(property: &str, path: &Path<ClusterState, Action>) -> String {
+/// What the property says is wrong in the last state of the path.
+fn verdict(model: &ClusterModel, property: &str, last: &ClusterState) -> String {
+    properties::explain(model, property, last)
+        .unwrap_or_else(|| format!("{property} does not hold in the last state"))
+}
+
+/// The path as numbered text: each step's event, then each server whose summary changed, then
+/// what is wrong.
+pub fn text(model: &ClusterModel, property: &str, path: &Path<ClusterState, Action>) -> String {
     let (steps, last) = steps(path);
     let mut out = String::new();
     let first = steps.first().map_or(&last, |(s, _)| s);
@@ -216,11 +225,16 @@ pub fn text(property: &str, path: &Path<ClusterState, Action>) -> String {
             let _ = writeln!(out, "       !! {id}: {detail}");
         }
     }
+    let _ = writeln!(
+        out,
+        "Violated {property}: {}",
+        verdict(model, property, &last)
+    );
     out
 }
 
 /// The path as JSON.
-pub fn json(property: &str, path: &Path<ClusterState, Action>) -> Value {
+pub fn json(model: &ClusterModel, property: &str, path: &Path<ClusterState, Action>) -> Value {
     let (steps, last) = steps(path);
     let mut out = Vec::new();
     for (k, (before, action)) in steps.iter().enumerate() {
@@ -240,21 +254,53 @@ pub fn json(property: &str, path: &Path<ClusterState, Action>) -> Value {
     let first = steps.first().map_or(&last, |(s, _)| s);
     json!({
         "property": property,
+        "explanation": verdict(model, property, &last),
         "initial": first.servers.iter().map(server_json).collect::<Vec<_>>(),
         "steps": out,
         "violations": last.ghost.violations.iter().map(|(k, v)| json!({"id": k, "detail": v})).collect::<Vec<_>>(),
     })
 }
 
-/// The path as a Mermaid sequence diagram.
-pub fn mermaid(property: &str, path: &Path<ClusterState, Action>) -> String {
+/// A server's role and epochs, as the Mermaid notes show them.
+fn role_line(server: &Server) -> String {
+    match &server.node {
+        None => "CRASHED".into(),
+        Some(node) => {
+            let phase = node
+                .leading()
+                .map(|l| format!(" {:?}", l.phase))
+                .or_else(|| node.learning().map(|l| format!(" {:?}", l.phase)))
+                .unwrap_or_default();
+            format!(
+                "{}{phase} acc {} cur {}",
+                state_name(node.state()),
+                node.accepted_epoch(),
+                node.current_epoch()
+            )
+        }
+    }
+}
+
+fn mermaid_text(s: &str) -> String {
+    s.replace(';', ",").replace('#', "no. ")
+}
+
+/// The path as a Mermaid sequence diagram: messages as arrows, other events and every change of
+/// a server's role or epochs as notes, and the violation at the end.
+pub fn mermaid(model: &ClusterModel, property: &str, path: &Path<ClusterState, Action>) -> String {
     let (steps, last) = steps(path);
     let mut out = String::from("sequenceDiagram\n");
     let _ = writeln!(out, "    %% counterexample to {property}");
     for i in 0..last.n() {
         let _ = writeln!(out, "    participant s{}", i + 1);
     }
-    for (before, action) in &steps {
+    if let Some((first, _)) = steps.first() {
+        for (i, server) in first.servers.iter().enumerate() {
+            let _ = writeln!(out, "    Note over s{}: {}", i + 1, role_line(server));
+        }
+    }
+    for (k, (before, action)) in steps.iter().enumerate() {
+        let after = steps.get(k + 1).map_or(&last, |(s, _)| s);
         let line = match action {
             Action::Deliver { from, to } => {
                 let m = before
@@ -262,7 +308,7 @@ pub fn mermaid(property: &str, path: &Path<ClusterState, Action>) -> String {
                     .front()
                     .map(describe_msg)
                     .unwrap_or_default();
-                format!("s{}->>s{}: {}", from + 1, to + 1, m.replace(';', ","))
+                format!("s{}->>s{}: {}", from + 1, to + 1, mermaid_text(&m))
             }
             Action::BreakLink { a, b } => format!("Note over s{},s{}: link breaks", a + 1, b + 1),
             Action::Elect => format!("Note over s1,s{}: election runs to quiescence", last.n()),
@@ -279,14 +325,23 @@ pub fn mermaid(property: &str, path: &Path<ClusterState, Action>) -> String {
                 format!(
                     "Note over s{}: {}",
                     server + 1,
-                    describe_action(before, other).replace(';', ",")
+                    mermaid_text(&describe_action(before, other))
                 )
             }
         };
         let _ = writeln!(out, "    {line}");
+        for i in 0..before.n() {
+            let (b, a) = (role_line(&before.servers[i]), role_line(&after.servers[i]));
+            if a != b {
+                let _ = writeln!(out, "    Note over s{}: {}", i + 1, a);
+            }
+        }
     }
-    for (id, detail) in &last.ghost.violations {
-        let _ = writeln!(out, "    Note over s1: {id}: {}", detail.replace(';', ","));
-    }
+    let _ = writeln!(
+        out,
+        "    Note over s1,s{}: VIOLATED {property}: {}",
+        last.n(),
+        mermaid_text(&verdict(model, property, &last))
+    );
     out
 }

@@ -1,0 +1,162 @@
+//! The CI profile: the one list of model-checking runs that guards the core.
+//!
+//! `zabkeeper-check ci` runs exactly these, in this order, and `.ci/run` calls
+//! `zabkeeper-check ci` (on the core, then with every `--bug`); nothing else defines CI bounds.
+//! Each run is written as the `zabkeeper-check run` flags that reproduce it, and states what it
+//! must reach (`reach.rs`): a run that passes without reaching its branches proves nothing about
+//! them, so a missed goal fails the profile like a violation does. Runs are ordered cheapest
+//! first, so that a seeded bug is usually caught by an early run.
+//!
+//! verification.md §3 has, per run, its states and time, and per property the run that can
+//! violate it.
+
+use crate::args::{parse_run_line, RunLine};
+use crate::reach::Mark;
+
+/// One run of the profile.
+#[derive(Clone, Copy, Debug)]
+pub struct ProfileRun {
+    /// Short name in reports.
+    pub name: &'static str,
+    /// `zabkeeper-check run` flags (model first).
+    pub flags: &'static [&'static str],
+    /// What this run must reach: each mark at least this often (counts) or this high (maxima).
+    pub goals: &'static [(Mark, u64)],
+    /// Why the run is in the profile.
+    pub why: &'static str,
+}
+
+impl ProfileRun {
+    /// The flags with `--bug NAME` and `--threads K` added, parsed as `run` would parse them.
+    pub fn line(&self, bug: Option<&str>, threads: Option<usize>) -> Result<RunLine, String> {
+        let mut flags: Vec<String> = self.flags.iter().map(|f| f.to_string()).collect();
+        if let Some(bug) = bug {
+            flags.extend(["--bug".to_string(), bug.to_string()]);
+        }
+        if let Some(t) = threads {
+            flags.extend(["--threads".to_string(), t.to_string()]);
+        }
+        let refs: Vec<&str> = flags.iter().map(String::as_str).collect();
+        parse_run_line(&refs)
+    }
+
+    /// The command that reproduces this run.
+    pub fn command(&self) -> String {
+        format!("zabkeeper-check run {}", self.flags.join(" "))
+    }
+
+    /// The goals a run's `reached` report misses, as `mark >= n (got m)`.
+    pub fn unreached(&self, reached: &serde_json::Value) -> Vec<String> {
+        self.goals
+            .iter()
+            .filter_map(|(mark, want)| {
+                let got = reached[mark.name()].as_u64().unwrap_or(0);
+                (got < *want)
+                    .then(|| format!("{}: {} >= {want} (got {got})", self.name, mark.name()))
+            })
+            .collect()
+    }
+}
+
+use Mark::*;
+
+/// The CI profile, cheapest run first (by measured CPU time, verification.md §3).
+pub const CI: &[ProfileRun] = &[
+    ProfileRun {
+        name: "sync-smoke",
+        flags: &["sync", "--servers", "3", "--txns", "1", "--crashes", "1"],
+        goals: &[(DiffWithTxns, 1), (Trunc, 1), (AheadAbdication, 1), (MaxEpochEstablished, 3)],
+        why: "a few seconds that catch most sync and durability bugs before the long runs (its space is contained in sync-2txn's)",
+    },
+    ProfileRun {
+        name: "election",
+        flags: &["election", "--servers", "3"],
+        goals: &[(JoinedDecided, 1)],
+        why: "FLE alone from 64 starting histories, every interleaving of notifications: vote order, FLE-UPTODATE",
+    },
+    ProfileRun {
+        name: "election-link",
+        flags: &["election", "--servers", "3", "--link-faults", "1", "--histories", "2", "--max-round", "1"],
+        goals: &[(MaxLinkFaults, 1), (JoinedDecided, 1)],
+        why: "FLE with a lost link (votes re-sent on the new connection) from 8 starting histories",
+    },
+    ProfileRun {
+        name: "zab",
+        flags: &["zab", "--servers", "3", "--txns", "1", "--crashes", "1"],
+        goals: &[
+            (DiffWithTxns, 1),
+            (DiffEmpty, 1),
+            (QuorumLostAbdication, 1),
+            (MaxTxnsCommitted, 1),
+            (MaxCrashes, 1),
+        ],
+        why: "every interleaving of election, discovery, sync and broadcast in the first epoch, split votes included",
+    },
+    ProfileRun {
+        name: "election-crash",
+        flags: &["election", "--servers", "3", "--crashes", "1", "--histories", "1", "--max-round", "2"],
+        goals: &[(RoundChange, 1), (StaleRound, 1), (JoinedDecided, 1), (MaxRound, 2)],
+        why: "FLE with a crash and restart into a second round: round changes, stale rounds, joining a decided ensemble",
+    },
+    ProfileRun {
+        name: "sync-2txn",
+        flags: &["sync", "--servers", "3", "--txns", "2", "--crashes", "1"],
+        goals: &[
+            (DiffWithTxns, 1),
+            (Trunc, 1),
+            (Snap, 1),
+            (AheadAbdication, 1),
+            (RoundChange, 1),
+            (MaxTxnsCommitted, 2),
+            (MaxEpochEstablished, 3),
+        ],
+        why: "two txns across three epochs: DIFF, TRUNC and SNAP, ZAB-AHEAD; every property about two txns can fail here",
+    },
+    ProfileRun {
+        name: "sync-link",
+        flags: &["sync", "--servers", "3", "--txns", "1", "--crashes", "1", "--link-faults", "1"],
+        goals: &[(MaxLinkFaults, 1), (MaxCrashes, 1), (QuorumLostAbdication, 1), (MaxEpochEstablished, 3)],
+        why: "a lost link beside a crash: a leader that loses its quorum, a learner cut off mid-sync, an epoch learnt before it is durable",
+    },
+    ProfileRun {
+        name: "sync-2crash",
+        flags: &["sync", "--servers", "3", "--txns", "1", "--crashes", "2"],
+        goals: &[(MaxCrashes, 2), (OldEpochRefused, 1), (Trunc, 1), (MaxEpochEstablished, 3)],
+        why: "two crashes: a txn that must survive two failures, a learner refusing an older epoch",
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_run_parses_and_names_its_goals_once() {
+        for r in CI {
+            let line = r.line(Some("no-ackepoch-quorum"), Some(2)).expect(r.name);
+            assert!(line.bounds.config().is_ok(), "{}", r.name);
+            assert_eq!(line.search.threads, Some(2));
+            assert!(!r.goals.is_empty(), "{} has no goal", r.name);
+            let mut marks: Vec<_> = r.goals.iter().map(|(m, _)| *m).collect();
+            marks.dedup();
+            assert_eq!(marks.len(), r.goals.len(), "{}", r.name);
+        }
+        let mut names: Vec<_> = CI.iter().map(|r| r.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), CI.len(), "run names are unique");
+    }
+
+    #[test]
+    fn a_missed_goal_is_reported() {
+        let r = CI[0];
+        let mut reached = crate::reach::Reach::default().to_json();
+        let missed = r.unreached(&reached);
+        assert_eq!(missed.len(), r.goals.len());
+        assert!(missed[0].starts_with("sync-smoke: "), "{missed:?}");
+        for (m, n) in r.goals {
+            reached[m.name()] = (*n).into();
+        }
+        assert!(r.unreached(&reached).is_empty());
+    }
+}
