@@ -113,7 +113,12 @@ fn one_voter_commits_only_after_persisted_in_zxid_order() {
         data: Bytes::from_static(b"a"),
     };
     assert_eq!(
-        step(&mut node, Input::Write { data: a.data.clone() }),
+        step(
+            &mut node,
+            Input::Write {
+                data: a.data.clone()
+            }
+        ),
         vec![
             Effect::PersistTxns {
                 proposals: vec![a],
@@ -125,7 +130,12 @@ fn one_voter_commits_only_after_persisted_in_zxid_order() {
     // The stamp for the next write moves on before the first is durable (pipelining).
     let z2 = node.next_zxid().expect("broadcast");
     assert_eq!(z2, Zxid::new(Epoch(1), 2));
-    let effects = step(&mut node, Input::Write { data: Bytes::from_static(b"b") });
+    let effects = step(
+        &mut node,
+        Input::Write {
+            data: Bytes::from_static(b"b"),
+        },
+    );
     assert!(effects.contains(&Effect::Proposed { zxid: z2 }));
     assert_eq!(node.committed_zxid(), Zxid::ZERO);
     // Durable up to the first: commit exactly the first.

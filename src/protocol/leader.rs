@@ -445,7 +445,10 @@ impl Node {
                 return;
             }
         };
-        let epoch = self.lead().epoch.expect("next_zxid is Ok only with an epoch");
+        let epoch = self
+            .lead()
+            .epoch
+            .expect("next_zxid is Ok only with an epoch");
         assert!(
             zxid.epoch() == epoch,
             "ZAB-ZXID: proposal {zxid} outside epoch {epoch}"

@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::server::sessions::{password_for, password_matches};
 use crate::server::shutdown::Shutdown;
-use crate::server::{admin, node_task::NodeMsg, ops, Shared};
+use crate::server::{admin, driver::NodeMsg, ops, Shared};
 use crate::wire::client::{
     AuthPacket, ConnectRequest, ConnectResponse, ReplyHeader, Request, RequestHeader, AUTH_XID,
 };

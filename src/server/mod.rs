@@ -14,15 +14,18 @@
 //! is bounded. `run` returns after every task has stopped and the log has been synced.
 
 pub mod admin;
+pub mod apply;
 pub mod bench;
 pub mod client;
-pub mod committer;
+pub mod driver;
 pub mod listener;
-pub mod node_task;
 pub mod ops;
 pub mod peers;
+pub mod pipeline;
+pub mod recovery;
 pub mod sessions;
 pub mod shutdown;
+pub mod storage_exec;
 pub mod timers;
 pub mod transport;
 
@@ -196,7 +199,7 @@ pub struct Shared {
     /// Open connections.
     pub conns: Connections,
     /// The node task's inbox.
-    pub node_tx: mpsc::Sender<node_task::NodeMsg>,
+    pub node_tx: mpsc::Sender<driver::NodeMsg>,
     /// Counters.
     pub stats: Arc<ServerStats>,
     /// zxid of the last applied txn.
@@ -228,6 +231,14 @@ impl Shared {
     }
 }
 
+/// Autopurge on the log writer thread (`StorageExec::purge`).
+fn purge_file_storage(storage: &mut crate::storage::FileStorage, retain: usize) {
+    match storage.purge(retain) {
+        Ok(deleted) => tracing::info!(files = deleted.len(), "autopurge done"),
+        Err(e) => tracing::warn!(error = %e, "autopurge failed"),
+    }
+}
+
 fn notify_shutdown_early(listener: &listener::Listener) -> usize {
     listener.notify_shutdown.send(()).unwrap_or(0)
 }
@@ -235,7 +246,7 @@ fn notify_shutdown_early(listener: &listener::Listener) -> usize {
 /// Runs a standalone server until `shutdown` completes: recovers the data directory, binds the
 /// client port, serves, and on shutdown stops accepting, closes connections and syncs the log.
 pub async fn run(config: ServerConfig, shutdown: impl Future) -> Result<(), ServerError> {
-    let recovered = committer::recover(&config)?;
+    let recovered = recovery::recover(&config)?;
     let addr = match config.client_port_address {
         Some(ip) => std::net::SocketAddr::new(ip, config.client_port),
         None => std::net::SocketAddr::from(([0, 0, 0, 0], config.client_port)),
@@ -274,15 +285,21 @@ pub async fn run(config: ServerConfig, shutdown: impl Future) -> Result<(), Serv
     );
     let (notify_shutdown, _) = broadcast::channel(1);
     let (shutdown_complete_tx, mut shutdown_complete_rx) = mpsc::channel::<()>(1);
-    let node = node_task::NodeTask::new(
+    let storage = storage_exec::StorageExec::spawn(
+        recovered.storage,
+        Some(recovered.snap_dir),
+        Some(purge_file_storage),
+    )?;
+    let node = driver::Driver::new(
         Arc::clone(&shared),
         node_rx,
-        recovered.committer,
-        recovered.progress,
+        driver::standalone_node_config(&config),
+        recovered.durable,
+        storage,
         recovered.session_ids,
         shutdown::Shutdown::new(notify_shutdown.subscribe()),
     );
-    let mut node_handle = tokio::spawn(node.run());
+    let mut node_handle = tokio::spawn(async move { node.run().await.map(drop) });
     let mut listener = listener::Listener {
         listener: tcp,
         shared: Arc::clone(&shared),
