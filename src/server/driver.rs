@@ -420,3 +420,80 @@ fn refuse_waiter(waiter: Waiter) {
         Waiter::Handshake(reply) => drop(reply),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicI64;
+    use std::sync::Mutex;
+    use std::time::Instant;
+
+    use tokio::sync::{broadcast, oneshot};
+
+    use super::*;
+    use crate::config::ServerConfig;
+    use crate::server::sessions::SessionTracker;
+    use crate::server::{Connections, ServerStats};
+    use crate::storage::MemStorage;
+
+    const EPOCH_1: u64 = 1 << 32;
+    const WAIT: Duration = Duration::from_secs(30);
+
+    /// The whole write path on `MemStorage`: the driver elects the one-voter node, proposes two
+    /// createSession txns under the core's zxids, applies them after the group commit reported
+    /// them durable, and leaves exactly those txns and epochs in the storage.
+    #[tokio::test]
+    async fn create_sessions_through_the_core_on_mem_storage() {
+        let config = ServerConfig::standalone("/nonexistent".into(), 0, 2000);
+        let (node_tx, inbox) = mpsc::channel(16);
+        let shared = Arc::new(Shared {
+            config: config.clone(),
+            tree: tokio::sync::Mutex::new(DataTree::new()),
+            sessions: Mutex::new(SessionTracker::new(config.tick_ms)),
+            conns: Connections::default(),
+            node_tx: node_tx.clone(),
+            stats: Arc::new(ServerStats::default()),
+            last_zxid: AtomicI64::new(0),
+            started: Instant::now(),
+        });
+        let storage = StorageExec::spawn(MemStorage::new(), None, None).expect("writer");
+        let (notify, _) = broadcast::channel(1);
+        let driver = Driver::new(
+            Arc::clone(&shared),
+            inbox,
+            standalone_node_config(&config),
+            DurableState::default(),
+            storage,
+            SessionIds::new(1, 0, []),
+            Shutdown::new(notify.subscribe()),
+        );
+        let handle = tokio::spawn(driver.run());
+        let mut ids = Vec::new();
+        for counter in 1..=2u64 {
+            let (reply, answer) = oneshot::channel();
+            let msg = NodeMsg::CreateSession {
+                timeout_ms: 30_000,
+                reply,
+            };
+            node_tx.send(msg).await.expect("driver inbox");
+            let id = tokio::time::timeout(WAIT, answer)
+                .await
+                .expect("answered in time")
+                .expect("session created");
+            // Answered only after apply: the tree holds the session, at the core's zxid.
+            assert!(shared.tree.lock().await.sessions().contains_key(&id));
+            assert_eq!(shared.last_zxid() as u64, EPOCH_1 | counter);
+            ids.push(id);
+        }
+        notify.send(()).expect("driver listening");
+        let mut storage = handle.await.expect("driver task").expect("clean stop");
+        let logged: Vec<u64> = storage
+            .read_from(0)
+            .expect("read log")
+            .map(|r| r.expect("record").0)
+            .collect();
+        assert_eq!(logged, [EPOCH_1 | 1, EPOCH_1 | 2]);
+        assert_eq!(storage.accepted_epoch(), Some(1));
+        assert_eq!(storage.current_epoch(), Some(1));
+        assert_ne!(ids[0], ids[1]);
+    }
+}
