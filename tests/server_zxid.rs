@@ -59,8 +59,8 @@ fn zxids_are_the_cores_epoch_and_counter_across_restarts() {
     let mut c = Client::connect(s.port, 30_000).expect("connect again");
     let d = c.call(&create("/d")).expect("create /d");
     assert_eq!(d.header.err, 0);
-    assert_eq!(d.header.zxid, 2 * EPOCH | 2);
-    assert_eq!(srvr_zxid(s.port), 2 * EPOCH | 2);
+    assert_eq!(d.header.zxid, (2 * EPOCH) | 2);
+    assert_eq!(srvr_zxid(s.port), (2 * EPOCH) | 2);
     assert_eq!(epoch_file(&s, "acceptedEpoch"), "2");
     assert_eq!(epoch_file(&s, "currentEpoch"), "2");
 }
