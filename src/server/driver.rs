@@ -23,8 +23,8 @@
 //!
 //! Memory: the core keeps every proposal since start-up in its in-memory log (`Node::log`); it
 //! has no input yet to trim it below a snapshot, so the driver's memory grows with the number of
-//! txns written since the server started (about the txn's logged size per txn), even though
-//! snapshots bound the disk.
+//! txns written since the server started (measured: about 430 bytes per 100-byte setData),
+//! even though snapshots bound the disk.
 //!
 //! Besides writes, the driver owns the session clock (expiry → `closeSession` txns), the
 //! container/TTL reaper, snapshots every `snapCount` txns (serialised off the task) and autopurge.
