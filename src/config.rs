@@ -29,6 +29,9 @@ pub const MIN_SNAP_RETAIN_COUNT: u32 = 3;
 pub const DEFAULT_JUTE_MAX_BUFFER_BYTES: u32 = 0xF_FFFF;
 /// Default admin server port.
 pub const DEFAULT_ADMIN_PORT: u16 = 8080;
+/// Default bound on a connection's time from accept to a complete first frame
+/// (`NIOServerCnxnFactory`'s `zookeeper.nio.sessionlessCnxnTimeout` default).
+pub const DEFAULT_SESSIONLESS_CNXN_TIMEOUT_MS: u32 = 10_000;
 
 /// Why a configuration was rejected. Every variant names the offending key or line.
 #[derive(Debug, thiserror::Error)]
@@ -136,8 +139,13 @@ pub struct ServerConfig {
     pub client_port: u16,
     /// `clientPortAddress` (all interfaces when absent).
     pub client_port_address: Option<IpAddr>,
-    /// `maxClientCnxns` per client IP; 0 = unlimited.
+    /// `maxClientCnxns` per client IP; 0 = unlimited. Counts every open connection, with or
+    /// without a session.
     pub max_client_cnxns: u32,
+    /// `nio.sessionlessCnxnTimeout` (system property `zookeeper.nio.sessionlessCnxnTimeout`):
+    /// a connection that has not sent its whole ConnectRequest (or four-letter word) this long
+    /// after accept is closed.
+    pub sessionless_cnxn_timeout_ms: u32,
     /// `minSessionTimeout` (default 2 × tickTime).
     pub min_session_timeout_ms: u32,
     /// `maxSessionTimeout` (default 20 × tickTime).
@@ -183,6 +191,7 @@ impl ServerConfig {
             client_port,
             client_port_address: None,
             max_client_cnxns: DEFAULT_MAX_CLIENT_CNXNS,
+            sessionless_cnxn_timeout_ms: DEFAULT_SESSIONLESS_CNXN_TIMEOUT_MS,
             min_session_timeout_ms: tick_ms.saturating_mul(2),
             max_session_timeout_ms: tick_ms.saturating_mul(20),
             snap_count: DEFAULT_SNAP_COUNT,
@@ -311,6 +320,7 @@ struct Builder {
     client_port: Option<u16>,
     client_port_address: Option<IpAddr>,
     max_client_cnxns: Option<u32>,
+    sessionless_cnxn_timeout_ms: Option<u32>,
     min_session_timeout_ms: Option<u32>,
     max_session_timeout_ms: Option<u32>,
     snap_count: Option<u64>,
@@ -387,6 +397,7 @@ const PREFIXABLE: &[&str] = &[
     "jute.maxbuffer",
     "4lw.commands.whitelist",
     "znode.container.checkIntervalMs",
+    "nio.sessionlessCnxnTimeout",
 ];
 
 impl Builder {
@@ -416,6 +427,13 @@ impl Builder {
             }
             "clientPortAddress" => self.client_port_address = Some(num(key, value)?),
             "maxClientCnxns" => self.max_client_cnxns = Some(num(key, value)?),
+            "nio.sessionlessCnxnTimeout" => {
+                let v: i64 = num(key, value)?;
+                if !(1..=i64::from(i32::MAX)).contains(&v) {
+                    return Err(bad(key, value, "must be a positive number of milliseconds"));
+                }
+                self.sessionless_cnxn_timeout_ms = Some(v as u32);
+            }
             "minSessionTimeout" => self.min_session_timeout_ms = timeout_bound(key, value)?,
             "maxSessionTimeout" => self.max_session_timeout_ms = timeout_bound(key, value)?,
             "snapCount" => {
@@ -571,6 +589,9 @@ impl Builder {
             client_port,
             client_port_address: self.client_port_address,
             max_client_cnxns: self.max_client_cnxns.unwrap_or(DEFAULT_MAX_CLIENT_CNXNS),
+            sessionless_cnxn_timeout_ms: self
+                .sessionless_cnxn_timeout_ms
+                .unwrap_or(DEFAULT_SESSIONLESS_CNXN_TIMEOUT_MS),
             min_session_timeout_ms: min,
             max_session_timeout_ms: max,
             snap_count: self.snap_count.unwrap_or(DEFAULT_SNAP_COUNT),
@@ -686,6 +707,7 @@ clientPort=2181
         assert_eq!(c.min_session_timeout_ms, 4000);
         assert_eq!(c.max_session_timeout_ms, 40000);
         assert_eq!(c.max_client_cnxns, 60);
+        assert_eq!(c.sessionless_cnxn_timeout_ms, 10_000);
         assert_eq!(c.snap_count, 100_000);
         assert_eq!(c.autopurge_snap_retain_count, 3);
         assert_eq!(c.autopurge_purge_interval_hours, 0);
@@ -708,6 +730,7 @@ dataLogDir=/l
 clientPort = 3000
 clientPortAddress=127.0.0.1
 maxClientCnxns=0
+nio.sessionlessCnxnTimeout=300
 minSessionTimeout=150
 maxSessionTimeout=9000
 snapCount=10
@@ -731,6 +754,7 @@ server.2=h2:2889:3889:observer;127.0.0.1:2182
             Some("127.0.0.1".parse().expect("ip"))
         );
         assert_eq!(c.max_client_cnxns, 0);
+        assert_eq!(c.sessionless_cnxn_timeout_ms, 300);
         assert_eq!(c.min_session_timeout_ms, 150);
         assert_eq!(c.max_session_timeout_ms, 9000);
         assert_eq!(c.snap_count, 10);
@@ -803,6 +827,14 @@ server.2=h2:2889:3889:observer;127.0.0.1:2182
             err_key("dataDir=/d\nclientPort=1\nminSessionTimeout=5000\nmaxSessionTimeout=4000\n"),
             "minSessionTimeout"
         );
+        assert_eq!(
+            err_key("dataDir=/d\nclientPort=1\nnio.sessionlessCnxnTimeout=0\n"),
+            "nio.sessionlessCnxnTimeout"
+        );
+        assert_eq!(
+            err_key("dataDir=/d\nclientPort=1\nzookeeper.nio.sessionlessCnxnTimeout=10s\n"),
+            "zookeeper.nio.sessionlessCnxnTimeout"
+        );
         assert_eq!(err_key("clientPort=1\n"), "dataDir");
         assert_eq!(err_key("dataDir=/d\n"), "clientPort");
         assert_eq!(
@@ -847,6 +879,15 @@ server.2=h2:2889:3889:observer;127.0.0.1:2182
             err_key(&format!("{base}enforceQuota=yes\n")),
             "enforceQuota"
         );
+    }
+
+    #[test]
+    fn sessionless_timeout_takes_the_system_property_form_too() {
+        let c = ServerConfig::parse(
+            "dataDir=/d\nclientPort=1\nzookeeper.nio.sessionlessCnxnTimeout=1500\n",
+        )
+        .expect("parses");
+        assert_eq!(c.sessionless_cnxn_timeout_ms, 1500);
     }
 
     #[test]

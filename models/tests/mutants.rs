@@ -65,7 +65,7 @@ fn list_json_names_every_mutant_with_its_history() {
         assert!(
             b["history"]
                 .as_str()
-                .is_some_and(|h| h.contains("ZOOKEEPER") || h.contains("TLA")),
+                .is_some_and(|h| h.contains("ZOOKEEPER") || h.contains("TLA") || h == "new"),
             "{b}"
         );
         assert!(b["args"].as_array().is_some_and(|a| !a.is_empty()));

@@ -34,11 +34,33 @@ pub enum Bug {
     NoAckEpochQuorum,
     /// ZAB TLA+ specs' "issue 1": PROPOSALs go only to learners that finished syncing.
     ProposeOnlyToSynced,
+    /// New: the leader counts its own ACK of a proposal before its log write is durable.
+    LeaderSelfAckBeforeDurable,
+    /// New: a follower ACKs a proposal as soon as it is logged, before `Persisted`.
+    FollowerAckBeforeDurable,
+    /// New: the leader counts an ACKEPOCH that carries no currentEpoch (-1) toward its quorum.
+    AckEpochCountsUnknown,
+    /// New: FLE decides on a majority of the votes it heard, not of the voters.
+    ElectionMajorityOfHeard,
+    /// New: a DIFF re-sends the learner's last txn, which the learner then logs twice.
+    DiffResendsLast,
+    /// New: a DIFF starts one txn late, leaving a hole in the learner's log.
+    DiffSkipsFirst,
+    /// New: a follower applies a COMMIT beyond what is durable on its own disk.
+    FollowerCommitsUndurable,
+    /// New: a follower applies every durable proposal without waiting for COMMIT.
+    FollowerAppliesUncommitted,
+    /// New: the leader counts itself in the NEWLEADER quorum, and starts serving, before its
+    /// currentEpoch is durable.
+    LeaderEpochNotDurable,
+    /// ZOOKEEPER-2959: observers are counted when the leader fixes its epoch and tallies
+    /// ACKEPOCH.
+    ObserversInEpochQuorum,
 }
 
 impl Bug {
-    /// Every mutant, in catalogue order.
-    pub const ALL: [Bug; 10] = [
+    /// Every mutant the models must catch, in catalogue order.
+    pub const ALL: [Bug; 18] = [
         Bug::VoteIgnoresEpochOnZxidTie,
         Bug::EpochNotPersistedBeforeUse,
         Bug::DiffInsteadOfTrunc,
@@ -49,7 +71,20 @@ impl Bug {
         Bug::DropPendingAtNewLeader,
         Bug::NoAckEpochQuorum,
         Bug::ProposeOnlyToSynced,
+        Bug::LeaderSelfAckBeforeDurable,
+        Bug::FollowerAckBeforeDurable,
+        Bug::ElectionMajorityOfHeard,
+        Bug::DiffResendsLast,
+        Bug::DiffSkipsFirst,
+        Bug::FollowerCommitsUndurable,
+        Bug::FollowerAppliesUncommitted,
+        Bug::LeaderEpochNotDurable,
     ];
+
+    /// Real bugs the models cannot reach (spec/historical-bugs.md §12): `--bug` accepts them,
+    /// but they are not in [`Bug::ALL`], the list CI requires to be caught. The models have no
+    /// observers, and a leader there never keeps a learner's FOLLOWERINFO after the learner left.
+    pub const NOT_IN_MODELS: [Bug; 2] = [Bug::AckEpochCountsUnknown, Bug::ObserversInEpochQuorum];
 
     /// The command-line name (`--bug NAME`).
     pub fn name(self) -> &'static str {
@@ -64,10 +99,21 @@ impl Bug {
             Bug::DropPendingAtNewLeader => "drop-pending-at-newleader",
             Bug::NoAckEpochQuorum => "no-ackepoch-quorum",
             Bug::ProposeOnlyToSynced => "propose-only-to-synced",
+            Bug::LeaderSelfAckBeforeDurable => "leader-self-ack-before-durable",
+            Bug::FollowerAckBeforeDurable => "follower-ack-before-durable",
+            Bug::AckEpochCountsUnknown => "ackepoch-counts-unknown",
+            Bug::ElectionMajorityOfHeard => "election-majority-of-heard",
+            Bug::DiffResendsLast => "diff-resends-last",
+            Bug::DiffSkipsFirst => "diff-skips-first",
+            Bug::FollowerCommitsUndurable => "follower-commits-undurable",
+            Bug::FollowerAppliesUncommitted => "follower-applies-uncommitted",
+            Bug::LeaderEpochNotDurable => "leader-epoch-not-durable",
+            Bug::ObserversInEpochQuorum => "observers-in-epoch-quorum",
         }
     }
 
-    /// The ZooKeeper issue(s) the mutant re-creates.
+    /// The ZooKeeper issue(s) the mutant re-creates, or `"new"` for a bug written for this
+    /// project (no ZooKeeper issue known to us).
     pub fn history(self) -> &'static str {
         match self {
             Bug::VoteIgnoresEpochOnZxidTie => "ZOOKEEPER-1419",
@@ -82,12 +128,25 @@ impl Bug {
             Bug::ProposeOnlyToSynced => {
                 "ZAB TLA+ spec issue 1 (apache/zookeeper zookeeper-specifications)"
             }
+            Bug::ObserversInEpochQuorum => "ZOOKEEPER-2959",
+            Bug::LeaderSelfAckBeforeDurable
+            | Bug::FollowerAckBeforeDurable
+            | Bug::AckEpochCountsUnknown
+            | Bug::ElectionMajorityOfHeard
+            | Bug::DiffResendsLast
+            | Bug::DiffSkipsFirst
+            | Bug::FollowerCommitsUndurable
+            | Bug::FollowerAppliesUncommitted
+            | Bug::LeaderEpochNotDurable => "new",
         }
     }
 
-    /// Parses a command-line name.
+    /// Parses a command-line name (any mutant, including [`Bug::NOT_IN_MODELS`]).
     pub fn from_name(name: &str) -> Option<Bug> {
-        Bug::ALL.into_iter().find(|b| b.name() == name)
+        Bug::ALL
+            .into_iter()
+            .chain(Bug::NOT_IN_MODELS)
+            .find(|b| b.name() == name)
     }
 }
 
@@ -156,5 +215,21 @@ impl NodeConfig {
     /// Is `bug` the seeded bug?
     pub fn has_bug(&self, bug: Bug) -> bool {
         self.bug == Some(bug)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_mutant_has_a_unique_name_that_parses_back() {
+        let all: Vec<Bug> = Bug::ALL.into_iter().chain(Bug::NOT_IN_MODELS).collect();
+        let names: BTreeSet<&str> = all.iter().map(|b| b.name()).collect();
+        assert_eq!(names.len(), all.len(), "duplicate --bug name");
+        for b in all {
+            assert_eq!(Bug::from_name(b.name()), Some(b));
+            assert!(!Bug::ALL.contains(&b) || !Bug::NOT_IN_MODELS.contains(&b));
+        }
     }
 }

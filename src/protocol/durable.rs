@@ -32,7 +32,7 @@ impl DurableState {
     /// Applies a txn-log append as the disk would.
     pub fn append(&mut self, proposals: &[Proposal], committed: Zxid) {
         for p in proposals {
-            assert!(
+            invariant!(
                 p.zxid > self.last_zxid(),
                 "INV-LOG-ORDER: durable append {} after {}",
                 p.zxid,

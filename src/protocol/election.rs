@@ -18,7 +18,16 @@ use super::leader::Leader;
 use super::message::PeerMsg;
 use super::timer::Timer;
 use super::vote::{PeerState, Vote};
-use super::{Effect, Node, Role};
+use super::{Bug, Effect, Node, Role};
+
+/// The votes of this round from voters that are LOOKING (the set FLE counts toward a quorum).
+fn looking_votes(e: &Election) -> Vec<(ServerId, Vote, PeerState)> {
+    e.received
+        .iter()
+        .filter(|(_, (_, st))| *st == PeerState::Looking)
+        .map(|(s, (v, st))| (*s, *v, *st))
+        .collect()
+}
 
 /// LOOKING-only data.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -206,7 +215,7 @@ impl Node {
             self.round = round;
             let own = self.initial_vote();
             let adopt = if vote.beats(&own, bug) { vote } else { own };
-            assert!(
+            invariant!(
                 adopt >= own && (adopt == own || adopt == vote),
                 "FLE-ORDER: round change adopted {adopt:?} over own {own:?}"
             );
@@ -217,7 +226,7 @@ impl Node {
             self.broadcast_notification(out);
         } else if vote.beats(&self.election().proposal, bug) {
             let current = self.election().proposal;
-            assert!(
+            invariant!(
                 vote > current,
                 "FLE-ORDER: adopted {vote:?}, not stronger than {current:?}"
             );
@@ -282,11 +291,16 @@ impl Node {
         vote: Vote,
         set: impl Fn(&Election) -> Vec<(ServerId, Vote, PeerState)>,
     ) -> bool {
-        let agreeing: Vec<ServerId> = set(self.election())
-            .into_iter()
+        let heard = set(self.election());
+        let agreeing: Vec<ServerId> = heard
+            .iter()
             .filter(|(_, v, _)| *v == vote)
-            .map(|(s, _, _)| s)
+            .map(|(s, _, _)| *s)
             .collect();
+        if self.config.has_bug(Bug::ElectionMajorityOfHeard) {
+            // Mutant: a majority of the votes heard so far, not of the voters.
+            return 2 * agreeing.len() > heard.len();
+        }
         self.config.quorum().contains_quorum(&agreeing)
     }
 
@@ -310,14 +324,7 @@ impl Node {
     /// A quorum holds my proposal: wait `finalizeWait` for a better vote, else decide.
     fn check_election_quorum(&mut self, out: &mut Effects) {
         let proposal = self.election().proposal;
-        let agreeing = |e: &Election| -> Vec<(ServerId, Vote, PeerState)> {
-            e.received
-                .iter()
-                .filter(|(_, (_, st))| *st == PeerState::Looking)
-                .map(|(s, (v, st))| (*s, *v, *st))
-                .collect()
-        };
-        if self.is_voter() && self.quorum_for(proposal, agreeing) {
+        if self.is_voter() && self.quorum_for(proposal, looking_votes) {
             out.push(Effect::SetTimer {
                 timer: Timer::FinalizeWait,
                 ticks: self.config.finalize_wait_ticks,
@@ -334,14 +341,7 @@ impl Node {
         match timer {
             Timer::FinalizeWait => {
                 let proposal = self.election().proposal;
-                let agreeing: Vec<ServerId> = self
-                    .election()
-                    .received
-                    .iter()
-                    .filter(|(_, (v, st))| *v == proposal && *st == PeerState::Looking)
-                    .map(|(s, _)| *s)
-                    .collect();
-                if self.is_voter() && self.config.quorum().contains_quorum(&agreeing) {
+                if self.is_voter() && self.quorum_for(proposal, looking_votes) {
                     self.decide(proposal, out);
                 }
             }
@@ -370,7 +370,7 @@ impl Node {
 
     /// The election is over: lead, follow or observe `vote.sid`.
     fn decide(&mut self, vote: Vote, out: &mut Effects) {
-        assert!(
+        invariant!(
             self.config.voters.contains(&vote.sid),
             "FLE-VOTER: decided for non-voter {}",
             vote.sid
@@ -379,7 +379,7 @@ impl Node {
         out.push(Effect::CancelTimer(Timer::Notify));
         self.refused_vote = None;
         if vote.sid == self.config.my_id {
-            assert_eq!(
+            invariant_eq!(
                 vote,
                 self.initial_vote(),
                 "FLE-SELF: leading on a vote that is not my own state"

@@ -218,7 +218,7 @@ impl Node {
         match kind {
             SyncKind::Diff => {}
             SyncKind::Trunc { to } => {
-                assert!(
+                invariant!(
                     to < self.last_zxid(),
                     "ZAB-TRUNC: TRUNC to {to} but my last is {}",
                     self.last_zxid()
@@ -240,7 +240,7 @@ impl Node {
                 // the leader holds my committed prefix, so only the part above it is replaced.
                 let keep = self.committed_zxid;
                 for mine in self.committed_log() {
-                    assert!(
+                    invariant!(
                         proposals.contains(mine),
                         "ZAB-SNAP: leader's snapshot lacks my committed {}",
                         mine.zxid
@@ -271,7 +271,7 @@ impl Node {
         } else {
             Ok(Zxid::new(p.zxid.epoch(), 1))
         };
-        assert_eq!(
+        invariant_eq!(
             Ok(p.zxid),
             expected,
             "ZAB-GAPLESS: proposal {} after {last} on {}",
@@ -279,10 +279,13 @@ impl Node {
             self.config.my_id
         );
         self.append(vec![p], out);
+        if self.config.has_bug(Bug::FollowerAckBeforeDurable) {
+            self.ack_durable_proposals(out);
+        }
     }
 
     fn on_new_leader(&mut self, epoch: Epoch, out: &mut Effects) {
-        assert_eq!(
+        invariant_eq!(
             Some(epoch),
             self.learner().epoch,
             "ZAB-NEWLEADER: epoch differs from LEADERINFO"
@@ -340,7 +343,11 @@ impl Node {
             return;
         }
         let epoch = l.epoch.expect("acked NEWLEADER");
-        let durable = self.durable_zxid;
+        let durable = if self.config.has_bug(Bug::FollowerAckBeforeDurable) {
+            self.last_zxid()
+        } else {
+            self.durable_zxid
+        };
         if durable.epoch() == epoch && durable.counter() > 0 && durable > l.acked {
             let leader = l.leader;
             out.send(leader, PeerMsg::Ack { zxid: durable });
@@ -350,7 +357,12 @@ impl Node {
 
     /// Applies what the leader committed and I hold durably.
     fn advance_commit(&mut self, out: &mut Effects) {
-        let target = self.learner().leader_commit.min(self.durable_zxid);
+        let leader_commit = self.learner().leader_commit;
+        let target = match self.config.bug {
+            Some(Bug::FollowerCommitsUndurable) => leader_commit,
+            Some(Bug::FollowerAppliesUncommitted) => self.durable_zxid,
+            _ => leader_commit.min(self.durable_zxid),
+        };
         self.commit_upto(target, out);
     }
 

@@ -137,16 +137,18 @@ impl Node {
         }
         let me = self.config.my_id;
         let lead = self.lead();
+        // ZOOKEEPER-2959 (mutant): observers' FOLLOWERINFO counted toward the quorum.
+        let with_observers = self.config.has_bug(Bug::ObserversInEpochQuorum);
         let connected: Vec<ServerId> = std::iter::once(me)
             .chain(
                 lead.learners
                     .iter()
-                    .filter(|(_, v)| !v.observer)
+                    .filter(|(_, v)| with_observers || !v.observer)
                     .map(|(s, _)| *s),
             )
             .collect();
         let skip_quorum = self.config.has_bug(Bug::NoAckEpochQuorum);
-        if !skip_quorum && !self.config.quorum().contains_quorum(&connected) {
+        if !skip_quorum && !self.is_epoch_quorum(&connected) {
             return;
         }
         let max_accepted = lead
@@ -158,7 +160,7 @@ impl Node {
         let epoch = max_accepted
             .next()
             .expect("ZAB-EPOCH-NEW: epoch space exhausted");
-        assert!(
+        invariant!(
             epoch > self.accepted_epoch,
             "ZAB-EPOCH-NEW: {epoch} not above my acceptedEpoch"
         );
@@ -249,9 +251,13 @@ impl Node {
                 tracing::info!(%from, %current, %last, "learner is ahead of me: abdicating");
                 return self.become_looking(out);
             }
-            if !view.observer {
+            if !view.observer || self.config.has_bug(Bug::ObserversInEpochQuorum) {
                 self.lead_mut().ackepoch.insert(from);
             }
+        } else if self.config.has_bug(Bug::AckEpochCountsUnknown) && !view.observer {
+            // Mutant: a learner that had already accepted this epoch (from another leader)
+            // vouches for nothing, yet is counted.
+            self.lead_mut().ackepoch.insert(from);
         }
         self.lead_mut()
             .learners
@@ -271,13 +277,13 @@ impl Node {
             return;
         };
         let skip_quorum = self.config.has_bug(Bug::NoAckEpochQuorum);
-        if !skip_quorum && !self.config.quorum().contains_quorum(&self.lead().ackepoch) {
+        if !skip_quorum && !self.is_epoch_quorum(&self.lead().ackepoch) {
             return;
         }
         if skip_quorum && self.epoch_write_pending {
             return;
         }
-        assert!(
+        invariant!(
             self.accepted_epoch == epoch,
             "ZAB-EPOCH: established {epoch} with acceptedEpoch {}",
             self.accepted_epoch
@@ -299,6 +305,15 @@ impl Node {
         }
     }
 
+    /// Do `ids` form a quorum for discovery? With `Bug::ObserversInEpochQuorum`, as in
+    /// ZOOKEEPER-2959, every id counts against the number of voters, observers included.
+    fn is_epoch_quorum<'a>(&self, ids: impl IntoIterator<Item = &'a ServerId>) -> bool {
+        if self.config.has_bug(Bug::ObserversInEpochQuorum) {
+            return 2 * ids.into_iter().count() > self.config.voters.len();
+        }
+        self.config.quorum().contains_quorum(ids)
+    }
+
     /// Sends DIFF/TRUNC/SNAP with the proposals the learner lacks, then NEWLEADER.
     fn start_sync(&mut self, sid: ServerId, out: &mut Effects) {
         let epoch = self.lead().epoch.expect("sync after the epoch is fixed");
@@ -307,7 +322,7 @@ impl Node {
         };
         let plan = plan_sync(&self.log, self.log_base, peer_last, self.config.bug);
         if let SyncKind::Trunc { to } = plan.kind {
-            assert!(
+            invariant!(
                 to < peer_last,
                 "ZAB-SYNC: TRUNC to {to} does not cut {peer_last}"
             );
@@ -383,7 +398,12 @@ impl Node {
     fn check_newleader_quorum(&mut self, out: &mut Effects) {
         // I count myself, and start serving, only once my history and currentEpoch are durable:
         // the initial history I commit below must survive my own crash (INV-COMMIT-DURABLE).
-        if !self.all_durable() {
+        let durable = if self.config.has_bug(Bug::LeaderEpochNotDurable) {
+            self.log_durable()
+        } else {
+            self.all_durable()
+        };
+        if !durable {
             return;
         }
         let me = self.config.my_id;
@@ -449,7 +469,7 @@ impl Node {
             .lead()
             .epoch
             .expect("next_zxid is Ok only with an epoch");
-        assert!(
+        invariant!(
             zxid.epoch() == epoch,
             "ZAB-ZXID: proposal {zxid} outside epoch {epoch}"
         );
@@ -510,7 +530,7 @@ impl Node {
         let mut point = before;
         let start = self.log.partition_point(|p| p.zxid <= before);
         for p in &self.log[start..] {
-            assert!(
+            invariant!(
                 p.zxid.epoch() == epoch,
                 "ZAB-COMMIT: uncommitted {} from an old epoch",
                 p.zxid
@@ -522,7 +542,7 @@ impl Node {
                 .filter(|(_, v)| !v.observer && v.acked >= p.zxid)
                 .map(|(s, _)| *s)
                 .collect();
-            if self.durable_zxid >= p.zxid {
+            if self.durable_zxid >= p.zxid || self.config.has_bug(Bug::LeaderSelfAckBeforeDurable) {
                 ackers.push(me);
             }
             if !self.config.quorum().contains_quorum(&ackers) {

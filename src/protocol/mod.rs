@@ -39,6 +39,27 @@
 //! assert_eq!(node.committed_zxid(), zxid);
 //! ```
 
+/// `assert!` for a protocol invariant (style rule 9): on in every build, release included, except
+/// a model-checking build with the `no-local-asserts` feature, which measures what the global
+/// model properties catch on their own (verification.md §Mutants (new) and asserts-off table).
+/// The feature cannot be combined with `server` (see `LOCAL_ASSERTS`).
+macro_rules! invariant {
+    ($($arg:tt)+) => {
+        if $crate::protocol::LOCAL_ASSERTS {
+            assert!($($arg)+);
+        }
+    };
+}
+
+/// `assert_eq!` for a protocol invariant; off only with `no-local-asserts`, like `invariant!`.
+macro_rules! invariant_eq {
+    ($($arg:tt)+) => {
+        if $crate::protocol::LOCAL_ASSERTS {
+            assert_eq!($($arg)+);
+        }
+    };
+}
+
 mod config;
 mod durable;
 mod effect;
@@ -68,6 +89,17 @@ pub use message::{PeerMsg, Proposal, SyncKind};
 pub use quorum::QuorumVerifier;
 pub use timer::Timer;
 pub use vote::{PeerState, Vote};
+
+/// Are the core's local invariant checks on? Always, except in a build with the
+/// `no-local-asserts` feature (model-checking measurements only): then `Node::step` skips
+/// [`invariants::check_local`] and every `invariant!` in this module is a no-op, so a seeded bug
+/// can be caught only by the models' global properties. The server build refuses the feature.
+pub const LOCAL_ASSERTS: bool = cfg!(not(feature = "no-local-asserts"));
+
+#[cfg(all(feature = "server", feature = "no-local-asserts"))]
+compile_error!(
+    "feature `no-local-asserts` is for model-checking measurements only; it cannot be built with `server`"
+);
 
 /// The role a node plays, with the data only that role has (style rule 5).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -111,13 +143,13 @@ pub struct Node {
 impl Node {
     /// A node restarted from `durable`; it does nothing until [`Input::Start`].
     pub fn new(config: NodeConfig, durable: DurableState) -> Node {
-        assert!(
+        invariant!(
             durable.current_epoch <= durable.accepted_epoch,
             "INV-EPOCH: currentEpoch {} > acceptedEpoch {}",
             durable.current_epoch,
             durable.accepted_epoch
         );
-        assert!(
+        invariant!(
             durable.committed <= durable.last_zxid(),
             "INV-COMMIT-DURABLE: recovered watermark beyond the log"
         );
@@ -152,8 +184,10 @@ impl Node {
             Input::EpochPersisted => self.on_epoch_persisted(out),
             Input::Truncated { after } => self.on_truncated(after, out),
         }
-        if let Err(violation) = invariants::check_local(self) {
-            panic!("{violation}");
+        if LOCAL_ASSERTS {
+            if let Err(violation) = invariants::check_local(self) {
+                panic!("{violation}");
+            }
         }
     }
 
@@ -222,7 +256,7 @@ impl Node {
             tracing::trace!(%upto, "ignored: persisted write no longer in the log");
             return;
         }
-        assert!(
+        invariant!(
             upto <= self.last_zxid(),
             "INV-DURABLE: persisted {upto} beyond log"
         );
@@ -286,7 +320,7 @@ impl Node {
             return;
         }
         for p in &proposals {
-            assert!(
+            invariant!(
                 p.zxid > self.last_zxid(),
                 "INV-LOG-ORDER: append {} after {} on {}",
                 p.zxid,
@@ -318,7 +352,7 @@ impl Node {
         if upto <= self.committed_zxid {
             return;
         }
-        assert!(
+        invariant!(
             upto <= self.durable_zxid,
             "INV-COMMIT-DURABLE: commit {upto} beyond durable {}",
             self.durable_zxid

@@ -39,9 +39,21 @@ pub fn plan_sync(log: &[Proposal], base: Zxid, peer_last: Zxid, bug: Option<Bug>
     };
     let has = |z: Zxid| z == base || log.iter().any(|p| p.zxid == z);
     if peer_last == leader_last || has(peer_last) {
+        let mut proposals = after(peer_last);
+        match bug {
+            // Mutant: the boundary txn itself is re-sent (`>=` for `>`).
+            Some(Bug::DiffResendsLast) => {
+                proposals.splice(0..0, log.iter().filter(|p| p.zxid == peer_last).cloned());
+            }
+            // Mutant: the DIFF starts one txn late.
+            Some(Bug::DiffSkipsFirst) if !proposals.is_empty() => {
+                proposals.remove(0);
+            }
+            _ => {}
+        }
         return SyncPlan {
             kind: SyncKind::Diff,
-            proposals: after(peer_last),
+            proposals,
         };
     }
     if bug == Some(Bug::DiffInsteadOfTrunc) {

@@ -7,6 +7,10 @@
 //! so everything the client receives is in one order. Per-session FIFO: a read waits until every
 //! write this connection sent to the node task has been answered ([`ConnShared::wait_writes`]),
 //! exactly as ZooKeeper's CommitProcessor holds a session's reads behind its pending writes.
+//!
+//! The first frame must arrive within `nio.sessionlessCnxnTimeout` of accept, so a silent or
+//! half-sent handshake cannot hold its `maxClientCnxns` slot for ever. Error codes come from
+//! [`ZkError`], the one table of `KeeperException.Code`.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -21,8 +25,9 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use crate::server::sessions::{password_for, password_matches};
 use crate::server::shutdown::Shutdown;
 use crate::server::{admin, driver::NodeMsg, ops, Shared};
+use crate::tree::ZkError;
 use crate::wire::client::{
-    AuthPacket, ConnectRequest, ConnectResponse, ReplyHeader, Request, RequestHeader, AUTH_XID,
+    AuthPacket, ConnectRequest, ConnectResponse, ReplyHeader, Request, RequestHeader,
 };
 use crate::wire::fourlw::FourLetterWord;
 use crate::wire::jute::Record;
@@ -40,16 +45,6 @@ pub const OUTBOUND_HARD_BYTES: usize = 256 * 1024 * 1024;
 
 /// How long a closing connection's writer may take to flush its queue.
 pub const WRITER_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// KeeperException codes the connection layer produces itself.
-pub mod codes {
-    /// Request body could not be parsed.
-    pub const MARSHALLING_ERROR: i32 = -5;
-    /// Unknown opcode.
-    pub const UNIMPLEMENTED: i32 = -6;
-    /// Auth packet rejected.
-    pub const AUTH_FAILED: i32 = -115;
-}
 
 /// What the writer task sends next.
 #[derive(Debug)]
@@ -101,7 +96,7 @@ pub struct ConnShared {
     /// Established at (ms since the Unix epoch).
     pub established_ms: i64,
     /// Authenticated ids: always `ip:<addr>`, plus digest/super ids from auth packets.
-    pub auth_ids: Mutex<Vec<Id>>,
+    pub auth_ids: Mutex<AuthIds>,
     /// Writes sent to the node task and not yet answered.
     pub outstanding: AtomicUsize,
     /// Signalled whenever `outstanding` drops.
@@ -235,12 +230,12 @@ impl ConnShared {
         }
     }
 
-    /// A copy of the authenticated ids.
+    /// A copy of the authenticated ids, in ZooKeeper's order (see [`AuthIds`]).
     pub fn auth_ids(&self) -> Vec<Id> {
         self.auth_ids
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .to_vec()
     }
 
     /// Records a latency sample (ms) for `cons`/`srvr`.
@@ -262,6 +257,117 @@ impl ConnShared {
     }
 }
 
+/// A connection's authenticated ids as ZooKeeper keeps them: `ServerCnxn.authInfo` is a
+/// `ConcurrentHashMap` key set, so an id is held once and the ids iterate in hash-table order,
+/// which clients see in whoAmI and in what an `auth` ACL expands to. This replays the map:
+/// bins indexed by the spread jute `Id.hashCode`, new keys appended to their bin, the table
+/// doubled when it is three-quarters full with `transfer`'s split of each bin. (A bin of 8 or more
+/// colliding keys makes Java grow the table early or turn the bin into a tree; no connection holds
+/// that many ids, so that is not replayed.)
+#[derive(Debug, Clone, Default)]
+pub struct AuthIds {
+    /// `(spread hash, id)` per bin, in bin order.
+    bins: Vec<Vec<(u32, Id)>>,
+    len: usize,
+}
+
+impl AuthIds {
+    /// `ConcurrentHashMap`'s default table size.
+    const INITIAL_BINS: usize = 16;
+
+    /// A set holding `id`.
+    pub fn with(id: Id) -> AuthIds {
+        let mut ids = AuthIds::default();
+        ids.insert(id);
+        ids
+    }
+
+    /// Adds `id` unless it is held already (`ServerCnxn.addAuthInfo`); true if it was added.
+    pub fn insert(&mut self, id: Id) -> bool {
+        if self.bins.is_empty() {
+            self.bins = vec![Vec::new(); Self::INITIAL_BINS];
+        }
+        let hash = spread(java_id_hash(&id));
+        let n = self.bins.len();
+        let bin = &mut self.bins[hash as usize & (n - 1)];
+        if bin.iter().any(|(_, held)| *held == id) {
+            return false;
+        }
+        bin.push((hash, id));
+        self.len += 1;
+        if self.len >= n - (n >> 2) {
+            self.double();
+        }
+        true
+    }
+
+    /// `ConcurrentHashMap.transfer`: bin `i` splits into `i` and `i + n` by hash bit `n`. The
+    /// last run of nodes going the same way keeps its order; each node before it is pushed to
+    /// the front of its new bin.
+    fn double(&mut self) {
+        let n = self.bins.len();
+        let mut next: Vec<Vec<(u32, Id)>> = vec![Vec::new(); 2 * n];
+        for (i, bin) in std::mem::take(&mut self.bins).into_iter().enumerate() {
+            let high = |hash: u32| hash as usize & n != 0;
+            let run_start = (1..bin.len())
+                .rev()
+                .find(|&k| high(bin[k].0) != high(bin[k - 1].0))
+                .unwrap_or(0);
+            let mut lo = std::collections::VecDeque::new();
+            let mut hi = std::collections::VecDeque::new();
+            let mut nodes = bin.into_iter();
+            let prefix: Vec<_> = nodes.by_ref().take(run_start).collect();
+            for node in nodes {
+                if high(node.0) {
+                    hi.push_back(node);
+                } else {
+                    lo.push_back(node);
+                }
+            }
+            for node in prefix {
+                if high(node.0) {
+                    hi.push_front(node);
+                } else {
+                    lo.push_front(node);
+                }
+            }
+            next[i] = lo.into();
+            next[i + n] = hi.into();
+        }
+        self.bins = next;
+    }
+
+    /// The ids in iteration order.
+    pub fn to_vec(&self) -> Vec<Id> {
+        self.bins
+            .iter()
+            .flatten()
+            .map(|(_, id)| id.clone())
+            .collect()
+    }
+}
+
+/// Java's `String.hashCode` (over UTF-16 code units, wrapping).
+fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16().fold(0i32, |h, unit| {
+        h.wrapping_mul(31).wrapping_add(i32::from(unit))
+    })
+}
+
+/// The jute-generated `Id.hashCode`: `37 * (37 * 17 + scheme.hashCode()) + id.hashCode()`.
+fn java_id_hash(id: &Id) -> i32 {
+    let h = 37i32
+        .wrapping_mul(17)
+        .wrapping_add(java_string_hash(&id.scheme));
+    h.wrapping_mul(37).wrapping_add(java_string_hash(&id.id))
+}
+
+/// `ConcurrentHashMap.spread`: the high half folded into the low, sign bit cleared.
+fn spread(hash: i32) -> u32 {
+    let h = hash as u32;
+    (h ^ (h >> 16)) & 0x7FFF_FFFF
+}
+
 /// Why a connection ended (logged at debug, or warn for protocol violations).
 #[derive(Debug, thiserror::Error)]
 pub enum ConnError {
@@ -279,6 +385,9 @@ pub enum ConnError {
         /// Our last zxid.
         server: i64,
     },
+    /// The first frame did not arrive within `nio.sessionlessCnxnTimeout`.
+    #[error("no complete ConnectRequest within {0:?} of accept")]
+    HandshakeTimeout(std::time::Duration),
     /// The node task is gone (shutting down).
     #[error("server shutting down")]
     ShuttingDown,
@@ -313,10 +422,10 @@ impl Handler {
             session_id: AtomicI64::new(0),
             timeout_ms: AtomicI32::new(0),
             established_ms: crate::server::wall_clock_ms(),
-            auth_ids: Mutex::new(vec![Id {
+            auth_ids: Mutex::new(AuthIds::with(Id {
                 scheme: "ip".into(),
                 id: self.peer.ip().to_string(),
-            }]),
+            })),
             outstanding: AtomicUsize::new(0),
             writes_done: Notify::new(),
             closing: AtomicBool::new(false),
@@ -338,6 +447,10 @@ impl Handler {
             }
             Err(ConnError::Io(e)) => {
                 tracing::debug!(conn = self.conn_id, peer = %self.peer, error = %e, "socket error")
+            }
+            Err(e @ ConnError::HandshakeTimeout(_)) => {
+                // Not a warning: an idle flood would turn it into one line per connection.
+                tracing::debug!(conn = self.conn_id, peer = %self.peer, error = %e, "closing connection")
             }
             Err(e) => {
                 tracing::warn!(conn = self.conn_id, peer = %self.peer, error = %e, "closing connection")
@@ -372,32 +485,33 @@ impl Handler {
         conn: &ConnHandle,
     ) -> Result<(), ConnError> {
         let max = self.shared.config.jute_max_buffer_bytes as usize;
-        // First frame: a four-letter word or the ConnectRequest.
-        let mut prefix = [0u8; FRAME_PREFIX_LEN];
-        tokio::select! {
-            r = reader.read_exact(&mut prefix) => { r?; }
+        // A connection without a session may hold its IP slot only so long (ZooKeeper's
+        // NIOServerCnxnFactory expires sessionless connections after
+        // `zookeeper.nio.sessionlessCnxnTimeout`): the whole first frame must arrive in time.
+        let bound = std::time::Duration::from_millis(u64::from(
+            self.shared.config.sessionless_cnxn_timeout_ms,
+        ));
+        let first = tokio::select! {
+            r = tokio::time::timeout(bound, read_first_frame(reader, max)) => match r {
+                Ok(first) => first?,
+                Err(_) => return Err(ConnError::HandshakeTimeout(bound)),
+            },
             _ = self.shutdown.recv() => return Ok(()),
-        }
-        if let Some(word) = FourLetterWord::from_prefix(&prefix) {
-            let mut arg = vec![0u8; word.arg_len()];
-            if !arg.is_empty() {
-                reader.read_exact(&mut arg).await?;
-            }
-            let text = admin::four_letter_word(&self.shared, word, &arg).await;
-            tracing::debug!(conn = self.conn_id, word = word.name(), "four-letter word");
-            conn.stats.received.fetch_add(1, Ordering::Relaxed);
-            self.shared.stats.received.fetch_add(1, Ordering::Relaxed);
-            if !text.is_empty() {
-                conn.send_text(text);
-            }
-            conn.close();
-            return Ok(());
-        }
-        let len = frame_length(&prefix, max)?.unwrap_or(0);
-        let mut payload = vec![0u8; len];
-        reader.read_exact(&mut payload).await?;
+        };
         conn.stats.received.fetch_add(1, Ordering::Relaxed);
         self.shared.stats.received.fetch_add(1, Ordering::Relaxed);
+        let payload = match first {
+            FirstFrame::FourLetterWord(word, arg) => {
+                let text = admin::four_letter_word(&self.shared, word, &arg).await;
+                tracing::debug!(conn = self.conn_id, word = word.name(), "four-letter word");
+                if !text.is_empty() {
+                    conn.send_text(text);
+                }
+                conn.close();
+                return Ok(());
+            }
+            FirstFrame::Connect(payload) => payload,
+        };
         let request = ConnectRequest::from_bytes(&payload)?;
         if !self.handshake(conn, &request).await? {
             return Ok(());
@@ -529,7 +643,7 @@ impl Handler {
                 let h = ReplyHeader {
                     xid: header.xid,
                     zxid: -1,
-                    err: codes::UNIMPLEMENTED,
+                    err: ZkError::Unimplemented.code(),
                 };
                 conn.send_reply(h);
                 return Ok(false);
@@ -540,7 +654,7 @@ impl Handler {
                 let h = ReplyHeader {
                     xid: header.xid,
                     zxid: self.shared.last_zxid(),
-                    err: codes::MARSHALLING_ERROR,
+                    err: ZkError::MarshallingError.code(),
                 };
                 conn.send_reply(h);
                 return Ok(true);
@@ -548,7 +662,7 @@ impl Handler {
         };
         set_last_op(conn, &request);
         match request {
-            Request::Auth(auth) => return Ok(self.on_auth(conn, &auth)),
+            Request::Auth(auth) => return Ok(self.on_auth(conn, header.xid, &auth)),
             Request::CloseSession => {
                 self.submit_write(conn, header.xid, Request::CloseSession, started)
                     .await?;
@@ -598,34 +712,37 @@ impl Handler {
         Ok(())
     }
 
-    /// Auth packet (xid -4): digest adds `digest:user:hash` (and `super:` when it matches the
-    /// configured super digest); an unknown scheme gets AUTHFAILED and the connection closes.
-    fn on_auth(&self, conn: &ConnHandle, auth: &AuthPacket) -> bool {
+    /// Auth packet (`ZooKeeperServer.processPacket`): `digest` adds `digest:user:hash` (and
+    /// `super:` when it matches the configured super digest), `ip` is a no-op; any other scheme
+    /// gets AUTHFAILED and the connection closes. The reply echoes the request's xid: the Java
+    /// client and kazoo send auth as xid -4, go-zookeeper with an ordinary xid.
+    fn on_auth(&self, conn: &ConnHandle, xid: i32, auth: &AuthPacket) -> bool {
         let ok_header = ReplyHeader {
-            xid: AUTH_XID,
+            xid,
             zxid: 0,
             err: 0,
         };
         match auth.scheme.as_str() {
             "digest" => {
-                let text = String::from_utf8_lossy(&auth.auth).to_string();
-                if !text.contains(':') {
-                    return self.auth_failed(conn, "digest credentials lack ':'");
-                }
+                // DigestAuthenticationProvider refuses nothing: credentials without ':' are
+                // all user name (see `digest_of_auth`). Java decodes the bytes with the platform
+                // charset; lossy UTF-8 is what it does under a UTF-8 locale.
+                let text = String::from_utf8_lossy(&auth.auth);
                 let id = crate::tree::acl::digest_of_auth(&text);
-                let mut ids = conn.auth_ids.lock().unwrap_or_else(|e| e.into_inner());
+                let mut new = Vec::with_capacity(2);
                 if self.shared.config.super_digest.as_deref() == Some(id.as_str()) {
-                    ids.push(Id {
+                    new.push(Id {
                         scheme: "super".into(),
                         id: String::new(),
                     });
                 }
-                let new = Id {
+                new.push(Id {
                     scheme: "digest".into(),
                     id,
-                };
-                if !ids.contains(&new) {
-                    ids.push(new);
+                });
+                let mut ids = conn.auth_ids.lock().unwrap_or_else(|e| e.into_inner());
+                for id in new {
+                    ids.insert(id);
                 }
                 drop(ids);
                 conn.send_reply(ok_header);
@@ -636,19 +753,46 @@ impl Handler {
                 conn.send_reply(ok_header);
                 true
             }
-            other => self.auth_failed(conn, &format!("unknown auth scheme {other:?}")),
+            other => self.auth_failed(conn, xid, &format!("unknown auth scheme {other:?}")),
         }
     }
 
-    fn auth_failed(&self, conn: &ConnHandle, why: &str) -> bool {
+    fn auth_failed(&self, conn: &ConnHandle, xid: i32, why: &str) -> bool {
         tracing::warn!(conn = self.conn_id, peer = %self.peer, why, "authentication failed; closing");
         conn.send_reply(ReplyHeader {
-            xid: AUTH_XID,
+            xid,
             zxid: 0,
-            err: codes::AUTH_FAILED,
+            err: ZkError::AuthFailed.code(),
         });
         false
     }
+}
+
+/// The first frame a connection sends.
+enum FirstFrame {
+    /// A four-letter word and its argument bytes.
+    FourLetterWord(FourLetterWord, Vec<u8>),
+    /// A ConnectRequest payload (not yet decoded).
+    Connect(Vec<u8>),
+}
+
+/// Reads the first frame: a four-letter word (the first four bytes spell one) or the
+/// length-prefixed ConnectRequest.
+async fn read_first_frame(
+    reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+    max: usize,
+) -> Result<FirstFrame, ConnError> {
+    let mut prefix = [0u8; FRAME_PREFIX_LEN];
+    reader.read_exact(&mut prefix).await?;
+    if let Some(word) = FourLetterWord::from_prefix(&prefix) {
+        let mut arg = vec![0u8; word.arg_len()];
+        reader.read_exact(&mut arg).await?;
+        return Ok(FirstFrame::FourLetterWord(word, arg));
+    }
+    let len = frame_length(&prefix, max)?.unwrap_or(0);
+    let mut payload = vec![0u8; len];
+    reader.read_exact(&mut payload).await?;
+    Ok(FirstFrame::Connect(payload))
 }
 
 fn set_last_op(conn: &ConnHandle, request: &Request) {
@@ -715,4 +859,54 @@ async fn write_loop(
     }
     let _ = w.flush().await;
     let _ = w.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(scheme: &str, id: &str) -> Id {
+        Id {
+            scheme: scheme.into(),
+            id: id.into(),
+        }
+    }
+
+    #[test]
+    fn auth_ids_iterate_in_zookeepers_order() {
+        // Observed on ZooKeeper 3.8.0 (whoAmI after auth digest u:p, blah and ""):
+        // tests/clients/test_differential.py.
+        let mut ids = AuthIds::with(id("ip", "127.0.0.1"));
+        for credentials in ["u:p", "blah", "u:p", ""] {
+            ids.insert(id("digest", &crate::tree::acl::digest_of_auth(credentials)));
+        }
+        assert_eq!(
+            ids.to_vec(),
+            vec![
+                id("digest", "blah:W/H9kn37hnlJai5s8Ay+UMHIcUU="),
+                id("digest", ":2jmj7l5rSw0yVb/vlWAYkK/YBwk="),
+                id("ip", "127.0.0.1"),
+                id("digest", "u:Jq7wMyA/w2Vd5WIDAKdu4OIIFEQ="),
+            ]
+        );
+    }
+
+    #[test]
+    fn auth_ids_order_survives_the_table_doubling() {
+        // Java 17's ConcurrentHashMap key set of org.apache.zookeeper.data.Id (Debian's
+        // zookeeper.jar) after adding ip:127.0.0.1 then digest:user0:x … digest:user39:x, which
+        // doubles the table twice (16 → 64 bins).
+        let expected = "127.0.0.1,user30:x,user9:x,user32:x,user10:x,user8:x,user31:x,user11:x,\
+            user34:x,user12:x,user33:x,user5:x,user13:x,user36:x,user4:x,user14:x,user35:x,\
+            user7:x,user15:x,user38:x,user6:x,user16:x,user37:x,user1:x,user17:x,user0:x,\
+            user18:x,user39:x,user3:x,user19:x,user2:x,user20:x,user21:x,user22:x,user23:x,\
+            user24:x,user25:x,user26:x,user27:x,user28:x,user29:x";
+        let mut ids = AuthIds::with(id("ip", "127.0.0.1"));
+        for i in 0..40 {
+            assert!(ids.insert(id("digest", &format!("user{i}:x"))));
+        }
+        assert!(!ids.insert(id("digest", "user7:x")));
+        let got: Vec<String> = ids.to_vec().into_iter().map(|i| i.id).collect();
+        assert_eq!(got.join(","), expected);
+    }
 }

@@ -4,7 +4,9 @@
 //! Limits: `maxClientCnxns` per client IP (0 = unlimited), as ZooKeeper's
 //! `NIOServerCnxnFactory` (the connection over the limit is closed right after accept, with a log
 //! line), and a global cap on connections ([`MAX_CONNECTIONS`]) through a semaphore so a flood
-//! cannot exhaust file descriptors. Spec: `spec/server.md` "Connection lifecycle".
+//! cannot exhaust file descriptors. Both count a connection from accept to close, so one that
+//! never sends a ConnectRequest holds its slots too, until `nio.sessionlessCnxnTimeout` closes it
+//! (enforced by the [`Handler`]). Spec: `spec/server.md` "Connection lifecycle".
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

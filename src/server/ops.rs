@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use crate::server::admin::TreeFacts;
-use crate::server::client::{codes, ConnHandle};
+use crate::server::client::ConnHandle;
 use crate::server::Shared;
 use crate::tree::{
     CreateKind, DataTree, TxnResult, WatchedEvent, WatcherId, WatcherMode, WatcherType,
@@ -20,7 +20,7 @@ use crate::wire::client::{
     ClientInfo, Create2Response, CreateResponse, ErrorResponse, GetAclResponse,
     GetAllChildrenNumberResponse, GetChildren2Response, GetChildrenResponse, GetDataResponse,
     MultiOp, MultiResponse, OpResult, ReplyHeader, Request, StatResponse, StringsResponse,
-    SyncResponse, WatcherEvent, WhoAmIResponse, NOTIFICATION_XID, PING_XID, SET_WATCHES_XID,
+    SyncResponse, WatcherEvent, WhoAmIResponse, NOTIFICATION_XID, PING_XID,
 };
 use crate::wire::jute::Record;
 use crate::wire::write_frame;
@@ -83,6 +83,8 @@ pub async fn serve_read(
     let w = |watch: bool| if watch { Some(me) } else { None };
     let request = root_alias(request);
     let frame = match request {
+        // FinalRequestProcessor answers a ping with PING_XID whatever xid it came with (3.8.0
+        // and master); every other reply below echoes the request's xid, setWatches included.
         Request::Ping => header_frame(PING_XID, zxid, 0),
         Request::Exists(r) => match tree.exists(&r.path, w(r.watch)) {
             Ok(stat) => reply_frame(xid, zxid, 0, Some(&StatResponse { stat })),
@@ -162,7 +164,7 @@ pub async fn serve_read(
             for ev in &events {
                 conn.send(notification_frame(ev));
             }
-            header_frame(SET_WATCHES_XID, zxid, 0)
+            header_frame(xid, zxid, 0)
         }
         Request::SetWatches2(s) => {
             let events = tree.set_watches(
@@ -177,7 +179,7 @@ pub async fn serve_read(
             for ev in &events {
                 conn.send(notification_frame(ev));
             }
-            header_frame(SET_WATCHES_XID, zxid, 0)
+            header_frame(xid, zxid, 0)
         }
         Request::WhoAmI => {
             let client_info = auth
@@ -192,7 +194,7 @@ pub async fn serve_read(
         Request::Sasl(_) => {
             // No SASL server is configured: ZooKeeper answers a SASL packet it cannot
             // process with AUTHFAILED and keeps the connection.
-            header_frame(xid, zxid, codes::AUTH_FAILED)
+            header_frame(xid, zxid, ZkError::AuthFailed.code())
         }
         other => {
             // Writes never reach here; anything else is a request this server does not serve.
@@ -200,7 +202,7 @@ pub async fn serve_read(
                 opcode = other.opcode().as_i32(),
                 "unexpected request on the read path"
             );
-            header_frame(xid, -1, codes::UNIMPLEMENTED)
+            header_frame(xid, -1, ZkError::Unimplemented.code())
         }
     };
     conn.send(frame);

@@ -3,8 +3,10 @@
 //!
 //! Role: before the driver builds its [`Node`](crate::protocol::Node), [`recover`] opens the
 //! storage (`FileStorage::open`: newest valid snapshot, log replay, torn tail cut, ZooKeeper's
-//! epoch-file rules), applies every logged txn after the snapshot to the tree, and writes a
-//! start-up snapshot at the last zxid when anything was replayed (as ZooKeeper 3.8 does).
+//! epoch-file rules), applies every logged txn after the snapshot to the tree ([`rebuild_tree`],
+//! checking the digests ZooKeeper 3.6+ records in snapshots and txns), and writes a start-up
+//! snapshot at the last zxid when anything was replayed (as ZooKeeper 3.8 does), with the digest
+//! record ([`snapshot_payload`]); the driver's periodic snapshots use the same payload.
 //!
 //! The [`DurableState`] handed to the core therefore has `log_base` = that snapshot's zxid and an
 //! empty in-memory log: every txn on disk is in the tree, and a one-voter ensemble has nothing to
@@ -19,7 +21,9 @@ use crate::config::ServerConfig;
 use crate::protocol::{DurableState, Epoch, Zxid};
 use crate::server::sessions::SessionIds;
 use crate::server::ServerError;
+use crate::storage::snapshot::{self, ZxidDigest};
 use crate::storage::{FileStorage, StorageConfig};
+use crate::tree::txn::DIGEST_VERSION;
 use crate::tree::DataTree;
 
 /// What start-up recovered.
@@ -40,6 +44,109 @@ pub struct Recovered {
     pub snap_dir: PathBuf,
 }
 
+/// The snapshot payload of `tree` as ZooKeeper 3.6+ writes it: the body, then the seal and the
+/// `ZxidDigest` of the tree at its last processed zxid (a consistent copy, so ZooKeeper can
+/// compare the digest as soon as it has loaded the file).
+pub fn snapshot_payload(tree: &DataTree) -> Vec<u8> {
+    let digest = ZxidDigest {
+        zxid: tree.last_processed_zxid(),
+        version: DIGEST_VERSION,
+        digest: tree.digest(),
+    };
+    snapshot::payload_with_digest(&tree.serialize_snapshot(), &digest)
+}
+
+/// The data tree a data directory holds, and what checking ZooKeeper's digests found.
+#[derive(Debug)]
+pub struct RebuiltTree {
+    /// The newest snapshot with every later logged txn applied.
+    pub tree: DataTree,
+    /// Txns replayed from the log.
+    pub replayed: usize,
+    /// Digests (snapshot `ZxidDigest`, per-txn `TxnDigest`) that equalled our tree's.
+    pub digests_matched: u64,
+    /// Digests that did not (each logged as a warning; ZooKeeper counts them too and goes on).
+    pub digest_mismatches: u64,
+}
+
+impl RebuiltTree {
+    /// Compares the tree's digest with one recorded at `zxid` (skipped for other digest
+    /// versions, as ZooKeeper skips them).
+    fn check_digest(&mut self, zxid: i64, version: i32, expected: i64) {
+        if version != DIGEST_VERSION {
+            return;
+        }
+        let actual = self.tree.digest();
+        if actual == expected {
+            self.digests_matched += 1;
+        } else {
+            self.digest_mismatches += 1;
+            tracing::warn!(
+                zxid = format_args!("{zxid:#x}"),
+                expected,
+                actual,
+                "tree digest differs from the one recorded on disk"
+            );
+        }
+    }
+}
+
+/// Rebuilds the tree from what storage recovered: the snapshot body (ZooKeeper's layout; its
+/// zxid comes from the file name, as in `FileSnap`), then every later txn, as ZooKeeper's
+/// `FileTxnSnapLog.restore` does. Digests are checked the way `DataTree` checks them: the
+/// snapshot's once the tree reaches its zxid (a digest older than the snapshot is ignored), and
+/// each txn's after applying it once the snapshot's has been reached.
+pub fn rebuild_tree(recovered: &crate::storage::Recovered) -> Result<RebuiltTree, ServerError> {
+    let mut out = RebuiltTree {
+        tree: DataTree::new(),
+        replayed: 0,
+        digests_matched: 0,
+        digest_mismatches: 0,
+    };
+    let mut pending = None;
+    if let Some((zxid, payload)) = &recovered.snapshot {
+        let (tree, digest) =
+            snapshot::decode_payload(payload, DataTree::read_snapshot).map_err(|e| {
+                ServerError::Recovery(format!("snapshot {zxid:#x} does not decode: {e}"))
+            })?;
+        out.tree = tree;
+        out.tree.set_last_processed_zxid(*zxid as i64);
+        pending = digest.filter(|d| d.zxid > 0 && d.zxid >= *zxid as i64);
+        tracing::info!(zxid = format_args!("{zxid:#x}"), "loaded snapshot");
+    }
+    if let Some(d) = pending.filter(|d| d.zxid == out.tree.last_processed_zxid()) {
+        out.check_digest(d.zxid, d.version, d.digest);
+        pending = None;
+    }
+    for (zxid, payload) in &recovered.txns_after {
+        let (hdr, txn, digest) = crate::tree::txn::decode_logged(payload).map_err(|e| {
+            ServerError::Recovery(format!("logged txn {zxid:#x} does not decode: {e}"))
+        })?;
+        if hdr.zxid <= out.tree.last_processed_zxid() {
+            continue; // fuzzy snapshot overlap: already in the tree
+        }
+        out.tree.apply(&hdr, &txn);
+        out.replayed += 1;
+        if let Some(d) = pending {
+            if hdr.zxid >= d.zxid {
+                if hdr.zxid == d.zxid {
+                    out.check_digest(d.zxid, d.version, d.digest);
+                }
+                pending = None;
+            }
+        }
+        if let (None, Some(d)) = (pending, digest) {
+            out.check_digest(hdr.zxid, d.version, d.tree_digest);
+        }
+    }
+    let last_zxid = out
+        .tree
+        .last_processed_zxid()
+        .max(recovered.last_logged_zxid as i64);
+    out.tree.set_last_processed_zxid(last_zxid);
+    Ok(out)
+}
+
 /// Recovers `dataDir`/`dataLogDir` and builds the core's durable state.
 pub fn recover(config: &ServerConfig) -> Result<Recovered, ServerError> {
     let mut sc = StorageConfig::new(config.data_dir.clone());
@@ -51,40 +158,23 @@ pub fn recover(config: &ServerConfig) -> Result<Recovered, ServerError> {
     // The start-up snapshot below makes logs-without-snapshot impossible for directories we
     // created; ZooKeeper's `snapshot.trust.empty` default (false) still applies otherwise.
     let (storage, recovered) = FileStorage::open(sc.clone())?;
-    let mut tree = match &recovered.snapshot {
-        Some((zxid, bytes)) => {
-            let tree = DataTree::deserialize_snapshot(bytes).map_err(|e| {
-                ServerError::Recovery(format!("snapshot {zxid:#x} does not decode: {e}"))
-            })?;
-            tracing::info!(zxid = format_args!("{zxid:#x}"), "loaded snapshot");
-            tree
-        }
-        None => DataTree::new(),
-    };
-    let replayed = recovered.txns_after.len();
-    for (zxid, payload) in &recovered.txns_after {
-        let (hdr, txn) = crate::tree::txn::decode(payload).map_err(|e| {
-            ServerError::Recovery(format!("logged txn {zxid:#x} does not decode: {e}"))
-        })?;
-        if hdr.zxid <= tree.last_processed_zxid() {
-            continue; // fuzzy snapshot overlap: already in the tree
-        }
-        tree.apply(&hdr, &txn);
-    }
-    let last_zxid = tree
-        .last_processed_zxid()
-        .max(recovered.last_logged_zxid as i64);
-    tree.set_last_processed_zxid(last_zxid);
+    let rebuilt = rebuild_tree(&recovered)?;
+    let tree = rebuilt.tree;
+    let last_zxid = tree.last_processed_zxid();
     tracing::info!(
-        replayed,
+        replayed = rebuilt.replayed,
+        digests_matched = rebuilt.digests_matched,
+        digest_mismatches = rebuilt.digest_mismatches,
         last_zxid = format_args!("{last_zxid:#x}"),
         accepted_epoch = recovered.accepted_epoch,
         current_epoch = recovered.current_epoch,
         "recovered"
     );
-    if recovered.snapshot.as_ref().map(|(z, _)| *z as i64) != Some(last_zxid) || replayed > 0 {
-        let bytes = tree.serialize_snapshot();
-        crate::storage::snapshot::write_snapshot(&sc.snap_dir(), last_zxid as u64, &bytes)?;
+    if recovered.snapshot.as_ref().map(|(z, _)| *z as i64) != Some(last_zxid)
+        || rebuilt.replayed > 0
+    {
+        let payload = snapshot_payload(&tree);
+        crate::storage::snapshot::write_snapshot(&sc.snap_dir(), last_zxid as u64, &payload)?;
     }
     let durable = durable_state(
         recovered.accepted_epoch,

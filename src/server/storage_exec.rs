@@ -174,8 +174,8 @@ impl<S: Storage + 'static> StorageExec<S> {
             Some(dir) => {
                 let dir = dir.clone();
                 Ok(tokio::task::spawn_blocking(move || {
-                    let bytes = tree.serialize_snapshot();
-                    match crate::storage::snapshot::write_snapshot(&dir, zxid, &bytes) {
+                    let payload = crate::server::recovery::snapshot_payload(&tree);
+                    match crate::storage::snapshot::write_snapshot(&dir, zxid, &payload) {
                         Ok(path) => tracing::info!(path = %path.display(), "snapshot written"),
                         Err(e) => tracing::warn!(error = %e, "snapshot failed"),
                     }
@@ -183,8 +183,8 @@ impl<S: Storage + 'static> StorageExec<S> {
             }
             None => {
                 self.run_job(move |storage: &mut S| {
-                    let bytes = tree.serialize_snapshot();
-                    if let Err(e) = storage.save_snapshot(zxid, &bytes) {
+                    let payload = crate::server::recovery::snapshot_payload(&tree);
+                    if let Err(e) = storage.save_snapshot(zxid, &payload) {
                         tracing::warn!(error = %e, "snapshot failed");
                     }
                 })?;

@@ -9,8 +9,9 @@
 //! is ZooKeeper's autopurge.
 //!
 //! Payloads are opaque to this module: a txn payload is ZooKeeper's `TxnHeader` + txn record bytes
-//! (only the zxid at byte offset 12 is read, to check it), a snapshot is whatever bytes the tree
-//! serialises. The exact on-disk formats and the durability rules are in `spec/storage.md`.
+//! (only the zxid at byte offset 12 is read, to check it), a snapshot payload is the tree's
+//! serialisation, optionally followed by ZooKeeper's digest section ([`snapshot`] frames both).
+//! The exact on-disk formats and the durability rules are in `spec/storage.md`.
 //!
 //! Two implementations of [`Storage`]: [`FileStorage`] (the real thing, ZooKeeper's file layout)
 //! and [`MemStorage`] (simulations and tests, optionally losing unsynced writes on a crash).

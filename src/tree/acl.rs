@@ -219,7 +219,9 @@ pub fn digest_id(user: &str, password: &str) -> String {
 }
 
 /// `DigestAuthenticationProvider.generateDigest` of AuthPacket bytes `user:password`: the
-/// user is the part before the first `:`, the hash covers the whole string.
+/// user is the part before the first `:` (Java `split(":", 2)[0]`: the whole string when it has
+/// no `:`), the hash covers the whole string. ZooKeeper refuses no credentials: `blah` becomes
+/// `blah:base64(sha1("blah"))`.
 pub fn digest_of_auth(id_password: &str) -> String {
     let user = id_password.split_once(':').map_or(id_password, |(u, _)| u);
     format!("{user}:{}", base64(&sha1(id_password.as_bytes())))
@@ -301,6 +303,14 @@ mod tests {
             "user:tpUq/4Pn5A64fVZyQ0gOJ8ZWqkY="
         );
         assert_eq!(digest_of_auth("super:secret"), digest_id("super", "secret"));
+        // Seen on ZooKeeper 3.8.0 (getACL of an `auth` ACL after addauth digest blah / ""):
+        // tests/clients/test_differential.py.
+        assert_eq!(digest_of_auth("blah"), "blah:W/H9kn37hnlJai5s8Ay+UMHIcUU=");
+        assert_eq!(digest_of_auth(""), ":2jmj7l5rSw0yVb/vlWAYkK/YBwk=");
+        assert_eq!(
+            digest_of_auth("a:b:c").split_once(':').map(|p| p.0),
+            Some("a")
+        );
     }
 
     #[test]

@@ -50,27 +50,26 @@
 //! ```
 
 pub mod acl;
-mod codec;
 pub mod error;
 pub mod path;
 pub mod prepare;
 pub mod quota;
+pub mod snapshot;
 pub mod txn;
 pub mod watches;
 pub mod znode;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-pub use codec::CodecError;
 pub use error::ZkError;
 pub use prepare::{prepare, prepare_logged, PendingChanges, PrepareContext, WriteRequest};
+pub use snapshot::SnapshotError;
 pub use txn::{CreateTxn, Txn, TxnDecodeError, TxnHeader};
 pub use watches::{
     EventType, KeeperState, WatchTable, WatchedEvent, WatcherId, WatcherMode, WatcherType,
 };
 pub use znode::{EphemeralKind, StatPersisted, Znode};
 
-use crate::tree::codec::{Reader, Writer};
 use crate::tree::znode::CONTAINER_EPHEMERAL_OWNER;
 use crate::wire::records::{perms, Acl, Id, Stat};
 
@@ -197,42 +196,6 @@ pub struct ApplyOutcome {
     pub events: Vec<(WatcherId, WatchedEvent)>,
 }
 
-/// Why a snapshot could not be loaded.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum SnapshotError {
-    /// A primitive could not be read.
-    #[error(transparent)]
-    Codec(#[from] CodecError),
-    /// Not a zabkeeper tree snapshot.
-    #[error("bad magic {0:#x}")]
-    BadMagic(i32),
-    /// A layout version this build does not read.
-    #[error("unsupported snapshot version {0}")]
-    BadVersion(i32),
-    /// Nodes out of order, duplicated, orphaned, or the root missing.
-    #[error("inconsistent node list at {0:?}")]
-    BadNode(String),
-    /// The stored digest does not match the nodes.
-    #[error("digest mismatch: stored {stored:#x}, computed {computed:#x}")]
-    DigestMismatch {
-        /// From the file.
-        stored: i64,
-        /// Recomputed.
-        computed: i64,
-    },
-    /// The CRC-32 over the snapshot does not match.
-    #[error("snapshot checksum mismatch")]
-    BadChecksum,
-    /// Bytes after the checksum.
-    #[error("{0} trailing bytes")]
-    TrailingBytes(usize),
-}
-
-/// Snapshot magic "ZBKT".
-const SNAPSHOT_MAGIC: i32 = 0x5A42_4B54;
-/// Snapshot layout version.
-const SNAPSHOT_VERSION: i32 = 1;
-
 /// The data tree plus the session table the snapshot carries, and this server's watches.
 #[derive(Clone, Debug)]
 pub struct DataTree {
@@ -260,8 +223,9 @@ fn node_size(path: &str, data: Option<&[u8]>) -> i64 {
 }
 
 impl DataTree {
-    /// A fresh tree: `/`, `/zookeeper`, `/zookeeper/quota`, `/zookeeper/config` (the last with
-    /// `[READ, world:anyone]` and aversion -1), all with zero stats and empty data.
+    /// A fresh tree: `/`, `/zookeeper`, `/zookeeper/quota` with `[ALL, world:anyone]` and
+    /// `/zookeeper/config` with `[READ, world:anyone]` and aversion -1, all with zero stats and
+    /// empty data.
     pub fn new() -> DataTree {
         let mut t = DataTree {
             nodes: BTreeMap::new(),
@@ -274,7 +238,14 @@ impl DataTree {
             quota_roots: quota::QuotaRoots::default(),
             watches: WatchTable::default(),
         };
-        let empty = || Znode::new(StatPersisted::default(), Some(Vec::new()), Vec::new());
+        // ZooKeeper's initial nodes carry ACL reference -1, which reads as OPEN_ACL_UNSAFE.
+        let empty = || {
+            Znode::new(
+                StatPersisted::default(),
+                Some(Vec::new()),
+                Acl::open_unsafe(),
+            )
+        };
         let mut root = empty();
         root.children.insert("zookeeper".into());
         let mut proc_node = empty();
@@ -959,145 +930,6 @@ impl DataTree {
         }
         Ok(())
     }
-
-    // ---------------------------------------------------------------- snapshot
-
-    /// Serializes the replicated state (not the watches). Layout, big-endian jute:
-    /// `int magic "ZBKT"`, `int version 1`, `long lastProcessedZxid`,
-    /// `int nSessions` × (`long id`, `int timeoutMs`),
-    /// `int nNodes` × (`ustring path`, `buffer data`, `vector<ACL>`, StatPersisted 60 bytes)
-    /// in path order (root first), then `long digest` (ZooKeeper's tree digest) and
-    /// `long checksum` (CRC-32 of every byte before it). Same state → same bytes.
-    pub fn serialize_snapshot(&self) -> Vec<u8> {
-        let mut w = Writer::new();
-        w.int(SNAPSHOT_MAGIC);
-        w.int(SNAPSHOT_VERSION);
-        w.long(self.last_processed_zxid);
-        w.int(self.sessions.len() as i32);
-        for (id, timeout) in &self.sessions {
-            w.long(*id);
-            w.int(*timeout);
-        }
-        w.int(self.nodes.len() as i32);
-        for (p, n) in &self.nodes {
-            w.string(p);
-            w.buffer(n.data.as_deref());
-            w.acls(&n.acl);
-            let s = &n.stat;
-            for v in [s.czxid, s.mzxid, s.ctime, s.mtime] {
-                w.long(v);
-            }
-            for v in [s.version, s.cversion, s.aversion] {
-                w.int(v);
-            }
-            w.long(s.ephemeral_owner);
-            w.long(s.pzxid);
-        }
-        w.long(self.digest());
-        let mut crc = Crc32::new();
-        crc.update(&w.buf);
-        w.long(i64::from(crc.finish()));
-        w.buf
-    }
-
-    /// Loads what `serialize_snapshot` wrote, rebuilding children, ephemerals, containers and
-    /// TTL sets; rejects inconsistent input instead of panicking. Watches start empty.
-    pub fn deserialize_snapshot(bytes: &[u8]) -> Result<DataTree, SnapshotError> {
-        let mut r = Reader::new(bytes);
-        let magic = r.int()?;
-        if magic != SNAPSHOT_MAGIC {
-            return Err(SnapshotError::BadMagic(magic));
-        }
-        let version = r.int()?;
-        if version != SNAPSHOT_VERSION {
-            return Err(SnapshotError::BadVersion(version));
-        }
-        let mut t = DataTree::new();
-        t.nodes.clear();
-        t.data_size = 0;
-        t.last_processed_zxid = r.long()?;
-        for _ in 0..r.count(12)? {
-            let id = r.long()?;
-            let timeout = r.int()?;
-            t.sessions.insert(id, timeout);
-        }
-        // Smallest node: empty path, null data, no ACL, 60-byte stat.
-        let n = r.count(72)?;
-        for _ in 0..n {
-            let p = r.string()?;
-            let data = r.buffer()?;
-            let acl = r.acls()?;
-            let stat = StatPersisted {
-                czxid: r.long()?,
-                mzxid: r.long()?,
-                ctime: r.long()?,
-                mtime: r.long()?,
-                version: r.int()?,
-                cversion: r.int()?,
-                aversion: r.int()?,
-                ephemeral_owner: r.long()?,
-                pzxid: r.long()?,
-            };
-            t.insert_loaded(p, Znode::new(stat, data, acl))?;
-        }
-        if !t.nodes.contains_key(path::ROOT) {
-            return Err(SnapshotError::BadNode(path::ROOT.into()));
-        }
-        let stored = r.long()?;
-        let computed = t.digest();
-        if stored != computed {
-            return Err(SnapshotError::DigestMismatch { stored, computed });
-        }
-        let checked = r.position();
-        let checksum = r.long()?;
-        if r.remaining() != 0 {
-            return Err(SnapshotError::TrailingBytes(r.remaining()));
-        }
-        let mut crc = Crc32::new();
-        crc.update(&bytes[..checked]);
-        if checksum != i64::from(crc.finish()) {
-            return Err(SnapshotError::BadChecksum);
-        }
-        t.setup_quota();
-        Ok(t)
-    }
-
-    /// Inserts one loaded node; nodes arrive in path order, so a parent precedes its children.
-    fn insert_loaded(&mut self, p: String, node: Znode) -> Result<(), SnapshotError> {
-        let bad = || SnapshotError::BadNode(p.clone());
-        if self
-            .nodes
-            .last_key_value()
-            .is_some_and(|(last, _)| *last >= p)
-        {
-            return Err(bad());
-        }
-        if p != path::ROOT {
-            if path::validate_path(&p).is_err() {
-                return Err(bad());
-            }
-            let (parent, child) = path::split_parent(&p).map_err(|_| bad())?;
-            let parent = self.nodes.get_mut(parent).ok_or_else(bad)?;
-            parent.children.insert(child.to_string());
-        } else if !self.nodes.is_empty() {
-            return Err(bad());
-        }
-        match EphemeralKind::of(node.stat.ephemeral_owner) {
-            EphemeralKind::Container => {
-                self.containers.insert(p.clone());
-            }
-            EphemeralKind::Ttl(_) => {
-                self.ttls.insert(p.clone());
-            }
-            EphemeralKind::Normal(s) => {
-                self.ephemerals.entry(s).or_default().insert(p.clone());
-            }
-            EphemeralKind::Void => {}
-        }
-        self.data_size += node_size(&p, node.data.as_deref());
-        self.nodes.insert(p, node);
-        Ok(())
-    }
 }
 
 /// One node's digest term (`DigestCalculator.calculateDigest`).
@@ -1115,50 +947,13 @@ fn node_digest(p: &str, n: &Znode) -> i64 {
         block.extend_from_slice(&v.to_be_bytes());
     }
     block.extend_from_slice(&s.ephemeral_owner.to_be_bytes());
-    let mut crc = Crc32::new();
+    let mut crc = crc32fast::Hasher::new();
     crc.update(p.as_bytes());
     if let Some(d) = &n.data {
         crc.update(d);
     }
     crc.update(&block);
-    i64::from(crc.finish())
-}
-
-/// CRC-32 (IEEE 802.3, as `java.util.zip.CRC32`).
-struct Crc32(u32);
-
-const CRC_TABLE: [u32; 256] = {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        table[i] = c;
-        i += 1;
-    }
-    table
-};
-
-impl Crc32 {
-    fn new() -> Crc32 {
-        Crc32(0xFFFF_FFFF)
-    }
-    fn update(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = CRC_TABLE[((self.0 ^ u32::from(*b)) & 0xFF) as usize] ^ (self.0 >> 8);
-        }
-    }
-    fn finish(&self) -> u32 {
-        !self.0
-    }
+    i64::from(crc.finalize())
 }
 
 #[cfg(test)]

@@ -2,11 +2,17 @@
 //!
 //! `Txn` has one variant per ZooKeeper txn type; `encode`/`decode` produce and read
 //! `TxnHeader` + txn record in ZooKeeper's jute layout (formats sheet C.3): the byte string a
-//! PROPOSAL carries and the txn log stores (without ZooKeeper's optional trailing TxnDigest).
+//! PROPOSAL carries and our txn log stores. ZooKeeper 3.6+ appends a `TxnDigest` to the txns it
+//! logs; [`decode_logged`] reads those too. We write none (ZooKeeper reads its absence as "no
+//! digest to compare").
 
-use crate::tree::codec::{CodecError, Reader, Writer};
 use crate::tree::error::ZkError;
+use crate::wire::jute::{JuteReader, JuteWriter, INT_LEN, LONG_LEN};
 use crate::wire::records::Acl;
+use crate::wire::DecodeError;
+
+type Writer<'a> = JuteWriter<'a, Vec<u8>>;
+type Reader<'a> = JuteReader<'a>;
 
 /// ZooKeeper txn type numbers (`ZooDefs.OpCode`).
 pub mod op {
@@ -166,64 +172,58 @@ impl Txn {
     }
 
     /// The record bytes (without header).
-    fn write_body(&self, w: &mut Writer) {
+    fn write_body(&self, w: &mut Writer<'_>) {
         match self {
             Txn::Create(c) | Txn::Create2(c) => {
-                w.string(&c.path);
-                w.buffer(c.data.as_deref());
-                w.acls(&c.acl);
-                w.boolean(c.ephemeral);
-                w.int(c.parent_cversion);
+                w.write_string(&c.path);
+                w.write_buffer(c.data.as_deref());
+                w.write_records(&c.acl);
+                w.write_bool(c.ephemeral);
+                w.write_int(c.parent_cversion);
             }
             Txn::CreateContainer(c) => {
-                w.string(&c.path);
-                w.buffer(c.data.as_deref());
-                w.acls(&c.acl);
-                w.int(c.parent_cversion);
+                w.write_string(&c.path);
+                w.write_buffer(c.data.as_deref());
+                w.write_records(&c.acl);
+                w.write_int(c.parent_cversion);
             }
             Txn::CreateTtl { create: c, ttl_ms } => {
-                w.string(&c.path);
-                w.buffer(c.data.as_deref());
-                w.acls(&c.acl);
-                w.int(c.parent_cversion);
-                w.long(*ttl_ms);
+                w.write_string(&c.path);
+                w.write_buffer(c.data.as_deref());
+                w.write_records(&c.acl);
+                w.write_int(c.parent_cversion);
+                w.write_long(*ttl_ms);
             }
-            Txn::Delete { path } | Txn::DeleteContainer { path } => w.string(path),
+            Txn::Delete { path } | Txn::DeleteContainer { path } => w.write_string(path),
             Txn::SetData {
                 path,
                 data,
                 version,
             } => {
-                w.string(path);
-                w.buffer(data.as_deref());
-                w.int(*version);
+                w.write_string(path);
+                w.write_buffer(data.as_deref());
+                w.write_int(*version);
             }
             Txn::SetAcl { path, acl, version } => {
-                w.string(path);
-                w.acls(acl);
-                w.int(*version);
+                w.write_string(path);
+                w.write_records(acl);
+                w.write_int(*version);
             }
             Txn::Check { path, version } => {
-                w.string(path);
-                w.int(*version);
+                w.write_string(path);
+                w.write_int(*version);
             }
             Txn::Multi(txns) => {
-                w.int(txns.len() as i32);
-                for t in txns {
-                    let mut sub = Writer::new();
-                    t.write_body(&mut sub);
-                    w.int(t.op_code());
-                    w.buffer(Some(&sub.buf));
-                }
+                w.write_vector(txns, |w, t| {
+                    let mut sub = Vec::new();
+                    t.write_body(&mut JuteWriter::new(&mut sub));
+                    w.write_int(t.op_code());
+                    w.write_bytes(&sub);
+                });
             }
-            Txn::CreateSession { timeout_ms } => w.int(*timeout_ms),
-            Txn::CloseSession { paths_to_delete } => {
-                w.int(paths_to_delete.len() as i32);
-                for p in paths_to_delete {
-                    w.string(p);
-                }
-            }
-            Txn::Error { err } => w.int(*err),
+            Txn::CreateSession { timeout_ms } => w.write_int(*timeout_ms),
+            Txn::CloseSession { paths_to_delete } => w.write_strings(paths_to_delete),
+            Txn::Error { err } => w.write_int(*err),
         }
     }
 
@@ -247,11 +247,11 @@ impl Txn {
         let txn = match txn_type {
             op::CREATE | op::CREATE2 => {
                 let c = CreateTxn {
-                    path: r.string()?,
-                    data: r.buffer()?,
-                    acl: r.acls()?,
-                    ephemeral: r.boolean()?,
-                    parent_cversion: r.int()?,
+                    path: r.read_string("CreateTxn.path")?,
+                    data: r.read_buffer()?,
+                    acl: r.read_records()?,
+                    ephemeral: r.read_bool()?,
+                    parent_cversion: r.read_int()?,
                 };
                 if txn_type == op::CREATE {
                     Txn::Create(c)
@@ -260,10 +260,10 @@ impl Txn {
                 }
             }
             op::CREATE_CONTAINER | op::CREATE_TTL => {
-                let path = r.string()?;
-                let data = r.buffer()?;
-                let acl = r.acls()?;
-                let parent_cversion = r.int()?;
+                let path = r.read_string("CreateTxn.path")?;
+                let data = r.read_buffer()?;
+                let acl = r.read_records()?;
+                let parent_cversion = r.read_int()?;
                 let c = CreateTxn {
                     path,
                     data,
@@ -276,34 +276,42 @@ impl Txn {
                 } else {
                     Txn::CreateTtl {
                         create: c,
-                        ttl_ms: r.long()?,
+                        ttl_ms: r.read_long()?,
                     }
                 }
             }
-            op::DELETE => Txn::Delete { path: r.string()? },
-            op::DELETE_CONTAINER => Txn::DeleteContainer { path: r.string()? },
+            op::DELETE => Txn::Delete {
+                path: r.read_string("DeleteTxn.path")?,
+            },
+            op::DELETE_CONTAINER => Txn::DeleteContainer {
+                path: r.read_string("DeleteTxn.path")?,
+            },
             op::SET_DATA => Txn::SetData {
-                path: r.string()?,
-                data: r.buffer()?,
-                version: r.int()?,
+                path: r.read_string("SetDataTxn.path")?,
+                data: r.read_buffer()?,
+                version: r.read_int()?,
             },
             op::SET_ACL => Txn::SetAcl {
-                path: r.string()?,
-                acl: r.acls()?,
-                version: r.int()?,
+                path: r.read_string("SetACLTxn.path")?,
+                acl: r.read_records()?,
+                version: r.read_int()?,
             },
             op::CHECK => Txn::Check {
-                path: r.string()?,
-                version: r.int()?,
+                path: r.read_string("CheckVersionTxn.path")?,
+                version: r.read_int()?,
             },
             op::MULTI => {
-                let n = r.count(8)?;
-                let mut txns = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let sub_type = r.int()?;
-                    let offset = r.position();
-                    let bytes = r.buffer()?.ok_or(CodecError::UnexpectedNull { offset })?;
-                    let mut sub = Reader::new(&bytes);
+                // Each element: int type, buffer record (at least 8 bytes).
+                let mut txns = Vec::new();
+                let subs = r.read_vector(2 * INT_LEN, |r| {
+                    let sub_type = r.read_int()?;
+                    let bytes = r
+                        .read_buffer_slice()?
+                        .ok_or(DecodeError::UnexpectedNull("MultiTxn.txns.data"))?;
+                    Ok((sub_type, bytes))
+                })?;
+                for (sub_type, bytes) in subs.unwrap_or_default() {
+                    let mut sub = Reader::new(bytes);
                     let t = Txn::read_body(sub_type, &mut sub, true)?;
                     if sub.remaining() != 0 {
                         return Err(TxnDecodeError::TrailingBytes(sub.remaining()));
@@ -313,22 +321,19 @@ impl Txn {
                 Txn::Multi(txns)
             }
             op::CREATE_SESSION => Txn::CreateSession {
-                timeout_ms: r.int()?,
+                timeout_ms: r.read_int()?,
             },
             op::CLOSE_SESSION => {
-                // 3.5 and older log closeSession without a body.
-                let mut paths = Vec::new();
-                if r.remaining() > 0 {
-                    let n = r.count(4)?;
-                    for _ in 0..n {
-                        paths.push(r.string()?);
-                    }
-                }
-                Txn::CloseSession {
-                    paths_to_delete: paths,
-                }
+                // 3.5, and 3.6+ with closeSessionTxn.enabled=false, log closeSession without a
+                // body; ZooKeeper 3.6+ may then still append a TxnDigest (see `decode_logged`).
+                let paths_to_delete = if r.remaining() == 0 || bare_close_with_digest(r) {
+                    Vec::new()
+                } else {
+                    r.read_strings("CloseSessionTxn.paths2Delete")?
+                };
+                Txn::CloseSession { paths_to_delete }
             }
-            op::ERROR => Txn::Error { err: r.int()? },
+            op::ERROR => Txn::Error { err: r.read_int()? },
             other => return Err(TxnDecodeError::UnknownType(other)),
         };
         Ok(txn)
@@ -340,7 +345,7 @@ impl Txn {
 pub enum TxnDecodeError {
     /// A primitive could not be read.
     #[error(transparent)]
-    Codec(#[from] CodecError),
+    Codec(#[from] DecodeError),
     /// A txn type this server does not know.
     #[error("unknown txn type {0}")]
     UnknownType(i32),
@@ -352,36 +357,83 @@ pub enum TxnDecodeError {
     TrailingBytes(usize),
 }
 
+/// jute `TxnDigest`: the tree digest after a txn, which ZooKeeper 3.6+ appends to the txns it
+/// logs (formats sheet C.2, C.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TxnDigest {
+    /// `DigestCalculator` version (2 in 3.6–3.9).
+    pub version: i32,
+    /// [`crate::tree::DataTree::digest`] after applying the txn.
+    pub tree_digest: i64,
+}
+
+/// Encoded size of a [`TxnDigest`].
+pub const TXN_DIGEST_LEN: usize = INT_LEN + LONG_LEN;
+
+/// The digest version ZooKeeper 3.6–3.9 computes (`DigestCalculator.DIGEST_VERSION`).
+pub const DIGEST_VERSION: i32 = 2;
+
+/// A closeSession with no body followed by a digest: exactly a `TxnDigest` left, whose first
+/// int is the digest version. A body cannot be mistaken for it: a 12-byte CloseSessionTxn holds
+/// one path (count 1), and two paths need at least 14 bytes.
+fn bare_close_with_digest(r: &Reader<'_>) -> bool {
+    let rest = r.rest();
+    rest.len() == TXN_DIGEST_LEN && rest[..INT_LEN] == DIGEST_VERSION.to_be_bytes()
+}
+
 /// Encodes `TxnHeader` + record. The header's type is taken from `txn`.
 pub fn encode(hdr: &TxnHeader, txn: &Txn) -> Vec<u8> {
     debug_assert!(
         hdr.txn_type == 0 || hdr.txn_type == txn.op_code(),
         "header type mismatch"
     );
-    let mut w = Writer::new();
-    w.long(hdr.client_id);
-    w.int(hdr.cxid);
-    w.long(hdr.zxid);
-    w.long(hdr.time_ms);
-    w.int(txn.op_code());
+    let mut out = Vec::new();
+    let mut w = JuteWriter::new(&mut out);
+    w.write_long(hdr.client_id);
+    w.write_int(hdr.cxid);
+    w.write_long(hdr.zxid);
+    w.write_long(hdr.time_ms);
+    w.write_int(txn.op_code());
     txn.write_body(&mut w);
-    w.buf
+    out
 }
 
-/// Decodes what `encode` wrote; never panics on arbitrary input.
+/// Decodes what `encode` wrote; never panics on arbitrary input. Bytes after the record are an
+/// error (use [`decode_logged`] for log records that may carry a digest).
 pub fn decode(bytes: &[u8]) -> Result<(TxnHeader, Txn), TxnDecodeError> {
     let mut r = Reader::new(bytes);
-    let hdr = TxnHeader {
-        client_id: r.long()?,
-        cxid: r.int()?,
-        zxid: r.long()?,
-        time_ms: r.long()?,
-        txn_type: r.int()?,
-    };
-    let txn = Txn::read_body(hdr.txn_type, &mut r, false)?;
+    let (hdr, txn) = read_txn(&mut r)?;
     if r.remaining() != 0 {
         return Err(TxnDecodeError::TrailingBytes(r.remaining()));
     }
+    Ok((hdr, txn))
+}
+
+/// Decodes a txn log record: `TxnHeader` + record, then nothing or a [`TxnDigest`] (ZooKeeper
+/// 3.6+ with `digest.enabled`). Anything else after the record is an error.
+pub fn decode_logged(bytes: &[u8]) -> Result<(TxnHeader, Txn, Option<TxnDigest>), TxnDecodeError> {
+    let mut r = Reader::new(bytes);
+    let (hdr, txn) = read_txn(&mut r)?;
+    let digest = match r.remaining() {
+        0 => None,
+        TXN_DIGEST_LEN => Some(TxnDigest {
+            version: r.read_int()?,
+            tree_digest: r.read_long()?,
+        }),
+        n => return Err(TxnDecodeError::TrailingBytes(n)),
+    };
+    Ok((hdr, txn, digest))
+}
+
+fn read_txn(r: &mut Reader<'_>) -> Result<(TxnHeader, Txn), TxnDecodeError> {
+    let hdr = TxnHeader {
+        client_id: r.read_long()?,
+        cxid: r.read_int()?,
+        zxid: r.read_long()?,
+        time_ms: r.read_long()?,
+        txn_type: r.read_int()?,
+    };
+    let txn = Txn::read_body(hdr.txn_type, r, false)?;
     Ok((hdr, txn))
 }
 
@@ -473,6 +525,57 @@ mod tests {
                 }
             ))
         );
+    }
+
+    #[test]
+    fn logged_txns_may_carry_a_digest() {
+        let hdr = TxnHeader {
+            client_id: 9,
+            cxid: 1,
+            zxid: 7,
+            time_ms: 11,
+            txn_type: op::CLOSE_SESSION,
+        };
+        let digest = TxnDigest {
+            version: DIGEST_VERSION,
+            tree_digest: 0x1234_5678,
+        };
+        let with_digest = |mut bytes: Vec<u8>| {
+            bytes.extend_from_slice(&digest.version.to_be_bytes());
+            bytes.extend_from_slice(&digest.tree_digest.to_be_bytes());
+            bytes
+        };
+        let close = Txn::CloseSession {
+            paths_to_delete: vec!["/e".into()],
+        };
+        let bytes = with_digest(encode(&hdr, &close));
+        assert_eq!(decode_logged(&bytes), Ok((hdr, close, Some(digest))));
+        assert_eq!(decode(&bytes), Err(TxnDecodeError::TrailingBytes(12)));
+        // closeSession without a body (closeSessionTxn.enabled=false) but with a digest.
+        let mut bare = encode(
+            &hdr,
+            &Txn::CloseSession {
+                paths_to_delete: vec![],
+            },
+        );
+        bare.truncate(32);
+        let bare_close = Txn::CloseSession {
+            paths_to_delete: vec![],
+        };
+        assert_eq!(
+            decode_logged(&with_digest(bare)),
+            Ok((hdr, bare_close, Some(digest)))
+        );
+        let session = TxnHeader {
+            txn_type: op::CREATE_SESSION,
+            ..hdr
+        };
+        let create = Txn::CreateSession { timeout_ms: 30_000 };
+        let plain = encode(&session, &create);
+        assert_eq!(decode_logged(&plain), Ok((session, create.clone(), None)));
+        let mut odd = with_digest(plain);
+        odd.push(0);
+        assert_eq!(decode_logged(&odd), Err(TxnDecodeError::TrailingBytes(13)));
     }
 
     #[test]

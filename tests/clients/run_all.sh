@@ -5,8 +5,11 @@
 # 1. kazoo scenarios (tests/clients/test_kazoo_scenarios.py)
 # 2. zkCli.sh and the C client's cli_mt (tests/clients/test_cli.py); a frame-by-frame differential
 #    run of raw requests against zabkeeper and Apache ZooKeeper (tests/clients/test_differential.py);
-#    quotas through zkCli.sh and kazoo on both servers (tests/clients/test_quota.py)
-# 3. kazoo's own test suite through kazoo_plugin (run_kazoo_suite.sh zabkeeper)
+#    quotas through zkCli.sh and kazoo on both servers (tests/clients/test_quota.py);
+#    a Go program on Debian's go-zookeeper library (tests/clients/test_go_client.py)
+# 3. one data directory served by Apache ZooKeeper 3.8 and zabkeeper in turn, both directions
+#    (tests/clients/test_datadir_interop.py)
+# 4. kazoo's own test suite through kazoo_plugin (run_kazoo_suite.sh zabkeeper)
 # Set ZK_COMPARE=1 to also run the kazoo suite against Debian's Apache ZooKeeper.
 # Installs the Debian packages it needs when missing. Exits non-zero on any failure; every step is
 # bounded by `timeout`.
@@ -24,6 +27,9 @@ need=()
 /usr/bin/python3 -c "import objgraph" 2>/dev/null || need+=(python3-objgraph)
 [ -x /usr/share/zookeeper/bin/zkCli.sh ] || need+=(zookeeper)
 [ -x /usr/lib/zookeeper/bin/cli_mt ] || need+=(zookeeper-bin)
+command -v go >/dev/null || need+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/samuel/go-zookeeper/zk ] ||
+    need+=(golang-github-samuel-go-zookeeper-dev)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     timeout 600 apt-get update -qq
@@ -40,7 +46,8 @@ run() {
 }
 py=(timeout -k 10 600 /usr/bin/python3 -m pytest -q -p no:cacheprovider -rfE)
 run env ZK_KIND=zabkeeper "${py[@]}" "$here/test_kazoo_scenarios.py" "$here/test_cli.py" \
-    "$here/test_differential.py" "$here/test_quota.py"
+    "$here/test_differential.py" "$here/test_quota.py" "$here/test_go_client.py"
+run "${py[@]}" "$here/test_datadir_interop.py"
 run "$here/run_kazoo_suite.sh" zabkeeper
 if [ "${ZK_COMPARE:-0}" = 1 ]; then
     run "$here/run_kazoo_suite.sh" zookeeper

@@ -217,7 +217,17 @@ impl Client {
         session_id: i64,
         passwd: [u8; 16],
     ) -> std::io::Result<Client> {
-        let mut sock = TcpStream::connect(("127.0.0.1", port))?;
+        let sock = TcpStream::connect(("127.0.0.1", port))?;
+        Client::handshake(sock, timeout_ms, session_id, passwd)
+    }
+
+    /// Sends a ConnectRequest on an open socket and reads the ConnectResponse.
+    pub fn handshake(
+        mut sock: TcpStream,
+        timeout_ms: i32,
+        session_id: i64,
+        passwd: [u8; 16],
+    ) -> std::io::Result<Client> {
         sock.set_read_timeout(Some(WAIT))?;
         sock.set_nodelay(true)?;
         let req = ConnectRequest {
@@ -310,14 +320,39 @@ impl Client {
 
     /// Whether the server closed the connection (reads until EOF, bounded).
     pub fn closed_by_server(&mut self) -> bool {
-        let mut b = [0u8; 1024];
-        loop {
-            match self.sock.read(&mut b) {
-                Ok(0) => return true,
-                Ok(_) => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
-                Err(_) => return false,
-            }
+        closed_by_server(&mut self.sock)
+    }
+}
+
+/// A blocking TCP connection to `127.0.0.1:port` from the local address `source` (any address
+/// in 127.0.0.0/8 on Linux), so a test can own a client IP no other connection uses.
+pub fn connect_from(source: &str, port: u16) -> std::io::Result<TcpStream> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    let stream = rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(format!("{source}:0").parse().map_err(invalid)?)?;
+        socket
+            .connect(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+            .await
+    })?;
+    let stream = stream.into_std()?;
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(WAIT))?;
+    Ok(stream)
+}
+
+/// Whether the server closed `sock`: reads until EOF or reset, bounded by the socket's read
+/// timeout (false when it expires with the connection still open).
+pub fn closed_by_server(sock: &mut TcpStream) -> bool {
+    let mut b = [0u8; 1024];
+    loop {
+        match sock.read(&mut b) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
         }
     }
 }
