@@ -43,6 +43,9 @@ pub enum StorageEvent {
     EpochPersisted,
     /// The truncation after `after` is durable: `Input::Truncated { after }`.
     Truncated(Zxid),
+    /// A snapshot of every txn up to this zxid is durable (written and fsynced, its directory
+    /// too): `Input::Compacted { upto }`.
+    SnapshotDurable(Zxid),
     /// The storage failed; nothing more will become durable. The server must stop.
     Failed(Arc<StorageError>),
 }
@@ -162,7 +165,9 @@ impl<S: Storage + 'static> StorageExec<S> {
 
     /// Closes the current log segment once everything queued before is durable, then writes a
     /// snapshot of `tree` (which covers every txn up to its last processed zxid) — off the
-    /// writer thread when the snapshot directory is known, so appends go on meanwhile.
+    /// writer thread when the snapshot directory is known, so appends go on meanwhile — and
+    /// reports [`StorageEvent::SnapshotDurable`] once it is on disk (nothing when it failed: the
+    /// core then keeps its log).
     pub fn snapshot(&self, tree: DataTree) -> Result<tokio::task::JoinHandle<()>, ServerError> {
         let zxid = tree.last_processed_zxid() as u64;
         self.run_job(|storage: &mut S| {
@@ -173,19 +178,29 @@ impl<S: Storage + 'static> StorageExec<S> {
         match &self.snap_dir {
             Some(dir) => {
                 let dir = dir.clone();
+                let tx = self.events_tx.clone();
                 Ok(tokio::task::spawn_blocking(move || {
                     let payload = crate::server::recovery::snapshot_payload(&tree);
+                    drop(tree);
                     match crate::storage::snapshot::write_snapshot(&dir, zxid, &payload) {
-                        Ok(path) => tracing::info!(path = %path.display(), "snapshot written"),
+                        Ok(path) => {
+                            tracing::info!(path = %path.display(), "snapshot written");
+                            // A full channel drops the notice: the core keeps its log until the next one.
+                            let _ = tx.try_send(StorageEvent::SnapshotDurable(Zxid(zxid)));
+                        }
                         Err(e) => tracing::warn!(error = %e, "snapshot failed"),
                     }
                 }))
             }
             None => {
+                let tx = self.events_tx.clone();
                 self.run_job(move |storage: &mut S| {
                     let payload = crate::server::recovery::snapshot_payload(&tree);
-                    if let Err(e) = storage.save_snapshot(zxid, &payload) {
-                        tracing::warn!(error = %e, "snapshot failed");
+                    match storage.save_snapshot(zxid, &payload) {
+                        Ok(()) => {
+                            let _ = tx.try_send(StorageEvent::SnapshotDurable(Zxid(zxid)));
+                        }
+                        Err(e) => tracing::warn!(error = %e, "snapshot failed"),
                     }
                 })?;
                 Ok(tokio::spawn(async {}))
