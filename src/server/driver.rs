@@ -30,6 +30,7 @@
 //! Besides writes, the driver owns the session clock (expiry → `closeSession` txns), the
 //! container/TTL reaper, snapshots every `snapCount` txns (serialised off the task) and autopurge.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -190,6 +191,13 @@ impl<S: Storage + 'static> Driver<S> {
         tree: &mut TreeGuard<'a>,
     ) -> Result<(), ServerError> {
         self.node.step(input, &mut self.effects);
+        let stats = &self.shared.stats;
+        stats
+            .core_log_entries
+            .store(self.node.log().len() as u64, Ordering::Relaxed);
+        stats
+            .core_log_base
+            .store(self.node.log_base().0, Ordering::Relaxed);
         let mut effects = std::mem::take(&mut self.effects);
         let mut result = Ok(());
         for effect in effects.drain() {
@@ -497,5 +505,72 @@ mod tests {
         assert_eq!(storage.accepted_epoch(), Some(1));
         assert_eq!(storage.current_epoch(), Some(1));
         assert_ne!(ids[0], ids[1]);
+    }
+
+    /// Memory does not grow with the txn count: every snapshot (here every 2 txns) that reached
+    /// the storage is fed back as `Input::Compacted`, so the core's log holds only the txns since
+    /// the newest snapshot and its base follows the snapshots.
+    #[tokio::test]
+    async fn snapshots_compact_the_core_log() {
+        let mut config = ServerConfig::standalone("/nonexistent".into(), 0, 2000);
+        config.snap_count = 2;
+        let (node_tx, inbox) = mpsc::channel(16);
+        let shared = Arc::new(Shared {
+            config: config.clone(),
+            tree: tokio::sync::Mutex::new(DataTree::new()),
+            sessions: Mutex::new(SessionTracker::new(config.tick_ms)),
+            conns: Connections::default(),
+            node_tx: node_tx.clone(),
+            stats: Arc::new(ServerStats::default()),
+            last_zxid: AtomicI64::new(0),
+            started: Instant::now(),
+        });
+        let storage = StorageExec::spawn(MemStorage::new(), None, None).expect("writer");
+        let (notify, _) = broadcast::channel(1);
+        let driver = Driver::new(
+            Arc::clone(&shared),
+            inbox,
+            standalone_node_config(&config),
+            DurableState::default(),
+            storage,
+            SessionIds::new(1, 0, []),
+            Shutdown::new(notify.subscribe()),
+        );
+        let handle = tokio::spawn(driver.run());
+        const TXNS: u64 = 20;
+        for _ in 0..TXNS {
+            let (reply, answer) = oneshot::channel();
+            let msg = NodeMsg::CreateSession {
+                timeout_ms: 30_000,
+                reply,
+            };
+            node_tx.send(msg).await.expect("driver inbox");
+            tokio::time::timeout(WAIT, answer)
+                .await
+                .expect("answered in time")
+                .expect("session created");
+        }
+        // The last snapshot's notice arrives after its txn was answered: wait for it, bounded.
+        let deadline = Instant::now() + WAIT;
+        let stats = Arc::clone(&shared.stats);
+        while stats.core_log_base.load(Ordering::Relaxed) < EPOCH_1 | (TXNS - 2) {
+            assert!(
+                Instant::now() < deadline,
+                "log base stuck at {:#x}, {} entries",
+                stats.core_log_base.load(Ordering::Relaxed),
+                stats.core_log_entries.load(Ordering::Relaxed)
+            );
+            tokio::task::yield_now().await;
+        }
+        assert!(stats.core_log_entries.load(Ordering::Relaxed) <= 2);
+        notify.send(()).expect("driver listening");
+        let storage = handle.await.expect("driver task").expect("clean stop");
+        assert_eq!(
+            storage
+                .latest_snapshot()
+                .expect("read")
+                .map(|(z, _)| z >= EPOCH_1 | (TXNS - 2)),
+            Some(true)
+        );
     }
 }
