@@ -11,9 +11,27 @@
 //! - [`wire`]: sans-IO codecs for ZooKeeper's client protocol and four-letter words.
 //! - [`storage`]: the only module that touches the filesystem: the checksummed transaction log,
 //!   snapshots, epochs and recovery.
-//! - `server` (feature `server`): the tokio runtime that executes the effects.
+//! - `server` (feature `server`): the tokio runtime that drives `protocol::Node` and executes its
+//!   effects. Today it runs one-voter ensembles (the standalone server); peer links exist but no
+//!   serving path uses them yet.
 //!
-//! See `spec/README.md` for the walk of one write through these modules.
+//! One write on a standalone server, top-down (`spec/server.md` "The write path"):
+//!
+//! 1. `server/client.rs` reads a frame; `wire::client` decodes the request; it goes to the
+//!    driver's inbox as a `NodeMsg`.
+//! 2. `server/driver.rs` asks the core for the zxid the next write gets
+//!    ([`protocol::Node::next_zxid`]); `server/pipeline.rs` prepares the request into a txn
+//!    stamped with it ([`tree::prepare_logged`] against the tree plus the changes in flight).
+//! 3. The driver feeds `Input::Write`; `protocol/leader.rs` logs it and emits `PersistTxns` and
+//!    `Proposed { zxid }` (checked against the stamp).
+//! 4. `server/storage_exec.rs` runs `PersistTxns` on [`storage::GroupCommit`] (append, one
+//!    fdatasync per batch); the durable zxid comes back as `Input::Persisted`.
+//! 5. With one voter the leader's own durable ACK is a quorum: the core emits `Commit { upto }`.
+//! 6. `server/apply.rs` applies the committed txns in zxid order to [`tree::DataTree`], queues the
+//!    watch events, then the reply to the waiter registered under that zxid.
+//!
+//! `spec/README.md` walks the same write through a three-server ensemble, which the runtime does
+//! not serve yet.
 
 #![forbid(unsafe_code)]
 

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use zabkeeper::server::committer::{rebuild_tree, snapshot_payload};
+use zabkeeper::server::recovery::{rebuild_tree, snapshot_payload};
 use zabkeeper::storage::snapshot::{self, ZxidDigest};
 use zabkeeper::storage::{FileStorage, Storage, StorageConfig};
 use zabkeeper::tree::txn::{decode_logged, Txn, DIGEST_VERSION};

@@ -1,7 +1,7 @@
 //! Fuzz target: reading a snapshot as start-up does (`spec/storage.md` §3 and §5): the file
 //! through `storage::snapshot::read_snapshot` (what recovery's `load_latest` calls on each
 //! candidate: header, seal, Adler-32), then the payload through `DataTree::deserialize_snapshot`,
-//! the call `server/committer.rs` makes on what recovery returns.
+//! the call `server/recovery.rs` makes on what recovery returns.
 //!
 //! Byte 0 holds flags:
 //! - bit 0: raw — the rest of the input is the snapshot file, byte for byte;

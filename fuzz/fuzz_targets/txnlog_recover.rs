@@ -1,5 +1,5 @@
 //! Fuzz target: txn log recovery (`storage::recover`, `spec/storage.md` §2 and §5) and the replay
-//! the server does after it (`tree::txn::decode` + `DataTree::apply`, as `server/committer.rs`).
+//! the server does after it (`tree::txn::decode` + `DataTree::apply`, as `server/recovery.rs`).
 //!
 //! The input describes the log segments of a fresh data directory. Byte 0 holds flags:
 //! - bit 0: raw — the rest of the input is the file `log.1`, byte for byte;

@@ -1,7 +1,7 @@
 //! Fuzz target: the txn log segment reader over bytes in memory
 //! (`storage::txnlog::check_segment_bytes`, the same code recovery runs on each file;
 //! `spec/storage.md` §2 "torn tail vs corrupt middle"), then the replay the server does on what it
-//! returns (`tree::txn::decode` + `DataTree::apply`, as `server/committer.rs`). In memory so that
+//! returns (`tree::txn::decode` + `DataTree::apply`, as `server/recovery.rs`). In memory so that
 //! it runs tens of thousands of inputs a second; `txnlog_recover` drives the whole file-based
 //! recovery more slowly.
 //!

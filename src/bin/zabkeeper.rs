@@ -2,7 +2,7 @@
 //! bounded load generator against a running server).
 //!
 //! Logging goes to stderr through `tracing-subscriber` (`RUST_LOG`, default `info`). SIGINT and
-//! SIGTERM start a graceful shutdown: the listener stops, connections close, the node task
+//! SIGTERM start a graceful shutdown: the listener stops, connections close, the driver
 //! flushes and fsyncs the txn log, then the process exits 0.
 
 use std::path::PathBuf;

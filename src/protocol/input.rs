@@ -49,4 +49,11 @@ pub enum Input {
         /// The zxid the log was cut back to.
         after: Zxid,
     },
+    /// A snapshot holding every txn up to `upto` is durable: the node may drop its log entries
+    /// up to there (they are committed: ZAB-COMPACT-COMMITTED) and sends a learner whose last
+    /// zxid is below `upto` a SNAP instead of a DIFF.
+    Compacted {
+        /// The zxid the durable snapshot covers.
+        upto: Zxid,
+    },
 }

@@ -454,30 +454,29 @@ impl Node {
 
     /// A prepared write: next zxid, log it, PROPOSAL to every forwarding follower.
     pub(crate) fn leader_propose(&mut self, data: Bytes, out: &mut Effects) {
-        let (phase, epoch) = (self.lead().phase, self.lead().epoch);
-        let Some(epoch) = epoch.filter(|_| phase == LeaderPhase::Broadcast) else {
-            return out.push(Effect::Reject {
-                data,
-                reason: RejectReason::NotLeader,
-            });
+        let zxid = match self.next_zxid() {
+            Ok(zxid) => zxid,
+            Err(reason) => {
+                out.push(Effect::Reject { data, reason });
+                if reason == RejectReason::ZxidRollover {
+                    // ZOOKEEPER-1277: never wrap; a new election starts a new epoch.
+                    self.become_looking(out);
+                }
+                return;
+            }
         };
-        let last = self.last_zxid();
-        let next = if last.epoch() == epoch {
-            last.next()
-        } else {
-            Ok(Zxid::new(epoch, 1))
-        };
-        let Ok(zxid) = next else {
-            // ZOOKEEPER-1277: never wrap; a new election starts a new epoch.
-            out.push(Effect::Reject {
-                data,
-                reason: RejectReason::ZxidRollover,
-            });
-            return self.become_looking(out);
-        };
+        let epoch = self
+            .lead()
+            .epoch
+            .expect("next_zxid is Ok only with an epoch");
         invariant!(
             zxid.epoch() == epoch,
             "ZAB-ZXID: proposal {zxid} outside epoch {epoch}"
+        );
+        assert!(
+            zxid > self.last_zxid(),
+            "ZAB-ZXID: proposal {zxid} not after the log's last {}",
+            self.last_zxid()
         );
         let proposal = Proposal { zxid, data };
         self.append(vec![proposal.clone()], out);
@@ -499,6 +498,26 @@ impl Node {
             .collect();
         for sid in targets {
             out.send(sid, PeerMsg::Propose(proposal.clone()));
+        }
+    }
+
+    /// The zxid the next [`Input::Write`](super::Input::Write) will be proposed as: the runtime
+    /// stamps the txn's header with it before feeding the write (so the logged bytes carry the
+    /// core's zxid), and `Effect::Proposed` then confirms it. `Err(NotLeader)` outside an
+    /// established leader's broadcast phase; `Err(ZxidRollover)` when this epoch's counter is
+    /// exhausted (the write would be refused and the leader step down).
+    pub fn next_zxid(&self) -> Result<Zxid, RejectReason> {
+        let Role::Leading(lead) = &self.role else {
+            return Err(RejectReason::NotLeader);
+        };
+        let Some(epoch) = lead.epoch.filter(|_| lead.phase == LeaderPhase::Broadcast) else {
+            return Err(RejectReason::NotLeader);
+        };
+        let last = self.last_zxid();
+        if last.epoch() == epoch {
+            last.next().map_err(|_| RejectReason::ZxidRollover)
+        } else {
+            Ok(Zxid::new(epoch, 1))
         }
     }
 

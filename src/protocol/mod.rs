@@ -183,6 +183,7 @@ impl Node {
             Input::Persisted { upto } => self.on_persisted(upto, out),
             Input::EpochPersisted => self.on_epoch_persisted(out),
             Input::Truncated { after } => self.on_truncated(after, out),
+            Input::Compacted { upto } => self.compact_upto(upto),
         }
         if LOCAL_ASSERTS {
             if let Err(violation) = invariants::check_local(self) {
@@ -345,6 +346,27 @@ impl Node {
         self.committed_zxid = self.committed_zxid.min(self.last_zxid());
         self.truncate_pending = Some(after);
         out.push(Effect::TruncateLog { after });
+    }
+
+    /// `Input::Compacted`: a durable snapshot holds every txn up to `upto`; the log entries up to
+    /// there are dropped and `upto` becomes the log's base (a learner behind it gets a SNAP,
+    /// `sync::plan_sync`). Only committed entries may go (ZAB-COMPACT-COMMITTED): an uncommitted
+    /// one may still be truncated or needed by a learner's DIFF, and cannot be in a snapshot of
+    /// the applied tree anyway. A base at or above `upto` already is a no-op.
+    fn compact_upto(&mut self, upto: Zxid) {
+        invariant!(
+            upto <= self.committed_zxid,
+            "ZAB-COMPACT-COMMITTED: compaction to {upto} beyond committed {} on {}",
+            self.committed_zxid,
+            self.config.my_id
+        );
+        let upto = upto.min(self.committed_zxid);
+        if upto <= self.log_base {
+            return;
+        }
+        let n = self.log.partition_point(|p| p.zxid <= upto);
+        self.log.drain(..n);
+        self.log_base = upto;
     }
 
     /// Applies everything up to `upto` (committed and durable).

@@ -3,9 +3,9 @@
 //!
 //! Each connection is two tasks: this reader, which decodes frames and dispatches them, and a
 //! writer that drains the connection's bounded outbound queue ([`Outbound`]) to the socket. Both
-//! the node task (write replies, watch events) and this reader (read replies) push to that queue,
+//! the driver (write replies, watch events) and this reader (read replies) push to that queue,
 //! so everything the client receives is in one order. Per-session FIFO: a read waits until every
-//! write this connection sent to the node task has been answered ([`ConnShared::wait_writes`]),
+//! write this connection sent to the driver has been answered ([`ConnShared::wait_writes`]),
 //! exactly as ZooKeeper's CommitProcessor holds a session's reads behind its pending writes.
 //!
 //! The first frame must arrive within `nio.sessionlessCnxnTimeout` of accept, so a silent or
@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::server::sessions::{password_for, password_matches};
 use crate::server::shutdown::Shutdown;
-use crate::server::{admin, node_task::NodeMsg, ops, Shared};
+use crate::server::{admin, driver::NodeMsg, ops, Shared};
 use crate::tree::ZkError;
 use crate::wire::client::{
     AuthPacket, ConnectRequest, ConnectResponse, ReplyHeader, Request, RequestHeader,
@@ -40,7 +40,7 @@ pub const OUTBOUND_QUEUE_FRAMES: usize = 16_384;
 /// (backpressure on a client that pipelines reads faster than it reads replies).
 pub const OUTBOUND_SOFT_BYTES: usize = 16 * 1024 * 1024;
 /// Queued bytes at which the connection is cut off (events and write replies cannot wait: the
-/// node task never blocks on one connection).
+/// driver never blocks on one connection).
 pub const OUTBOUND_HARD_BYTES: usize = 256 * 1024 * 1024;
 
 /// How long a closing connection's writer may take to flush its queue.
@@ -82,7 +82,7 @@ pub struct ConnStats {
     pub last_latency_ms: AtomicU64,
 }
 
-/// State of one connection shared by its reader, its writer and the node task.
+/// State of one connection shared by its reader, its writer and the driver.
 #[derive(Debug)]
 pub struct ConnShared {
     /// Server-unique connection id.
@@ -97,7 +97,7 @@ pub struct ConnShared {
     pub established_ms: i64,
     /// Authenticated ids: always `ip:<addr>`, plus digest/super ids from auth packets.
     pub auth_ids: Mutex<AuthIds>,
-    /// Writes sent to the node task and not yet answered.
+    /// Writes sent to the driver and not yet answered.
     pub outstanding: AtomicUsize,
     /// Signalled whenever `outstanding` drops.
     pub writes_done: Notify,
@@ -212,7 +212,7 @@ impl ConnShared {
         self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
     }
 
-    /// Marks one write answered (called by the node task after queueing its reply).
+    /// Marks one write answered (called by the driver after queueing its reply).
     pub fn write_answered(&self) {
         self.outstanding.fetch_sub(1, Ordering::SeqCst);
         self.writes_done.notify_waiters();
@@ -388,7 +388,7 @@ pub enum ConnError {
     /// The first frame did not arrive within `nio.sessionlessCnxnTimeout`.
     #[error("no complete ConnectRequest within {0:?} of accept")]
     HandshakeTimeout(std::time::Duration),
-    /// The node task is gone (shutting down).
+    /// The driver is gone (shutting down).
     #[error("server shutting down")]
     ShuttingDown,
 }
@@ -667,7 +667,7 @@ impl Handler {
                 self.submit_write(conn, header.xid, Request::CloseSession, started)
                     .await?;
                 // Nothing after a closeSession may run under the session (ZooKeeper's
-                // PrepRequestProcessor marks it closing): stop reading, let the node task queue
+                // PrepRequestProcessor marks it closing): stop reading, let the driver queue
                 // the reply (it then closes the connection), and end.
                 self.shared
                     .with_sessions(|t| t.set_closing(conn.session_id()));

@@ -1,28 +1,40 @@
-//! The tokio runtime of a standalone server: recovery, the node task, the listener, the
-//! housekeeping timers, and graceful shutdown.
+//! The tokio runtime of a standalone server: recovery, the driver of the protocol core, the
+//! listener, the housekeeping timers, and graceful shutdown.
 //!
-//! Data flow of one write (`spec/server.md` "The write path"):
-//! `client.rs` decodes the frame → [`node_task`] prepares it into a txn (`tree::prepare`, stamped
-//! with the server clock and the next zxid) → the [`committer`] makes it durable (standalone:
-//! append + fsync through storage's group commit) → the node task applies it to the data tree,
-//! queues the watch events on the affected connections, then the reply, and only then releases
-//! the tree so other connections can read the new data. Reads are served by `ops.rs` straight
-//! from the tree, after the connection's own pending writes.
+//! A standalone server (no `server.N` lines) is a one-voter ZAB ensemble: every write goes
+//! through `protocol::Node::step`, and the zxid of every txn is the core's. One write, top-down
+//! (`spec/server.md` "The write path"): [`client`] decodes the frame and sends a
+//! [`driver::NodeMsg`] → [`driver`] (the single owner of the `Node`) asks the core for the next
+//! zxid → [`pipeline`] prepares the request into a txn stamped with it (`tree::prepare`, against
+//! the tree plus the changes in flight) → `Input::Write` → the core emits `PersistTxns` →
+//! [`storage_exec`] appends and fsyncs through storage's group commit → `Input::Persisted` → the
+//! core emits `Commit` → [`apply`] applies the committed txns to the tree in zxid order, queues
+//! the watch events, then the reply to whoever waits on that zxid, and only then releases the
+//! tree so other connections can read the new data. [`recovery`] builds the tree and the core's
+//! `DurableState` from the data directory at start-up. Reads are served by `ops.rs` straight from
+//! the tree, after the connection's own pending writes.
 //!
-//! Tasks: one listener, one node task (the only writer of the tree, the log and the session
-//! table), one reader + one writer task per connection, one snapshot task at a time. Every queue
-//! is bounded. `run` returns after every task has stopped and the log has been synced.
+//! [`peers`], [`transport`] (election and quorum links) and the peer codec exist and are tested
+//! but no serving path uses them yet: with one voter there is nobody to talk to.
+//!
+//! Tasks: one listener, one driver (the only writer of the tree and the session table, and the
+//! only user of the log writer thread), one reader + one writer task per connection, one snapshot
+//! task at a time. Every queue is bounded. `run` returns after every task has stopped and the log
+//! has been synced.
 
 pub mod admin;
+pub mod apply;
 pub mod bench;
 pub mod client;
-pub mod committer;
+pub mod driver;
 pub mod listener;
-pub mod node_task;
 pub mod ops;
 pub mod peers;
+pub mod pipeline;
+pub mod recovery;
 pub mod sessions;
 pub mod shutdown;
+pub mod storage_exec;
 pub mod timers;
 pub mod transport;
 
@@ -40,7 +52,7 @@ use crate::server::client::ConnHandle;
 use crate::server::sessions::SessionTracker;
 use crate::tree::DataTree;
 
-/// Capacity of the node task's inbox (writes and session creations waiting to be prepared).
+/// Capacity of the driver's inbox (writes and session creations waiting to be prepared).
 pub const NODE_INBOX: usize = 4096;
 
 /// Why the server could not start or had to stop.
@@ -67,6 +79,9 @@ pub enum ServerError {
     /// The txn log writer failed or could not start; nothing more can be made durable.
     #[error(transparent)]
     LogFailed(#[from] crate::storage::GroupCommitError),
+    /// A runtime invariant broke or a task died (a bug): the server stops rather than go on.
+    #[error("{0}")]
+    Fatal(String),
 }
 
 /// Milliseconds since the Unix epoch (ctime/mtime of znodes, `cons` timestamps).
@@ -91,6 +106,11 @@ pub struct ServerStats {
     pub latency_total_ms: AtomicU64,
     /// Number of latencies.
     pub latency_count: AtomicU64,
+    /// Entries in the core's in-memory log after the driver's last step (bounded by `snapCount`
+    /// plus the proposals in flight once snapshots compact it).
+    pub core_log_entries: AtomicU64,
+    /// The core's log base after the driver's last step (the newest compacted snapshot's zxid).
+    pub core_log_base: AtomicU64,
 }
 
 impl ServerStats {
@@ -187,20 +207,20 @@ impl Connections {
     }
 }
 
-/// State shared by the node task, the connections and the four-letter words.
+/// State shared by the driver, the connections and the four-letter words.
 pub struct Shared {
     /// The configuration the server started with.
     pub config: ServerConfig,
-    /// The data tree. Held by the node task across prepare → persist → apply → queue events and
-    /// replies, so no connection can read a txn's effects before they are durable and before
+    /// The data tree. Held by the driver while it prepares a batch of writes and while it applies
+    /// committed txns, queues their events and replies, so no connection can read a txn's effects before they are durable and before
     /// its watch events are queued.
     pub tree: tokio::sync::Mutex<DataTree>,
     /// Session deadlines.
     pub sessions: Mutex<SessionTracker>,
     /// Open connections.
     pub conns: Connections,
-    /// The node task's inbox.
-    pub node_tx: mpsc::Sender<node_task::NodeMsg>,
+    /// The driver's inbox.
+    pub node_tx: mpsc::Sender<driver::NodeMsg>,
     /// Counters.
     pub stats: Arc<ServerStats>,
     /// zxid of the last applied txn.
@@ -232,6 +252,14 @@ impl Shared {
     }
 }
 
+/// Autopurge on the log writer thread (`StorageExec::purge`).
+fn purge_file_storage(storage: &mut crate::storage::FileStorage, retain: usize) {
+    match storage.purge(retain) {
+        Ok(deleted) => tracing::info!(files = deleted.len(), "autopurge done"),
+        Err(e) => tracing::warn!(error = %e, "autopurge failed"),
+    }
+}
+
 fn notify_shutdown_early(listener: &listener::Listener) -> usize {
     listener.notify_shutdown.send(()).unwrap_or(0)
 }
@@ -255,7 +283,7 @@ pub async fn run(config: ServerConfig, shutdown: impl Future) -> Result<(), Serv
             addr: addr.to_string(),
             source,
         })?;
-    let recovered = committer::recover(&config)?;
+    let recovered = recovery::recover(&config)?;
     let (node_tx, node_rx) = mpsc::channel(NODE_INBOX);
     let started = Instant::now();
     let mut tracker = SessionTracker::new(config.tick_ms);
@@ -284,15 +312,21 @@ pub async fn run(config: ServerConfig, shutdown: impl Future) -> Result<(), Serv
     );
     let (notify_shutdown, _) = broadcast::channel(1);
     let (shutdown_complete_tx, mut shutdown_complete_rx) = mpsc::channel::<()>(1);
-    let node = node_task::NodeTask::new(
+    let storage = storage_exec::StorageExec::spawn(
+        recovered.storage,
+        Some(recovered.snap_dir),
+        Some(purge_file_storage),
+    )?;
+    let node = driver::Driver::new(
         Arc::clone(&shared),
         node_rx,
-        recovered.committer,
-        recovered.progress,
+        driver::standalone_node_config(&config),
+        recovered.durable,
+        storage,
         recovered.session_ids,
         shutdown::Shutdown::new(notify_shutdown.subscribe()),
     );
-    let mut node_handle = tokio::spawn(node.run());
+    let mut node_handle = tokio::spawn(async move { node.run().await.map(drop) });
     let mut listener = listener::Listener {
         listener: tcp,
         shared: Arc::clone(&shared),
@@ -309,11 +343,11 @@ pub async fn run(config: ServerConfig, shutdown: impl Future) -> Result<(), Serv
         }
         _ = shutdown => {}
         r = &mut node_handle => {
-            // The node task only stops early on a log failure: stop serving.
+            // The driver only stops early on a storage failure: stop serving.
             let outcome = match r {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) => Err(e),
-                Err(e) => Err(ServerError::Recovery(format!("node task panicked: {e}"))),
+                Err(e) => Err(ServerError::Recovery(format!("driver panicked: {e}"))),
             };
             let _ = notify_shutdown_early(&listener);
             return outcome;
@@ -334,6 +368,6 @@ pub async fn run(config: ServerConfig, shutdown: impl Future) -> Result<(), Serv
     match node_handle.await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(e),
-        Err(e) => Err(ServerError::Recovery(format!("node task panicked: {e}"))),
+        Err(e) => Err(ServerError::Recovery(format!("driver panicked: {e}"))),
     }
 }

@@ -1,6 +1,6 @@
 //! Reads and session-local requests, served straight from the data tree (ZooKeeper's
 //! `FinalRequestProcessor` for non-txn requests), plus the translations between the wire's
-//! records and the tree's types that the node task shares.
+//! records and the tree's types that the driver shares.
 //!
 //! Role: `client.rs` calls [`serve_read`] once the connection's own writes have all been
 //! answered (per-session FIFO). Watches are registered under the tree lock in the same critical
@@ -278,7 +278,7 @@ pub fn tree_facts(tree: &DataTree) -> TreeFacts {
 }
 
 /// The tree's view of a client write. `None` for requests that are not tree writes
-/// (reconfig is answered by the node task itself).
+/// (reconfig is prepared by `pipeline.rs` itself).
 pub fn to_write_request(request: &Request) -> Option<WriteRequest> {
     Some(match request {
         Request::Create(r) => create(CreateKind::Create, r, -1),

@@ -1,7 +1,7 @@
 //! Session ids, passwords and the expiry clock (ZooKeeper's `SessionTrackerImpl` + `ExpiryQueue`).
 //!
-//! Role in the data flow: the handshake asks [`SessionIds`] for a fresh id and [`password_for`]
-//! for its password; every packet of a session calls [`SessionTracker::touch`]; the node task's
+//! Role in the data flow: the pipeline asks [`SessionIds`] for a fresh id when a handshake needs a session, and [`password_for`]
+//! for its password; every packet of a session calls [`SessionTracker::touch`]; the driver's
 //! tick asks [`SessionTracker::expired`] which sessions to close (it then runs a CloseSession txn
 //! through the write path). Spec: reference A.15, `spec/server.md` "Sessions".
 //!

@@ -3,7 +3,7 @@
 //! Role: the binary's signal handler sends once on a `broadcast` channel; every long-lived task
 //! holds a [`Shutdown`] and leaves its loop when `recv` returns. Tasks also hold a clone of an
 //! `mpsc::Sender` whose channel the server awaits closing, so `run` returns only after every task
-//! has finished (and the node task has flushed the log).
+//! has finished (and the driver has flushed the log).
 
 use tokio::sync::broadcast;
 

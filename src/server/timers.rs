@@ -2,9 +2,8 @@
 //! expire `ticks × tickTime` later, `Effect::CancelTimer(timer)` disarms it, and an expired timer
 //! becomes `Input::Timeout(timer)`.
 //!
-//! Status: this module exists and is tested (unit tests below, on tokio's paused clock); the
-//! serving path does not use it yet. The ensemble driver of issue 9, which will own the `Node`
-//! and execute its effects, is future work.
+//! Used by `server/driver.rs`, which executes the node's timer effects here and feeds every
+//! expiry back to `Node::step`.
 //!
 //! Semantics are the core's (spec/election.md §Timers, `protocol::timer`): at most one of each
 //! [`Timer`] is armed; setting an armed timer replaces its deadline (earlier or later); cancelling

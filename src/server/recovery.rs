@@ -1,129 +1,30 @@
-//! The "replicate" seam of the write path, and start-up recovery.
+//! Start-up recovery: the data directory → the data tree, the sessions, and the core's
+//! [`DurableState`] (`spec/server.md` "Recovery").
 //!
-//! Role: the node task hands every prepared txn to a [`Committer`] and learns, through a
-//! `watch` channel of [`CommitProgress`], up to which zxid txns are committed and may be applied.
-//! Standalone, "committed" means "durable on the local disk": txns go to storage's group-commit
-//! writer thread, which appends and fsyncs in batches and reports `Durable { upto }`. The ZAB
-//! ensemble will add a variant that turns a submit into `Input::Write` for `protocol::Node`,
-//! executes `Effect::PersistTxns` on the same group commit, feeds `Input::Persisted { upto }`
-//! back, and publishes `Effect::Commit { upto }` as the progress — the node task does not change.
-//! Spec: `spec/server.md` "The write path".
+//! Role: before the driver builds its [`Node`](crate::protocol::Node), [`recover`] opens the
+//! storage (`FileStorage::open`: newest valid snapshot, log replay, torn tail cut, ZooKeeper's
+//! epoch-file rules), applies every logged txn after the snapshot to the tree ([`rebuild_tree`],
+//! checking the digests ZooKeeper 3.6+ records in snapshots and txns), and writes a start-up
+//! snapshot at the last zxid when anything was replayed (as ZooKeeper 3.8 does), with the digest
+//! record ([`snapshot_payload`]); the driver's periodic snapshots use the same payload.
+//!
+//! The [`DurableState`] handed to the core therefore has `log_base` = that snapshot's zxid and an
+//! empty in-memory log: every txn on disk is in the tree, and a one-voter ensemble has nothing to
+//! sync. Everything on disk counts as committed: a one-voter ensemble commits a txn as soon as it
+//! is durable (its own ACK is a quorum), so a txn that reached the log before a crash was either
+//! acknowledged or would have been committed by the next election's initial history.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
-
-use tokio::sync::watch;
 
 use crate::config::ServerConfig;
+use crate::protocol::{DurableState, Epoch, Zxid};
 use crate::server::sessions::SessionIds;
 use crate::server::ServerError;
 use crate::storage::snapshot::{self, ZxidDigest};
-use crate::storage::{
-    Completion, FileStorage, GroupCommit, GroupCommitConfig, Storage, StorageConfig, StorageError,
-};
+use crate::storage::{FileStorage, StorageConfig};
 use crate::tree::txn::DIGEST_VERSION;
 use crate::tree::DataTree;
-
-/// Txns submitted and not yet reported committed, at most (also the group-commit queue size,
-/// so a submit never blocks).
-pub const MAX_IN_FLIGHT: usize = 4096;
-
-/// How far commitment got.
-#[derive(Clone, Debug)]
-pub enum CommitProgress {
-    /// Every txn with zxid ≤ this is committed.
-    Upto(i64),
-    /// The log failed; nothing more will commit. The server must stop.
-    Failed(Arc<StorageError>),
-}
-
-/// Why a submit failed.
-#[derive(Debug, thiserror::Error)]
-pub enum CommitError {
-    /// The storage writer stopped.
-    #[error(transparent)]
-    Writer(#[from] crate::storage::GroupCommitError),
-    /// Too many txns in flight (a caller bug: the node task bounds them).
-    #[error("commit queue full")]
-    Full,
-}
-
-/// How txns become committed.
-pub enum Committer {
-    /// One server: local durability is the commit.
-    Standalone(Standalone),
-}
-
-/// The standalone committer: storage's group commit.
-pub struct Standalone {
-    log: Option<GroupCommit<FileStorage>>,
-    snap_dir: PathBuf,
-}
-
-impl Committer {
-    /// Queues one txn (its `TxnHeader` + record bytes). Never blocks.
-    pub fn submit(&self, zxid: i64, payload: Vec<u8>) -> Result<(), CommitError> {
-        match self {
-            Committer::Standalone(s) => {
-                let log = s.log.as_ref().ok_or(CommitError::Full)?;
-                match log.try_submit(zxid as u64, payload)? {
-                    None => Ok(()),
-                    Some(_) => Err(CommitError::Full),
-                }
-            }
-        }
-    }
-
-    /// Closes the current log segment once everything queued before is durable (at snapshots).
-    pub fn roll_log(&self) {
-        let Committer::Standalone(s) = self;
-        if let Some(log) = &s.log {
-            let _ = log.execute(|storage: &mut FileStorage| {
-                if let Err(e) = storage.roll() {
-                    tracing::warn!(error = &e as &dyn std::error::Error, "log roll failed");
-                }
-            });
-        }
-    }
-
-    /// Autopurge on the writer thread: keep `retain` snapshots and the logs they need.
-    pub fn purge(&self, retain: usize) {
-        let Committer::Standalone(s) = self;
-        if let Some(log) = &s.log {
-            let _ = log.execute(
-                move |storage: &mut FileStorage| match storage.purge(retain) {
-                    Ok(deleted) => tracing::info!(files = deleted.len(), "autopurge done"),
-                    Err(e) => {
-                        tracing::warn!(error = &e as &dyn std::error::Error, "autopurge failed")
-                    }
-                },
-            );
-        }
-    }
-
-    /// Where snapshots are written.
-    pub fn snap_dir(&self) -> PathBuf {
-        let Committer::Standalone(s) = self;
-        s.snap_dir.clone()
-    }
-
-    /// Makes everything queued durable and stops the writer (graceful shutdown). The join runs
-    /// on a blocking thread so the runtime's workers are never blocked.
-    pub async fn close(&mut self) -> Result<(), ServerError> {
-        let Committer::Standalone(s) = self;
-        let Some(log) = s.log.take() else {
-            return Ok(());
-        };
-        let joined = tokio::task::spawn_blocking(move || -> Result<(), ServerError> {
-            let mut storage = log.shutdown()?;
-            storage.sync()?;
-            Ok(())
-        })
-        .await;
-        joined.map_err(|e| ServerError::Recovery(format!("log close task: {e}")))?
-    }
-}
 
 /// What start-up recovered.
 pub struct Recovered {
@@ -133,12 +34,14 @@ pub struct Recovered {
     pub sessions: BTreeMap<i64, u32>,
     /// zxid of the last applied txn.
     pub last_zxid: i64,
-    /// The committer, ready to append after `last_zxid`.
-    pub committer: Committer,
+    /// The storage, ready to append after `last_zxid`.
+    pub storage: FileStorage,
+    /// What the core's node is built from.
+    pub durable: DurableState,
     /// Session id allocator, above every recovered id.
     pub session_ids: SessionIds,
-    /// Receives commit progress.
-    pub progress: watch::Receiver<CommitProgress>,
+    /// Where snapshots are written.
+    pub snap_dir: PathBuf,
 }
 
 /// The snapshot payload of `tree` as ZooKeeper 3.6+ writes it: the body, then the seal and the
@@ -244,8 +147,7 @@ pub fn rebuild_tree(recovered: &crate::storage::Recovered) -> Result<RebuiltTree
     Ok(out)
 }
 
-/// Recovers `dataDir`/`dataLogDir` (snapshot + log replay), writes a start-up snapshot as
-/// ZooKeeper 3.8 does, and starts the log writer.
+/// Recovers `dataDir`/`dataLogDir` and builds the core's durable state.
 pub fn recover(config: &ServerConfig) -> Result<Recovered, ServerError> {
     let mut sc = StorageConfig::new(config.data_dir.clone());
     sc.data_log_dir = config.data_log_dir.clone();
@@ -264,6 +166,8 @@ pub fn recover(config: &ServerConfig) -> Result<Recovered, ServerError> {
         digests_matched = rebuilt.digests_matched,
         digest_mismatches = rebuilt.digest_mismatches,
         last_zxid = format_args!("{last_zxid:#x}"),
+        accepted_epoch = recovered.accepted_epoch,
+        current_epoch = recovered.current_epoch,
         "recovered"
     );
     if recovered.snapshot.as_ref().map(|(z, _)| *z as i64) != Some(last_zxid)
@@ -272,6 +176,11 @@ pub fn recover(config: &ServerConfig) -> Result<Recovered, ServerError> {
         let payload = snapshot_payload(&tree);
         crate::storage::snapshot::write_snapshot(&sc.snap_dir(), last_zxid as u64, &payload)?;
     }
+    let durable = durable_state(
+        recovered.accepted_epoch,
+        recovered.current_epoch,
+        last_zxid as u64,
+    )?;
     let sessions: BTreeMap<i64, u32> = tree
         .sessions()
         .iter()
@@ -282,27 +191,36 @@ pub fn recover(config: &ServerConfig) -> Result<Recovered, ServerError> {
         crate::server::wall_clock_ms() as u64,
         sessions.keys().copied(),
     );
-    let (progress_tx, progress) = watch::channel(CommitProgress::Upto(last_zxid));
-    let gc_config = GroupCommitConfig {
-        queue_capacity: MAX_IN_FLIGHT,
-        max_batch: 1024,
-    };
-    let log = GroupCommit::spawn(storage, gc_config, move |c| {
-        let p = match c {
-            Completion::Durable { upto } => CommitProgress::Upto(upto as i64),
-            Completion::Failed { error } => CommitProgress::Failed(error),
-        };
-        let _ = progress_tx.send(p);
-    })?;
     Ok(Recovered {
         tree,
         sessions,
         last_zxid,
-        committer: Committer::Standalone(Standalone {
-            log: Some(log),
-            snap_dir: sc.snap_dir(),
-        }),
+        storage,
+        durable,
         session_ids,
-        progress,
+        snap_dir: sc.snap_dir(),
+    })
+}
+
+/// The core's view of a recovered disk whose every txn up to `last_zxid` is in the tree (and in
+/// the start-up snapshot): the epochs from their files, an empty in-memory log above
+/// `log_base = last_zxid`, everything committed.
+pub fn durable_state(
+    accepted_epoch: u64,
+    current_epoch: u64,
+    last_zxid: u64,
+) -> Result<DurableState, ServerError> {
+    let epoch = |value: u64, name: &str| {
+        u32::try_from(value).map(Epoch).map_err(|_| {
+            ServerError::Recovery(format!("{name} {value} does not fit a 32-bit epoch"))
+        })
+    };
+    let base = Zxid(last_zxid);
+    Ok(DurableState {
+        accepted_epoch: epoch(accepted_epoch, "acceptedEpoch")?,
+        current_epoch: epoch(current_epoch, "currentEpoch")?,
+        log_base: base,
+        log: Vec::new(),
+        committed: base,
     })
 }

@@ -1,0 +1,248 @@
+//! The persistence effects, executed in order (`spec/server.md` "The write path", step 4).
+//!
+//! Role: the driver hands every `Effect::PersistTxns`, `Effect::PersistEpoch` and
+//! `Effect::TruncateLog` to a [`StorageExec`], in the order the core pushed them. All of them go
+//! through one queue, storage's group commit ([`GroupCommit`]), whose writer thread owns the
+//! [`Storage`]: appends are batched and fdatasynced once per batch; an epoch write or a truncation
+//! runs on the same thread after every earlier append is durable and before any later one. Only
+//! after the disk confirmed does the writer report a [`StorageEvent`] (`Persisted { upto }`,
+//! `EpochPersisted`, `Truncated { after }`), in the order the operations completed, through one
+//! bounded channel; the driver feeds each back to `Node::step` as the matching `Input`.
+//!
+//! Generic over [`Storage`]: the server runs it on `FileStorage`, tests on `MemStorage`. The
+//! `committed` watermark of `PersistTxns` is not written: the storage API has no place for it
+//! yet, and recovery treats every logged txn as committed (true for a one-voter ensemble, see
+//! `server/recovery.rs`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::protocol::{Epoch, Proposal, Zxid};
+use crate::server::ServerError;
+use crate::storage::{
+    Completion, GroupCommit, GroupCommitConfig, GroupCommitError, Storage, StorageError,
+};
+use crate::tree::DataTree;
+
+/// Proposals the driver lets be in flight (proposed, not yet committed), at most.
+pub const MAX_IN_FLIGHT: usize = 4096;
+
+/// Group-commit queue capacity: room for every in-flight append plus the few other jobs (epochs,
+/// truncations, log rolls, purges), so a submit never finds it full.
+const QUEUE_CAPACITY: usize = 2 * MAX_IN_FLIGHT;
+
+/// Completions reported by the writer, at most, before it waits for the driver to take them.
+const EVENT_CAPACITY: usize = 1024;
+
+/// What the disk confirmed, in completion order.
+#[derive(Clone, Debug)]
+pub enum StorageEvent {
+    /// Every append up to `upto` is durable: `Input::Persisted { upto }`.
+    Persisted(Zxid),
+    /// The epoch files last requested are durable: `Input::EpochPersisted`.
+    EpochPersisted,
+    /// The truncation after `after` is durable: `Input::Truncated { after }`.
+    Truncated(Zxid),
+    /// A snapshot of every txn up to this zxid is durable (written and fsynced, its directory
+    /// too): `Input::Compacted { upto }`.
+    SnapshotDurable(Zxid),
+    /// The storage failed; nothing more will become durable. The server must stop.
+    Failed(Arc<StorageError>),
+}
+
+/// A storage housekeeping job the writer thread runs in queue order (roll, purge).
+pub type Housekeeping<S> = fn(&mut S, usize);
+
+/// Executes persistence effects on one storage, in order.
+pub struct StorageExec<S: Storage + 'static> {
+    log: Option<GroupCommit<S>>,
+    events_tx: mpsc::Sender<StorageEvent>,
+    events: mpsc::Receiver<StorageEvent>,
+    /// Snapshots are written here off the writer thread; `None`: through `Storage::save_snapshot`.
+    snap_dir: Option<PathBuf>,
+    /// Autopurge, when the storage supports it.
+    purge: Option<Housekeeping<S>>,
+}
+
+impl<S: Storage + 'static> StorageExec<S> {
+    /// Starts the writer thread over `storage`.
+    pub fn spawn(
+        storage: S,
+        snap_dir: Option<PathBuf>,
+        purge: Option<Housekeeping<S>>,
+    ) -> Result<StorageExec<S>, ServerError> {
+        let (events_tx, events) = mpsc::channel(EVENT_CAPACITY);
+        let completions = events_tx.clone();
+        let config = GroupCommitConfig {
+            queue_capacity: QUEUE_CAPACITY,
+            max_batch: 1024,
+        };
+        let log = GroupCommit::spawn(storage, config, move |c| {
+            let event = match c {
+                Completion::Durable { upto } => StorageEvent::Persisted(Zxid(upto)),
+                Completion::Failed { error } => StorageEvent::Failed(error),
+            };
+            // On the writer thread (never inside the runtime); an error means the driver is
+            // gone (shutting down), and there is nobody left to tell.
+            let _ = completions.blocking_send(event);
+        })
+        .map_err(|e| ServerError::Recovery(e.to_string()))?;
+        Ok(StorageExec {
+            log: Some(log),
+            events_tx,
+            events,
+            snap_dir,
+            purge,
+        })
+    }
+
+    fn log(&self) -> Result<&GroupCommit<S>, ServerError> {
+        self.log
+            .as_ref()
+            .ok_or(ServerError::LogFailed(GroupCommitError::Closed))
+    }
+
+    /// `Effect::PersistTxns`: queues the appends (never blocks). Each proposal's data is the
+    /// txn's `TxnHeader` + record bytes, whose header zxid storage checks against the proposal's.
+    pub fn persist_txns(&self, proposals: &[Proposal]) -> Result<(), ServerError> {
+        let log = self.log()?;
+        for p in proposals {
+            match log.try_submit(p.zxid.0, p.data.to_vec()) {
+                Ok(None) => {}
+                Ok(Some(_)) => {
+                    // The driver bounds what is in flight below the capacity: a bug.
+                    return Err(ServerError::Fatal(format!("log queue full at {}", p.zxid)));
+                }
+                Err(e) => return Err(ServerError::LogFailed(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// `Effect::PersistEpoch`: writes the epoch files that changed (acceptedEpoch first, so
+    /// currentEpoch ≤ acceptedEpoch holds on disk at every instant), then reports
+    /// [`StorageEvent::EpochPersisted`].
+    pub fn persist_epochs(&self, accepted: Epoch, current: Epoch) -> Result<(), ServerError> {
+        let tx = self.events_tx.clone();
+        self.run_job(move |storage: &mut S| {
+            let result = write_epochs(storage, accepted, current);
+            let _ = tx.blocking_send(match result {
+                Ok(()) => StorageEvent::EpochPersisted,
+                Err(e) => StorageEvent::Failed(Arc::new(e)),
+            });
+        })
+    }
+
+    /// `Effect::TruncateLog`: drops every logged txn above `after`, then reports
+    /// [`StorageEvent::Truncated`].
+    pub fn truncate(&self, after: Zxid) -> Result<(), ServerError> {
+        let tx = self.events_tx.clone();
+        self.run_job(move |storage: &mut S| {
+            let result = storage.truncate_after(after.0, 0);
+            let _ = tx.blocking_send(match result {
+                Ok(()) => StorageEvent::Truncated(after),
+                Err(e) => StorageEvent::Failed(Arc::new(e)),
+            });
+        })
+    }
+
+    fn run_job(&self, job: impl FnOnce(&mut S) + Send + 'static) -> Result<(), ServerError> {
+        self.log()?.execute(job).map_err(ServerError::LogFailed)
+    }
+
+    /// The next completion. A writer that vanished without a word counts as failed.
+    pub async fn next_event(&mut self) -> StorageEvent {
+        match self.events.recv().await {
+            Some(event) => event,
+            None => StorageEvent::Failed(Arc::new(StorageError::Poisoned)),
+        }
+    }
+
+    /// Closes the current log segment once everything queued before is durable, then writes a
+    /// snapshot of `tree` (which covers every txn up to its last processed zxid) — off the
+    /// writer thread when the snapshot directory is known, so appends go on meanwhile — and
+    /// reports [`StorageEvent::SnapshotDurable`] once it is on disk (nothing when it failed: the
+    /// core then keeps its log).
+    pub fn snapshot(&self, tree: DataTree) -> Result<tokio::task::JoinHandle<()>, ServerError> {
+        let zxid = tree.last_processed_zxid() as u64;
+        self.run_job(|storage: &mut S| {
+            if let Err(e) = storage.roll() {
+                tracing::warn!(error = %e, "log roll failed");
+            }
+        })?;
+        match &self.snap_dir {
+            Some(dir) => {
+                let dir = dir.clone();
+                let tx = self.events_tx.clone();
+                Ok(tokio::task::spawn_blocking(move || {
+                    let payload = crate::server::recovery::snapshot_payload(&tree);
+                    drop(tree);
+                    match crate::storage::snapshot::write_snapshot(&dir, zxid, &payload) {
+                        Ok(path) => {
+                            tracing::info!(path = %path.display(), "snapshot written");
+                            // A full channel drops the notice: the core keeps its log until the next one.
+                            let _ = tx.try_send(StorageEvent::SnapshotDurable(Zxid(zxid)));
+                        }
+                        Err(e) => tracing::warn!(error = %e, "snapshot failed"),
+                    }
+                }))
+            }
+            None => {
+                let tx = self.events_tx.clone();
+                self.run_job(move |storage: &mut S| {
+                    let payload = crate::server::recovery::snapshot_payload(&tree);
+                    match storage.save_snapshot(zxid, &payload) {
+                        Ok(()) => {
+                            let _ = tx.try_send(StorageEvent::SnapshotDurable(Zxid(zxid)));
+                        }
+                        Err(e) => tracing::warn!(error = %e, "snapshot failed"),
+                    }
+                })?;
+                Ok(tokio::spawn(async {}))
+            }
+        }
+    }
+
+    /// Autopurge on the writer thread: keep `retain` snapshots and the logs they need.
+    pub fn purge(&self, retain: usize) -> Result<(), ServerError> {
+        match self.purge {
+            Some(purge) => self.run_job(move |storage: &mut S| purge(storage, retain)),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes everything queued durable, stops the writer and returns the storage (graceful
+    /// shutdown). Completions are no longer delivered; the join runs on a blocking thread.
+    pub async fn close(mut self) -> Result<S, ServerError> {
+        // The writer must never wait on a channel nobody reads while we join it.
+        self.events.close();
+        while self.events.try_recv().is_ok() {}
+        let Some(log) = self.log.take() else {
+            return Err(ServerError::LogFailed(GroupCommitError::Closed));
+        };
+        let joined = tokio::task::spawn_blocking(move || -> Result<S, ServerError> {
+            let mut storage = log.shutdown().map_err(ServerError::LogFailed)?;
+            storage.sync()?;
+            Ok(storage)
+        })
+        .await;
+        joined.map_err(|e| ServerError::Fatal(format!("log close task: {e}")))?
+    }
+}
+
+fn write_epochs<S: Storage>(
+    storage: &mut S,
+    accepted: Epoch,
+    current: Epoch,
+) -> Result<(), StorageError> {
+    let (accepted, current) = (u64::from(accepted.0), u64::from(current.0));
+    if storage.accepted_epoch() != Some(accepted) {
+        storage.set_accepted_epoch(accepted)?;
+    }
+    if storage.current_epoch() != Some(current) {
+        storage.set_current_epoch(current)?;
+    }
+    Ok(())
+}
