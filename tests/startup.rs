@@ -74,6 +74,23 @@ fn error_line(stderr: &str) -> &str {
         .unwrap_or_else(|| panic!("no `zabkeeper:` error line in stderr:\n{stderr}"))
 }
 
+/// Waits (bounded) until `data/version-2/currentEpoch` holds `epoch`.
+fn wait_for_current_epoch(data: &Path, epoch: &str) {
+    let file = data.join("version-2").join("currentEpoch");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if std::fs::read_to_string(&file).is_ok_and(|s| s.trim() == epoch) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never said {epoch}",
+            file.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5)); // poll interval, not a wait for time
+    }
+}
+
 fn write_cfg(dir: &Path, data_dir: &Path, port: u16, extra: &str) -> PathBuf {
     let cfg = dir.join("zoo.cfg");
     let text = format!(
@@ -89,6 +106,9 @@ fn a_second_server_on_a_live_data_dir_exits_1_and_writes_nothing() {
     let root = temp_dir("startup-second");
     let first = ServerProcess::start(&root, 100, &[]);
     let data = root.join("data");
+    // The first server elects itself into epoch 1 after it answers 4lw: its dataDir is settled
+    // once currentEpoch (written last, after acceptedEpoch) says so.
+    wait_for_current_epoch(&data, "1");
     let before = tree_of(&data);
     let scratch = temp_dir("startup-second-scratch");
     let port = free_port().to_string();
@@ -116,6 +136,7 @@ fn a_second_server_sharing_only_the_data_log_dir_exits_1() {
     let log_dir = root.join("shared-log");
     let log_line = format!("dataLogDir={}", log_dir.display());
     let first = ServerProcess::start(&root, 100, &[&log_line]);
+    wait_for_current_epoch(&root.join("data"), "1");
     let before = tree_of(&log_dir);
     let scratch = temp_dir("startup-logdir-scratch");
     let cfg = write_cfg(&scratch, &scratch.join("own-data"), free_port(), &log_line);
