@@ -450,12 +450,16 @@ mod tests {
     const EPOCH_1: u64 = 1 << 32;
     const WAIT: Duration = Duration::from_secs(30);
 
-    /// The whole write path on `MemStorage`: the driver elects the one-voter node, proposes two
-    /// createSession txns under the core's zxids, applies them after the group commit reported
-    /// them durable, and leaves exactly those txns and epochs in the storage.
-    #[tokio::test]
-    async fn create_sessions_through_the_core_on_mem_storage() {
-        let config = ServerConfig::standalone("/nonexistent".into(), 0, 2000);
+    /// What a test holds of a driver it started on `MemStorage`.
+    type Started = (
+        Arc<Shared>,
+        mpsc::Sender<NodeMsg>,
+        broadcast::Sender<()>,
+        tokio::task::JoinHandle<Result<MemStorage, ServerError>>,
+    );
+
+    /// A driver over a fresh tree and `MemStorage`, running on its own task.
+    fn spawn_on_mem_storage(config: &ServerConfig) -> Started {
         let (node_tx, inbox) = mpsc::channel(16);
         let shared = Arc::new(Shared {
             config: config.clone(),
@@ -472,13 +476,22 @@ mod tests {
         let driver = Driver::new(
             Arc::clone(&shared),
             inbox,
-            standalone_node_config(&config),
+            standalone_node_config(config),
             DurableState::default(),
             storage,
             SessionIds::new(1, 0, []),
             Shutdown::new(notify.subscribe()),
         );
-        let handle = tokio::spawn(driver.run());
+        (shared, node_tx, notify, tokio::spawn(driver.run()))
+    }
+
+    /// The whole write path on `MemStorage`: the driver elects the one-voter node, proposes two
+    /// createSession txns under the core's zxids, applies them after the group commit reported
+    /// them durable, and leaves exactly those txns and epochs in the storage.
+    #[tokio::test]
+    async fn create_sessions_through_the_core_on_mem_storage() {
+        let config = ServerConfig::standalone("/nonexistent".into(), 0, 2000);
+        let (shared, node_tx, notify, handle) = spawn_on_mem_storage(&config);
         let mut ids = Vec::new();
         for counter in 1..=2u64 {
             let (reply, answer) = oneshot::channel();
@@ -516,29 +529,7 @@ mod tests {
     async fn snapshots_compact_the_core_log() {
         let mut config = ServerConfig::standalone("/nonexistent".into(), 0, 2000);
         config.snap_count = 2;
-        let (node_tx, inbox) = mpsc::channel(16);
-        let shared = Arc::new(Shared {
-            config: config.clone(),
-            tree: tokio::sync::Mutex::new(DataTree::new()),
-            sessions: Mutex::new(SessionTracker::new(config.tick_ms)),
-            conns: Connections::default(),
-            node_tx: node_tx.clone(),
-            stats: Arc::new(ServerStats::default()),
-            last_zxid: AtomicI64::new(0),
-            started: Instant::now(),
-        });
-        let storage = StorageExec::spawn(MemStorage::new(), None, None).expect("writer");
-        let (notify, _) = broadcast::channel(1);
-        let driver = Driver::new(
-            Arc::clone(&shared),
-            inbox,
-            standalone_node_config(&config),
-            DurableState::default(),
-            storage,
-            SessionIds::new(1, 0, []),
-            Shutdown::new(notify.subscribe()),
-        );
-        let handle = tokio::spawn(driver.run());
+        let (shared, node_tx, notify, handle) = spawn_on_mem_storage(&config);
         const TXNS: u64 = 20;
         for _ in 0..TXNS {
             let (reply, answer) = oneshot::channel();
