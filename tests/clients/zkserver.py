@@ -1,8 +1,15 @@
-"""Start and stop a ZooKeeper-protocol server (zabkeeper or Apache ZooKeeper) for client tests.
+"""Start and stop ZooKeeper-protocol servers (zabkeeper or Apache ZooKeeper) for client tests.
 
-Both servers get the same zoo.cfg on a free 127.0.0.1 port with a temporary dataDir. Readiness is
-detected by polling the client port with the `ruok` four-letter word (bounded); the server is always
-stopped by its PID. Environment:
+`Server`: one standalone server. Both kinds get the same zoo.cfg on a free 127.0.0.1 port with a
+temporary dataDir. Readiness is detected by polling the client port with the `ruok` and `srvr`
+four-letter words (bounded); the server runs in its own session (setsid) and is always stopped by
+its PID.
+
+`Ensemble`: N servers of one ensemble (myid and zoo.cfg per server), with `kill9`, `restart`,
+`leader`, `mode`, `mntr`, `connect_string`, `sync_modes` (how a learner caught up, from its log)
+and, through one `LinkProxy` per direction between peer ports, `partition` / `heal`.
+
+Environment:
 
   ZK_KIND          zabkeeper (default) or zookeeper
   ZABKEEPER_BIN    path to the zabkeeper binary (default target/release/zabkeeper)
