@@ -1,5 +1,6 @@
-//! The zabkeeper binary: `serve` (zoo.cfg or flags → recovery → `server::run`) and `bench` (a
-//! bounded load generator against a running server).
+//! The zabkeeper binary: `serve` (zoo.cfg or flags → recovery → `server::run`), `bench` (a
+//! bounded load generator against a running server) and `local-cluster` (N `serve` children on
+//! 127.0.0.1, `local_cluster.rs`).
 //!
 //! Logging goes to stderr through `tracing-subscriber` (`RUST_LOG`, default `info`). SIGINT and
 //! SIGTERM start a graceful shutdown: the listener stops, connections close, the driver
@@ -11,6 +12,10 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use zabkeeper::config::ServerConfig;
+
+// In a directory of its own: a file directly in src/bin/ would be a binary target of its own.
+#[path = "zabkeeper/local_cluster.rs"]
+mod local_cluster;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -29,6 +34,9 @@ enum Command {
     Serve(ServeArgs),
     /// Drive load against a running server and print ops/s and latency percentiles as JSON.
     Bench(zabkeeper::server::bench::BenchArgs),
+    /// Run N servers of an ensemble on 127.0.0.1 as children of this process and print the
+    /// connect string; Ctrl-C or SIGTERM stops them all.
+    LocalCluster(local_cluster::LocalClusterArgs),
 }
 
 #[derive(Args, Debug)]
@@ -76,6 +84,7 @@ fn real_main() -> anyhow::Result<()> {
             println!("{report}");
             Ok(())
         }
+        Command::LocalCluster(args) => local_cluster::run(args),
     }
 }
 

@@ -10,7 +10,13 @@
 # 3. one data directory served by Apache ZooKeeper 3.8 and zabkeeper in turn, both directions
 #    (tests/clients/test_datadir_interop.py)
 # 4. kazoo's own test suite through kazoo_plugin (run_kazoo_suite.sh zabkeeper)
-# Set ZK_COMPARE=1 to also run the kazoo suite against Debian's Apache ZooKeeper.
+# 5. a 3-server ensemble of real processes (tests/clients/test_ensemble.py: fail-over, DIFF/TRUNC/
+#    SNAP, partitions through proxies, sessions), against Apache ZooKeeper 3.8 and zabkeeper
+#    (whose tests skip, naming the reason, while the binary refuses server.N lines), then kazoo's
+#    suite against a zabkeeper ensemble (run_kazoo_suite.sh zabkeeper --ensemble 3; ends at once
+#    with status 0 and the reason while server.N lines are refused)
+# Set ZK_COMPARE=1 to also run the kazoo suite against Debian's Apache ZooKeeper (standalone and
+# a 3-server ensemble).
 # Installs the Debian packages it needs when missing. Exits non-zero on any failure; every step is
 # bounded by `timeout`.
 set -euo pipefail
@@ -49,7 +55,11 @@ run env ZK_KIND=zabkeeper "${py[@]}" "$here/test_kazoo_scenarios.py" "$here/test
     "$here/test_differential.py" "$here/test_quota.py" "$here/test_go_client.py"
 run "${py[@]}" "$here/test_datadir_interop.py"
 run "$here/run_kazoo_suite.sh" zabkeeper
+run env ZK_KIND=zookeeper "${py[@]}" "$here/test_ensemble.py"
+run env ZK_KIND=zabkeeper "${py[@]}" -rs "$here/test_ensemble.py"
+run "$here/run_kazoo_suite.sh" zabkeeper --ensemble 3
 if [ "${ZK_COMPARE:-0}" = 1 ]; then
     run "$here/run_kazoo_suite.sh" zookeeper
+    run "$here/run_kazoo_suite.sh" zookeeper --ensemble 3
 fi
 exit $status
