@@ -273,6 +273,11 @@ fn notify_shutdown_early(listener: &listener::Listener) -> usize {
 /// another server uses, stops without having created a file. Connections that arrive during
 /// recovery wait in the listen backlog.
 pub async fn run(config: ServerConfig, shutdown: impl Future) -> Result<(), ServerError> {
+    if config.is_ensemble() {
+        return Err(ServerError::Fatal(
+            "ensemble mode: the configuration parses, but serving it is not wired yet".into(),
+        ));
+    }
     let addr = match config.client_port_address {
         Some(ip) => std::net::SocketAddr::new(ip, config.client_port),
         None => std::net::SocketAddr::from(([0, 0, 0, 0], config.client_port)),
