@@ -284,7 +284,7 @@ impl ServerConfig {
 
     /// The `conf` four-letter word's `key=value` lines, ZooKeeper 3.8's order.
     pub fn conf_lines(&self) -> Vec<(String, String)> {
-        vec![
+        let mut lines: Vec<(String, String)> = vec![
             ("clientPort".into(), self.client_port.to_string()),
             ("secureClientPort".into(), "-1".into()),
             (
@@ -314,8 +314,49 @@ impl ServerConfig {
                 self.max_session_timeout_ms.to_string(),
             ),
             ("clientPortListenBacklog".into(), "-1".into()),
-            ("serverId".into(), "0".into()),
-        ]
+            ("serverId".into(), self.my_id.unwrap_or(0).to_string()),
+        ];
+        if let Some(mine) = self.my_id.and_then(|id| self.servers.get(&id)) {
+            let num = |n: Option<u32>| n.unwrap_or(0).to_string();
+            lines.extend([
+                ("initLimit".into(), num(self.init_limit_ticks)),
+                ("syncLimit".into(), num(self.sync_limit_ticks)),
+                ("electionAlg".into(), "3".into()),
+                ("electionPort".into(), mine.election_port.to_string()),
+                ("quorumPort".into(), mine.quorum_port.to_string()),
+                // ZooKeeper prints the LearnerType ordinal: 0 participant, 1 observer.
+                (
+                    "peerType".into(),
+                    u8::from(mine.role == PeerRole::Observer).to_string(),
+                ),
+            ]);
+        }
+        lines
+    }
+
+    /// The `server.N` lines as the `conf` word prints them in an ensemble
+    /// (`host:quorumPort:electionPort:role;clientAddr:clientPort`).
+    pub fn membership_lines(&self) -> Vec<String> {
+        self.servers
+            .iter()
+            .map(|(id, s)| {
+                let role = match s.role {
+                    PeerRole::Participant => "participant",
+                    PeerRole::Observer => "observer",
+                };
+                let client = match s.client_port {
+                    Some(port) => format!(
+                        ";{}:{port}",
+                        s.client_address.as_deref().unwrap_or("0.0.0.0")
+                    ),
+                    None => String::new(),
+                };
+                format!(
+                    "server.{id}={}:{}:{}:{role}{client}",
+                    s.host, s.quorum_port, s.election_port
+                )
+            })
+            .collect()
     }
 }
 

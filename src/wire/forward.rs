@@ -19,7 +19,7 @@
 
 use bytes::Bytes;
 
-use crate::wire::jute::{JuteReader, JuteWriter, Record, INT_LEN, LONG_LEN};
+use crate::wire::jute::{JuteReader, JuteWriter, INT_LEN, LONG_LEN};
 use crate::wire::records::Id;
 use crate::wire::DecodeError;
 
