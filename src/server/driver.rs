@@ -157,6 +157,8 @@ pub struct Driver<S: Storage + 'static> {
     serving: bool,
     /// Requests learners forwarded (`Effect::Prepare`), prepared after the step that got them.
     forwarded: VecDeque<Bytes>,
+    /// FOLLOWERINFOs that arrived while LOOKING, held until the node has a role.
+    held: VecDeque<(ServerId, PeerMsg)>,
 }
 
 type TreeGuard<'a> = Option<MutexGuard<'a, DataTree>>;
@@ -191,6 +193,7 @@ impl<S: Storage + 'static> Driver<S> {
             peers,
             serving: false,
             forwarded: VecDeque::new(),
+            held: VecDeque::new(),
             inbox,
             shared,
         }
@@ -227,6 +230,9 @@ impl<S: Storage + 'static> Driver<S> {
                 }
                 _ = self.shutdown.recv() => break,
             };
+            if result.is_ok() {
+                result = self.replay_held().await;
+            }
             if result.is_ok() {
                 result = self.prepare_forwarded().await;
             }
@@ -279,6 +285,16 @@ impl<S: Storage + 'static> Driver<S> {
             return Err(ServerError::Fatal("the peer links stopped".into()));
         };
         let input = peers.net.to_input(event);
+        match &input {
+            Input::Peer {
+                from,
+                msg: msg @ PeerMsg::FollowerInfo { .. },
+            } if self.node.state() == PeerState::Looking => {
+                return self.hold(*from, msg.clone());
+            }
+            Input::PeerLost(peer) => self.held.retain(|(from, _)| from != peer),
+            _ => {}
+        }
         if let Input::Peer {
             from,
             msg: PeerMsg::Sync { kind, .. },
@@ -289,13 +305,43 @@ impl<S: Storage + 'static> Driver<S> {
                 .learning()
                 .is_some_and(|l| l.leader == *from && l.phase == LearnerPhase::AwaitSync);
             if awaiting {
-                tracing::info!("synced with leader {from} by {}", sync_name(kind));
+                tracing::info!("synced with leader {} by {}", from.0, sync_name(kind));
                 if *kind == SyncKind::Snap {
                     self.install_sync_snapshot();
                 }
             }
         }
         self.step(input, &mut None).await
+    }
+
+    /// A FOLLOWERINFO that reached a LOOKING node: a server decided, a moment before this one,
+    /// that this one leads. The core ignores quorum messages while LOOKING, so the learner
+    /// would wait out initLimit; ZooKeeper's learner instead retries its connection until the
+    /// leader listens. Holding the message until the node has decided is the same as the
+    /// network delaying it, which the protocol tolerates (a learner sends nothing else before
+    /// LEADERINFO, so FIFO per link is kept, and a broken link discards what it held, as a break
+    /// discards what is in flight).
+    fn hold(&mut self, from: ServerId, msg: PeerMsg) -> Result<(), ServerError> {
+        const HELD_MAX: usize = 256;
+        if self.held.len() >= HELD_MAX {
+            tracing::warn!(%from, "too many FOLLOWERINFOs while LOOKING; dropping the link");
+            self.held.retain(|(f, _)| *f != from);
+            let _ = self.peer_net()?.disconnect(from);
+            return Ok(());
+        }
+        self.held.push_back((from, msg));
+        Ok(())
+    }
+
+    /// Feeds the held quorum messages once the node is no longer LOOKING.
+    async fn replay_held(&mut self) -> Result<(), ServerError> {
+        while self.node.state() != PeerState::Looking {
+            let Some((from, msg)) = self.held.pop_front() else {
+                break;
+            };
+            self.step(Input::Peer { from, msg }, &mut None).await?;
+        }
+        Ok(())
     }
 
     /// A learner got a SNAP. The single place where a snapshot sync touches the tree.
@@ -419,7 +465,7 @@ impl<S: Storage + 'static> Driver<S> {
                 SyncKind::Snap => &self.shared.stats.snap_count,
             };
             counter.fetch_add(1, Ordering::Relaxed);
-            tracing::info!("sending {} to server {to}", sync_name(kind));
+            tracing::info!("sending {} to server {}", sync_name(kind), to.0);
         }
         match self.peer_net()?.send(to, msg) {
             Ok(()) => Ok(()),
