@@ -397,3 +397,39 @@ impl Ensemble {
         })
     }
 }
+
+#[test]
+fn sessions_are_global_renewed_through_followers_and_expired_by_the_leader() {
+    let ens = Ensemble::start("ensemble-sessions");
+    let leader = ens.settled();
+    let follower = others(leader)[0];
+    let fport = ens.members[follower].client_port;
+    // minSessionTimeout is 2 × tickTime = 400 ms.
+    let mut c = Client::connect(fport, 400).expect("connect follower");
+    assert_eq!(c.timeout_ms, 400);
+    let r = c.call(&create("/eph", b"", 1)).expect("create ephemeral");
+    assert_eq!(r.header.err, OK);
+    for m in &ens.members {
+        ens.until("the ephemeral everywhere", |_| {
+            data_on(m.client_port, "/eph").is_ok().then_some(())
+        });
+    }
+    // Pings reach only the follower; the follower reports them, so the leader keeps the
+    // session alive well past its timeout (the client pings at its usual third of it).
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(2000) {
+        let r = c.call(&Request::Ping).expect("ping");
+        assert_eq!(r.header.err, OK, "session expired while pinging a follower");
+        std::thread::sleep(Duration::from_millis(130));
+    }
+    let r = c.call(&get("/eph")).expect("get /eph");
+    assert_eq!(r.header.err, OK, "the ephemeral outlived its timeout while renewed");
+    // The client goes silent: the leader expires the session, and the ephemeral goes on every
+    // server, the one the client was connected to included.
+    for m in &ens.members {
+        ens.until("the ephemeral gone everywhere", |_| {
+            (data_on(m.client_port, "/eph") == Err(NO_NODE)).then_some(())
+        });
+    }
+    assert!(c.closed_by_server(), "the follower closes the expired session's connection");
+}
