@@ -721,22 +721,25 @@ impl Builder {
         for &id in self.servers.keys() {
             if !(1..=255).contains(&id) {
                 let (key, value) = line(id);
-                return Err(bad(&key, &value, "server ids must be 1..=255 in an ensemble"));
+                return Err(bad(
+                    &key,
+                    &value,
+                    "server ids must be 1..=255 in an ensemble",
+                ));
             }
         }
-        if self
-            .servers
-            .values()
-            .all(|s| s.role == PeerRole::Observer)
-        {
+        if self.servers.values().all(|s| s.role == PeerRole::Observer) {
             let (key, value) = line(*self.servers.keys().next().expect("ensemble has lines"));
             return Err(bad(&key, &value, "no participant among the server.N lines"));
         }
         let mut used: BTreeMap<(String, u16), u64> = BTreeMap::new();
         for (&id, s) in &self.servers {
-            let client = s
-                .client_port
-                .map(|p| (s.client_address.clone().unwrap_or_else(|| s.host.clone()), p));
+            let client = s.client_port.map(|p| {
+                (
+                    s.client_address.clone().unwrap_or_else(|| s.host.clone()),
+                    p,
+                )
+            });
             let addrs = [
                 Some((s.host.clone(), s.quorum_port)),
                 Some((s.host.clone(), s.election_port)),
@@ -1150,7 +1153,10 @@ server.3=127.0.0.1:2890:3890:observer;127.0.0.1:2183
         assert!(c.is_ensemble());
         assert_eq!(c.my_id, Some(2));
         assert_eq!(c.client_port, 2182, "the client port of my own line");
-        assert_eq!((c.init_limit_ticks, c.sync_limit_ticks), (Some(10), Some(5)));
+        assert_eq!(
+            (c.init_limit_ticks, c.sync_limit_ticks),
+            (Some(10), Some(5))
+        );
         assert_eq!(c.servers.len(), 3);
         assert_eq!(c.servers[&3].role, PeerRole::Observer);
         let c = ServerConfig::parse_with_myid(ENSEMBLE, myid(" 3 ")).expect("observer parses");
@@ -1183,7 +1189,11 @@ server.3=127.0.0.1:2890:3890:observer;127.0.0.1:2183
             Err(std::io::Error::from(std::io::ErrorKind::NotFound))
         };
         let e = ServerConfig::parse_with_myid(ENSEMBLE, missing).expect_err("no myid");
-        assert!(e.to_string().starts_with("myid file /d/myid: cannot read it"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("myid file /d/myid: cannot read it"),
+            "{e}"
+        );
         assert_eq!(
             ensemble_error(ENSEMBLE, "two"),
             "myid file /d/myid: \"two\" is not a server id"
@@ -1204,23 +1214,41 @@ server.3=127.0.0.1:2890:3890:observer;127.0.0.1:2183
         );
         // A client port is an address like the others.
         let e = ensemble_error(&ENSEMBLE.replace(";2182", ";2888"), "1");
-        assert!(e.contains("server.2") && e.contains("also used by server.1"), "{e}");
+        assert!(
+            e.contains("server.2") && e.contains("also used by server.1"),
+            "{e}"
+        );
         let e = ensemble_error(&ENSEMBLE.replace(";2181", ";3888"), "1");
         assert!(e.contains("server.1") && e.contains("appears twice"), "{e}");
         let all_observers = "initLimit=5\nsyncLimit=2\ndataDir=/d\n\
             server.1=a:1:2:observer;3\nserver.2=b:1:2:observer;3\n";
         let e = ensemble_error(all_observers, "1");
-        assert!(e.starts_with("config key server.1") && e.contains("no participant"), "{e}");
+        assert!(
+            e.starts_with("config key server.1") && e.contains("no participant"),
+            "{e}"
+        );
         let e = ensemble_error(&format!("{ENSEMBLE}peerType=observer\n"), "1");
-        assert!(e.starts_with("config key peerType") && e.contains("participant"), "{e}");
+        assert!(
+            e.starts_with("config key peerType") && e.contains("participant"),
+            "{e}"
+        );
         let e = ensemble_error(&format!("{ENSEMBLE}peerType=participant\n"), "3");
-        assert!(e.starts_with("config key peerType") && e.contains("observer"), "{e}");
+        assert!(
+            e.starts_with("config key peerType") && e.contains("observer"),
+            "{e}"
+        );
         let e = ensemble_error(&ENSEMBLE.replace("server.3", "server.256"), "1");
-        assert!(e.starts_with("config key server.256") && e.contains("1..=255"), "{e}");
+        assert!(
+            e.starts_with("config key server.256") && e.contains("1..=255"),
+            "{e}"
+        );
         let e = ensemble_error(&ENSEMBLE.replace("server.3", "server.0"), "1");
         assert!(e.starts_with("config key server.0"), "{e}");
         let e = ensemble_error(&format!("{ENSEMBLE}server.2=c:7:8\n"), "1");
-        assert!(e.starts_with("config key server.2") && e.contains("same server id"), "{e}");
+        assert!(
+            e.starts_with("config key server.2") && e.contains("same server id"),
+            "{e}"
+        );
     }
 
     #[test]

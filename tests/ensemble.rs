@@ -161,7 +161,10 @@ impl Ensemble {
                 .filter(|m| m.child.is_some())
                 .map(Member::mode)
                 .collect();
-            let leaders = modes.iter().filter(|m| m.as_deref() == Some("leader")).count();
+            let leaders = modes
+                .iter()
+                .filter(|m| m.as_deref() == Some("leader"))
+                .count();
             let followers = modes
                 .iter()
                 .filter(|m| m.as_deref() == Some("follower"))
@@ -240,10 +243,17 @@ fn three_servers_elect_replicate_fail_over_and_catch_up() {
         ens.members[followers[0]].id as i64,
         "the follower allocates its clients' session ids"
     );
-    let r = via_follower.call(&create("/b", b"2", 0)).expect("create /b");
+    let r = via_follower
+        .call(&create("/b", b"2", 0))
+        .expect("create /b");
     assert_eq!(r.header.err, OK, "a forwarded create succeeds");
-    let r = via_follower.call(&create("/b", b"3", 0)).expect("create /b again");
-    assert_eq!(r.header.err, NODE_EXISTS, "a forwarded failure is answered too");
+    let r = via_follower
+        .call(&create("/b", b"3", 0))
+        .expect("create /b again");
+    assert_eq!(
+        r.header.err, NODE_EXISTS,
+        "a forwarded failure is answered too"
+    );
     // The follower applied its own write before answering: read-your-writes there.
     let r = via_follower.call(&get("/b")).expect("get /b");
     assert_eq!(r.header.err, OK);
@@ -261,7 +271,9 @@ fn three_servers_elect_replicate_fail_over_and_catch_up() {
     drop(via_follower);
     let mut moved = Client::resume(lport, 4000, sid, passwd).expect("resume on the leader");
     assert_eq!(moved.session_id, sid, "the session survives the move");
-    let r = moved.call(&create("/moved", b"", 0)).expect("create /moved");
+    let r = moved
+        .call(&create("/moved", b"", 0))
+        .expect("create /moved");
     assert_eq!(r.header.err, OK);
     drop(moved);
     drop(via_leader);
@@ -277,8 +289,14 @@ fn three_servers_elect_replicate_fail_over_and_catch_up() {
         let mut c = ens.until("a session after fail-over", |_| {
             Client::connect(port, 4000).ok()
         });
-        let r = c.call(&create(&path, b"x", 0)).expect("create after fail-over");
-        assert_eq!(r.header.err, OK, "write through server {}", ens.members[i].id);
+        let r = c
+            .call(&create(&path, b"x", 0))
+            .expect("create after fail-over");
+        assert_eq!(
+            r.header.err, OK,
+            "write through server {}",
+            ens.members[i].id
+        );
     }
 
     // The killed server restarts, syncs from the new leader and has every acknowledged write.
@@ -292,17 +310,20 @@ fn three_servers_elect_replicate_fail_over_and_catch_up() {
     }
     for &i in &others(old_leader) {
         let path = format!("/after-{}", ens.members[i].id);
-        ens.until("the restarted server has the writes made while it was down", |_| {
-            (data_on(port, &path) == Ok(b"x".to_vec())).then_some(())
-        });
+        ens.until(
+            "the restarted server has the writes made while it was down",
+            |_| (data_on(port, &path) == Ok(b"x".to_vec())).then_some(()),
+        );
     }
     assert_eq!(data_on(port, "/never"), Err(NO_NODE));
     let leader_log = ens.members[leader].log();
     let restarted_log = ens.members[old_leader].log();
     let synced = format!("synced with leader {}", ens.members[leader].id);
     assert!(
-        has_line(&leader_log, &format!("to server {}", ens.members[old_leader].id))
-            && has_line(&restarted_log, &synced),
+        has_line(
+            &leader_log,
+            &format!("to server {}", ens.members[old_leader].id)
+        ) && has_line(&restarted_log, &synced),
         "sync not logged\n{}",
         ens.logs()
     );
@@ -423,7 +444,10 @@ fn sessions_are_global_renewed_through_followers_and_expired_by_the_leader() {
         std::thread::sleep(Duration::from_millis(130));
     }
     let r = c.call(&get("/eph")).expect("get /eph");
-    assert_eq!(r.header.err, OK, "the ephemeral outlived its timeout while renewed");
+    assert_eq!(
+        r.header.err, OK,
+        "the ephemeral outlived its timeout while renewed"
+    );
     // The client goes silent: the leader expires the session, and the ephemeral goes on every
     // server, the one the client was connected to included.
     for m in &ens.members {
@@ -431,5 +455,8 @@ fn sessions_are_global_renewed_through_followers_and_expired_by_the_leader() {
             (data_on(m.client_port, "/eph") == Err(NO_NODE)).then_some(())
         });
     }
-    assert!(c.closed_by_server(), "the follower closes the expired session's connection");
+    assert!(
+        c.closed_by_server(),
+        "the follower closes the expired session's connection"
+    );
 }

@@ -25,8 +25,8 @@ use tokio::sync::oneshot;
 
 use crate::protocol::{Proposal, Zxid};
 use crate::server::client::ConnHandle;
-use crate::server::pipeline::RequestKey;
 use crate::server::ops::{notification_frame, write_reply_frame};
+use crate::server::pipeline::RequestKey;
 use crate::server::{ServerError, Shared};
 use crate::tree::{DataTree, Txn, TxnResult, WatcherId};
 

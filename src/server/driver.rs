@@ -122,8 +122,14 @@ pub fn node_config(config: &crate::config::ServerConfig) -> NodeConfig {
             node
         }
     };
-    node.init_limit_ticks = config.init_limit_ticks.unwrap_or(10).saturating_mul(per_tick);
-    node.sync_limit_ticks = config.sync_limit_ticks.unwrap_or(5).saturating_mul(per_tick);
+    node.init_limit_ticks = config
+        .init_limit_ticks
+        .unwrap_or(10)
+        .saturating_mul(per_tick);
+    node.sync_limit_ticks = config
+        .sync_limit_ticks
+        .unwrap_or(5)
+        .saturating_mul(per_tick);
     node.max_notify_ticks = (MAX_NOTIFY_INTERVAL.as_micros() / tick.as_micros().max(1)) as u32;
     node
 }

@@ -316,7 +316,11 @@ mod tests {
         assert!(t.touch(1, 60));
         assert!(!t.touch(9, 60), "unknown");
         t.set_closing(1);
-        assert_eq!(t.take_touched(), vec![(2, 2000)], "closing sessions are not reported");
+        assert_eq!(
+            t.take_touched(),
+            vec![(2, 2000)],
+            "closing sessions are not reported"
+        );
         assert!(t.take_touched().is_empty());
         // Every live session is overdue at 5000; renewed then, 2 is due at 7100 and 3 at 8100.
         t.renew_all(5000);

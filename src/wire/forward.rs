@@ -118,7 +118,10 @@ pub fn decode(payload: &[u8]) -> Result<Forwarded, ForwardDecodeError> {
             cxid: r.read_int()?,
             auth_ids: r.read_records::<Id>()?,
             opcode: r.read_int()?,
-            body: Bytes::from(r.read_buffer()?.ok_or(DecodeError::UnexpectedNull("body"))?),
+            body: Bytes::from(
+                r.read_buffer()?
+                    .ok_or(DecodeError::UnexpectedNull("body"))?,
+            ),
         },
         KIND_CREATE_SESSION => Forwarded::CreateSession {
             session_id: r.read_long()?,
