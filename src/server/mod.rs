@@ -1,26 +1,28 @@
-//! The tokio runtime of a standalone server: recovery, the driver of the protocol core, the
-//! listener, the housekeeping timers, and graceful shutdown.
+//! The tokio runtime of a server, standalone or ensemble member: recovery, the peer links, the
+//! driver of the protocol core, the listener, the housekeeping timers, and graceful shutdown.
 //!
-//! A standalone server (no `server.N` lines) is a one-voter ZAB ensemble: every write goes
-//! through `protocol::Node::step`, and the zxid of every txn is the core's. One write, top-down
-//! (`spec/server.md` "The write path"): [`client`] decodes the frame and sends a
-//! [`driver::NodeMsg`] → [`driver`] (the single owner of the `Node`) asks the core for the next
-//! zxid → [`pipeline`] prepares the request into a txn stamped with it (`tree::prepare`, against
-//! the tree plus the changes in flight) → `Input::Write` → the core emits `PersistTxns` →
-//! [`storage_exec`] appends and fsyncs through storage's group commit → `Input::Persisted` → the
-//! core emits `Commit` → [`apply`] applies the committed txns to the tree in zxid order, queues
-//! the watch events, then the reply to whoever waits on that zxid, and only then releases the
-//! tree so other connections can read the new data. [`recovery`] builds the tree and the core's
-//! `DurableState` from the data directory at start-up. Reads are served by `ops.rs` straight from
-//! the tree, after the connection's own pending writes.
-//!
-//! [`peers`], [`transport`] (election and quorum links) and the peer codec exist and are tested
-//! but no serving path uses them yet: with one voter there is nobody to talk to.
+//! Every write goes through `protocol::Node::step`, and the zxid of every txn is the core's. A
+//! standalone server (no `server.N` lines) is a one-voter ZAB ensemble; an ensemble member runs
+//! FLE and ZAB with its peers over [`peers`] (election and quorum links, [`transport`]). One
+//! write, top-down (`spec/server.md` "The write path"): [`client`] decodes the frame and sends a
+//! [`driver::NodeMsg`] → [`driver`] (the single owner of the `Node`). On the leader it asks the
+//! core for the next zxid → [`pipeline`] prepares the request into a txn stamped with it
+//! (`tree::prepare`, against the tree plus the changes in flight) → `Input::Write` → the core
+//! emits `PersistTxns` (and PROPOSALs to its followers) → [`storage_exec`] appends and fsyncs
+//! through storage's group commit → `Input::Persisted` → with a quorum of durable ACKs the core
+//! emits `Commit` → [`apply`] applies the committed txns to the tree in zxid order, queues the
+//! watch events, then the reply to whoever waits on that zxid, and only then releases the tree so
+//! other connections can read the new data. On a learner [`pipeline`] instead encodes the request
+//! for the leader (`wire::forward`) → `Input::Forward`; the leader prepares it; the learner
+//! applies the committed txn like every other and answers its client, matched by (session id,
+//! cxid). [`recovery`] builds the tree and the core's `DurableState` from the data directory at
+//! start-up. Reads are served by `ops.rs` straight from the tree, after the connection's own
+//! pending writes; clients are served only while the node is in broadcast.
 //!
 //! Tasks: one listener, one driver (the only writer of the tree and the session table, and the
 //! only user of the log writer thread), one reader + one writer task per connection, one snapshot
-//! task at a time. Every queue is bounded. `run` returns after every task has stopped and the log
-//! has been synced.
+//! task at a time, and in an ensemble the peer link tasks. Every queue is bounded. `run` returns
+//! after every task has stopped and the log has been synced.
 
 pub mod admin;
 pub mod apply;
