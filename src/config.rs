@@ -7,12 +7,23 @@
 //! ZooKeeper turns them into unused system properties; a bad value stops start-up with an error
 //! that names the key.
 //!
-//! zabkeeper runs standalone only, so a file that asks for another mode is refused with a
-//! one-line [`ConfigError::Unsupported`] naming the line, rather than run as something it does not
-//! describe: two or more `server.N` lines, an observer (`server.N=…:observer`, `peerType=observer`),
-//! `standaloneEnabled=false`, `dynamicConfigFile`, hierarchical quorums (`group.N`, `weight.N`).
-//! One participant `server.N` line with `standaloneEnabled=true` (the default) is what ZooKeeper
-//! itself runs standalone (`QuorumPeerConfig.isDistributed`), so it is accepted with a warning.
+//! Two modes, as ZooKeeper decides them (`QuorumPeerConfig.isDistributed`):
+//!
+//! - *Standalone*: no `server.N` line, or one participant line with `standaloneEnabled=true` (the
+//!   default; its quorum and election ports are not used, with a warning).
+//! - *Ensemble*: two or more `server.N` lines, or one with `standaloneEnabled=false`. The server's
+//!   id is read from `dataDir/myid` (a decimal number on the first line, as ZooKeeper reads it) and
+//!   must name one of the lines; `initLimit` and `syncLimit` are required; the line's role
+//!   (`:observer`) and `peerType` must agree; no two lines may share a host:port (quorum, election
+//!   or client port); at least one line must be a participant; ids are 1..=255 (the top byte of
+//!   a session id). The client port is the server's own line's (`;[addr:]port`), else
+//!   `clientPort`.
+//!
+//! A configuration that cannot work stops start-up with a one-line error naming the key (or the
+//! `myid` file). What zabkeeper does not run is refused with a one-line
+//! [`ConfigError::Unsupported`] naming the line: `dynamicConfigFile`, hierarchical quorums
+//! (`group.N`, `weight.N`), `reconfigEnabled=true` in an ensemble, `standaloneEnabled=false`
+//! without `server.N` lines.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -74,6 +85,14 @@ pub enum ConfigError {
     Missing {
         /// The missing key.
         key: &'static str,
+    },
+    /// `dataDir/myid` is missing, unreadable, not a number, or names no `server.N` line.
+    #[error("myid file {path}: {reason}")]
+    MyId {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
     },
     /// A line asks for a mode zabkeeper does not run (see the module docs).
     #[error("{key}={value}: {reason}")]
@@ -177,8 +196,10 @@ pub struct ServerConfig {
     pub four_letter_whitelist: FourLetterWhitelist,
     /// `jute.maxbuffer`: the largest client frame accepted.
     pub jute_max_buffer_bytes: u32,
-    /// `server.N` lines: at most one participant, which runs standalone as in ZooKeeper.
+    /// `server.N` lines (in standalone mode at most one participant, whose ports are unused).
     pub servers: BTreeMap<u64, PeerSpec>,
+    /// This server's id (`dataDir/myid`) in ensemble mode; `None` when standalone.
+    pub my_id: Option<u64>,
     /// `reconfigEnabled`.
     pub reconfig_enabled: bool,
     /// `admin.enableServer`.
@@ -217,6 +238,7 @@ impl ServerConfig {
             four_letter_whitelist: FourLetterWhitelist::default(),
             jute_max_buffer_bytes: DEFAULT_JUTE_MAX_BUFFER_BYTES,
             servers: BTreeMap::new(),
+            my_id: None,
             reconfig_enabled: false,
             admin_enable_server: true,
             admin_server_port: DEFAULT_ADMIN_PORT,
@@ -236,19 +258,33 @@ impl ServerConfig {
         ServerConfig::parse(&text)
     }
 
-    /// Parses zoo.cfg text (Java properties subset: `key=value`, `#`/`!` comments).
+    /// Parses zoo.cfg text (Java properties subset: `key=value`, `#`/`!` comments); in ensemble
+    /// mode reads `dataDir/myid` from the filesystem.
     pub fn parse(text: &str) -> Result<ServerConfig, ConfigError> {
+        ServerConfig::parse_with_myid(text, |path| std::fs::read_to_string(path))
+    }
+
+    /// [`ServerConfig::parse`] with the `myid` file read by `read_myid` (tests, fuzzing).
+    pub fn parse_with_myid(
+        text: &str,
+        read_myid: impl FnOnce(&Path) -> std::io::Result<String>,
+    ) -> Result<ServerConfig, ConfigError> {
         let props = parse_properties(text)?;
         let mut b = Builder::default();
         for (key, value) in &props {
             b.set(key, value)?;
         }
-        b.finish()
+        b.finish(read_myid)
+    }
+
+    /// Ensemble mode (`my_id` is set)?
+    pub fn is_ensemble(&self) -> bool {
+        self.my_id.is_some()
     }
 
     /// The `conf` four-letter word's `key=value` lines, ZooKeeper 3.8's order.
     pub fn conf_lines(&self) -> Vec<(String, String)> {
-        vec![
+        let mut lines: Vec<(String, String)> = vec![
             ("clientPort".into(), self.client_port.to_string()),
             ("secureClientPort".into(), "-1".into()),
             (
@@ -278,8 +314,49 @@ impl ServerConfig {
                 self.max_session_timeout_ms.to_string(),
             ),
             ("clientPortListenBacklog".into(), "-1".into()),
-            ("serverId".into(), "0".into()),
-        ]
+            ("serverId".into(), self.my_id.unwrap_or(0).to_string()),
+        ];
+        if let Some(mine) = self.my_id.and_then(|id| self.servers.get(&id)) {
+            let num = |n: Option<u32>| n.unwrap_or(0).to_string();
+            lines.extend([
+                ("initLimit".into(), num(self.init_limit_ticks)),
+                ("syncLimit".into(), num(self.sync_limit_ticks)),
+                ("electionAlg".into(), "3".into()),
+                ("electionPort".into(), mine.election_port.to_string()),
+                ("quorumPort".into(), mine.quorum_port.to_string()),
+                // ZooKeeper prints the LearnerType ordinal: 0 participant, 1 observer.
+                (
+                    "peerType".into(),
+                    u8::from(mine.role == PeerRole::Observer).to_string(),
+                ),
+            ]);
+        }
+        lines
+    }
+
+    /// The `server.N` lines as the `conf` word prints them in an ensemble
+    /// (`host:quorumPort:electionPort:role;clientAddr:clientPort`).
+    pub fn membership_lines(&self) -> Vec<String> {
+        self.servers
+            .iter()
+            .map(|(id, s)| {
+                let role = match s.role {
+                    PeerRole::Participant => "participant",
+                    PeerRole::Observer => "observer",
+                };
+                let client = match s.client_port {
+                    Some(port) => format!(
+                        ";{}:{port}",
+                        s.client_address.as_deref().unwrap_or("0.0.0.0")
+                    ),
+                    None => String::new(),
+                };
+                format!(
+                    "server.{id}={}:{}:{}:{role}{client}",
+                    s.host, s.quorum_port, s.election_port
+                )
+            })
+            .collect()
     }
 }
 
@@ -353,8 +430,16 @@ struct Builder {
     servers: BTreeMap<u64, PeerSpec>,
     /// The `server.N` lines as written, in file order (for error messages).
     server_lines: Vec<(String, String)>,
+    /// The same lines by server id.
+    line_of: BTreeMap<u64, (String, String)>,
     /// Lines that ask for a mode zabkeeper does not run, in file order, with the reason.
     unsupported: Vec<(String, String, &'static str)>,
+    /// `standaloneEnabled` as written (key, value), when false.
+    standalone_disabled: Option<(String, String)>,
+    /// `peerType` as written, when given: (key, value, role).
+    peer_type: Option<(String, String, PeerRole)>,
+    /// `reconfigEnabled` as written, when true.
+    reconfig_line: Option<(String, String)>,
     reconfig_enabled: Option<bool>,
     admin_enable_server: Option<bool>,
     admin_server_port: Option<u16>,
@@ -415,10 +500,9 @@ fn timeout_bound(key: &str, value: &str) -> Result<Option<u32>, ConfigError> {
 }
 
 /// Reasons of [`ConfigError::Unsupported`].
-const REPLICATED: &str = "replicated mode (server.N lines) is not supported yet";
-const OBSERVER: &str = "observer mode needs an ensemble; replicated mode is not supported yet";
-const STANDALONE_DISABLED: &str =
-    "standaloneEnabled=false asks for replicated mode, which is not supported yet";
+const OBSERVER: &str = "an observer needs an ensemble (two or more server.N lines)";
+const STANDALONE_DISABLED: &str = "standaloneEnabled=false needs server.N lines";
+const RECONFIG: &str = "dynamic reconfiguration of an ensemble is not supported yet";
 const DYNAMIC_CONFIG: &str =
     "a dynamic configuration file (an ensemble's server.N lines) is not supported yet";
 const HIERARCHICAL: &str = "hierarchical quorums (group.N, weight.N) are not supported yet";
@@ -500,7 +584,11 @@ impl Builder {
                 }
                 self.jute_max_buffer_bytes = Some(v as u32);
             }
-            "reconfigEnabled" => self.reconfig_enabled = Some(boolean(key, value)?),
+            "reconfigEnabled" => {
+                let on = boolean(key, value)?;
+                self.reconfig_enabled = Some(on);
+                self.reconfig_line = on.then(|| (key.to_string(), value.to_string()));
+            }
             "admin.enableServer" => self.admin_enable_server = Some(boolean(key, value)?),
             "admin.serverPort" => self.admin_server_port = Some(num(key, value)?),
             "DigestAuthenticationProvider.superDigest" => {
@@ -523,15 +611,17 @@ impl Builder {
                 self.container_check_interval_ms = Some(v);
             }
             "standaloneEnabled" => {
-                if !boolean(key, value)? {
-                    self.refuse(key, value, STANDALONE_DISABLED);
-                }
+                self.standalone_disabled =
+                    (!boolean(key, value)?).then(|| (key.to_string(), value.to_string()));
             }
-            "peerType" => match value.to_ascii_lowercase().as_str() {
-                "participant" => {}
-                "observer" => self.refuse(key, value, OBSERVER),
-                _ => return Err(bad(key, value, "must be participant or observer")),
-            },
+            "peerType" => {
+                let role = match value.to_ascii_lowercase().as_str() {
+                    "participant" => PeerRole::Participant,
+                    "observer" => PeerRole::Observer,
+                    _ => return Err(bad(key, value, "must be participant or observer")),
+                };
+                self.peer_type = Some((key.to_string(), value.to_string(), role));
+            }
             "dynamicConfigFile" => self.refuse(key, value, DYNAMIC_CONFIG),
             _ if canonical.starts_with("group.") || canonical.starts_with("weight.") => {
                 self.refuse(key, value, HIERARCHICAL);
@@ -561,11 +651,12 @@ impl Builder {
             _ if canonical.starts_with("server.") => {
                 let id: u64 = num(key, &canonical["server.".len()..])?;
                 let spec = peer_spec(key, value)?;
-                if spec.role == PeerRole::Observer {
-                    self.refuse(key, value, OBSERVER);
+                if self.servers.insert(id, spec).is_some() {
+                    return Err(bad(key, value, "a second line for the same server id"));
                 }
-                self.servers.insert(id, spec);
                 self.server_lines.push((key.to_string(), value.to_string()));
+                self.line_of
+                    .insert(id, (key.to_string(), value.to_string()));
             }
             _ => tracing::warn!(key, value, "unknown config key; ignored"),
         }
@@ -577,32 +668,121 @@ impl Builder {
             .push((key.to_string(), value.to_string(), reason));
     }
 
-    /// The first line that asks for a mode zabkeeper does not run, if any.
-    fn check_mode(&self) -> Result<(), ConfigError> {
-        let first = if self.server_lines.len() > 1 {
-            let (key, value) = &self.server_lines[0];
-            Some((key, value, REPLICATED))
-        } else {
-            self.unsupported.first().map(|(k, v, r)| (k, v, *r))
-        };
-        match first {
-            Some((key, value, reason)) => Err(ConfigError::Unsupported {
+    /// Ensemble mode? Refuses the lines that ask for a mode zabkeeper does not run.
+    fn check_mode(&self) -> Result<bool, ConfigError> {
+        let unsupported = |(key, value, reason): (&String, &String, &'static str)| {
+            Err(ConfigError::Unsupported {
                 key: key.clone(),
                 value: value.clone(),
                 reason,
-            }),
-            None => {
-                if let Some((key, value)) = self.server_lines.first() {
-                    tracing::warn!(
-                        key = key.as_str(),
-                        value = value.as_str(),
-                        "one server.N line and standaloneEnabled=true: running standalone, as \
-                         ZooKeeper does; its quorum and election ports are not used"
-                    );
-                }
-                Ok(())
+            })
+        };
+        if let Some((k, v, r)) = self.unsupported.first() {
+            return unsupported((k, v, r));
+        }
+        let ensemble = self.server_lines.len() > 1
+            || (self.server_lines.len() == 1 && self.standalone_disabled.is_some());
+        if !ensemble {
+            if let Some((k, v)) = &self.standalone_disabled {
+                return unsupported((k, v, STANDALONE_DISABLED));
+            }
+            if let Some((k, v, PeerRole::Observer)) = &self.peer_type {
+                return unsupported((k, v, OBSERVER));
+            }
+            if let Some((&id, _)) = self
+                .servers
+                .iter()
+                .find(|(_, s)| s.role == PeerRole::Observer)
+            {
+                let (key, value) = &self.line_of[&id];
+                return unsupported((key, value, OBSERVER));
+            }
+            if let Some((key, value)) = self.server_lines.first() {
+                tracing::warn!(
+                    key = key.as_str(),
+                    value = value.as_str(),
+                    "one server.N line and standaloneEnabled=true: running standalone, as \
+                     ZooKeeper does; its quorum and election ports are not used"
+                );
+            }
+        } else if let Some((k, v)) = &self.reconfig_line {
+            return unsupported((k, v, RECONFIG));
+        }
+        Ok(ensemble)
+    }
+
+    /// The ensemble checks: ids, one voter at least, no shared host:port, `myid`, `peerType`.
+    fn check_ensemble(
+        &self,
+        data_dir: &Path,
+        read_myid: impl FnOnce(&Path) -> std::io::Result<String>,
+    ) -> Result<u64, ConfigError> {
+        let line = |id: u64| self.line_of[&id].clone();
+        for &id in self.servers.keys() {
+            if !(1..=255).contains(&id) {
+                let (key, value) = line(id);
+                return Err(bad(
+                    &key,
+                    &value,
+                    "server ids must be 1..=255 in an ensemble",
+                ));
             }
         }
+        if self.servers.values().all(|s| s.role == PeerRole::Observer) {
+            let (key, value) = line(*self.servers.keys().next().expect("ensemble has lines"));
+            return Err(bad(&key, &value, "no participant among the server.N lines"));
+        }
+        let mut used: BTreeMap<(String, u16), u64> = BTreeMap::new();
+        for (&id, s) in &self.servers {
+            let client = s.client_port.map(|p| {
+                (
+                    s.client_address.clone().unwrap_or_else(|| s.host.clone()),
+                    p,
+                )
+            });
+            let addrs = [
+                Some((s.host.clone(), s.quorum_port)),
+                Some((s.host.clone(), s.election_port)),
+                client,
+            ];
+            for (host, port) in addrs.into_iter().flatten() {
+                if let Some(other) = used.insert((host.clone(), port), id) {
+                    let (key, value) = line(id);
+                    let reason = if other == id {
+                        format!("{host}:{port} appears twice in the line")
+                    } else {
+                        format!("{host}:{port} is also used by server.{other}")
+                    };
+                    return Err(bad(&key, &value, reason));
+                }
+            }
+        }
+        let path = data_dir.join("myid");
+        let text = read_myid(&path).map_err(|e| ConfigError::MyId {
+            path: path.clone(),
+            reason: format!("cannot read it ({e}); an ensemble member needs its id there"),
+        })?;
+        let first = text.lines().next().unwrap_or("").trim();
+        let my_id: u64 = first.parse().map_err(|_| ConfigError::MyId {
+            path: path.clone(),
+            reason: format!("{first:?} is not a server id"),
+        })?;
+        let Some(mine) = self.servers.get(&my_id) else {
+            return Err(ConfigError::MyId {
+                path,
+                reason: format!("server id {my_id} has no server.{my_id} line"),
+            });
+        };
+        if let Some((key, value, role)) = &self.peer_type {
+            if *role != mine.role {
+                return Err(bad(
+                    key,
+                    value,
+                    format!("server.{my_id} says {:?}", mine.role).to_lowercase(),
+                ));
+            }
+        }
+        Ok(my_id)
     }
 
     fn positive(&self, key: &str, value: &str) -> Result<u32, ConfigError> {
@@ -620,19 +800,47 @@ impl Builder {
         Ok(PathBuf::from(value))
     }
 
-    fn finish(self) -> Result<ServerConfig, ConfigError> {
-        self.check_mode()?;
+    fn finish(
+        self,
+        read_myid: impl FnOnce(&Path) -> std::io::Result<String>,
+    ) -> Result<ServerConfig, ConfigError> {
+        let ensemble = self.check_mode()?;
         let tick_ms = self.tick_ms.unwrap_or(DEFAULT_TICK_MS);
         let data_dir = self
             .data_dir
+            .clone()
             .ok_or(ConfigError::Missing { key: "dataDir" })?;
-        let client_port = match self.client_port {
-            Some(p) => p,
-            None => self
+        let my_id = if ensemble {
+            if self.init_limit_ticks.is_none() {
+                return Err(ConfigError::Missing { key: "initLimit" });
+            }
+            if self.sync_limit_ticks.is_none() {
+                return Err(ConfigError::Missing { key: "syncLimit" });
+            }
+            Some(self.check_ensemble(&data_dir, read_myid)?)
+        } else {
+            None
+        };
+        let mine = my_id.and_then(|id| self.servers.get(&id));
+        let client_port = match (mine.and_then(|s| s.client_port), self.client_port) {
+            (Some(p), _) | (None, Some(p)) => p,
+            (None, None) => self
                 .servers
                 .values()
                 .find_map(|s| s.client_port)
+                .filter(|_| !ensemble)
                 .ok_or(ConfigError::Missing { key: "clientPort" })?,
+        };
+        let client_port_address = match mine.and_then(|s| s.client_address.as_deref()) {
+            Some(addr) => Some(addr.parse().map_err(|_| {
+                let id = my_id.expect("mine implies an id");
+                bad(
+                    &format!("server.{id}"),
+                    addr,
+                    "the client address must be an IP address",
+                )
+            })?),
+            None => self.client_port_address,
         };
         let min = self
             .min_session_timeout_ms
@@ -664,7 +872,7 @@ impl Builder {
             data_log_dir: self.data_log_dir.unwrap_or_else(|| data_dir.clone()),
             data_dir,
             client_port,
-            client_port_address: self.client_port_address,
+            client_port_address,
             max_client_cnxns: self.max_client_cnxns.unwrap_or(DEFAULT_MAX_CLIENT_CNXNS),
             sessionless_cnxn_timeout_ms: self
                 .sessionless_cnxn_timeout_ms
@@ -679,6 +887,7 @@ impl Builder {
                 .jute_max_buffer_bytes
                 .unwrap_or(DEFAULT_JUTE_MAX_BUFFER_BYTES),
             servers: self.servers,
+            my_id,
             reconfig_enabled: self.reconfig_enabled.unwrap_or(false),
             admin_enable_server: self.admin_enable_server.unwrap_or(true),
             admin_server_port: self.admin_server_port.unwrap_or(DEFAULT_ADMIN_PORT),
@@ -878,29 +1087,15 @@ server.1=h1:2889:3889;127.0.0.1:2182
     }
 
     #[test]
-    fn modes_other_than_standalone_are_refused_naming_the_line() {
+    fn modes_zabkeeper_does_not_run_are_refused_naming_the_line() {
         let base = "dataDir=/d\nclientPort=1\n";
-        let ensemble = format!("{base}server.1=a:1:2\nserver.2=b:1:2\nserver.3=c:1:2\n");
         assert_eq!(
-            refused(&ensemble),
-            ("server.1".into(), "a:1:2".into(), REPLICATED)
-        );
-        let err = ServerConfig::parse(&ensemble).expect_err("refused");
-        assert_eq!(
-            err.to_string(),
-            "server.1=a:1:2: replicated mode (server.N lines) is not supported yet"
-        );
-        assert_eq!(
-            refused(&format!("{base}server.1=a:1:2\nstandaloneEnabled=false\n")),
+            refused(&format!("{base}standaloneEnabled=false\n")),
             (
                 "standaloneEnabled".into(),
                 "false".into(),
                 STANDALONE_DISABLED
             )
-        );
-        assert_eq!(
-            refused(&format!("{base}standaloneEnabled=false\n")).2,
-            STANDALONE_DISABLED
         );
         assert_eq!(
             refused(&format!("{base}server.1=a:1:2:observer\n")),
@@ -913,10 +1108,146 @@ server.1=h1:2889:3889;127.0.0.1:2182
         );
         assert_eq!(refused(&format!("{base}group.1=1:2:3\n")).2, HIERARCHICAL);
         assert_eq!(refused(&format!("{base}weight.1=1\n")).2, HIERARCHICAL);
+        let ensemble = format!("{ENSEMBLE}reconfigEnabled=true\n");
+        match ServerConfig::parse_with_myid(&ensemble, myid("1")) {
+            Err(ConfigError::Unsupported { key, reason, .. }) => {
+                assert_eq!((key.as_str(), reason), ("reconfigEnabled", RECONFIG));
+            }
+            other => panic!("expected Unsupported, got {other:?}"),
+        }
         assert_eq!(err_key(&format!("{base}peerType=leader\n")), "peerType");
         assert_eq!(
             err_key(&format!("{base}standaloneEnabled=maybe\n")),
             "standaloneEnabled"
+        );
+    }
+
+    const ENSEMBLE: &str = "\
+tickTime=200
+initLimit=10
+syncLimit=5
+dataDir=/d
+server.1=127.0.0.1:2888:3888;2181
+server.2=127.0.0.1:2889:3889;2182
+server.3=127.0.0.1:2890:3890:observer;127.0.0.1:2183
+";
+
+    /// A `myid` reader returning `text` (and checking the path asked for).
+    fn myid(text: &'static str) -> impl FnOnce(&Path) -> std::io::Result<String> {
+        move |path| {
+            assert_eq!(path, Path::new("/d/myid"));
+            Ok(text.to_string())
+        }
+    }
+
+    fn ensemble_error(text: &str, id: &'static str) -> String {
+        match ServerConfig::parse_with_myid(text, myid(id)) {
+            Ok(c) => panic!("accepted: {c:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn an_ensemble_is_read_with_myid_from_the_data_dir() {
+        let c = ServerConfig::parse_with_myid(ENSEMBLE, myid("2\n# ignored\n")).expect("parses");
+        assert!(c.is_ensemble());
+        assert_eq!(c.my_id, Some(2));
+        assert_eq!(c.client_port, 2182, "the client port of my own line");
+        assert_eq!(
+            (c.init_limit_ticks, c.sync_limit_ticks),
+            (Some(10), Some(5))
+        );
+        assert_eq!(c.servers.len(), 3);
+        assert_eq!(c.servers[&3].role, PeerRole::Observer);
+        let c = ServerConfig::parse_with_myid(ENSEMBLE, myid(" 3 ")).expect("observer parses");
+        assert_eq!(c.client_port, 2183);
+        assert_eq!(
+            c.client_port_address,
+            Some("127.0.0.1".parse().expect("ip"))
+        );
+        let c = ServerConfig::parse_with_myid(&format!("{ENSEMBLE}peerType=observer\n"), myid("3"))
+            .expect("peerType agrees");
+        assert_eq!(c.my_id, Some(3));
+        // One line with standaloneEnabled=false is an ensemble of one.
+        let one = "initLimit=5\nsyncLimit=2\ndataDir=/d\nstandaloneEnabled=false\n\
+                   server.7=127.0.0.1:2888:3888;2181\n";
+        let c = ServerConfig::parse_with_myid(one, myid("7")).expect("parses");
+        assert_eq!((c.my_id, c.client_port), (Some(7), 2181));
+        // No server line names a client port: clientPort does.
+        let c = ServerConfig::parse_with_myid(
+            "initLimit=5\nsyncLimit=2\ndataDir=/d\nclientPort=3000\nserver.1=a:1:2\nserver.2=b:1:2\n",
+            myid("1"),
+        )
+        .expect("parses");
+        assert_eq!(c.client_port, 3000);
+    }
+
+    #[test]
+    fn an_ensemble_that_cannot_work_is_refused_naming_the_key() {
+        let missing = |path: &Path| -> std::io::Result<String> {
+            assert_eq!(path, Path::new("/d/myid"));
+            Err(std::io::Error::from(std::io::ErrorKind::NotFound))
+        };
+        let e = ServerConfig::parse_with_myid(ENSEMBLE, missing).expect_err("no myid");
+        assert!(
+            e.to_string()
+                .starts_with("myid file /d/myid: cannot read it"),
+            "{e}"
+        );
+        assert_eq!(
+            ensemble_error(ENSEMBLE, "two"),
+            "myid file /d/myid: \"two\" is not a server id"
+        );
+        assert_eq!(
+            ensemble_error(ENSEMBLE, "4"),
+            "myid file /d/myid: server id 4 has no server.4 line"
+        );
+        let e = ensemble_error(&ENSEMBLE.replace("initLimit=10\n", ""), "1");
+        assert_eq!(e, "config key initLimit is required");
+        let e = ensemble_error(&ENSEMBLE.replace("syncLimit=5\n", ""), "1");
+        assert_eq!(e, "config key syncLimit is required");
+        let e = ensemble_error(&ENSEMBLE.replace("2889", "2888"), "1");
+        assert!(
+            e.starts_with("config key server.2: bad value \"127.0.0.1:2888:3889;2182\": ")
+                && e.ends_with("127.0.0.1:2888 is also used by server.1"),
+            "{e}"
+        );
+        // A client port is an address like the others.
+        let e = ensemble_error(&ENSEMBLE.replace(";2182", ";2888"), "1");
+        assert!(
+            e.contains("server.2") && e.contains("also used by server.1"),
+            "{e}"
+        );
+        let e = ensemble_error(&ENSEMBLE.replace(";2181", ";3888"), "1");
+        assert!(e.contains("server.1") && e.contains("appears twice"), "{e}");
+        let all_observers = "initLimit=5\nsyncLimit=2\ndataDir=/d\n\
+            server.1=a:1:2:observer;3\nserver.2=b:1:2:observer;3\n";
+        let e = ensemble_error(all_observers, "1");
+        assert!(
+            e.starts_with("config key server.1") && e.contains("no participant"),
+            "{e}"
+        );
+        let e = ensemble_error(&format!("{ENSEMBLE}peerType=observer\n"), "1");
+        assert!(
+            e.starts_with("config key peerType") && e.contains("participant"),
+            "{e}"
+        );
+        let e = ensemble_error(&format!("{ENSEMBLE}peerType=participant\n"), "3");
+        assert!(
+            e.starts_with("config key peerType") && e.contains("observer"),
+            "{e}"
+        );
+        let e = ensemble_error(&ENSEMBLE.replace("server.3", "server.256"), "1");
+        assert!(
+            e.starts_with("config key server.256") && e.contains("1..=255"),
+            "{e}"
+        );
+        let e = ensemble_error(&ENSEMBLE.replace("server.3", "server.0"), "1");
+        assert!(e.starts_with("config key server.0"), "{e}");
+        let e = ensemble_error(&format!("{ENSEMBLE}server.2=c:7:8\n"), "1");
+        assert!(
+            e.starts_with("config key server.2") && e.contains("same server id"),
+            "{e}"
         );
     }
 
@@ -997,7 +1328,7 @@ server.1=h1:2889:3889;127.0.0.1:2182
         assert_eq!(err_key("dataDir=/d\n"), "clientPort");
         assert_eq!(
             err_key("dataDir=/d\nclientPort=1\nserver.1=a:1:2\nserver.2=b:1:2\nsyncLimit=2\n"),
-            "server.1"
+            "initLimit"
         );
     }
 

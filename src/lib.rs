@@ -12,8 +12,8 @@
 //! - [`storage`]: the only module that touches the filesystem: the checksummed transaction log,
 //!   snapshots, epochs and recovery.
 //! - `server` (feature `server`): the tokio runtime that drives `protocol::Node` and executes its
-//!   effects. Today it runs one-voter ensembles (the standalone server); peer links exist but no
-//!   serving path uses them yet.
+//!   effects: a standalone server as a one-voter ensemble, or a member of a replicated ensemble
+//!   (peer links, forwarding, global sessions), through the same driver.
 //!
 //! One write on a standalone server, top-down (`spec/server.md` "The write path"):
 //!
@@ -30,8 +30,9 @@
 //! 6. `server/apply.rs` applies the committed txns in zxid order to [`tree::DataTree`], queues the
 //!    watch events, then the reply to the waiter registered under that zxid.
 //!
-//! `spec/README.md` walks the same write through a three-server ensemble, which the runtime does
-//! not serve yet.
+//! `spec/README.md` walks the same write through a three-server ensemble; in the runtime the
+//! followers' durable ACKs join the leader's in step 5, and a follower's client write is
+//! forwarded to the leader before step 2 (`spec/server.md` "The write path").
 
 #![forbid(unsafe_code)]
 

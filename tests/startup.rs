@@ -260,8 +260,8 @@ fn a_corrupt_log_prints_its_reason_once() {
 }
 
 #[test]
-fn replicated_mode_is_refused_before_anything_is_written() {
-    let scratch = temp_dir("startup-replicated");
+fn an_ensemble_member_without_myid_is_refused_before_anything_is_written() {
+    let scratch = temp_dir("startup-no-myid");
     let data = scratch.join("data");
     let cfg = write_cfg(
         &scratch,
@@ -275,10 +275,9 @@ fn replicated_mode_is_refused_before_anything_is_written() {
     );
     assert_eq!(status.code(), Some(1), "stderr:\n{stderr}");
     let line = error_line(&stderr);
+    let myid = data.join("myid");
     assert!(
-        line.ends_with(
-            "server.1=127.0.0.1:2888:3888: replicated mode (server.N lines) is not supported yet"
-        ),
+        line.contains(&format!("myid file {}: cannot read it", myid.display())),
         "{line}"
     );
     assert_eq!(stderr.lines().count(), 1, "one line only:\n{stderr}");

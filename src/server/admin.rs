@@ -48,6 +48,16 @@ pub async fn four_letter_word(shared: &Shared, word: FourLetterWord, arg: &[u8])
     if !shared.config.four_letter_whitelist.allows(name) {
         return format!("{name} is not executed because it is not in the whitelist.\n");
     }
+    let not_serving = matches!(
+        word,
+        FourLetterWord::Srvr | FourLetterWord::Stat | FourLetterWord::Mntr
+    ) && shared.config.is_ensemble()
+        && !shared.role().serving;
+    if not_serving {
+        // ZooKeeper's answer while an ensemble member has no running ZooKeeperServer (electing,
+        // syncing). A standalone server answers during its instant self-election too.
+        return "This ZooKeeper instance is not currently serving requests\n".to_string();
+    }
     match word {
         FourLetterWord::Ruok => "imok".to_string(),
         FourLetterWord::Isro => "rw".to_string(),
@@ -164,7 +174,7 @@ fn srvr(shared: &Shared, facts: &TreeFacts, with_clients: bool) -> String {
     let _ = writeln!(out, "Connections: {}", shared.conns.len());
     let _ = writeln!(out, "Outstanding: {}", outstanding(shared));
     let _ = writeln!(out, "Zxid: {:#x}", shared.last_zxid());
-    out.push_str("Mode: standalone\n");
+    let _ = writeln!(out, "Mode: {}", shared.role().mode.name());
     let _ = writeln!(out, "Node count: {}", facts.node_count);
     out
 }
@@ -184,9 +194,10 @@ fn mntr(shared: &Shared, facts: &TreeFacts) -> String {
         .values()
         .flat_map(|s| s.iter().copied())
         .collect();
-    let rows: Vec<(&str, String)> = vec![
+    let role = shared.role();
+    let mut rows: Vec<(&str, String)> = vec![
         ("zk_version", ZK_VERSION.to_string()),
-        ("zk_server_state", "standalone".to_string()),
+        ("zk_server_state", role.mode.name().to_string()),
         ("zk_ephemerals_count", ephemerals.to_string()),
         ("zk_num_alive_connections", shared.conns.len().to_string()),
         ("zk_avg_latency", format!("{avg:?}")),
@@ -229,6 +240,39 @@ fn mntr(shared: &Shared, facts: &TreeFacts) -> String {
         ("zk_uptime", shared.now_ms().to_string()),
         ("zk_last_zxid", format!("{:#x}", shared.last_zxid())),
     ];
+    if role.mode != crate::server::Mode::Standalone {
+        let state = match role.mode {
+            crate::server::Mode::Leader => "leading",
+            crate::server::Mode::Follower => "following",
+            crate::server::Mode::Observer => "observing",
+            _ => "looking",
+        };
+        rows.push(("zk_peer_state", format!("{state} - {}", role.phase)));
+        // Ours: the epochs (ZooKeeper shows them only inside the zxid).
+        rows.push(("zk_current_epoch", role.current_epoch.to_string()));
+        rows.push(("zk_accepted_epoch", role.accepted_epoch.to_string()));
+    }
+    if role.mode == crate::server::Mode::Leader {
+        rows.push(("zk_learners", role.learners.to_string()));
+        rows.push(("zk_synced_followers", role.synced_followers.to_string()));
+        rows.push(("zk_synced_non_voting_followers", "0".to_string()));
+        rows.push(("zk_synced_observers", role.synced_observers.to_string()));
+        // `sync` is answered by the server the client is connected to, without the leader.
+        rows.push(("zk_pending_syncs", "0".to_string()));
+        let quorum = shared.config.servers.values();
+        let voters = quorum
+            .filter(|s| s.role == crate::config::PeerRole::Participant)
+            .count();
+        rows.push(("zk_quorum_size", (voters / 2 + 1).to_string()));
+    }
+    let counts = [
+        ("zk_diff_count", &s.diff_count),
+        ("zk_snap_count", &s.snap_count),
+        ("zk_trunc_count", &s.trunc_count),
+    ];
+    for (key, counter) in counts {
+        rows.push((key, counter.load(Ordering::Relaxed).to_string()));
+    }
     let mut out = String::new();
     for (k, v) in rows {
         let _ = writeln!(out, "{k}\t{v}");
@@ -256,6 +300,13 @@ fn conf(shared: &Shared) -> String {
     let mut out = String::new();
     for (k, v) in shared.config.conf_lines() {
         let _ = writeln!(out, "{k}={v}");
+    }
+    if shared.config.is_ensemble() {
+        out.push_str("membership: \n");
+        for line in shared.config.membership_lines() {
+            let _ = writeln!(out, "{line}");
+        }
+        out.push_str("version=0\n");
     }
     out
 }

@@ -9,9 +9,13 @@
 //! after the whole batch does the driver release the lock, so no connection reads a txn's
 //! effects before they are committed and before its events are queued.
 //!
-//! Replies are matched by zxid: the pipeline registers a [`Waiter`] under the zxid the core gave
-//! the txn ([`Applier::expect`]); a committed txn that nobody here waits for (server-made, or one
-//! day prepared by another server) is applied all the same.
+//! Replies are matched to committed txns, never by draining a local queue: on the leader the
+//! driver registers a [`Waiter`] under the zxid the core gave the txn ([`Applier::expect`]); on a
+//! learner, which forwards its clients' requests and never learns their zxids before they
+//! commit, under the txn's (session id, cxid) — or the session id for a handshake's
+//! createSession — which the leader copies into the `TxnHeader` ([`Applier::expect_request`]). A
+//! committed txn that nobody here waits for (server-made, or prepared for another server's
+//! client) is applied all the same.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -22,6 +26,7 @@ use tokio::sync::oneshot;
 use crate::protocol::{Proposal, Zxid};
 use crate::server::client::ConnHandle;
 use crate::server::ops::{notification_frame, write_reply_frame};
+use crate::server::pipeline::RequestKey;
 use crate::server::{ServerError, Shared};
 use crate::tree::{DataTree, Txn, TxnResult, WatcherId};
 
@@ -45,6 +50,8 @@ pub enum Waiter {
 #[derive(Debug)]
 pub struct Applier {
     waiters: BTreeMap<Zxid, Waiter>,
+    /// A learner's waiters for the txns it forwarded.
+    by_request: BTreeMap<RequestKey, Waiter>,
     applied: Zxid,
     txns_since_snapshot: u64,
 }
@@ -54,6 +61,7 @@ impl Applier {
     pub fn new(applied: Zxid) -> Applier {
         Applier {
             waiters: BTreeMap::new(),
+            by_request: BTreeMap::new(),
             applied,
             txns_since_snapshot: 0,
         }
@@ -70,14 +78,38 @@ impl Applier {
         assert!(previous.is_none(), "apply: two waiters for {zxid}");
     }
 
+    /// Registers who waits for the txn of a forwarded request (a learner's client).
+    pub fn expect_request(&mut self, key: RequestKey, waiter: Waiter) {
+        let previous = self.by_request.insert(key, waiter);
+        if let Some(previous) = previous {
+            // A client reusing an xid while its first request is in flight: the first waiter
+            // can no longer be told apart, so it is answered by closing its connection.
+            tracing::warn!(session = format_args!("{:#x}", key.0), cxid = ?key.1, "two requests with one xid");
+            crate::server::driver::refuse_waiter(previous);
+        }
+    }
+
     /// Withdraws the waiter for `zxid` (the core refused the write: nothing will apply it).
     pub fn forget(&mut self, zxid: Zxid) -> Option<Waiter> {
         self.waiters.remove(&zxid)
     }
 
+    /// Withdraws the waiter registered under `key`.
+    pub fn forget_request(&mut self, key: RequestKey) -> Option<Waiter> {
+        self.by_request.remove(&key)
+    }
+
+    /// Withdraws every waiter (the server left broadcast: what it waited for may never commit,
+    /// or commit under a leader it no longer hears from).
+    pub fn take_waiters(&mut self) -> Vec<Waiter> {
+        let mut out: Vec<Waiter> = std::mem::take(&mut self.waiters).into_values().collect();
+        out.extend(std::mem::take(&mut self.by_request).into_values());
+        out
+    }
+
     /// Waiters not yet answered.
     pub fn waiting(&self) -> usize {
-        self.waiters.len()
+        self.waiters.len() + self.by_request.len()
     }
 
     /// The last applied zxid.
@@ -118,7 +150,8 @@ impl Applier {
         p: &Proposal,
         shared: &Shared,
     ) -> Result<(), ServerError> {
-        let (hdr, txn) = crate::tree::txn::decode(&p.data).map_err(|e| {
+        // A txn recovered from a log ZooKeeper wrote may carry its digest after the record.
+        let (hdr, txn, _digest) = crate::tree::txn::decode_logged(&p.data).map_err(|e| {
             ServerError::Fatal(format!("committed txn {} does not decode: {e}", p.zxid))
         })?;
         assert_eq!(
@@ -151,8 +184,12 @@ impl Applier {
             }
             _ => {}
         }
-        // 3. The reply, to whoever waits on this zxid.
-        match self.waiters.remove(&p.zxid) {
+        // 3. The reply, to whoever waits on this zxid or on this client request.
+        let waiter = self.waiters.remove(&p.zxid).or_else(|| {
+            let cxid = (!matches!(txn, Txn::CreateSession { .. })).then_some(hdr.cxid);
+            self.by_request.remove(&(hdr.client_id, cxid))
+        });
+        match waiter {
             Some(Waiter::Client { conn, xid, started }) => {
                 conn.send(write_reply_frame(xid, hdr.zxid, &outcome.result));
                 conn.record_latency(started, shared);

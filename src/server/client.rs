@@ -391,6 +391,9 @@ pub enum ConnError {
     /// The driver is gone (shutting down).
     #[error("server shutting down")]
     ShuttingDown,
+    /// The server did not serve clients (it is not in broadcast) within the session timeout.
+    #[error("not serving clients (no leader in broadcast) within {0:?}")]
+    NotServing(std::time::Duration),
 }
 
 /// One connection's reader task.
@@ -513,6 +516,22 @@ impl Handler {
             FirstFrame::Connect(payload) => payload,
         };
         let request = ConnectRequest::from_bytes(&payload)?;
+        // Only a server in broadcast takes sessions; wait a session timeout for it (ZooKeeper
+        // closes the connection at once; the client then tries the next server).
+        let cfg = &self.shared.config;
+        let wait = std::time::Duration::from_millis(u64::from(
+            (request.timeout_ms.max(0) as u32)
+                .clamp(cfg.min_session_timeout_ms, cfg.max_session_timeout_ms),
+        ));
+        let mut serving = self.shared.serving.subscribe();
+        tokio::select! {
+            r = tokio::time::timeout(wait, serving.wait_for(|s| *s)) => {
+                if !matches!(r, Ok(Ok(_))) {
+                    return Err(ConnError::NotServing(wait));
+                }
+            }
+            _ = self.shutdown.recv() => return Ok(()),
+        }
         if !self.handshake(conn, &request).await? {
             return Ok(());
         }

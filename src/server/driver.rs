@@ -1,35 +1,59 @@
 //! The driver: the single owner of the protocol [`Node`] (`spec/server.md` "The write path").
 //!
-//! Role: one task, one bounded inbox of [`NodeMsg`]s from the connections, and a loop that turns
-//! everything that happens into an [`Input`] for `Node::step` and then executes the node's
-//! effects in the order it pushed them:
+//! Role: one task and one loop that turns everything that happens — a client message from the
+//! bounded inbox, a peer message or a broken peer link ([`PeerNet`]), a disk confirmation, a timer
+//! — into an [`Input`] for `Node::step`, and then executes the node's effects in the order it
+//! pushed them:
 //!
 //! - `PersistTxns`, `PersistEpoch`, `TruncateLog` → [`StorageExec`] (group commit; the disk's
 //!   confirmations come back as `Input::Persisted` / `EpochPersisted` / `Truncated`);
 //! - `Commit { upto }` → [`Applier::apply_committed`] under the tree lock (tree, watch events,
 //!   replies);
-//! - a snapshot (every `snapCount` applied txns, written off the task) that reached the disk
-//!   comes back as `Input::Compacted { upto }`: the core drops its log up to the snapshot;
+//! - `Send` → [`PeerNet::send`] (a `Fenced` refusal is expected: the link broke and its `Lost`
+//!   is on its way); `Disconnect` → [`PeerNet::disconnect`];
+//! - `RoleChanged` → logged and published in [`Shared::role`] for the four-letter words; a
+//!   FOLLOWING or OBSERVING node dials its leader ([`PeerNet::connect_to_leader`]);
+//! - `Prepare` (a learner's forwarded request, on the leader) → decoded and prepared after the
+//!   step, then fed as `Input::Write`;
 //! - `SetTimer` / `CancelTimer` → [`Timers`] (expiry comes back as `Input::Timeout`);
 //! - `Proposed { zxid }` checks that the core proposed the write under the zxid the pipeline
-//!   stamped it with; `Reject` refuses the write; `RoleChanged` is logged.
+//!   stamped it with; `Reject` refuses the write or forward.
 //!
-//! Today the node is a one-voter ensemble (`voters = [me]`, the standalone server: no `server.N`
-//! lines): at start it is fed `Input::Start`, elects itself (a quorum of one, no finalize wait
-//! since no other vote can arrive), persists epoch `acceptedEpoch + 1` through discovery and sync
-//! with itself and reaches broadcast; only then does the driver read its inbox. A write is then:
-//! `Node::next_zxid` → [`Pipeline::prepare`] (stamped with that zxid) → `Input::Write` →
-//! `PersistTxns` → group commit → `Persisted` → `Commit` → apply → reply. No peer link exists,
-//! so `Send`, `Disconnect` and `Prepare` (a learner's forwarded request) cannot occur and are
-//! treated as bugs.
+//! One write path for every mode. A standalone server (no `server.N` lines) is a one-voter
+//! ensemble without peer links: at start it elects itself at once (no finalize wait, since no
+//! other vote can arrive). In an ensemble the node runs FLE and ZAB with its peers. Either way
+//! the driver serves clients only while the node is in broadcast (an established leader, or a
+//! learner after UPTODATE; [`Shared::serving`]); a server that leaves broadcast closes every
+//! client connection, drops every waiter (clients reconnect elsewhere, as with ZooKeeper) and, if
+//! it led, the pipeline's pending changes. On the leader a client write is: `Node::next_zxid` →
+//! [`Pipeline::prepare`] (stamped with that zxid) → `Input::Write` → `PersistTxns` → group commit
+//! → `Persisted` → (a quorum of ACKs) → `Commit` → apply → reply. On a learner it is
+//! [`Pipeline::forward`] → `Input::Forward` → REQUEST to the leader, whose driver prepares it on
+//! `Effect::Prepare`; the learner answers its client when the txn commits there, matched by
+//! (session id, cxid) (`server/apply.rs`).
 //!
-//! Memory: the core's in-memory log (`Node::log`) holds the proposals since the last durable
-//! snapshot plus those in flight, so memory is bounded by `snapCount`, not by the txns written
-//! since start (`spec/server.md` "The write path" has the measurement).
+//! Sessions are global. Every server applies createSession/closeSession txns to its session
+//! table; only the leader expires sessions (closeSession txns through the quorum). A learner
+//! reports the sessions its clients touched every half tick (a `Touch` forwarded payload); a new
+//! leader restarts every session's deadline when it starts serving.
 //!
-//! Besides writes, the driver owns the session clock (expiry → `closeSession` txns), the
-//! container/TTL reaper, snapshots every `snapCount` txns (serialised off the task) and autopurge.
+//! Syncing: the leader logs `sending DIFF|TRUNC|SNAP to server N` and counts each kind
+//! ([`ServerStats`]); the learner logs `synced with leader N by DIFF|TRUNC|SNAP`. A SNAP is sent
+//! only while the leader's log reaches back to zxid 0 (its base is 0): the core's SNAP carries the
+//! leader's log, not a tree snapshot, so a learner can only rebuild its tree from it when it
+//! holds every txn. A leader whose log has a snapshot base refuses to send a SNAP (an error
+//! names the learner, which stays out of the ensemble).
+//!
+//! Memory: in standalone mode every snapshot that reached the disk (every `snapCount` applied
+//! txns, written off the task) is fed back as `Input::Compacted { upto }`, so the core's
+//! in-memory log is bounded by `snapCount` (`spec/server.md` "The write path" has the
+//! measurement). In an ensemble it is not fed (a compacted leader could not sync a learner
+//! behind its base), so the log holds every txn since start-up.
+//!
+//! Besides writes, the driver owns the session clock, the container/TTL reaper (leader only),
+//! snapshots every `snapCount` txns (serialised off the task) and autopurge.
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,34 +63,83 @@ use tokio::sync::{mpsc, MutexGuard};
 use tokio::task::JoinHandle;
 
 use crate::protocol::{
-    DurableState, Effect, Effects, Input, Node, NodeConfig, RejectReason, ServerId, Zxid,
+    DurableState, Effect, Effects, Input, LeaderPhase, LearnerPhase, LearnerStage, Node,
+    NodeConfig, PeerMsg, PeerState, RejectReason, Role, ServerId, SyncKind, Zxid,
 };
 use crate::server::apply::{Applier, Waiter};
+use crate::server::peers::{PeerEvent, PeerNet, SendError};
 pub use crate::server::pipeline::NodeMsg;
 use crate::server::pipeline::{Pipeline, Prepared};
 use crate::server::sessions::SessionIds;
 use crate::server::shutdown::Shutdown;
 use crate::server::storage_exec::{StorageEvent, StorageExec, MAX_IN_FLIGHT};
 use crate::server::timers::Timers;
-use crate::server::{wall_clock_ms, ServerError, Shared};
+use crate::server::{wall_clock_ms, Mode, RoleInfo, ServerError, Shared};
 use crate::storage::{GroupCommitError, Storage};
 use crate::tree::{DataTree, WriteRequest};
+use crate::wire::forward::{self, Forwarded};
 
 /// Messages prepared per tree-lock acquisition, at most.
 const BATCH: usize = 1024;
 
-/// The protocol configuration of a standalone server: a one-voter ensemble of server 1.
-pub fn standalone_node_config(config: &crate::config::ServerConfig) -> NodeConfig {
-    let mut node = NodeConfig::new(ServerId(1), [ServerId(1)]);
-    // Nobody else can send a better vote: decide at once.
-    node.finalize_wait_ticks = 0;
-    if let Some(ticks) = config.init_limit_ticks {
-        node.init_limit_ticks = ticks;
-    }
-    if let Some(ticks) = config.sync_limit_ticks {
-        node.sync_limit_ticks = ticks;
-    }
+/// The longest a core tick lasts: FLE's finalize wait and first notification timeout
+/// (ZooKeeper's `finalizeWait`, 200 ms), and the leader's heartbeat interval.
+const CORE_TICK_MAX: Duration = Duration::from_millis(200);
+
+/// FLE's largest notification resend interval (ZooKeeper's `maxNotificationInterval`).
+const MAX_NOTIFY_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The core's tick and how many fit in one `tickTime`: the largest whole fraction of `tickTime`
+/// no longer than [`CORE_TICK_MAX`]. The core counts every timer in these ticks, so initLimit and
+/// syncLimit (in `tickTime`s) are exact multiples.
+pub fn core_tick(tick_ms: u32) -> (Duration, u32) {
+    let tick = Duration::from_millis(u64::from(tick_ms.max(1)));
+    let per_tick = tick.as_micros().div_ceil(CORE_TICK_MAX.as_micros()).max(1) as u32;
+    (tick / per_tick, per_tick)
+}
+
+/// The protocol configuration: a one-voter ensemble of server 1 for a standalone server, else
+/// the `server.N` lines (participants vote, observers do not) with `myid` as me.
+pub fn node_config(config: &crate::config::ServerConfig) -> NodeConfig {
+    let (tick, per_tick) = core_tick(config.tick_ms);
+    let mut node = match config.my_id {
+        None => {
+            let mut node = NodeConfig::new(ServerId(1), [ServerId(1)]);
+            // Nobody else can send a better vote: decide at once.
+            node.finalize_wait_ticks = 0;
+            node
+        }
+        Some(me) => {
+            let role = |observer: bool| {
+                config
+                    .servers
+                    .iter()
+                    .filter(move |(_, s)| (s.role == crate::config::PeerRole::Observer) == observer)
+                    .map(|(&id, _)| ServerId(id))
+            };
+            let mut node = NodeConfig::new(ServerId(me), role(false)).with_observers(role(true));
+            node.finalize_wait_ticks = 1;
+            node
+        }
+    };
+    node.init_limit_ticks = config
+        .init_limit_ticks
+        .unwrap_or(10)
+        .saturating_mul(per_tick);
+    node.sync_limit_ticks = config
+        .sync_limit_ticks
+        .unwrap_or(5)
+        .saturating_mul(per_tick);
+    node.max_notify_ticks = (MAX_NOTIFY_INTERVAL.as_micros() / tick.as_micros().max(1)) as u32;
     node
+}
+
+/// The peer links of an ensemble member and the events they deliver.
+pub struct Peers {
+    /// The links.
+    pub net: PeerNet,
+    /// Their events, in order.
+    pub events: mpsc::Receiver<PeerEvent>,
 }
 
 /// The task owning the node.
@@ -81,15 +154,24 @@ pub struct Driver<S: Storage + 'static> {
     applier: Applier,
     shutdown: Shutdown,
     snapshot_running: Option<JoinHandle<()>>,
-    /// The outcome of the last `Input::Write`: proposed (with its zxid) or refused.
-    write_outcome: Option<Result<Zxid, RejectReason>>,
+    /// The outcome of the last `Input::Write` or `Input::Forward`: proposed (with its zxid),
+    /// forwarded (`None`), or refused.
+    write_outcome: Option<Result<Option<Zxid>, RejectReason>>,
+    /// `None`: standalone.
+    peers: Option<Peers>,
+    /// Serving clients (in broadcast) after the last step.
+    serving: bool,
+    /// Requests learners forwarded (`Effect::Prepare`), prepared after the step that got them.
+    forwarded: VecDeque<Bytes>,
+    /// FOLLOWERINFOs that arrived while LOOKING, held until the node has a role.
+    held: VecDeque<(ServerId, PeerMsg)>,
 }
 
 type TreeGuard<'a> = Option<MutexGuard<'a, DataTree>>;
 
 impl<S: Storage + 'static> Driver<S> {
     /// A driver over recovered state: `durable` is what the tree in `shared` and the storage
-    /// hold (see `server/recovery.rs`).
+    /// hold (see `server/recovery.rs`); `peers` is `None` for a standalone server.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         shared: Arc<Shared>,
@@ -99,9 +181,10 @@ impl<S: Storage + 'static> Driver<S> {
         storage: StorageExec<S>,
         session_ids: SessionIds,
         shutdown: Shutdown,
+        peers: Option<Peers>,
     ) -> Driver<S> {
         let applied = durable.committed.max(durable.log_base);
-        let tick = Duration::from_millis(u64::from(shared.config.tick_ms.max(1)));
+        let (tick, _) = core_tick(shared.config.tick_ms);
         let pipeline = Pipeline::new(&shared.config, session_ids);
         Driver {
             node: Node::new(node_config, durable),
@@ -113,6 +196,10 @@ impl<S: Storage + 'static> Driver<S> {
             shutdown,
             snapshot_running: None,
             write_outcome: None,
+            peers,
+            serving: false,
+            forwarded: VecDeque::new(),
+            held: VecDeque::new(),
             inbox,
             shared,
         }
@@ -133,27 +220,38 @@ impl<S: Storage + 'static> Driver<S> {
         let mut result = self.step(Input::Start, &mut None).await;
         while result.is_ok() {
             let room = self.applier.waiting() < MAX_IN_FLIGHT && self.in_flight() < MAX_IN_FLIGHT;
-            let serving = self.node.next_zxid().is_ok();
+            let serving = self.serving;
             result = tokio::select! {
                 event = self.storage.next_event() => self.on_storage_event(event).await,
                 timer = self.timers.expired() => self.step(Input::Timeout(timer), &mut None).await,
+                event = next_peer_event(&mut self.peers) => self.on_peer_event(event).await,
                 msg = self.inbox.recv(), if serving && room => match msg {
                     Some(msg) => self.on_messages(msg).await,
                     None => break,
                 },
-                _ = session_tick.tick() => self.expire_sessions().await,
+                _ = session_tick.tick() => self.on_session_tick().await,
                 _ = reaper_tick.tick() => self.reap_containers().await,
                 _ = purge_tick.tick(), if purge_hours > 0 => {
                     self.storage.purge(self.shared.config.autopurge_snap_retain_count as usize)
                 }
                 _ = self.shutdown.recv() => break,
             };
+            if result.is_ok() {
+                result = self.replay_held().await;
+            }
+            if result.is_ok() {
+                result = self.prepare_forwarded().await;
+            }
             if result.is_ok() && self.node.next_zxid() == Err(RejectReason::ZxidRollover) {
                 result = self.step_down_on_rollover().await;
             }
         }
         if let Err(e) = &result {
             tracing::error!(error = %e, "stopping the server");
+        }
+        self.leave_broadcast();
+        if let Some(peers) = self.peers.take() {
+            peers.net.shutdown().await;
         }
         if let Some(h) = self.snapshot_running.take() {
             let _ = h.await;
@@ -178,6 +276,8 @@ impl<S: Storage + 'static> Driver<S> {
             StorageEvent::Persisted(upto) => Input::Persisted { upto },
             StorageEvent::EpochPersisted => Input::EpochPersisted,
             StorageEvent::Truncated(after) => Input::Truncated { after },
+            // In an ensemble the log is kept whole (see the module docs).
+            StorageEvent::SnapshotDurable(_) if self.peers.is_some() => return Ok(()),
             StorageEvent::SnapshotDurable(upto) => Input::Compacted { upto },
             StorageEvent::Failed(e) => {
                 return Err(ServerError::LogFailed(GroupCommitError::Failed(e)))
@@ -186,7 +286,87 @@ impl<S: Storage + 'static> Driver<S> {
         self.step(input, &mut None).await
     }
 
-    /// One input through the core, then its effects in order.
+    async fn on_peer_event(&mut self, event: Option<PeerEvent>) -> Result<(), ServerError> {
+        let (Some(event), Some(peers)) = (event, self.peers.as_ref()) else {
+            return Err(ServerError::Fatal("the peer links stopped".into()));
+        };
+        let input = peers.net.to_input(event);
+        match &input {
+            Input::Peer {
+                from,
+                msg: msg @ PeerMsg::FollowerInfo { .. },
+            } if self.node.state() == PeerState::Looking => {
+                return self.hold(*from, msg.clone());
+            }
+            Input::PeerLost(peer) => self.held.retain(|(from, _)| from != peer),
+            _ => {}
+        }
+        if let Input::Peer {
+            from,
+            msg: PeerMsg::Sync { kind, .. },
+        } = &input
+        {
+            let awaiting = self
+                .node
+                .learning()
+                .is_some_and(|l| l.leader == *from && l.phase == LearnerPhase::AwaitSync);
+            if awaiting {
+                tracing::info!("synced with leader {} by {}", from.0, sync_name(kind));
+                if *kind == SyncKind::Snap {
+                    self.install_sync_snapshot();
+                }
+            }
+        }
+        self.step(input, &mut None).await
+    }
+
+    /// A FOLLOWERINFO that reached a LOOKING node: a server decided, a moment before this one,
+    /// that this one leads. The core ignores quorum messages while LOOKING, so the learner
+    /// would wait out initLimit; ZooKeeper's learner instead retries its connection until the
+    /// leader listens. Holding the message until the node has decided is the same as the
+    /// network delaying it, which the protocol tolerates (a learner sends nothing else before
+    /// LEADERINFO, so FIFO per link is kept, and a broken link discards what it held, as a break
+    /// discards what is in flight).
+    fn hold(&mut self, from: ServerId, msg: PeerMsg) -> Result<(), ServerError> {
+        const HELD_MAX: usize = 256;
+        if self.held.len() >= HELD_MAX {
+            tracing::warn!(%from, "too many FOLLOWERINFOs while LOOKING; dropping the link");
+            self.held.retain(|(f, _)| *f != from);
+            let _ = self.peer_net()?.disconnect(from);
+            return Ok(());
+        }
+        self.held.push_back((from, msg));
+        Ok(())
+    }
+
+    /// Feeds the held quorum messages once the node is no longer LOOKING.
+    async fn replay_held(&mut self) -> Result<(), ServerError> {
+        while self.node.state() != PeerState::Looking {
+            let Some((from, msg)) = self.held.pop_front() else {
+                break;
+            };
+            self.step(Input::Peer { from, msg }, &mut None).await?;
+        }
+        Ok(())
+    }
+
+    /// A learner got a SNAP. The single place where a snapshot sync touches the tree.
+    ///
+    /// Today the core's SNAP carries the leader's whole log (a leader sends one only while its
+    /// log base is 0, see `send`), not a tree snapshot: the core keeps my committed prefix — it
+    /// asserts that the leader's log holds it (ZAB-SNAP) — and replaces only what is above it.
+    /// My tree is exactly that prefix applied (the applier's zxid is the core's committed zxid),
+    /// so it stays, and the txns above it are applied as they commit. Installing a tree
+    /// snapshot (the SNAP of a compacted leader) will replace the tree and the applier's zxid
+    /// here.
+    fn install_sync_snapshot(&mut self) {
+        debug_assert_eq!(
+            self.applier.applied(),
+            self.node.committed_zxid().max(self.node.log_base())
+        );
+    }
+
+    /// One input through the core, then its effects in order, then the role bookkeeping.
     async fn step<'a>(
         &mut self,
         input: Input,
@@ -208,6 +388,7 @@ impl<S: Storage + 'static> Driver<S> {
             }
         }
         self.effects = effects;
+        self.after_step();
         result
     }
 
@@ -224,7 +405,7 @@ impl<S: Storage + 'static> Driver<S> {
             Effect::TruncateLog { after } => self.storage.truncate(after),
             Effect::Commit { upto } => self.apply(upto, tree).await,
             Effect::Proposed { zxid } => {
-                self.write_outcome = Some(Ok(zxid));
+                self.write_outcome = Some(Ok(Some(zxid)));
                 Ok(())
             }
             Effect::Reject { reason, .. } => {
@@ -241,12 +422,143 @@ impl<S: Storage + 'static> Driver<S> {
                 epoch,
             } => {
                 tracing::info!(?state, ?leader, %epoch, "role changed");
+                if let (PeerState::Following | PeerState::Observing, Some(leader)) = (state, leader)
+                {
+                    self.peer_net()?
+                        .connect_to_leader(leader)
+                        .map_err(|e| ServerError::Fatal(format!("following {leader}: {e}")))?;
+                }
                 Ok(())
             }
-            e @ (Effect::Send { .. } | Effect::Disconnect { .. } | Effect::Prepare { .. }) => {
-                panic!("a one-voter ensemble has no peers, yet the core asked for {e:?}")
+            Effect::Send { to, msg } => self.send(to, msg),
+            Effect::Disconnect { peer } => {
+                let _ = self.peer_net()?.disconnect(peer);
+                Ok(())
+            }
+            Effect::Prepare { payload, .. } => {
+                self.forwarded.push_back(payload);
+                Ok(())
             }
         }
+    }
+
+    fn peer_net(&self) -> Result<&PeerNet, ServerError> {
+        match &self.peers {
+            Some(peers) => Ok(&peers.net),
+            None => Err(ServerError::Fatal(
+                "a one-voter ensemble has no peers, yet the core asked for one".into(),
+            )),
+        }
+    }
+
+    /// `Effect::Send`; a sync message is logged and counted (and a SNAP refused, see the module
+    /// docs). A refusal because the link is down is expected: the core learns of the break from
+    /// `PeerLost` or its timers.
+    fn send(&mut self, to: ServerId, msg: PeerMsg) -> Result<(), ServerError> {
+        if let PeerMsg::Sync { kind, .. } = &msg {
+            if *kind == SyncKind::Snap && self.node.log_base() > Zxid::ZERO {
+                tracing::error!(
+                    "cannot sync server {to}: it needs a SNAP, and this leader's log starts at \
+                     snapshot {} (a SNAP carrying a tree snapshot is not implemented); server \
+                     {to} stays out of the ensemble",
+                    self.node.log_base()
+                );
+                return Ok(());
+            }
+            let counter = match kind {
+                SyncKind::Diff => &self.shared.stats.diff_count,
+                SyncKind::Trunc { .. } => &self.shared.stats.trunc_count,
+                SyncKind::Snap => &self.shared.stats.snap_count,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            tracing::info!("sending {} to server {}", sync_name(kind), to.0);
+        }
+        match self.peer_net()?.send(to, msg) {
+            Ok(()) => Ok(()),
+            Err(e @ (SendError::UnknownPeer(_) | SendError::ToSelf)) => {
+                Err(ServerError::Fatal(format!("the core sent to {to}: {e}")))
+            }
+            Err(e) => {
+                tracing::debug!(%to, "not sent: {e}");
+                Ok(())
+            }
+        }
+    }
+
+    /// Publishes the role for the four-letter words; starts or stops serving clients.
+    fn after_step(&mut self) {
+        let serving = match self.node.role() {
+            Role::Leading(l) => l.phase == LeaderPhase::Broadcast,
+            Role::Following(l) => l.phase == LearnerPhase::Broadcast,
+            Role::Looking(_) => false,
+        };
+        self.publish_role(serving);
+        if serving == self.serving {
+            return;
+        }
+        self.serving = serving;
+        if serving {
+            if self.node.leading().is_some() {
+                // A new leader: every session gets a full timeout from now.
+                let now = self.shared.now_ms();
+                self.shared.with_sessions(|t| t.renew_all(now));
+            }
+            tracing::info!(state = ?self.node.state(), epoch = %self.node.current_epoch(), "serving clients");
+            self.shared.serving.send_replace(true);
+        } else {
+            tracing::info!(state = ?self.node.state(), "not serving clients: closing their connections");
+            self.leave_broadcast();
+        }
+    }
+
+    /// Stops serving: closes every client connection, drops every waiter and what was
+    /// prepared but not applied (a deposed leader's pending changes) or forwarded to it.
+    fn leave_broadcast(&mut self) {
+        self.serving = false;
+        self.shared.serving.send_replace(false);
+        for waiter in self.applier.take_waiters() {
+            refuse_waiter(waiter);
+        }
+        self.pipeline.discard_pending();
+        self.forwarded.clear();
+        for conn in self.shared.conns.all() {
+            conn.close();
+        }
+    }
+
+    fn publish_role(&self, serving: bool) {
+        let mode = match (self.peers.is_some(), self.node.state()) {
+            (false, _) => Mode::Standalone,
+            (true, PeerState::Leading) => Mode::Leader,
+            (true, PeerState::Following) => Mode::Follower,
+            (true, PeerState::Observing) => Mode::Observer,
+            (true, PeerState::Looking) => Mode::Looking,
+        };
+        let (mut learners, mut synced_followers, mut synced_observers) = (0, 0, 0);
+        if let Some(lead) = self.node.leading() {
+            learners = lead.learners.len();
+            for view in lead.learners.values() {
+                if view.stage >= LearnerStage::NewLeaderAcked {
+                    if view.observer {
+                        synced_observers += 1;
+                    } else {
+                        synced_followers += 1;
+                    }
+                }
+            }
+        }
+        let info = RoleInfo {
+            mode,
+            serving,
+            leader: self.node.leader().map(|s| s.0),
+            accepted_epoch: self.node.accepted_epoch().0,
+            current_epoch: self.node.current_epoch().0,
+            learners,
+            synced_followers,
+            synced_observers,
+            phase: phase_name(self.node.role()),
+        };
+        *self.shared.role.lock().unwrap_or_else(|e| e.into_inner()) = info;
     }
 
     /// `Effect::Commit`: apply under the tree lock (taken here unless the caller holds it).
@@ -281,9 +593,13 @@ impl<S: Storage + 'static> Driver<S> {
         Ok(())
     }
 
-    /// Prepares `first` and whatever else is already queued (bounded) under one tree lock, each
-    /// stamped with the core's next zxid and fed as `Input::Write`.
+    /// Client messages: `first` and whatever else is already queued (bounded). On the leader
+    /// they are prepared under one tree lock, each stamped with the core's next zxid and fed as
+    /// `Input::Write`; on a learner each is forwarded to the leader (`Input::Forward`).
     async fn on_messages(&mut self, first: NodeMsg) -> Result<(), ServerError> {
+        if self.node.leading().is_none() {
+            return self.forward_messages(first).await;
+        }
         let shared = Arc::clone(&self.shared);
         let mut tree = Some(shared.tree.lock().await);
         let mut msg = Some(first);
@@ -305,6 +621,83 @@ impl<S: Storage + 'static> Driver<S> {
         Ok(())
     }
 
+    /// A learner's client messages → `Input::Forward`, each waiter registered under the
+    /// request's (session id, cxid) first.
+    async fn forward_messages(&mut self, first: NodeMsg) -> Result<(), ServerError> {
+        let mut msg = Some(first);
+        let mut n = 0;
+        while let Some(m) = msg.take() {
+            if !self.serving {
+                refuse(m);
+                break;
+            }
+            let fwd = self.pipeline.forward(m);
+            self.applier.expect_request(fwd.key, fwd.waiter);
+            self.write_outcome = None;
+            self.step(
+                Input::Forward {
+                    payload: fwd.payload,
+                },
+                &mut None,
+            )
+            .await?;
+            if let Some(Err(reason)) = self.write_outcome.take() {
+                tracing::warn!(?reason, "forward refused by the core");
+                if let Some(waiter) = self.applier.forget_request(fwd.key) {
+                    refuse_waiter(waiter);
+                }
+            }
+            n += 1;
+            if n >= BATCH || self.applier.waiting() >= MAX_IN_FLIGHT {
+                break;
+            }
+            msg = self.inbox.try_recv().ok();
+        }
+        Ok(())
+    }
+
+    /// The leader's side of forwarding: what learners sent (`Effect::Prepare`) is decoded and
+    /// prepared like a local write, or (a `Touch`) renews the sessions it names. What does not
+    /// fit in the pipeline now waits for the next event.
+    async fn prepare_forwarded(&mut self) -> Result<(), ServerError> {
+        if self.forwarded.is_empty() {
+            return Ok(());
+        }
+        let shared = Arc::clone(&self.shared);
+        let mut tree = Some(shared.tree.lock().await);
+        while self.in_flight() < MAX_IN_FLIGHT {
+            let Some(payload) = self.forwarded.pop_front() else {
+                break;
+            };
+            let forwarded = match forward::decode(&payload) {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::warn!(error = %e, "undecodable forwarded request; dropped");
+                    continue;
+                }
+            };
+            if let Forwarded::Touch { sessions } = &forwarded {
+                let now = self.shared.now_ms();
+                self.shared.with_sessions(|t| {
+                    for &(id, timeout_ms) in sessions {
+                        t.set_timeout(id, timeout_ms.max(0) as u32, now);
+                    }
+                });
+                continue;
+            }
+            let Ok(zxid) = self.node.next_zxid() else {
+                // No longer leading: the learner's client reconnects and retries.
+                self.forwarded.clear();
+                break;
+            };
+            let guard = tree.as_ref().expect("held for the batch");
+            if let Some(prepared) = self.pipeline.prepare_forwarded(guard, forwarded, zxid) {
+                self.propose(prepared, &mut tree).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// `Input::Write` for a prepared txn; its waiter is registered under the stamped zxid first,
     /// and the core must propose it under exactly that zxid.
     async fn propose<'a>(
@@ -319,7 +712,7 @@ impl<S: Storage + 'static> Driver<S> {
         self.write_outcome = None;
         self.step(Input::Write { data }, tree).await?;
         match self.write_outcome.take() {
-            Some(Ok(proposed)) => {
+            Some(Ok(Some(proposed))) => {
                 assert_eq!(
                     proposed, zxid,
                     "the core proposed the write as {proposed}, not as the stamped {zxid}"
@@ -337,7 +730,7 @@ impl<S: Storage + 'static> Driver<S> {
     }
 
     /// The epoch's zxid counter is exhausted: the core refuses the next write and steps down;
-    /// the node then elects itself again under a new epoch (ZooKeeper's XidRolloverException).
+    /// the node then elects a leader again under a new epoch (ZooKeeper's XidRolloverException).
     async fn step_down_on_rollover(&mut self) -> Result<(), ServerError> {
         tracing::warn!(last = %self.node.last_zxid(), "zxid counter exhausted: new epoch");
         self.write_outcome = None;
@@ -349,6 +742,29 @@ impl<S: Storage + 'static> Driver<S> {
             "the core must refuse a write at rollover"
         );
         Ok(())
+    }
+
+    /// Every half tick: the leader expires sessions; a learner reports the sessions its clients
+    /// touched to the leader.
+    async fn on_session_tick(&mut self) -> Result<(), ServerError> {
+        if !self.serving {
+            return Ok(());
+        }
+        if self.node.leading().is_some() {
+            // The leader's own clients renew their deadlines directly.
+            self.shared.with_sessions(|t| drop(t.take_touched()));
+            return self.expire_sessions().await;
+        }
+        let touched = self.shared.with_sessions(|t| t.take_touched());
+        if touched.is_empty() {
+            return Ok(());
+        }
+        let sessions = touched
+            .into_iter()
+            .map(|(id, timeout_ms)| (id, timeout_ms as i32))
+            .collect();
+        let payload = forward::encode(&Forwarded::Touch { sessions });
+        self.step(Input::Forward { payload }, &mut None).await
     }
 
     /// Expired sessions become closeSession txns (deleting their ephemerals in one txn).
@@ -423,7 +839,9 @@ fn refuse(msg: NodeMsg) {
     }
 }
 
-fn refuse_waiter(waiter: Waiter) {
+/// Answers a waiter whose txn will not be applied here: its connection is closed (the client
+/// reconnects and finds out), a handshake fails.
+pub fn refuse_waiter(waiter: Waiter) {
     match waiter {
         Waiter::Client { conn, .. } => {
             conn.write_answered();
@@ -433,10 +851,40 @@ fn refuse_waiter(waiter: Waiter) {
     }
 }
 
+async fn next_peer_event(peers: &mut Option<Peers>) -> Option<PeerEvent> {
+    match peers {
+        Some(peers) => peers.events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn sync_name(kind: &SyncKind) -> &'static str {
+    match kind {
+        SyncKind::Diff => "DIFF",
+        SyncKind::Trunc { .. } => "TRUNC",
+        SyncKind::Snap => "SNAP",
+    }
+}
+
+/// ZooKeeper's `zk_peer_state` ZAB phase.
+fn phase_name(role: &Role) -> &'static str {
+    match role {
+        Role::Looking(_) => "election",
+        Role::Leading(l) => match l.phase {
+            LeaderPhase::Discovery => "discovery",
+            LeaderPhase::Sync => "synchronization",
+            LeaderPhase::Broadcast => "broadcast",
+        },
+        Role::Following(l) => match l.phase {
+            LearnerPhase::Discovery | LearnerPhase::AckEpochPending => "discovery",
+            LearnerPhase::Broadcast => "broadcast",
+            _ => "synchronization",
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicI64;
-    use std::sync::Mutex;
     use std::time::Instant;
 
     use tokio::sync::{broadcast, oneshot};
@@ -444,7 +892,6 @@ mod tests {
     use super::*;
     use crate::config::ServerConfig;
     use crate::server::sessions::SessionTracker;
-    use crate::server::{Connections, ServerStats};
     use crate::storage::MemStorage;
 
     const EPOCH_1: u64 = 1 << 32;
@@ -461,26 +908,24 @@ mod tests {
     /// A driver over a fresh tree and `MemStorage`, running on its own task.
     fn spawn_on_mem_storage(config: &ServerConfig) -> Started {
         let (node_tx, inbox) = mpsc::channel(16);
-        let shared = Arc::new(Shared {
-            config: config.clone(),
-            tree: tokio::sync::Mutex::new(DataTree::new()),
-            sessions: Mutex::new(SessionTracker::new(config.tick_ms)),
-            conns: Connections::default(),
-            node_tx: node_tx.clone(),
-            stats: Arc::new(ServerStats::default()),
-            last_zxid: AtomicI64::new(0),
-            started: Instant::now(),
-        });
+        let shared = Arc::new(Shared::new(
+            config.clone(),
+            DataTree::new(),
+            SessionTracker::new(config.tick_ms),
+            node_tx.clone(),
+            0,
+        ));
         let storage = StorageExec::spawn(MemStorage::new(), None, None).expect("writer");
         let (notify, _) = broadcast::channel(1);
         let driver = Driver::new(
             Arc::clone(&shared),
             inbox,
-            standalone_node_config(config),
+            node_config(config),
             DurableState::default(),
             storage,
             SessionIds::new(1, 0, []),
             Shutdown::new(notify.subscribe()),
+            None,
         );
         (shared, node_tx, notify, tokio::spawn(driver.run()))
     }

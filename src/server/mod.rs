@@ -1,26 +1,28 @@
-//! The tokio runtime of a standalone server: recovery, the driver of the protocol core, the
-//! listener, the housekeeping timers, and graceful shutdown.
+//! The tokio runtime of a server, standalone or ensemble member: recovery, the peer links, the
+//! driver of the protocol core, the listener, the housekeeping timers, and graceful shutdown.
 //!
-//! A standalone server (no `server.N` lines) is a one-voter ZAB ensemble: every write goes
-//! through `protocol::Node::step`, and the zxid of every txn is the core's. One write, top-down
-//! (`spec/server.md` "The write path"): [`client`] decodes the frame and sends a
-//! [`driver::NodeMsg`] → [`driver`] (the single owner of the `Node`) asks the core for the next
-//! zxid → [`pipeline`] prepares the request into a txn stamped with it (`tree::prepare`, against
-//! the tree plus the changes in flight) → `Input::Write` → the core emits `PersistTxns` →
-//! [`storage_exec`] appends and fsyncs through storage's group commit → `Input::Persisted` → the
-//! core emits `Commit` → [`apply`] applies the committed txns to the tree in zxid order, queues
-//! the watch events, then the reply to whoever waits on that zxid, and only then releases the
-//! tree so other connections can read the new data. [`recovery`] builds the tree and the core's
-//! `DurableState` from the data directory at start-up. Reads are served by `ops.rs` straight from
-//! the tree, after the connection's own pending writes.
-//!
-//! [`peers`], [`transport`] (election and quorum links) and the peer codec exist and are tested
-//! but no serving path uses them yet: with one voter there is nobody to talk to.
+//! Every write goes through `protocol::Node::step`, and the zxid of every txn is the core's. A
+//! standalone server (no `server.N` lines) is a one-voter ZAB ensemble; an ensemble member runs
+//! FLE and ZAB with its peers over [`peers`] (election and quorum links, [`transport`]). One
+//! write, top-down (`spec/server.md` "The write path"): [`client`] decodes the frame and sends a
+//! [`driver::NodeMsg`] → [`driver`] (the single owner of the `Node`). On the leader it asks the
+//! core for the next zxid → [`pipeline`] prepares the request into a txn stamped with it
+//! (`tree::prepare`, against the tree plus the changes in flight) → `Input::Write` → the core
+//! emits `PersistTxns` (and PROPOSALs to its followers) → [`storage_exec`] appends and fsyncs
+//! through storage's group commit → `Input::Persisted` → with a quorum of durable ACKs the core
+//! emits `Commit` → [`apply`] applies the committed txns to the tree in zxid order, queues the
+//! watch events, then the reply to whoever waits on that zxid, and only then releases the tree so
+//! other connections can read the new data. On a learner [`pipeline`] instead encodes the request
+//! for the leader (`wire::forward`) → `Input::Forward`; the leader prepares it; the learner
+//! applies the committed txn like every other and answers its client, matched by (session id,
+//! cxid). [`recovery`] builds the tree and the core's `DurableState` from the data directory at
+//! start-up. Reads are served by `ops.rs` straight from the tree, after the connection's own
+//! pending writes; clients are served only while the node is in broadcast.
 //!
 //! Tasks: one listener, one driver (the only writer of the tree and the session table, and the
 //! only user of the log writer thread), one reader + one writer task per connection, one snapshot
-//! task at a time. Every queue is bounded. `run` returns after every task has stopped and the log
-//! has been synced.
+//! task at a time, and in an ensemble the peer link tasks. Every queue is bounded. `run` returns
+//! after every task has stopped and the log has been synced.
 
 pub mod admin;
 pub mod apply;
@@ -55,6 +57,9 @@ use crate::tree::DataTree;
 /// Capacity of the driver's inbox (writes and session creations waiting to be prepared).
 pub const NODE_INBOX: usize = 4096;
 
+/// Capacity of the driver's peer-event channel (messages and broken links, in order).
+pub const PEER_INBOX: usize = 4096;
+
 /// Why the server could not start or had to stop.
 ///
 /// Like every error type of the crate, a variant either names its cause in its message or
@@ -68,6 +73,14 @@ pub enum ServerError {
         /// Address tried.
         addr: String,
         /// OS error.
+        source: std::io::Error,
+    },
+    /// A `server.N` host name could not be resolved.
+    #[error("cannot resolve {addr}")]
+    Resolve {
+        /// `host:port` as the line gives it.
+        addr: String,
+        /// The resolver's error.
         source: std::io::Error,
     },
     /// Storage failed during recovery or while serving (its message names the file).
@@ -111,6 +124,12 @@ pub struct ServerStats {
     pub core_log_entries: AtomicU64,
     /// The core's log base after the driver's last step (the newest compacted snapshot's zxid).
     pub core_log_base: AtomicU64,
+    /// DIFFs this server sent as leader (mntr `zk_diff_count`, ZooKeeper's name).
+    pub diff_count: AtomicU64,
+    /// SNAPs this server sent as leader (mntr `zk_snap_count`, ZooKeeper's name).
+    pub snap_count: AtomicU64,
+    /// TRUNCs this server sent as leader (mntr `zk_trunc_count`, ours).
+    pub trunc_count: AtomicU64,
 }
 
 impl ServerStats {
@@ -207,6 +226,58 @@ impl Connections {
     }
 }
 
+/// The server's mode as the four-letter words report it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// No `server.N` lines.
+    #[default]
+    Standalone,
+    /// Ensemble member, leading.
+    Leader,
+    /// Ensemble member, following.
+    Follower,
+    /// Ensemble member, observing.
+    Observer,
+    /// Ensemble member, electing.
+    Looking,
+}
+
+impl Mode {
+    /// ZooKeeper's spelling (`srvr`'s `Mode:`, mntr's `zk_server_state`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Standalone => "standalone",
+            Mode::Leader => "leader",
+            Mode::Follower => "follower",
+            Mode::Observer => "observer",
+            Mode::Looking => "looking",
+        }
+    }
+}
+
+/// The node's role after the driver's last step.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoleInfo {
+    /// The mode.
+    pub mode: Mode,
+    /// In broadcast: clients are served.
+    pub serving: bool,
+    /// The leader, once known.
+    pub leader: Option<u64>,
+    /// acceptedEpoch.
+    pub accepted_epoch: u32,
+    /// currentEpoch.
+    pub current_epoch: u32,
+    /// On a leader: connected learners.
+    pub learners: usize,
+    /// On a leader: followers that acknowledged NEWLEADER.
+    pub synced_followers: usize,
+    /// On a leader: observers that acknowledged NEWLEADER.
+    pub synced_observers: usize,
+    /// ZAB phase (`election`, `discovery`, `synchronization`, `broadcast`).
+    pub phase: &'static str,
+}
+
 /// State shared by the driver, the connections and the four-letter words.
 pub struct Shared {
     /// The configuration the server started with.
@@ -227,9 +298,40 @@ pub struct Shared {
     pub last_zxid: AtomicI64,
     /// Monotonic base of `now_ms`.
     pub started: Instant,
+    /// The node's role, published by the driver after every step.
+    pub role: Mutex<RoleInfo>,
+    /// Whether clients are served (the node is in broadcast); handshakes wait for it.
+    pub serving: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
+    /// Shared state over a recovered tree and session table.
+    pub fn new(
+        config: ServerConfig,
+        tree: DataTree,
+        sessions: SessionTracker,
+        node_tx: mpsc::Sender<driver::NodeMsg>,
+        last_zxid: i64,
+    ) -> Shared {
+        Shared {
+            config,
+            tree: tokio::sync::Mutex::new(tree),
+            sessions: Mutex::new(sessions),
+            conns: Connections::default(),
+            node_tx,
+            stats: Arc::new(ServerStats::default()),
+            last_zxid: AtomicI64::new(last_zxid),
+            started: Instant::now(),
+            role: Mutex::new(RoleInfo::default()),
+            serving: tokio::sync::watch::Sender::new(false),
+        }
+    }
+
+    /// The node's role after the driver's last step.
+    pub fn role(&self) -> RoleInfo {
+        self.role.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Milliseconds on the server's monotonic clock (session expiry).
     pub fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
@@ -264,14 +366,53 @@ fn notify_shutdown_early(listener: &listener::Listener) -> usize {
     listener.notify_shutdown.send(()).unwrap_or(0)
 }
 
-/// Runs a standalone server until `shutdown` completes: binds the client port, locks and
-/// recovers the data directory, serves, and on shutdown stops accepting, closes connections and
-/// syncs the log.
+/// The `server.N` lines as the peer links need them: each member's election and quorum
+/// addresses (host names resolved once, at start-up) and its learner type.
+async fn ensemble_members(
+    config: &ServerConfig,
+) -> Result<BTreeMap<crate::protocol::ServerId, peers::Member>, ServerError> {
+    let mut members = BTreeMap::new();
+    for (&id, spec) in &config.servers {
+        let resolve = |port: u16| {
+            let host = spec.host.clone();
+            async move {
+                let addr = format!("{host}:{port}");
+                tokio::net::lookup_host(addr.as_str())
+                    .await
+                    .and_then(|mut addrs| {
+                        addrs.next().ok_or_else(|| {
+                            std::io::Error::new(std::io::ErrorKind::NotFound, "no address")
+                        })
+                    })
+                    .map_err(|source| ServerError::Resolve { addr, source })
+            }
+        };
+        let learner = match spec.role {
+            crate::config::PeerRole::Participant => crate::wire::peer::LearnerType::Participant,
+            crate::config::PeerRole::Observer => crate::wire::peer::LearnerType::Observer,
+        };
+        members.insert(
+            crate::protocol::ServerId(id),
+            peers::Member {
+                election_addr: resolve(spec.election_port).await?,
+                quorum_addr: resolve(spec.quorum_port).await?,
+                learner,
+            },
+        );
+    }
+    Ok(members)
+}
+
+/// Runs a server until `shutdown` completes: binds the client port (and, in an ensemble, the
+/// election and quorum ports of its `server.N` line), locks and recovers the data directory,
+/// starts the peer links, serves, and on shutdown stops accepting, closes connections and syncs
+/// the log.
 ///
-/// Start-up order (`spec/server.md` "Start-up"): the port first, then the directory lock, and
-/// only then anything that writes — so a server that cannot bind its port, or whose directory
+/// Start-up order (`spec/server.md` "Start-up"): the ports first, then the directory lock, and
+/// only then anything that writes — so a server that cannot bind a port, or whose directory
 /// another server uses, stops without having created a file. Connections that arrive during
-/// recovery wait in the listen backlog.
+/// recovery wait in the listen backlog; clients that arrive before the node is in broadcast
+/// wait in their handshake.
 pub async fn run(config: ServerConfig, shutdown: impl Future) -> Result<(), ServerError> {
     let addr = match config.client_port_address {
         Some(ip) => std::net::SocketAddr::new(ip, config.client_port),
@@ -283,27 +424,57 @@ pub async fn run(config: ServerConfig, shutdown: impl Future) -> Result<(), Serv
             addr: addr.to_string(),
             source,
         })?;
+    let peer_ports = match config.my_id {
+        None => None,
+        Some(me) => {
+            let members = ensemble_members(&config).await?;
+            let mine = members[&crate::protocol::ServerId(me)];
+            let listeners = peers::PeerListeners::bind(
+                &transport::TokioTransport,
+                mine.election_addr,
+                mine.quorum_addr,
+            )
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: format!("{} or {}", mine.election_addr, mine.quorum_addr),
+                source,
+            })?;
+            Some((crate::protocol::ServerId(me), members, listeners))
+        }
+    };
     let recovered = recovery::recover(&config)?;
     let (node_tx, node_rx) = mpsc::channel(NODE_INBOX);
-    let started = Instant::now();
     let mut tracker = SessionTracker::new(config.tick_ms);
     for (&id, &timeout_ms) in &recovered.sessions {
         // ZooKeeper restarts every recovered session's expiry clock at load time.
         tracker.add(id, timeout_ms, 0);
     }
-    let shared = Arc::new(Shared {
-        config: config.clone(),
-        tree: tokio::sync::Mutex::new(recovered.tree),
-        sessions: Mutex::new(tracker),
-        conns: Connections::default(),
+    let shared = Arc::new(Shared::new(
+        config.clone(),
+        recovered.tree,
+        tracker,
         node_tx,
-        stats: Arc::new(ServerStats::default()),
-        last_zxid: AtomicI64::new(recovered.last_zxid),
-        started,
-    });
+        recovered.last_zxid,
+    ));
     if config.admin_enable_server {
         tracing::info!("admin.enableServer: the HTTP AdminServer is not implemented; use 4lw");
     }
+    let peers = match peer_ports {
+        None => None,
+        Some((me, members, listeners)) => {
+            let (tx, events) = mpsc::channel(PEER_INBOX);
+            let net_config = peers::PeerNetConfig::new(me, members);
+            let net = peers::PeerNet::start(transport::TokioTransport, net_config, listeners, tx)
+                .map_err(|e| ServerError::Fatal(format!("peer links: {e}")))?;
+            tracing::info!(
+                myid = me.0,
+                election = %net.election_addr(),
+                quorum = %net.quorum_addr(),
+                "peer links started"
+            );
+            Some(driver::Peers { net, events })
+        }
+    };
     tracing::info!(
         %addr,
         last_zxid = format_args!("{:#x}", recovered.last_zxid),
@@ -320,11 +491,12 @@ pub async fn run(config: ServerConfig, shutdown: impl Future) -> Result<(), Serv
     let node = driver::Driver::new(
         Arc::clone(&shared),
         node_rx,
-        driver::standalone_node_config(&config),
+        driver::node_config(&config),
         recovered.durable,
         storage,
         recovered.session_ids,
         shutdown::Shutdown::new(notify_shutdown.subscribe()),
+        peers,
     );
     let mut node_handle = tokio::spawn(async move { node.run().await.map(drop) });
     let mut listener = listener::Listener {

@@ -1,8 +1,10 @@
 //! The election and quorum links between servers, on tokio, through the [`Transport`] seam.
 //!
-//! Status: this module exists and is tested on 127.0.0.1 (tests/server_peers.rs); the serving
-//! path does not use it yet. The ensemble driver of issue 9, which will own the `Node`, feed it
-//! these events and execute its `Send`/`Disconnect` effects here, is future work.
+//! Status: an ensemble member's driver (`server/driver.rs`) starts one [`PeerNet`] over
+//! `TokioTransport`, feeds every [`PeerEvent`] to its node through [`PeerNet::to_input`] and
+//! executes the node's `Send`, `Disconnect` and (on FOLLOWING/OBSERVING) `connect_to_leader`
+//! here. Tested on 127.0.0.1 alone (tests/server_peers.rs) and under real servers
+//! (tests/ensemble.rs). A standalone server has no `PeerNet`.
 //!
 //! What it does. A [`PeerNet`] listens on the server's election port and quorum port and keeps
 //! one link task per (peer, [`Link`]). Every frame is `wire::peer`'s; the first frame on every

@@ -8,17 +8,27 @@
 //! snapshot at the last zxid when anything was replayed (as ZooKeeper 3.8 does), with the digest
 //! record ([`snapshot_payload`]); the driver's periodic snapshots use the same payload.
 //!
-//! The [`DurableState`] handed to the core therefore has `log_base` = that snapshot's zxid and an
-//! empty in-memory log: every txn on disk is in the tree, and a one-voter ensemble has nothing to
-//! sync. Everything on disk counts as committed: a one-voter ensemble commits a txn as soon as it
-//! is durable (its own ACK is a quorum), so a txn that reached the log before a crash was either
-//! acknowledged or would have been committed by the next election's initial history.
+//! Standalone, the [`DurableState`] handed to the core therefore has `log_base` = that snapshot's
+//! zxid and an empty in-memory log: every txn on disk is in the tree, and a one-voter ensemble
+//! has nothing to sync. Everything on disk counts as committed: a one-voter ensemble commits a
+//! txn as soon as it is durable (its own ACK is a quorum), so a txn that reached the log before a
+//! crash was either acknowledged or would have been committed by the next election's initial
+//! history.
+//!
+//! An ensemble member cannot tell from its disk which logged txns were committed (the storage
+//! API does not record the commit watermark yet), and a txn it logged but the ensemble never
+//! committed may be truncated by its next leader. So its tree is the newest snapshot only — a
+//! snapshot is always of applied, hence committed, txns — and the txns logged after it go to the
+//! core as its uncommitted log (`log_base` = the snapshot's zxid, `committed` = the same): they
+//! reach the tree when a leader commits them, or are cut by a TRUNC. No start-up snapshot is
+//! written (it would hold txns that may never commit), except the empty tree's at zxid 0 in a
+//! fresh directory.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::config::ServerConfig;
-use crate::protocol::{DurableState, Epoch, Zxid};
+use crate::protocol::{DurableState, Epoch, Proposal, Zxid};
 use crate::server::sessions::SessionIds;
 use crate::server::ServerError;
 use crate::storage::snapshot::{self, ZxidDigest};
@@ -157,7 +167,16 @@ pub fn recover(config: &ServerConfig) -> Result<Recovered, ServerError> {
         .max(config.jute_max_buffer_bytes.saturating_mul(2));
     // The start-up snapshot below makes logs-without-snapshot impossible for directories we
     // created; ZooKeeper's `snapshot.trust.empty` default (false) still applies otherwise.
-    let (storage, recovered) = FileStorage::open(sc.clone())?;
+    let (storage, mut recovered) = FileStorage::open(sc.clone())?;
+    // An ensemble member keeps what was logged after the snapshot out of the tree.
+    let logged_after_snapshot = match config.my_id {
+        Some(_) => {
+            let snapshot_zxid = recovered.snapshot.as_ref().map_or(0, |(z, _)| *z);
+            recovered.last_logged_zxid = snapshot_zxid;
+            Some(std::mem::take(&mut recovered.txns_after))
+        }
+        None => None,
+    };
     let rebuilt = rebuild_tree(&recovered)?;
     let tree = rebuilt.tree;
     let last_zxid = tree.last_processed_zxid();
@@ -176,18 +195,27 @@ pub fn recover(config: &ServerConfig) -> Result<Recovered, ServerError> {
         let payload = snapshot_payload(&tree);
         crate::storage::snapshot::write_snapshot(&sc.snap_dir(), last_zxid as u64, &payload)?;
     }
-    let durable = durable_state(
+    let mut durable = durable_state(
         recovered.accepted_epoch,
         recovered.current_epoch,
         last_zxid as u64,
     )?;
+    if let Some(txns) = logged_after_snapshot {
+        durable.log = uncommitted_log(txns, last_zxid as u64)?;
+        tracing::info!(
+            uncommitted = durable.log.len(),
+            last_logged = %durable.last_zxid(),
+            "txns logged after the snapshot wait for a leader's commit"
+        );
+    }
     let sessions: BTreeMap<i64, u32> = tree
         .sessions()
         .iter()
         .map(|(&id, &t)| (id, t.max(0) as u32))
         .collect();
+    // Session ids carry the allocating server's id in their top byte (1 standalone).
     let session_ids = SessionIds::new(
-        1,
+        config.my_id.map_or(1, |id| id as u8),
         crate::server::wall_clock_ms() as u64,
         sessions.keys().copied(),
     );
@@ -200,6 +228,23 @@ pub fn recover(config: &ServerConfig) -> Result<Recovered, ServerError> {
         session_ids,
         snap_dir: sc.snap_dir(),
     })
+}
+
+/// An ensemble member's txns logged after its snapshot at `base`, as the core's log; each must
+/// decode (a record that does not is reported now, not when a leader commits it).
+fn uncommitted_log(txns: Vec<(u64, Vec<u8>)>, base: u64) -> Result<Vec<Proposal>, ServerError> {
+    txns.into_iter()
+        .filter(|(zxid, _)| *zxid > base)
+        .map(|(zxid, payload)| {
+            crate::tree::txn::decode_logged(&payload).map_err(|e| {
+                ServerError::Recovery(format!("logged txn {zxid:#x} does not decode: {e}"))
+            })?;
+            Ok(Proposal {
+                zxid: Zxid(zxid),
+                data: bytes::Bytes::from(payload),
+            })
+        })
+        .collect()
 }
 
 /// The core's view of a recovered disk whose every txn up to `last_zxid` is in the tree (and in

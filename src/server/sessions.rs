@@ -124,6 +124,9 @@ pub struct SessionTracker {
     sessions: BTreeMap<i64, SessionEntry>,
     /// Expiry bucket → sessions in it (ordered so the tick scan stops at the first future bucket).
     buckets: BTreeMap<u64, BTreeSet<i64>>,
+    /// Sessions touched since the last [`SessionTracker::take_touched`] (a learner reports them
+    /// to its leader, which alone expires sessions).
+    touched: BTreeSet<i64>,
 }
 
 impl SessionTracker {
@@ -133,6 +136,7 @@ impl SessionTracker {
             tick_ms: u64::from(tick_ms.max(1)),
             sessions: BTreeMap::new(),
             buckets: BTreeMap::new(),
+            touched: BTreeSet::new(),
         }
     }
 
@@ -167,6 +171,7 @@ impl SessionTracker {
         if entry.closing {
             return false;
         }
+        self.touched.insert(session_id);
         let new_at = self.bucket(now_ms + u64::from(entry.timeout_ms));
         let old_at = entry.expires_at_ms;
         if new_at == old_at {
@@ -186,6 +191,30 @@ impl SessionTracker {
             entry.timeout_ms = timeout_ms;
         }
         self.touch(session_id, now_ms);
+    }
+
+    /// The live sessions touched since the last call, with their timeouts (ZooKeeper's
+    /// `LearnerSessionTracker.snapshot`, which a learner sends its leader in its PING).
+    pub fn take_touched(&mut self) -> Vec<(i64, u32)> {
+        let touched = std::mem::take(&mut self.touched);
+        touched
+            .into_iter()
+            .filter_map(|id| self.get(id).map(|e| (id, e.timeout_ms)))
+            .collect()
+    }
+
+    /// Restarts every live session's deadline from `now_ms` (a new leader: it cannot know when
+    /// the old leader last heard from each client, as ZooKeeper's new leader does not).
+    pub fn renew_all(&mut self, now_ms: u64) {
+        let live: Vec<(i64, u32)> = self
+            .sessions
+            .iter()
+            .filter(|(_, e)| !e.closing)
+            .map(|(&id, e)| (id, e.timeout_ms))
+            .collect();
+        for (id, timeout_ms) in live {
+            self.add(id, timeout_ms, now_ms);
+        }
     }
 
     /// Marks a session as closing (no more renewals), as `SessionTrackerImpl.setSessionClosing`.
@@ -275,6 +304,31 @@ impl SessionTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn touched_sessions_are_reported_once_and_a_new_leader_renews_every_deadline() {
+        let mut t = SessionTracker::new(100);
+        t.add(1, 1000, 0);
+        t.add(2, 2000, 0);
+        t.add(3, 3000, 0);
+        assert!(t.take_touched().is_empty(), "adding is not touching");
+        assert!(t.touch(2, 50));
+        assert!(t.touch(1, 60));
+        assert!(!t.touch(9, 60), "unknown");
+        t.set_closing(1);
+        assert_eq!(
+            t.take_touched(),
+            vec![(2, 2000)],
+            "closing sessions are not reported"
+        );
+        assert!(t.take_touched().is_empty());
+        // Every live session is overdue at 5000; renewed then, 2 is due at 7100 and 3 at 8100.
+        t.renew_all(5000);
+        assert!(t.expired(7000, 10).is_empty());
+        assert_eq!(t.expired(8000, 10), vec![2]);
+        assert_eq!(t.expired(8100, 10), vec![3]);
+        assert!(t.get(1).is_none(), "a closing session stays closing");
+    }
 
     #[test]
     fn java_random_matches_known_sequence() {

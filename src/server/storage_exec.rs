@@ -11,8 +11,7 @@
 //!
 //! Generic over [`Storage`]: the server runs it on `FileStorage`, tests on `MemStorage`. The
 //! `committed` watermark of `PersistTxns` is not written: the storage API has no place for it
-//! yet, and recovery treats every logged txn as committed (true for a one-voter ensemble, see
-//! `server/recovery.rs`).
+//! yet; `server/recovery.rs` says how each mode recovers without it.
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -10,6 +10,8 @@
 //!   from its field list.
 //! - [`records`]: `Stat`, `Id`, `Acl`, shared with the data tree (A.6–A.8).
 //! - [`client`]: handshake, headers, opcodes and every request/response record (A.3–A.11).
+//! - [`forward`]: the payload a learner forwards to its leader (client writes, new sessions,
+//!   session touches), apart from the protocol core.
 //! - [`fourlw`]: recognising four-letter words on a fresh connection (A.1, A.17).
 //!
 //! Facts: `../shared/reference/zookeeper-formats.md` part A; the rules as implemented are in
@@ -55,6 +57,7 @@
 //! ```
 
 pub mod client;
+pub mod forward;
 pub mod fourlw;
 pub mod jute;
 pub mod peer;
