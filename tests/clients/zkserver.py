@@ -122,7 +122,9 @@ class Server:
         cfg = self._write_cfg()
         log = open(self.log_path, "ab")
         env = dict(os.environ)
-        env.setdefault("RUST_LOG", "info")
+        # The ensemble tests read the sync lines (`synced with leader N by DIFF`), logged at info
+        # by the driver, whatever level the caller chose for everything else.
+        env["RUST_LOG"] = env.get("RUST_LOG", "info") + ",zabkeeper::server::driver=info"
         self.proc = subprocess.Popen(
             self._command(cfg), stdout=log, stderr=log, env=env, start_new_session=True
         )
