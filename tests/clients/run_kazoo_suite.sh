@@ -21,10 +21,15 @@ export PYTHONPATH="$here:$here/kazoo_plugin${PYTHONPATH:+:$PYTHONPATH}"
 # an ensemble (they fail or hang on ZooKeeper 3.8 standalone too; kazoo's reconfig() waits
 # forever there). TestReadOnlyMode expects a read-only server to take back a global session, which
 # ZooKeeper 3.8 refuses ("Refusing global session reconnection in RO mode"), so it fails on 3.8's
-# ensemble too. The remaining differences are the servers'.
+# ensemble too. Against a zabkeeper ensemble also TestReconfig (3 tests): zabkeeper refuses
+# reconfigEnabled=true in an ensemble, as dynamic reconfiguration is not supported (src/config.rs),
+# so the plugin starts its ensemble without it; on ZooKeeper 3.8's ensemble TestReconfig passes.
+# The remaining differences are the servers'.
 deselect="not SASL and not TestReadOnlyMode"
 if [ "$size" -le 1 ]; then
     deselect="$deselect and not TestReconfig and not test_update_host_list"
+elif [ "$kind" = zabkeeper ]; then
+    deselect="$deselect and not TestReconfig"
 fi
 exec timeout -k 10 900 /usr/bin/python3 -m pytest -p zk_plugin -p no:cacheprovider -q -rfE \
     -o faulthandler_timeout=120 -k "$deselect" --pyargs kazoo.tests "$@"

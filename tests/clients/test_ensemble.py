@@ -306,3 +306,43 @@ def test_session_moves_between_servers_and_its_ephemerals_vanish_everywhere_on_c
     c.stop()  # closeSession
     for path in ("/e/eph", "/e/eph2"):
         assert exists_on_each_server(ens, path) == {s: None for s in ens.sids}
+
+
+@pytest.mark.parametrize("role", ["follower", "leader"])
+def test_cut_off_server_closes_its_clients_and_they_reconnect_elsewhere(
+    make_ensemble, clients, role
+):
+    # A follower cut off from its leader goes LOOKING after syncLimit; a leader cut off from its
+    # quorum steps down after syncLimit. Either way it stops serving and closes its client
+    # connections, and its clients reconnect to the majority keeping their sessions, since the
+    # new leader restarts every session's deadline when it starts serving.
+    ens = make_ensemble(proxies=True, extra_cfg=["maxSessionTimeout=60000"])
+    leader = ens.leader()
+    cut = leader if role == "leader" else followers(ens, leader)[0]
+    rest = [sid for sid in ens.sids if sid != cut]
+    c = clients(ens.address(cut), timeout=30.0)
+    session_id = c.client_id[0]
+    acked = [create_acked(c, "/p/before")]
+    states = []
+    c.add_listener(states.append)
+    c.set_hosts(ens.connect_string())  # used from the next reconnect on
+
+    ens.partition([cut], rest)
+    wait_until("server %d to stop serving" % cut, lambda: ens.mode(cut) != role)
+    wait_until("the client to lose its connection", lambda: KazooState.SUSPENDED in states)
+    wait_until("a leader among %s" % rest, lambda: next((s for s in rest if ens.mode(s) == "leader"), None))
+    wait_until(
+        "session 0x%x on one of %s" % (session_id, rest),
+        lambda: any(
+            ("sid=0x%x" % session_id) in zkserver.four_letter(ens.servers[s].port, "cons")
+            for s in rest
+        ),
+    )
+    assert c.client_id[0] == session_id
+    assert KazooState.LOST not in states
+    acked.append(create_acked(c, "/p/after"))
+    assert c.exists("/p/before") is not None
+
+    ens.heal()
+    wait_until("server %d to rejoin as a follower" % cut, lambda: ens.mode(cut) == "follower")
+    assert_acked_everywhere(ens, "/p", acked)

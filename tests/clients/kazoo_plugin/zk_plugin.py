@@ -6,10 +6,12 @@ this plugin replaces that function with our own "cluster" of zabkeeper or Apache
 
   ZK_ENSEMBLE unset or 1   one standalone server
   ZK_ENSEMBLE=N            an N-server ensemble (zkserver.Ensemble, tickTime 2000 like kazoo's own
-                           harness, reconfigEnabled=true and, for ZooKeeper,
-                           -Dreadonlymode.enabled=true), so that the tests that stop members
-                           (test_update_host_list, TestReadOnlyMode) or reconfigure the ensemble
-                           (TestReconfig) have one
+                           harness), so that the tests that stop members (test_update_host_list,
+                           TestReadOnlyMode) have one; for ZooKeeper also reconfigEnabled=true and
+                           -Dreadonlymode.enabled=true, so that TestReconfig has an ensemble to
+                           reconfigure. zabkeeper refuses reconfigEnabled=true in an ensemble
+                           (dynamic reconfiguration is not supported), so its ensemble gets
+                           neither and run_kazoo_suite.sh deselects TestReconfig for it
 
 Servers support kazoo's `run()`/`stop()`/`running`/`address`, so tests that bounce `cluster[i]`
 work. When the zabkeeper binary refuses `server.N` lines ("not supported yet"), the session ends at
@@ -65,8 +67,9 @@ def _make_cluster():
     size = int(os.environ.get("ZK_ENSEMBLE", "1"))
     if size <= 1:
         return ServerList([zkserver.Server()])
+    zookeeper = os.environ.get("ZK_KIND", "zabkeeper") == "zookeeper"
     ens = zkserver.Ensemble(
-        size=size, tick_ms=2000, extra_cfg=["reconfigEnabled=true"],
+        size=size, tick_ms=2000, extra_cfg=["reconfigEnabled=true"] if zookeeper else [],
         java_props=["-Dreadonlymode.enabled=true"],
     )
     cluster = ServerList(ens.servers[sid] for sid in ens.sids)
