@@ -246,6 +246,9 @@ impl<S: Storage + 'static> Driver<S> {
             e @ (Effect::Send { .. } | Effect::Disconnect { .. } | Effect::Prepare { .. }) => {
                 panic!("a one-voter ensemble has no peers, yet the core asked for {e:?}")
             }
+            e @ (Effect::SyncReady { .. } | Effect::SyncFailed { .. }) => {
+                panic!("the driver feeds no Input::Sync, yet the core asked for {e:?}")
+            }
         }
     }
 
