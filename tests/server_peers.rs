@@ -586,7 +586,7 @@ async fn a_killed_quorum_link_is_lost_on_both_sides_and_the_learner_reconnects()
         Some(LinkState::Down)
     );
     assert_eq!(
-        ens.node(1).net.send(sid(2), PeerMsg::Ping),
+        ens.node(1).net.send(sid(2), PeerMsg::Ping { round: 0 }),
         Err(SendError::NotConnected(sid(2)))
     );
     ens.node(2).net.connect_to_leader(sid(1)).unwrap();
@@ -622,14 +622,17 @@ async fn a_disconnect_is_reported_to_the_other_end_only() {
     );
     ens.node(2).net.acknowledge_lost(sid(1), Link::Quorum);
     ens.node(2).net.connect_to_leader(sid(1)).unwrap();
-    ens.node(2).net.send(sid(1), PeerMsg::Ping).unwrap();
+    ens.node(2)
+        .net
+        .send(sid(1), PeerMsg::Ping { round: 0 })
+        .unwrap();
     // The leader's next event is the new connection's first message: no Lost of its own.
     assert_eq!(
         ens.node(1).next_on(Link::Quorum).await,
         PeerEvent::Message {
             from: sid(2),
             link: Link::Quorum,
-            msg: PeerMsg::Ping
+            msg: PeerMsg::Ping { round: 0 }
         }
     );
     ens.shutdown().await;
@@ -772,7 +775,10 @@ async fn a_learner_that_cannot_reach_its_leader_reports_the_link_lost() {
         ens.node(1).net.link_state(sid(2), Link::Quorum),
         Some(LinkState::Connecting)
     );
-    ens.node(1).net.send(sid(2), PeerMsg::Ping).unwrap();
+    ens.node(1)
+        .net
+        .send(sid(2), PeerMsg::Ping { round: 0 })
+        .unwrap();
     assert_eq!(
         ens.node(1).next_on(Link::Quorum).await,
         PeerEvent::Lost {
@@ -782,7 +788,7 @@ async fn a_learner_that_cannot_reach_its_leader_reports_the_link_lost() {
     );
     ens.node(1).net.acknowledge_lost(sid(2), Link::Quorum);
     assert_eq!(
-        ens.node(1).net.send(sid(2), PeerMsg::Ping),
+        ens.node(1).net.send(sid(2), PeerMsg::Ping { round: 0 }),
         Err(SendError::NotConnected(sid(2)))
     );
     ens.shutdown().await;
@@ -841,7 +847,7 @@ async fn bad_handshakes_are_refused_and_a_raw_peer_is_spoken_to_in_the_codec() {
             }),
             vec![],
         ),
-        (election, None, msg_bytes(&PeerMsg::Ping)),
+        (election, None, msg_bytes(&PeerMsg::Ping { round: 0 })),
         (election, None, vec![0xFF; 8]),
         (
             quorum,
@@ -885,7 +891,9 @@ async fn bad_handshakes_are_refused_and_a_raw_peer_is_spoken_to_in_the_codec() {
     assert_eq!(frame, Frame::Msg(notification(1, 2)));
 
     // A ZAB message on the election link breaks it.
-    s3.write_all(&msg_bytes(&PeerMsg::Ping)).await.unwrap();
+    s3.write_all(&msg_bytes(&PeerMsg::Ping { round: 0 }))
+        .await
+        .unwrap();
     assert_eq!(
         ens.node(1).next_event().await,
         PeerEvent::Lost {

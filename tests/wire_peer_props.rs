@@ -95,8 +95,10 @@ fn peer_msg() -> impl Strategy<Value = PeerMsg> {
         zxid().prop_map(|zxid| PeerMsg::Ack { zxid }),
         zxid().prop_map(|zxid| PeerMsg::Commit { zxid }),
         proposal().prop_map(PeerMsg::Inform),
-        Just(PeerMsg::Ping),
+        any::<u64>().prop_map(|round| PeerMsg::Ping { round }),
         data().prop_map(|payload| PeerMsg::Request { payload }),
+        any::<u64>().prop_map(|id| PeerMsg::SyncRequest { id }),
+        (any::<u64>(), zxid()).prop_map(|(id, zxid)| PeerMsg::SyncReply { id, zxid }),
     ]
 }
 
@@ -258,15 +260,20 @@ fn one_of_each_variant_round_trips() {
         PeerMsg::Ack { zxid: Zxid(9) },
         PeerMsg::Commit { zxid: Zxid(9) },
         PeerMsg::Inform(p),
-        PeerMsg::Ping,
+        PeerMsg::Ping { round: u64::MAX },
         PeerMsg::Request {
             payload: Bytes::from_static(b"req"),
+        },
+        PeerMsg::SyncRequest { id: 7 },
+        PeerMsg::SyncReply {
+            id: 7,
+            zxid: Zxid(9),
         },
     ];
     let mut names: Vec<&str> = msgs.iter().map(PeerMsg::name).collect();
     names.sort_unstable();
     names.dedup();
-    assert_eq!(names.len(), 16, "every ZooKeeper packet name is covered");
+    assert_eq!(names.len(), 18, "every ZooKeeper packet name is covered");
     let mut kinds = Vec::new();
     for m in msgs {
         let bytes = encoded(&Frame::Msg(m.clone()));
@@ -277,7 +284,7 @@ fn one_of_each_variant_round_trips() {
     }
     kinds.sort_unstable();
     kinds.dedup();
-    assert_eq!(kinds.len(), 16, "one kind byte per packet");
+    assert_eq!(kinds.len(), 18, "one kind byte per packet");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -289,7 +296,7 @@ fn one_of_each_variant_round_trips() {
 fn plausible_bytes() -> impl Strategy<Value = Vec<u8>> {
     (
         0u32..80,
-        prop_oneof![1u8..19, 64u8..66, any::<u8>()],
+        prop_oneof![1u8..19, 64u8..67, any::<u8>()],
         vec(any::<u8>(), 0..80),
     )
         .prop_map(|(len, kind, rest)| {

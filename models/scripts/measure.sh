@@ -86,3 +86,4 @@ smallest sync --servers 3 --txns 1 --crashes 2 --bug current-epoch-before-txns
 smallest sync --servers 3 --txns 1 --crashes 1 --bug drop-pending-at-newleader
 smallest sync --servers 3 --txns 1 --crashes 1 --bug no-ackepoch-quorum
 smallest sync --servers 3 --txns 2 --crashes 0 --bug propose-only-to-synced
+smallest sync --servers 3 --txns 1 --crashes 0 --syncs 1 --isolations 1 --bug sync-without-quorum

@@ -24,6 +24,13 @@ pub struct Bounds {
     /// Link breaks.
     #[arg(long = "link-faults", default_value_t = 0)]
     pub link_faults: u8,
+    /// Client `sync`s (zab, sync).
+    #[arg(long, default_value_t = 0)]
+    pub syncs: u8,
+    /// Silent isolations of a server (no `PeerLost` anywhere); also fires `SyncLimit` where a
+    /// server is cut off from its leader or a learner.
+    #[arg(long, default_value_t = 0)]
+    pub isolations: u8,
     /// Largest epoch explored.
     #[arg(long = "max-epoch")]
     pub max_epoch: Option<u32>,
@@ -107,6 +114,14 @@ impl Bounds {
             cfg.crashes = c;
         }
         cfg.link_faults = self.link_faults;
+        cfg.syncs = self.syncs;
+        cfg.isolations = self.isolations;
+        if self.isolations > 0 {
+            cfg.fire.insert(Timer::SyncLimit);
+        }
+        if kind == ModelKind::Election && (self.syncs > 0 || self.isolations > 0) {
+            return Err("--syncs and --isolations apply to the zab and sync models".into());
+        }
         if let Some(e) = self.max_epoch {
             cfg.max_epoch = e;
         }

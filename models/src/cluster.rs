@@ -16,6 +16,15 @@
 //!   ZooKeeper writes them outside its txn log.
 //! - Timers fire in any order at any time (named timers, no clock). Which timers fire is chosen
 //!   per model (`ModelConfig::fire`).
+//! - A *silent isolation* (`--isolations`) cuts one server off from all others without telling
+//!   anyone: in-flight messages are lost, later ones are dropped, and neither end gets
+//!   `PeerLost`, not even from a `Disconnect` or a crash across the cut; it never heals. Only
+//!   `SyncLimit` reveals it, so these runs fire `SyncLimit`, and only at a server cut off from
+//!   its leader or from one of its learners (heartbeats are not modelled: a server that hears
+//!   its peers would keep re-arming the timer). This is how a deposed or paused leader goes on
+//!   believing it leads.
+//! - Clients issue `sync`s (`--syncs`) at serving servers; the model records, when each is
+//!   issued, every txn committed anywhere so far (ZAB-SYNC-LINEARIZABLE's oracle).
 //!
 //! Every step of the world runs under `panics::catch`: a panic in `Node::step` is recorded on its
 //! server, a panic anywhere else in the step (the model's disk, its bookkeeping) is recorded as a
@@ -84,6 +93,10 @@ pub struct ModelConfig {
     pub crashes: u8,
     /// Link breaks the whole run may have.
     pub link_faults: u8,
+    /// Client `sync`s the whole run may issue.
+    pub syncs: u8,
+    /// Silent isolations the whole run may have (each also makes `SyncLimit` fire).
+    pub isolations: u8,
     /// No state with an acceptedEpoch above this is explored.
     pub max_epoch: u32,
     /// No state with an election round above this is explored.
@@ -120,6 +133,8 @@ impl ModelConfig {
             txns: if kind == ModelKind::Election { 0 } else { 1 },
             crashes: if kind == ModelKind::Election { 0 } else { 1 },
             link_faults: 0,
+            syncs: 0,
+            isolations: 0,
             // `zab` interleaves every election message with everything else; at one epoch and
             // one round it completes in seconds, at two it does not finish in CI time
             // (verification.md). `sync` reaches three epochs.
@@ -135,7 +150,8 @@ impl ModelConfig {
     pub fn bounds(&self) -> serde_json::Value {
         serde_json::json!({
             "servers": self.servers, "txns": self.txns, "crashes": self.crashes,
-            "link_faults": self.link_faults, "max_epoch": self.max_epoch, "max_round": self.max_round,
+            "link_faults": self.link_faults, "syncs": self.syncs, "isolations": self.isolations,
+            "max_epoch": self.max_epoch, "max_round": self.max_round,
             "timers": self.fire.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>(),
             "bug": self.bug.map(|b| b.name()),
             "initial_histories": self.initial_histories.len(),
@@ -199,8 +215,21 @@ pub struct Ghost {
     pub watermarks: Vec<(Epoch, Epoch, Zxid, Zxid)>,
     /// Per server: `(round, proposal)` while LOOKING.
     pub votes: Vec<Option<(u64, zabkeeper::protocol::Vote)>>,
+    /// Client `sync`s issued and not failed or checked yet, by id.
+    pub syncs: BTreeMap<u64, SyncRecord>,
     /// History-wide violations seen during transitions: property ID → what happened.
     pub violations: BTreeMap<&'static str, String>,
+}
+
+/// One client `sync`, for ZAB-SYNC-LINEARIZABLE.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SyncRecord {
+    /// The server it was issued at (index).
+    pub server: usize,
+    /// Every txn committed anywhere before it was issued (the union of `Ghost::committed`).
+    pub committed_before: Vec<Proposal>,
+    /// The read index of its `SyncReady`, once answered.
+    pub answer: Option<Zxid>,
 }
 
 /// The whole world.
@@ -216,6 +245,10 @@ pub struct ClusterState {
     pub crashes: u8,
     /// Link breaks so far.
     pub link_faults: u8,
+    /// Client `sync`s issued.
+    pub syncs: u8,
+    /// Per server: silently cut off from every other server (`Action::Isolate`).
+    pub isolated: Vec<bool>,
     /// Property bookkeeping.
     pub ghost: Ghost,
 }
@@ -234,6 +267,11 @@ impl ClusterState {
     /// The live nodes.
     pub fn nodes(&self) -> impl Iterator<Item = &Node> {
         self.servers.iter().filter_map(|s| s.node.as_ref())
+    }
+
+    /// Is the link between `a` and `b` silently cut?
+    pub fn cut(&self, a: usize, b: usize) -> bool {
+        self.isolated[a] || self.isolated[b]
     }
 }
 
@@ -288,6 +326,16 @@ pub enum Action {
         a: usize,
         /// Higher index.
         b: usize,
+    },
+    /// A client issues a `sync` at a serving server.
+    Sync {
+        /// Server index.
+        server: usize,
+    },
+    /// The server is cut off from all others silently (nobody gets `PeerLost`).
+    Isolate {
+        /// Server index.
+        server: usize,
     },
 }
 
@@ -379,6 +427,8 @@ impl ClusterModel {
             writes: 0,
             crashes: 0,
             link_faults: 0,
+            syncs: 0,
+            isolated: vec![false; n],
             ghost: Ghost {
                 committed: vec![Vec::new(); n],
                 watermarks: vec![Default::default(); n],
@@ -452,7 +502,7 @@ impl ClusterModel {
             Effect::Send { to, msg } => {
                 let j = to.0 as usize - 1;
                 let deliverable = self.cfg.kind != ModelKind::Election || msg.is_election();
-                if deliverable && state.servers[j].node.is_some() {
+                if deliverable && state.servers[j].node.is_some() && !state.cut(i, j) {
                     state.links[i * n + j].push_back(msg);
                 }
             }
@@ -460,7 +510,9 @@ impl ClusterModel {
                 let j = peer.0 as usize - 1;
                 state.links[i * n + j].clear();
                 state.links[j * n + i].clear();
-                queue.push_back((j, Input::PeerLost(sid(i))));
+                if !state.cut(i, j) {
+                    queue.push_back((j, Input::PeerLost(sid(i))));
+                }
             }
             Effect::PersistEpoch { accepted, current } => {
                 state.servers[i].pending_epoch = Some((accepted, current));
@@ -510,6 +562,10 @@ impl ClusterModel {
             Effect::CancelTimer(timer) => {
                 state.servers[i].timers.remove(&timer);
             }
+            Effect::SyncReady { id, zxid } => self.on_sync_ready(state, i, id, zxid),
+            Effect::SyncFailed { id } => {
+                state.ghost.syncs.remove(&id);
+            }
             Effect::Commit { .. }
             | Effect::Prepare { .. }
             | Effect::Reject { .. }
@@ -517,8 +573,84 @@ impl ClusterModel {
         }
     }
 
+    /// ZAB-SYNC-LINEARIZABLE, first half: the read index covers every txn committed anywhere
+    /// before the `sync` was issued.
+    fn on_sync_ready(&self, state: &mut ClusterState, i: usize, id: u64, zxid: Zxid) {
+        let record = state
+            .ghost
+            .syncs
+            .get_mut(&id)
+            .expect("SyncReady for an issued sync");
+        assert_eq!(
+            record.server, i,
+            "SyncReady for sync #{id} at another server"
+        );
+        assert!(record.answer.is_none(), "sync #{id} answered twice");
+        record.answer = Some(zxid);
+        if let Some(p) = record.committed_before.iter().find(|p| p.zxid > zxid) {
+            let detail = format!(
+                "{} answered sync #{id} with read index {zxid}, but {} was committed before the sync was issued",
+                sid(i),
+                p.zxid
+            );
+            state
+                .ghost
+                .violations
+                .entry("ZAB-SYNC-LINEARIZABLE")
+                .or_insert(detail);
+        }
+    }
+
+    /// ZAB-SYNC-LINEARIZABLE, second half: once the server has applied the read index of an
+    /// answered `sync`, it has applied every txn committed before the `sync` was issued. A
+    /// checked record is dropped.
+    fn check_answered_syncs(&self, state: &mut ClusterState) {
+        let mut done = Vec::new();
+        for (id, r) in &state.ghost.syncs {
+            let (Some(zxid), Some(node)) = (r.answer, state.servers[r.server].node.as_ref()) else {
+                continue;
+            };
+            if node.committed_zxid() < zxid {
+                continue;
+            }
+            let applied =
+                |p: &Proposal| p.zxid <= node.log_base() || node.committed_log().contains(p);
+            if let Some(p) = r.committed_before.iter().find(|p| !applied(p)) {
+                let detail = format!(
+                    "{} applied {zxid}, the read index of sync #{id}, without {}, committed before the sync was issued",
+                    sid(r.server),
+                    p.zxid
+                );
+                state
+                    .ghost
+                    .violations
+                    .entry("ZAB-SYNC-LINEARIZABLE")
+                    .or_insert(detail);
+            }
+            done.push(*id);
+        }
+        for id in done {
+            state.ghost.syncs.remove(&id);
+        }
+    }
+
+    /// Is server `i` cut off from its leader, or (leading) from one of its learners? Only there
+    /// does `SyncLimit` fire: elsewhere heartbeats would keep re-arming it.
+    fn suspects(&self, state: &ClusterState, i: usize) -> bool {
+        let Some(node) = &state.servers[i].node else {
+            return false;
+        };
+        let index = |s: ServerId| s.0 as usize - 1;
+        match node.role() {
+            Role::Following(l) => state.cut(i, index(l.leader)),
+            Role::Leading(l) => l.learners.keys().any(|s| state.cut(i, index(*s))),
+            Role::Looking(_) => false,
+        }
+    }
+
     /// Updates the ghost after a transition and records history-wide violations.
     fn observe(&self, state: &mut ClusterState) {
+        self.check_answered_syncs(state);
         let mut found: Vec<(&'static str, String)> = Vec::new();
         for i in 0..state.n() {
             let server = &state.servers[i];
@@ -735,7 +867,12 @@ impl ClusterModel {
                     state.links[server * n + j].clear();
                     state.links[j * n + server].clear();
                 }
-                for j in (0..n).filter(|j| *j != server) {
+                // The crashed server's client syncs die with their connections.
+                state.ghost.syncs.retain(|_, r| r.server != server);
+                let told: Vec<usize> = (0..n)
+                    .filter(|j| *j != server && !state.cut(server, *j))
+                    .collect();
+                for j in told {
                     self.step(&mut state, j, Input::PeerLost(sid(server)), marks);
                 }
             }
@@ -755,6 +892,30 @@ impl ClusterModel {
                 self.step(&mut state, a, Input::PeerLost(sid(b)), marks);
                 self.step(&mut state, b, Input::PeerLost(sid(a)), marks);
             }
+            Action::Sync { server } => {
+                state.syncs += 1;
+                let id = u64::from(state.syncs);
+                let mut committed_before: Vec<Proposal> =
+                    state.ghost.committed.iter().flatten().cloned().collect();
+                committed_before.sort();
+                committed_before.dedup();
+                state.ghost.syncs.insert(
+                    id,
+                    SyncRecord {
+                        server,
+                        committed_before,
+                        answer: None,
+                    },
+                );
+                self.step(&mut state, server, Input::Sync { id }, marks);
+            }
+            Action::Isolate { server } => {
+                state.isolated[server] = true;
+                for j in 0..n {
+                    state.links[server * n + j].clear();
+                    state.links[j * n + server].clear();
+                }
+            }
         }
         self.observe(&mut state);
         Some(state)
@@ -768,6 +929,8 @@ impl ClusterModel {
         let r = &self.reach;
         r.max(Mark::MaxCrashes, next.crashes.into());
         r.max(Mark::MaxLinkFaults, next.link_faults.into());
+        let isolated = next.isolated.iter().filter(|x| **x).count();
+        r.max(Mark::MaxIsolations, isolated as u64);
         for node in next.nodes() {
             r.max(Mark::MaxRound, node.round());
         }
@@ -851,6 +1014,18 @@ impl Before {
             }
         }
         let now_looking = after.state() == PeerState::Looking;
+        for effect in effects {
+            match effect {
+                Effect::SyncReady { .. } if self.state == PeerState::Leading => {
+                    marks.push(Mark::SyncReadyAtLeader)
+                }
+                Effect::SyncReady { .. } => marks.push(Mark::SyncReadyAtLearner),
+                Effect::SyncFailed { .. } if self.state != PeerState::Looking && now_looking => {
+                    marks.push(Mark::SyncFailedOnLeaving)
+                }
+                _ => {}
+            }
+        }
         match self.input {
             Seen::AckEpoch if self.leader_phase == Some(LeaderPhase::Discovery) && now_looking => {
                 marks.push(Mark::AheadAbdication)
@@ -935,6 +1110,9 @@ impl Model for ClusterModel {
                 if atomic && *timer == Timer::FinalizeWait {
                     continue;
                 }
+                if *timer == Timer::SyncLimit && !self.suspects(state, i) {
+                    continue;
+                }
                 actions.push(Action::Timeout {
                     server: i,
                     timer: *timer,
@@ -952,6 +1130,16 @@ impl Model for ClusterModel {
             if serving && state.writes < self.cfg.txns {
                 actions.push(Action::Write { server: i });
             }
+            let learner_serving = node
+                .learning()
+                .is_some_and(|l| l.phase == LearnerPhase::Broadcast);
+            if (serving || learner_serving) && state.syncs < self.cfg.syncs {
+                actions.push(Action::Sync { server: i });
+            }
+            let isolations = state.isolated.iter().filter(|x| **x).count();
+            if !state.isolated[i] && isolations < usize::from(self.cfg.isolations) {
+                actions.push(Action::Isolate { server: i });
+            }
             if state.crashes < self.cfg.crashes {
                 actions.push(Action::Crash { server: i });
             }
@@ -959,7 +1147,8 @@ impl Model for ClusterModel {
         if state.link_faults < self.cfg.link_faults {
             for a in 0..n {
                 for b in a + 1..n {
-                    if state.servers[a].node.is_some() && state.servers[b].node.is_some() {
+                    let live = state.servers[a].node.is_some() && state.servers[b].node.is_some();
+                    if live && !state.cut(a, b) {
                         actions.push(Action::BreakLink { a, b });
                     }
                 }
@@ -990,7 +1179,7 @@ impl Model for ClusterModel {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        crate::properties::for_model(self.cfg.kind)
+        crate::properties::for_config(&self.cfg)
     }
 
     fn within_boundary(&self, state: &ClusterState) -> bool {
@@ -1070,6 +1259,65 @@ mod tests {
         );
         let said = crate::properties::explain(&model, "NO-PANIC", &next);
         assert_eq!(said.as_ref(), Some(detail));
+    }
+
+    #[test]
+    fn a_silently_isolated_server_loses_every_message_and_is_not_told() {
+        let mut cfg = ModelConfig::new(ModelKind::Sync);
+        cfg.isolations = 1;
+        let model = ClusterModel::new(cfg);
+        let state = model.init_states().remove(0);
+        assert!(
+            !state.link(0, 1).is_empty(),
+            "s1's first notification is in flight"
+        );
+        let state = model
+            .next_state(&state, Action::Isolate { server: 0 })
+            .expect("a state");
+        assert!((0..3).all(|j| state.link(0, j).is_empty() && state.link(j, 0).is_empty()));
+        let state = model.next_state(&state, Action::Elect).expect("a state");
+        let roles: Vec<PeerState> = state.nodes().map(Node::state).collect();
+        assert_eq!(
+            roles,
+            [PeerState::Looking, PeerState::Following, PeerState::Leading],
+            "s2 and s3 elect each other; s1 hears nobody"
+        );
+        let mut actions = Vec::new();
+        model.actions(&state, &mut actions);
+        assert!(
+            !actions.iter().any(|a| matches!(a, Action::Isolate { .. })),
+            "one isolation in all: {actions:?}"
+        );
+    }
+
+    #[test]
+    fn the_sync_oracle_compares_the_read_index_with_what_was_committed_before() {
+        let model = ClusterModel::new(ModelConfig::new(ModelKind::Sync));
+        let mut state = model.init_states().remove(0);
+        let t = Proposal {
+            zxid: Zxid::new(Epoch(2), 1),
+            data: Bytes::from_static(b"t"),
+        };
+        for (id, server) in [(1, 0), (2, 1)] {
+            let record = SyncRecord {
+                server,
+                committed_before: vec![t.clone()],
+                answer: None,
+            };
+            state.ghost.syncs.insert(id, record);
+        }
+        model.on_sync_ready(&mut state, 1, 2, t.zxid);
+        assert!(state.ghost.violations.is_empty());
+        model.check_answered_syncs(&mut state);
+        assert!(
+            state.ghost.syncs.contains_key(&2),
+            "checked only once s2 has applied its read index"
+        );
+        model.on_sync_ready(&mut state, 0, 1, Zxid::new(Epoch(1), 1));
+        assert_eq!(
+            state.ghost.violations["ZAB-SYNC-LINEARIZABLE"],
+            "s1 answered sync #1 with read index 1:1, but 2:1 was committed before the sync was issued"
+        );
     }
 
     #[test]

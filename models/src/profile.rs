@@ -81,6 +81,19 @@ pub const CI: &[ProfileRun] = &[
         why: "FLE with a lost link (votes re-sent on the new connection) from 8 starting histories",
     },
     ProfileRun {
+        name: "sync-read",
+        flags: &["sync", "--servers", "3", "--txns", "1", "--crashes", "0", "--syncs", "1", "--isolations", "1"],
+        goals: &[
+            (SyncReadyAtLeader, 1),
+            (SyncReadyAtLearner, 1),
+            (SyncFailedOnLeaving, 1),
+            (MaxIsolations, 1),
+            (MaxEpochEstablished, 2),
+            (MaxTxnsCommitted, 1),
+        ],
+        why: "a client sync at any serving server while one server may be cut off silently (only syncLimit reveals it): a deposed leader that believes it leads while a new epoch commits (ZAB-SYNC-LINEARIZABLE)",
+    },
+    ProfileRun {
         name: "zab",
         flags: &["zab", "--servers", "3", "--txns", "1", "--crashes", "1"],
         goals: &[

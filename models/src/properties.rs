@@ -23,7 +23,7 @@ use zabkeeper::protocol::{
     DurableState, LeaderPhase, LearnerPhase, PeerState, Proposal, Vote, Zxid,
 };
 
-use crate::cluster::{rejoined, ClusterModel, ClusterState, ModelKind};
+use crate::cluster::{rejoined, ClusterModel, ClusterState, ModelConfig, ModelKind};
 
 /// One property's name, kind and one-line meaning (for `zabkeeper-check list`).
 pub struct PropertyInfo {
@@ -77,6 +77,7 @@ catalogue! {
     always "ZAB-DURABLE", committed_durable, "a server's disk keeps every txn it committed (TRUNC never cuts one)";
     always "ZAB-COMMIT-QUORUM-DURABLE", commit_quorum_durable, "every committed txn is on the disks of a majority of voters";
     always "ZAB-HISTORY", history_consistent, "a synced follower's log holds its leader's whole initial history and is a prefix of the leader's log";
+    always "ZAB-SYNC-LINEARIZABLE", sync_linearizable, "a client sync answered at s with read index z: z is at or above every txn committed anywhere before the sync was issued, and once s has applied z it has applied every such txn";
     always "ZAB-MONO", monotonic, "logs strictly increase; durable epochs and commit watermark never decrease; committed never decreases in a life";
     sometimes "leader elected", leader_elected, "some server leads (zab: serves writes)";
     sometimes "all decided", all_decided, "every server has decided on the same leader";
@@ -84,11 +85,13 @@ catalogue! {
     sometimes "restarted server rejoins", restarted_rejoins, "a server that crashed serves again";
 }
 
-/// The properties of a model.
-pub fn for_model(kind: ModelKind) -> Vec<Property<ClusterModel>> {
+/// The properties checked under `cfg`: those of its model, less a `sometimes` property its
+/// bounds make unreachable (a server cannot rejoin after a crash when no crash is allowed).
+pub fn for_config(cfg: &ModelConfig) -> Vec<Property<ClusterModel>> {
     all()
         .into_iter()
-        .filter(|(info, _)| applies(kind, info.name))
+        .filter(|(info, _)| applies(cfg.kind, info.name))
+        .filter(|(info, _)| cfg.crashes > 0 || info.name != "restarted server rejoins")
         .map(|(_, p)| p)
         .collect()
 }
@@ -470,6 +473,10 @@ fn history_verdict(
     let leader_log = leader_log?;
     let prefix = log.len() <= leader_log.len() && log == &leader_log[..log.len()];
     (!prefix).then(|| format!("not a prefix of the leader's {}", zxids(leader_log)))
+}
+
+fn sync_linearizable(_: &ClusterModel, s: &ClusterState) -> Option<String> {
+    recorded(s, "ZAB-SYNC-LINEARIZABLE")
 }
 
 fn monotonic(_: &ClusterModel, s: &ClusterState) -> Option<String> {

@@ -52,6 +52,12 @@ marks! {
     StaleRound = "fle:stale-round",
     /// A LOOKING voter decided on the notifications of servers that already follow or lead.
     JoinedDecided = "fle:joined-decided",
+    /// A leader answered a client `sync` of its own (`SyncReady`).
+    SyncReadyAtLeader = "read:sync-ready-at-leader",
+    /// A learner answered a client `sync` with its leader's read index (`SyncReady`).
+    SyncReadyAtLearner = "read:sync-ready-at-learner",
+    /// A leader or learner failed a pending client `sync` as it went LOOKING.
+    SyncFailedOnLeaving = "read:sync-failed-on-leaving",
     /// Largest election round of any server.
     MaxRound = "max:round",
     /// Largest epoch a leader was established for.
@@ -62,6 +68,8 @@ marks! {
     MaxCrashes = "max:crashes",
     /// Most link breaks on one path.
     MaxLinkFaults = "max:link-faults",
+    /// Most servers silently isolated on one path.
+    MaxIsolations = "max:isolations",
 }
 
 impl Mark {

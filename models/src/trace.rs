@@ -56,8 +56,10 @@ pub fn describe_msg(m: &PeerMsg) -> String {
         PeerMsg::Ack { zxid } => format!("ACK({zxid})"),
         PeerMsg::Commit { zxid } => format!("COMMIT({zxid})"),
         PeerMsg::Inform(p) => format!("INFORM({})", p.zxid),
-        PeerMsg::Ping => "PING".into(),
+        PeerMsg::Ping { round } => format!("PING(round {round})"),
         PeerMsg::Request { .. } => "REQUEST".into(),
+        PeerMsg::SyncRequest { id } => format!("REQUEST(sync #{id})"),
+        PeerMsg::SyncReply { id, zxid } => format!("SYNC(#{id}, read index {zxid})"),
     }
 }
 
@@ -91,6 +93,13 @@ pub fn describe_action(before: &ClusterState, action: &Action) -> String {
             "election runs to quiescence (all notifications delivered, finalize timers fired)"
                 .into()
         }
+        Action::Sync { server } => {
+            format!("client issues sync #{} at {}", before.syncs + 1, s(server))
+        }
+        Action::Isolate { server } => format!(
+            "{} is cut off silently (in-flight messages lost, nobody is told)",
+            s(server)
+        ),
     }
 }
 
@@ -178,6 +187,13 @@ pub fn describe_state(state: &ClusterState) -> String {
                 let _ = writeln!(out, "s{}→s{}: {}", from + 1, to + 1, msgs.join(" | "));
             }
         }
+    }
+    let isolated: Vec<String> = (0..state.n())
+        .filter(|i| state.isolated[*i])
+        .map(|i| format!("s{}", i + 1))
+        .collect();
+    if !isolated.is_empty() {
+        let _ = writeln!(out, "silently isolated: {}", isolated.join(", "));
     }
     for (id, detail) in &state.ghost.violations {
         let _ = writeln!(out, "!! {id}: {detail}");
@@ -319,7 +335,9 @@ pub fn mermaid(model: &ClusterModel, property: &str, path: &Path<ClusterState, A
                     | Action::FlushEpoch { server }
                     | Action::Write { server }
                     | Action::Crash { server }
-                    | Action::Restart { server } => *server,
+                    | Action::Restart { server }
+                    | Action::Sync { server }
+                    | Action::Isolate { server } => *server,
                     _ => 0,
                 };
                 format!(

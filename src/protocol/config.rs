@@ -56,11 +56,15 @@ pub enum Bug {
     /// ZOOKEEPER-2959: observers are counted when the leader fixes its epoch and tallies
     /// ACKEPOCH.
     ObserversInEpochQuorum,
+    /// ZOOKEEPER-1675 / 2136: the leader answers a client `sync` once its read index is
+    /// committed, without the quorum heartbeat round that proves it still leads (what Apache
+    /// ZooKeeper does): a deposed leader that has not noticed answers from its old state.
+    SyncWithoutQuorum,
 }
 
 impl Bug {
     /// Every mutant the models must catch, in catalogue order.
-    pub const ALL: [Bug; 18] = [
+    pub const ALL: [Bug; 19] = [
         Bug::VoteIgnoresEpochOnZxidTie,
         Bug::EpochNotPersistedBeforeUse,
         Bug::DiffInsteadOfTrunc,
@@ -79,6 +83,7 @@ impl Bug {
         Bug::FollowerCommitsUndurable,
         Bug::FollowerAppliesUncommitted,
         Bug::LeaderEpochNotDurable,
+        Bug::SyncWithoutQuorum,
     ];
 
     /// Real bugs the models cannot reach (spec/historical-bugs.md §12): `--bug` accepts them,
@@ -109,6 +114,7 @@ impl Bug {
             Bug::FollowerAppliesUncommitted => "follower-applies-uncommitted",
             Bug::LeaderEpochNotDurable => "leader-epoch-not-durable",
             Bug::ObserversInEpochQuorum => "observers-in-epoch-quorum",
+            Bug::SyncWithoutQuorum => "sync-without-quorum",
         }
     }
 
@@ -129,6 +135,7 @@ impl Bug {
                 "ZAB TLA+ spec issue 1 (apache/zookeeper zookeeper-specifications)"
             }
             Bug::ObserversInEpochQuorum => "ZOOKEEPER-2959",
+            Bug::SyncWithoutQuorum => "ZOOKEEPER-1675, ZOOKEEPER-2136",
             Bug::LeaderSelfAckBeforeDurable
             | Bug::FollowerAckBeforeDurable
             | Bug::AckEpochCountsUnknown

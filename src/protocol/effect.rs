@@ -75,6 +75,22 @@ pub enum Effect {
         /// Request bytes.
         payload: Bytes,
     },
+    /// Answer the client `sync` `id` once the data tree has applied `zxid` (the read index:
+    /// every txn committed anywhere before the `sync` arrived is at or below it; spec/zab.md
+    /// §5.6, ZAB-SYNC-LINEARIZABLE).
+    SyncReady {
+        /// The handle from `Input::Sync`.
+        id: u64,
+        /// The read index.
+        zxid: Zxid,
+    },
+    /// The client `sync` `id` cannot be answered: this server is not serving, or it left
+    /// broadcast while the `sync` was pending. The runtime fails the request (the client
+    /// reconnects elsewhere and retries).
+    SyncFailed {
+        /// The handle from `Input::Sync`.
+        id: u64,
+    },
     /// A write was refused.
     Reject {
         /// The refused txn or request bytes.

@@ -11,6 +11,11 @@
 //!    (ZAB-NEWLEADER-DURABLE). On UPTODATE start serving.
 //! 3. *Broadcast.* Log each PROPOSAL; ACK only after `Persisted` (ZAB-ACK-DURABLE). Apply a
 //!    COMMIT only up to what is durable here (INV-COMMIT-DURABLE). Observers get INFORM instead.
+//! 4. *Sync (spec/zab.md §5.6).* A client `sync` is forwarded to the leader; its SYNC reply
+//!    carries the read index, and I answer once my tree has applied it. Leaving my leader fails
+//!    the syncs still pending.
+
+use std::collections::BTreeSet;
 
 use super::effect::{Effect, Effects};
 use super::ids::{Epoch, ServerId, Zxid};
@@ -57,6 +62,8 @@ pub struct Learner {
     pub leader_commit: Zxid,
     /// Highest zxid I acknowledged in broadcast.
     pub acked: Zxid,
+    /// Client `sync`s forwarded to the leader and not answered yet (runtime handles).
+    pub syncs: BTreeSet<u64>,
 }
 
 impl Learner {
@@ -70,6 +77,7 @@ impl Learner {
             report_current: true,
             leader_commit: Zxid::ZERO,
             acked: Zxid::ZERO,
+            syncs: BTreeSet::new(),
         }
     }
 }
@@ -147,8 +155,11 @@ impl Node {
                 l.leader_commit = l.leader_commit.max(zxid);
                 self.advance_commit(out);
             }
-            PeerMsg::Ping => {
-                out.send(from, PeerMsg::Ping);
+            PeerMsg::SyncReply { id, zxid } if phase == LearnerPhase::Broadcast => {
+                self.on_sync_reply(id, zxid, out)
+            }
+            PeerMsg::Ping { round } => {
+                out.send(from, PeerMsg::Ping { round });
                 if phase == LearnerPhase::Broadcast {
                     out.push(Effect::SetTimer {
                         timer: Timer::SyncLimit,
@@ -394,5 +405,40 @@ impl Node {
         if peer == self.learner().leader {
             self.become_looking(out);
         }
+    }
+}
+
+// ----- 4. Sync: forwarded to the leader (spec/zab.md §5.6) ---------------------------------------
+
+impl Node {
+    /// A client `sync` arrived here: forward it to the leader while serving, else fail it.
+    pub(crate) fn learner_on_sync(&mut self, id: u64, out: &mut Effects) {
+        if self.learner().phase != LearnerPhase::Broadcast {
+            tracing::trace!(id, phase = ?self.learner().phase, "sync while not serving: failed");
+            out.push(Effect::SyncFailed { id });
+            return;
+        }
+        let l = self.learner_mut();
+        let fresh = l.syncs.insert(id);
+        invariant!(fresh, "ZAB-SYNC-ID: sync handle {id} reused while pending");
+        let leader = l.leader;
+        out.send(leader, PeerMsg::SyncRequest { id });
+    }
+
+    /// SYNC from my leader: the read index of a `sync` I forwarded.
+    fn on_sync_reply(&mut self, id: u64, zxid: Zxid, out: &mut Effects) {
+        if !self.learner_mut().syncs.remove(&id) {
+            tracing::trace!(id, "ignored: SYNC for no pending sync");
+            return;
+        }
+        // The leader answers only once `zxid` is committed, and sent me that COMMIT (or INFORM)
+        // first on this FIFO link, so my tree reaches `zxid` without waiting for anything else.
+        invariant!(
+            zxid <= self.learner().leader_commit,
+            "ZAB-SYNC-COMMITTED: SYNC read index {zxid} beyond the leader's commit {} known to {}",
+            self.learner().leader_commit,
+            self.config.my_id
+        );
+        out.push(Effect::SyncReady { id, zxid });
     }
 }

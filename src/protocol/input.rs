@@ -37,6 +37,12 @@ pub enum Input {
         /// The request bytes.
         payload: Bytes,
     },
+    /// A client `sync` arrived at this server; `id` is the runtime's handle for it. Answered
+    /// later by `Effect::SyncReady { id, .. }` or `Effect::SyncFailed { id }` (spec/zab.md §5.6).
+    Sync {
+        /// The runtime's handle, echoed in the answer.
+        id: u64,
+    },
     /// Every txn-log write requested so far, up to and including the txn `upto`, is durable.
     Persisted {
         /// Highest durable zxid.

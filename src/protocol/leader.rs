@@ -15,6 +15,10 @@
 //!    that is syncing or synced; I count my own ACK only after `Persisted`. Proposals commit in
 //!    zxid order when a quorum acknowledged them; COMMIT goes to followers, INFORM to observers.
 //!    I abdicate when my synced followers and I no longer form a quorum.
+//! 4. *Sync (linearizable reads, spec/zab.md §5.6).* A client `sync`, mine or forwarded by a
+//!    learner, gets my last proposed zxid as its read index. I answer it once the read index is
+//!    committed and a quorum of voters (me included) echoed a heartbeat round that I started
+//!    after the `sync` arrived; a deposed leader that has not noticed never gets that quorum.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -65,6 +69,21 @@ pub struct LearnerView {
     pub stage: LearnerStage,
     /// Highest proposal of this epoch it acknowledged.
     pub acked: Zxid,
+    /// Highest heartbeat round it echoed while synced (stage `>= NewLeaderAcked`, voters only).
+    pub echoed_round: u64,
+}
+
+/// A client `sync` waiting for its read index to be committed and confirmed (spec/zab.md §5.6).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PendingSync {
+    /// The learner that forwarded it, or `None` for a client of mine.
+    pub origin: Option<ServerId>,
+    /// The handle of whoever asked (`Input::Sync` or `SyncRequest`).
+    pub id: u64,
+    /// My last proposed zxid when the `sync` arrived.
+    pub read_index: Zxid,
+    /// The heartbeat round a quorum must echo: the first one started after the `sync` arrived.
+    pub round: u64,
 }
 
 /// LEADING-only data.
@@ -88,6 +107,11 @@ pub struct Leader {
     pub heard: BTreeSet<ServerId>,
     /// Highest zxid a quorum acknowledged (COMMIT sent); applied here once durable here too.
     pub commit_point: Zxid,
+    /// The last heartbeat round started (PINGs carry it). A round is started only for a `sync`
+    /// that waits for one, so it counts rounds, not heartbeats.
+    pub ping_round: u64,
+    /// Client `sync`s not answered yet, in arrival order.
+    pub syncs: Vec<PendingSync>,
 }
 
 impl Leader {
@@ -102,6 +126,8 @@ impl Leader {
             initial_last: Zxid::ZERO,
             heard: BTreeSet::new(),
             commit_point: Zxid::ZERO,
+            ping_round: 0,
+            syncs: Vec::new(),
         }
     }
 }
@@ -202,7 +228,8 @@ impl Node {
                     });
                 }
             }
-            PeerMsg::Ping => {}
+            PeerMsg::Ping { round } => self.on_ping_echo(from, round, out),
+            PeerMsg::SyncRequest { id } => self.leader_on_sync(Some(from), id, out),
             other => tracing::trace!(%from, msg = other.name(), "ignored by leader"),
         }
     }
@@ -224,6 +251,7 @@ impl Node {
             observer,
             stage: LearnerStage::Connected,
             acked: Zxid::ZERO,
+            echoed_round: 0,
         };
         self.lead_mut().learners.insert(from, view);
         self.lead_mut().heard.insert(from);
@@ -573,12 +601,18 @@ impl Node {
         }
         let apply = self.lead().commit_point.min(self.durable_zxid);
         self.commit_upto(apply, out);
+        if point > before {
+            self.answer_syncs(out);
+        }
     }
 
     pub(crate) fn leader_on_peer_lost(&mut self, peer: ServerId, out: &mut Effects) {
         if self.lead_mut().learners.remove(&peer).is_none() {
             return;
         }
+        // Its forwarded syncs cannot be answered any more; the learner fails them itself when it
+        // leaves (`become_looking`).
+        self.lead_mut().syncs.retain(|s| s.origin != Some(peer));
         if self.lead().phase == LeaderPhase::Broadcast && !self.has_synced_quorum() {
             tracing::info!(%peer, "lost the quorum of synced followers: abdicating");
             self.become_looking(out);
@@ -619,9 +653,14 @@ impl Node {
                 }
             }
             Timer::Heartbeat => {
+                // Piggyback: a round that a waiting `sync` needs starts with this heartbeat.
+                if self.sync_waits_for_unstarted_round() {
+                    self.lead_mut().ping_round += 1;
+                }
+                let round = self.lead().ping_round;
                 let learners: Vec<ServerId> = self.lead().learners.keys().copied().collect();
                 for sid in learners {
-                    out.send(sid, PeerMsg::Ping);
+                    out.send(sid, PeerMsg::Ping { round });
                 }
                 out.push(Effect::SetTimer {
                     timer: Timer::Heartbeat,
@@ -629,6 +668,142 @@ impl Node {
                 });
             }
             other => tracing::trace!(?other, "ignored timer while LEADING"),
+        }
+    }
+}
+
+// ----- 4. Sync: linearizable reads (spec/zab.md §5.6) --------------------------------------------
+
+impl Node {
+    /// A client `sync` arrived here (`origin: None`) or was forwarded by learner `origin`.
+    ///
+    /// The read index is my last proposed zxid: ZooKeeper orders a `sync` after every request
+    /// before it, so it waits for those proposals to commit. On top of that (ZooKeeper does not,
+    /// ZOOKEEPER-1675) the answer waits for a heartbeat round started after now: if a quorum of
+    /// voters still follow me after the `sync` arrived, no newer leader can have committed
+    /// anything before it (the quorums intersect, and a follower of mine has acceptedEpoch = my
+    /// epoch, so it acknowledged no newer one).
+    pub(crate) fn leader_on_sync(&mut self, origin: Option<ServerId>, id: u64, out: &mut Effects) {
+        if self.lead().phase != LeaderPhase::Broadcast {
+            // A learner forwards only once it got UPTODATE, which I send only in Broadcast.
+            tracing::trace!(?origin, id, "sync before broadcast: failed");
+            if origin.is_none() {
+                out.push(Effect::SyncFailed { id });
+            }
+            return;
+        }
+        let read_index = self.last_zxid();
+        invariant!(
+            read_index >= self.lead().commit_point,
+            "ZAB-SYNC-INDEX: read index {read_index} below commit point {}",
+            self.lead().commit_point
+        );
+        let round = self.lead().ping_round + 1;
+        let in_flight = !self.round_confirmed(self.lead().ping_round);
+        self.lead_mut().syncs.push(PendingSync {
+            origin,
+            id,
+            read_index,
+            round,
+        });
+        // Batching: while a round is in flight, syncs arriving now share the next one, which
+        // starts when the current one is confirmed (`on_ping_echo`) or at the next heartbeat.
+        if !in_flight {
+            self.start_ping_round(out);
+        }
+        self.answer_syncs(out);
+    }
+
+    /// Starts heartbeat round `ping_round + 1`: a PING carrying it to every learner.
+    fn start_ping_round(&mut self, out: &mut Effects) {
+        let lead = self.lead_mut();
+        lead.ping_round += 1;
+        let round = lead.ping_round;
+        let learners: Vec<ServerId> = lead.learners.keys().copied().collect();
+        invariant!(
+            self.lead().syncs.iter().all(|s| s.round <= round),
+            "ZAB-SYNC-ROUND: a sync waits for a round after {round}, which is not started"
+        );
+        for sid in learners {
+            out.send(sid, PeerMsg::Ping { round });
+        }
+    }
+
+    /// Does a pending `sync` wait for a round not started yet?
+    fn sync_waits_for_unstarted_round(&self) -> bool {
+        let lead = self.lead();
+        lead.syncs.iter().any(|s| s.round > lead.ping_round)
+    }
+
+    /// A learner echoed heartbeat round `round`. Only a synced voter's echo counts: it has
+    /// acknowledged NEWLEADER of my epoch, so its acceptedEpoch is mine.
+    fn on_ping_echo(&mut self, from: ServerId, round: u64, out: &mut Effects) {
+        let ping_round = self.lead().ping_round;
+        let view = &self.lead().learners[&from];
+        if view.observer || view.stage < LearnerStage::NewLeaderAcked || round > ping_round {
+            tracing::trace!(%from, round, "ignored: echo that cannot confirm a round");
+            return;
+        }
+        let view = self.lead_mut().learners.get_mut(&from).expect("checked");
+        view.echoed_round = view.echoed_round.max(round);
+        self.answer_syncs(out);
+        if self.round_confirmed(ping_round) && self.sync_waits_for_unstarted_round() {
+            self.start_ping_round(out);
+        }
+    }
+
+    /// Have I and synced voters that echoed `round` or later formed a quorum? Round 0 needs
+    /// no echo (nothing waits for it).
+    fn round_confirmed(&self, round: u64) -> bool {
+        let lead = self.lead();
+        if round == 0 {
+            return true;
+        }
+        let echoed = lead
+            .learners
+            .iter()
+            .filter(|(_, v)| !v.observer && v.stage >= LearnerStage::NewLeaderAcked)
+            .filter(|(_, v)| v.echoed_round >= round)
+            .map(|(s, _)| *s)
+            .chain(std::iter::once(self.config.my_id));
+        self.config
+            .quorum()
+            .contains_quorum(&echoed.collect::<Vec<_>>())
+    }
+
+    /// Answers, in arrival order, every pending `sync` whose read index is committed and whose
+    /// round a quorum confirmed: `SyncReady` for mine, SYNC to the learner that forwarded it.
+    fn answer_syncs(&mut self, out: &mut Effects) {
+        let commit_point = self.lead().commit_point;
+        // ZOOKEEPER-1675 (mutant): no quorum round, only the commit of the read index.
+        let skip_round = self.config.has_bug(Bug::SyncWithoutQuorum);
+        let (ready, waiting): (Vec<PendingSync>, Vec<PendingSync>) =
+            std::mem::take(&mut self.lead_mut().syncs)
+                .into_iter()
+                .partition(|s| {
+                    s.read_index <= commit_point && (skip_round || self.round_confirmed(s.round))
+                });
+        self.lead_mut().syncs = waiting;
+        for s in ready {
+            invariant!(
+                s.read_index <= self.last_zxid(),
+                "ZAB-SYNC-INDEX: read index {} beyond my log's last {}",
+                s.read_index,
+                self.last_zxid()
+            );
+            match s.origin {
+                None => out.push(Effect::SyncReady {
+                    id: s.id,
+                    zxid: s.read_index,
+                }),
+                Some(sid) => out.send(
+                    sid,
+                    PeerMsg::SyncReply {
+                        id: s.id,
+                        zxid: s.read_index,
+                    },
+                ),
+            }
         }
     }
 }

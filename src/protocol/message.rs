@@ -100,12 +100,32 @@ pub enum PeerMsg {
     },
     /// INFORM: a committed proposal for an observer.
     Inform(Proposal),
-    /// PING: liveness in both directions.
-    Ping,
+    /// PING: liveness in both directions. The leader's PING carries its current heartbeat round
+    /// and a learner echoes it back unchanged; an echo of a round the leader started after a
+    /// client `sync` arrived proves that learner still followed it then (spec/zab.md §5.6).
+    Ping {
+        /// The leader's heartbeat round (0 until a `sync` asked for one).
+        round: u64,
+    },
     /// REQUEST: a write forwarded by a learner, opaque to the protocol.
     Request {
         /// The request bytes.
         payload: Bytes,
+    },
+    /// REQUEST of type sync: a client `sync` that reached a learner, forwarded to the leader
+    /// (ZooKeeper forwards it as a REQUEST packet whose type is OpCode.sync). The learner is the
+    /// sender of the message; `id` is its runtime's handle, echoed in the reply.
+    SyncRequest {
+        /// The learner runtime's handle for the client `sync`.
+        id: u64,
+    },
+    /// SYNC (Leader.SYNC = 7): the leader's answer to a forwarded `sync`: the learner answers
+    /// its client once its tree has applied `zxid`, the leader's read index (spec/zab.md §5.6).
+    SyncReply {
+        /// The handle of the `SyncRequest` answered.
+        id: u64,
+        /// The read index: the leader's last proposed zxid when the request arrived.
+        zxid: Zxid,
     },
 }
 
@@ -143,8 +163,10 @@ impl PeerMsg {
             PeerMsg::Ack { .. } => "ACK",
             PeerMsg::Commit { .. } => "COMMIT",
             PeerMsg::Inform(_) => "INFORM",
-            PeerMsg::Ping => "PING",
+            PeerMsg::Ping { .. } => "PING",
             PeerMsg::Request { .. } => "REQUEST",
+            PeerMsg::SyncRequest { .. } => "REQUEST(sync)",
+            PeerMsg::SyncReply { .. } => "SYNC",
         }
     }
 }

@@ -10,7 +10,8 @@
 //!  Start, Timeout(Timer), Peer{from,msg},   ┌──────┐  Send{to,msg}, Disconnect{peer},
 //!  PeerLost(sid), Write{data},          ──► │ Node │─► PersistEpoch, PersistTxns, TruncateLog,
 //!  Forward{payload}, Persisted{upto},       │ step │  Commit{upto}, Proposed, Prepare, Reject,
-//!  EpochPersisted                           └──────┘  SetTimer, CancelTimer, RoleChanged
+//!  EpochPersisted, Truncated, Compacted,    └──────┘  SyncReady, SyncFailed, SetTimer,
+//!  Sync{id}                                           CancelTimer, RoleChanged
 //! ```
 //!
 //! A node is built from its [`NodeConfig`] and the [`DurableState`] a restart recovered
@@ -84,7 +85,7 @@ pub use election::Election;
 pub use follower::{Learner, LearnerPhase};
 pub use ids::{Epoch, ServerId, Zxid, ZxidRollover, COUNTER_MAX};
 pub use input::Input;
-pub use leader::{Leader, LeaderPhase, LearnerStage, LearnerView};
+pub use leader::{Leader, LeaderPhase, LearnerStage, LearnerView, PendingSync};
 pub use message::{PeerMsg, Proposal, SyncKind};
 pub use quorum::QuorumVerifier;
 pub use timer::Timer;
@@ -184,6 +185,7 @@ impl Node {
             Input::EpochPersisted => self.on_epoch_persisted(out),
             Input::Truncated { after } => self.on_truncated(after, out),
             Input::Compacted { upto } => self.compact_upto(upto),
+            Input::Sync { id } => self.on_client_sync(id, out),
         }
         if LOCAL_ASSERTS {
             if let Err(violation) = invariants::check_local(self) {
@@ -249,6 +251,33 @@ impl Node {
                 data: payload,
                 reason: RejectReason::NotLeader,
             }),
+        }
+    }
+
+    /// A client `sync` (spec/zab.md §5.6): the leader answers it after a fresh quorum round, a
+    /// learner forwards it; a LOOKING node fails it.
+    fn on_client_sync(&mut self, id: u64, out: &mut Effects) {
+        match &self.role {
+            Role::Leading(_) => self.leader_on_sync(None, id, out),
+            Role::Following(_) => self.learner_on_sync(id, out),
+            Role::Looking(_) => out.push(Effect::SyncFailed { id }),
+        }
+    }
+
+    /// Leaving LEADING or FOLLOWING: every client `sync` still pending here fails (a leader's
+    /// forwarded ones are failed by the learners that forwarded them, when they leave).
+    pub(crate) fn fail_pending_syncs(&mut self, out: &mut Effects) {
+        let ids: Vec<u64> = match &mut self.role {
+            Role::Leading(l) => std::mem::take(&mut l.syncs)
+                .into_iter()
+                .filter(|s| s.origin.is_none())
+                .map(|s| s.id)
+                .collect(),
+            Role::Following(l) => std::mem::take(&mut l.syncs).into_iter().collect(),
+            Role::Looking(_) => Vec::new(),
+        };
+        for id in ids {
+            out.push(Effect::SyncFailed { id });
         }
     }
 

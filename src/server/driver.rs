@@ -439,6 +439,9 @@ impl<S: Storage + 'static> Driver<S> {
                 self.forwarded.push_back(payload);
                 Ok(())
             }
+            e @ (Effect::SyncReady { .. } | Effect::SyncFailed { .. }) => {
+                panic!("the driver feeds no Input::Sync, yet the core asked for {e:?}")
+            }
         }
     }
 

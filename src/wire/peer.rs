@@ -27,7 +27,8 @@
 //! | 2 | PROPOSAL | `long zxid`, `buffer data` |
 //! | 3 | ACK | `long zxid` |
 //! | 4 | COMMIT | `long zxid` |
-//! | 5 | PING | — |
+//! | 5 | PING | `long round` |
+//! | 7 | SYNC | `long id`, `long zxid` |
 //! | 8 | INFORM | `long zxid`, `buffer data` |
 //! | 10 | NEWLEADER | `int epoch` |
 //! | 11 | FOLLOWERINFO | `int acceptedEpoch` |
@@ -40,9 +41,11 @@
 //! | 18 | ACKEPOCH | `long currentEpoch` (-1: none), `long lastZxid` |
 //! | 64 | NOTIFICATION | `int state`, `long leader`, `long zxid`, `int peerEpoch`, `long round` |
 //! | 65 | HELLO | `long sid`, `byte link` (0 election, 1 quorum), quorum only: `byte learner` (0 participant, 1 observer) |
+//! | 66 | REQUEST(sync) | `long id` |
 //!
 //! Kinds 1–18 are ZooKeeper's `QuorumPacket` type numbers (reference B.7) so that traces read
-//! alike; 64 and 65 are ours. Epochs are `u32` and travel as the bits of an `int`; sids, zxids
+//! alike; 64–66 are ours (ZooKeeper forwards a `sync` as a REQUEST whose type is OpCode.sync;
+//! our REQUEST carries opaque bytes, so the forwarded `sync` has its own kind). Epochs are `u32` and travel as the bits of an `int`; sids, zxids
 //! and rounds are `u64` and travel as the bits of a `long`; `state` is ZooKeeper's ServerState
 //! ordinal (reference B.1). HELLO is the first frame on every connection, from the side that
 //! dialled: it names the sender and the link (the acceptor sends no handshake reply).
@@ -82,6 +85,7 @@ mod kind {
     pub const ACK: u8 = 3;
     pub const COMMIT: u8 = 4;
     pub const PING: u8 = 5;
+    pub const SYNC: u8 = 7;
     pub const INFORM: u8 = 8;
     pub const NEWLEADER: u8 = 10;
     pub const FOLLOWERINFO: u8 = 11;
@@ -94,6 +98,7 @@ mod kind {
     pub const ACKEPOCH: u8 = 18;
     pub const NOTIFICATION: u8 = 64;
     pub const HELLO: u8 = 65;
+    pub const SYNC_REQUEST: u8 = 66;
 }
 
 /// Which of a server's two peer ports a connection belongs to (reference B.1).
@@ -260,7 +265,13 @@ pub fn encode_msg(buf: &mut BytesMut, msg: &PeerMsg, max: usize) -> Result<(), P
             w.write_long(committed.0 as i64);
             w.write_vector(proposals, |w, p| write_proposal(w, p));
         }
-        PeerMsg::UpToDate | PeerMsg::Ping => {}
+        PeerMsg::UpToDate => {}
+        PeerMsg::Ping { round } => w.write_long(*round as i64),
+        PeerMsg::SyncRequest { id } => w.write_long(*id as i64),
+        PeerMsg::SyncReply { id, zxid } => {
+            w.write_long(*id as i64);
+            w.write_long(zxid.0 as i64);
+        }
         PeerMsg::Propose(p) | PeerMsg::Inform(p) => write_proposal(&mut w, p),
         PeerMsg::Ack { zxid } | PeerMsg::Commit { zxid } => w.write_long(zxid.0 as i64),
         PeerMsg::Request { payload } => w.write_bytes(payload),
@@ -330,8 +341,10 @@ fn msg_kind(msg: &PeerMsg) -> u8 {
         PeerMsg::Ack { .. } => kind::ACK,
         PeerMsg::Commit { .. } => kind::COMMIT,
         PeerMsg::Inform(_) => kind::INFORM,
-        PeerMsg::Ping => kind::PING,
+        PeerMsg::Ping { .. } => kind::PING,
         PeerMsg::Request { .. } => kind::REQUEST,
+        PeerMsg::SyncRequest { .. } => kind::SYNC_REQUEST,
+        PeerMsg::SyncReply { .. } => kind::SYNC,
     }
 }
 
@@ -504,7 +517,16 @@ fn read_msg(kind: u8, r: &mut JuteReader<'_>, payload: &Bytes) -> Result<PeerMsg
             zxid: read_zxid(r)?,
         },
         kind::INFORM => PeerMsg::Inform(read_proposal(r, payload)?),
-        kind::PING => PeerMsg::Ping,
+        kind::PING => PeerMsg::Ping {
+            round: r.read_long()? as u64,
+        },
+        kind::SYNC => PeerMsg::SyncReply {
+            id: r.read_long()? as u64,
+            zxid: read_zxid(r)?,
+        },
+        kind::SYNC_REQUEST => PeerMsg::SyncRequest {
+            id: r.read_long()? as u64,
+        },
         kind::REQUEST => PeerMsg::Request {
             payload: read_data(r, payload, "payload")?,
         },
@@ -558,6 +580,24 @@ mod tests {
         let mut buf = BytesMut::new();
         encode_hello(&mut buf, &Hello::Election { sid: ServerId(9) });
         assert_eq!(&buf[..], &[0, 0, 0, 11, 1, 65, 0, 0, 0, 0, 0, 0, 0, 9, 0]);
+    }
+
+    #[test]
+    fn ping_and_sync_bytes() {
+        let mut want = vec![0, 0, 0, 10, 1, 5];
+        want.extend_from_slice(&3u64.to_be_bytes());
+        assert_eq!(frame_of(&PeerMsg::Ping { round: 3 }), want);
+        let mut want = vec![0, 0, 0, 18, 1, 7];
+        want.extend_from_slice(&9u64.to_be_bytes());
+        want.extend_from_slice(&0x1_0000_0002u64.to_be_bytes());
+        let reply = PeerMsg::SyncReply {
+            id: 9,
+            zxid: Zxid(0x1_0000_0002),
+        };
+        assert_eq!(frame_of(&reply), want);
+        let mut want = vec![0, 0, 0, 10, 1, 66];
+        want.extend_from_slice(&9u64.to_be_bytes());
+        assert_eq!(frame_of(&PeerMsg::SyncRequest { id: 9 }), want);
     }
 
     #[test]
@@ -626,7 +666,7 @@ mod tests {
             (&[], PeerDecodeError::Empty),
             (&[2, 5], PeerDecodeError::UnsupportedVersion(2)),
             (&[1, 99], PeerDecodeError::UnknownKind(99)),
-            (&[1, 5, 0], PeerDecodeError::TrailingBytes(1)),
+            (&[1, 12, 0], PeerDecodeError::TrailingBytes(1)),
             (&[1, 64, 0, 0, 0, 4], PeerDecodeError::InvalidState(4)),
             (
                 &[1, 18, 0, 0, 0, 1, 0, 0, 0, 0],

@@ -50,6 +50,10 @@ pub struct Server {
     pub rejected: Vec<(Bytes, RejectReason)>,
     /// Forwarded requests the node asked to prepare.
     pub prepared: Vec<(ServerId, Bytes)>,
+    /// Client syncs answered (`Effect::SyncReady`): (id, read index), in order.
+    pub syncs_ready: Vec<(u64, Zxid)>,
+    /// Client syncs failed (`Effect::SyncFailed`), in order.
+    pub syncs_failed: Vec<u64>,
 }
 
 /// One recorded step.
@@ -72,6 +76,9 @@ pub struct Cluster {
     pub links: BTreeMap<(ServerId, ServerId), VecDeque<PeerMsg>>,
     /// Cut pairs (both directions are stored).
     pub cut: BTreeSet<(ServerId, ServerId)>,
+    /// Silently cut pairs (both directions): messages are dropped and neither end is told, not
+    /// even by a `Disconnect`; only a timer can reveal the cut.
+    pub silent: BTreeSet<(ServerId, ServerId)>,
     /// Every step so far.
     pub trace: Vec<Step>,
 }
@@ -148,6 +155,8 @@ impl Cluster {
                     proposed: Vec::new(),
                     rejected: Vec::new(),
                     prepared: Vec::new(),
+                    syncs_ready: Vec::new(),
+                    syncs_failed: Vec::new(),
                 },
             );
         }
@@ -155,6 +164,7 @@ impl Cluster {
             servers,
             links: BTreeMap::new(),
             cut: BTreeSet::new(),
+            silent: BTreeSet::new(),
             trace: Vec::new(),
         }
     }
@@ -295,7 +305,9 @@ impl Cluster {
     fn execute(&mut self, id: ServerId, effect: Effect, work: &mut VecDeque<(ServerId, Input)>) {
         match effect {
             Effect::Send { to, msg } => {
-                if self.connected(id, to) {
+                if self.silent.contains(&(id, to)) {
+                    // Lost without a trace: a silent partition.
+                } else if self.connected(id, to) {
                     self.links.entry((id, to)).or_default().push_back(msg);
                 } else if !msg.is_election() {
                     // A quorum packet over a cut link or to a server that is down: the TCP
@@ -312,7 +324,8 @@ impl Cluster {
                         q.retain(PeerMsg::is_election);
                     }
                 }
-                if self.servers.get(&peer).is_some_and(|s| s.node.is_some()) {
+                let up = self.servers.get(&peer).is_some_and(|s| s.node.is_some());
+                if up && !self.silent.contains(&(id, peer)) {
                     work.push_back((peer, Input::PeerLost(id)));
                 }
             }
@@ -374,6 +387,18 @@ impl Cluster {
                     .timers
                     .remove(&timer);
             }
+            Effect::SyncReady { id: sync, zxid } => self
+                .servers
+                .get_mut(&id)
+                .expect("server")
+                .syncs_ready
+                .push((sync, zxid)),
+            Effect::SyncFailed { id: sync } => self
+                .servers
+                .get_mut(&id)
+                .expect("server")
+                .syncs_failed
+                .push(sync),
             Effect::RoleChanged { .. } => {}
         }
     }
@@ -491,6 +516,20 @@ impl Cluster {
         }
     }
 
+    /// Cuts `a` off from every other server silently: everything in flight and every later
+    /// message between them is lost, and nobody gets `PeerLost` (a paused or partitioned server
+    /// that only its timers can reveal).
+    pub fn isolate_silently(&mut self, a: u64) {
+        let me = sid(a);
+        let others: Vec<ServerId> = self.servers.keys().copied().filter(|p| *p != me).collect();
+        for b in others {
+            self.silent.insert((me, b));
+            self.silent.insert((b, me));
+            self.links.remove(&(me, b));
+            self.links.remove(&(b, me));
+        }
+    }
+
     /// Restores the links between `a` and `b`.
     pub fn heal(&mut self, a: u64, b: u64) {
         self.cut.remove(&(sid(a), sid(b)));
@@ -510,6 +549,11 @@ impl Cluster {
                 data: Bytes::copy_from_slice(data),
             },
         )
+    }
+
+    /// A client `sync` at `id` with runtime handle `handle`.
+    pub fn sync(&mut self, id: u64, handle: u64) -> Vec<Effect> {
+        self.step(id, Input::Sync { id: handle })
     }
 
     /// Fires `timer` on `id` (whether or not it is armed).
