@@ -257,8 +257,7 @@ fn mntr(shared: &Shared, facts: &TreeFacts) -> String {
         rows.push(("zk_synced_followers", role.synced_followers.to_string()));
         rows.push(("zk_synced_non_voting_followers", "0".to_string()));
         rows.push(("zk_synced_observers", role.synced_observers.to_string()));
-        // `sync` is answered by the server the client is connected to, without the leader.
-        rows.push(("zk_pending_syncs", "0".to_string()));
+        rows.push(("zk_pending_syncs", role.pending_syncs.to_string()));
         let quorum = shared.config.servers.values();
         let voters = quorum
             .filter(|s| s.role == crate::config::PeerRole::Participant)

@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::server::sessions::{password_for, password_matches};
 use crate::server::shutdown::Shutdown;
+use crate::server::syncs::SyncWaiter;
 use crate::server::{admin, driver::NodeMsg, ops, Shared};
 use crate::tree::ZkError;
 use crate::wire::client::{
@@ -694,6 +695,7 @@ impl Handler {
                 return Ok(false);
             }
             r if r.is_write() => self.submit_write(conn, header.xid, r, started).await?,
+            Request::Sync(r) => self.submit_sync(conn, header.xid, r.path, started).await?,
             r => {
                 conn.wait_writes().await;
                 conn.wait_for_room().await;
@@ -724,6 +726,29 @@ impl Handler {
             auth_ids: conn.auth_ids(),
             started,
         };
+        if self.shared.node_tx.send(msg).await.is_err() {
+            conn.write_answered();
+            return Err(ConnError::ShuttingDown);
+        }
+        Ok(())
+    }
+
+    /// A `sync` goes to the driver, which asks the core for a confirmed read index
+    /// (`server/syncs.rs`); it counts as an outstanding write, so later reads wait for its reply.
+    async fn submit_sync(
+        &self,
+        conn: &ConnHandle,
+        xid: i32,
+        path: String,
+        started: Instant,
+    ) -> Result<(), ConnError> {
+        conn.outstanding.fetch_add(1, Ordering::SeqCst);
+        let msg = NodeMsg::Sync(SyncWaiter {
+            conn: Arc::clone(conn),
+            xid,
+            path,
+            started,
+        });
         if self.shared.node_tx.send(msg).await.is_err() {
             conn.write_answered();
             return Err(ConnError::ShuttingDown);

@@ -73,6 +73,7 @@ use crate::server::pipeline::{Pipeline, Prepared};
 use crate::server::sessions::SessionIds;
 use crate::server::shutdown::Shutdown;
 use crate::server::storage_exec::{StorageEvent, StorageExec, MAX_IN_FLIGHT};
+use crate::server::syncs::{SyncWaiter, Syncs};
 use crate::server::timers::Timers;
 use crate::server::{wall_clock_ms, Mode, RoleInfo, ServerError, Shared};
 use crate::storage::{GroupCommitError, Storage};
@@ -165,6 +166,8 @@ pub struct Driver<S: Storage + 'static> {
     forwarded: VecDeque<Bytes>,
     /// FOLLOWERINFOs that arrived while LOOKING, held until the node has a role.
     held: VecDeque<(ServerId, PeerMsg)>,
+    /// Client `sync`s between `Input::Sync` and their reply.
+    syncs: Syncs,
 }
 
 type TreeGuard<'a> = Option<MutexGuard<'a, DataTree>>;
@@ -200,6 +203,7 @@ impl<S: Storage + 'static> Driver<S> {
             serving: false,
             forwarded: VecDeque::new(),
             held: VecDeque::new(),
+            syncs: Syncs::new(),
             inbox,
             shared,
         }
@@ -439,8 +443,14 @@ impl<S: Storage + 'static> Driver<S> {
                 self.forwarded.push_back(payload);
                 Ok(())
             }
-            e @ (Effect::SyncReady { .. } | Effect::SyncFailed { .. }) => {
-                panic!("the driver feeds no Input::Sync, yet the core asked for {e:?}")
+            Effect::SyncReady { id, zxid } => {
+                self.syncs
+                    .ready(id, zxid, self.applier.applied(), &self.shared);
+                Ok(())
+            }
+            Effect::SyncFailed { id } => {
+                self.syncs.failed(id);
+                Ok(())
             }
         }
     }
@@ -524,6 +534,7 @@ impl<S: Storage + 'static> Driver<S> {
         }
         self.pipeline.discard_pending();
         self.forwarded.clear();
+        self.syncs.fail_all();
         for conn in self.shared.conns.all() {
             conn.close();
         }
@@ -537,9 +548,11 @@ impl<S: Storage + 'static> Driver<S> {
             (true, PeerState::Observing) => Mode::Observer,
             (true, PeerState::Looking) => Mode::Looking,
         };
-        let (mut learners, mut synced_followers, mut synced_observers) = (0, 0, 0);
+        let (mut learners, mut synced_followers, mut synced_observers, mut pending_syncs) =
+            (0, 0, 0, 0);
         if let Some(lead) = self.node.leading() {
             learners = lead.learners.len();
+            pending_syncs = lead.syncs.len();
             for view in lead.learners.values() {
                 if view.stage >= LearnerStage::NewLeaderAcked {
                     if view.observer {
@@ -559,6 +572,7 @@ impl<S: Storage + 'static> Driver<S> {
             learners,
             synced_followers,
             synced_observers,
+            pending_syncs,
             phase: phase_name(self.node.role()),
         };
         *self.shared.role.lock().unwrap_or_else(|e| e.into_inner()) = info;
@@ -580,6 +594,7 @@ impl<S: Storage + 'static> Driver<S> {
         self.applier
             .apply_committed(tree, self.node.committed_log(), upto, &self.shared)?;
         self.pipeline.applied_through(self.applier.applied());
+        self.syncs.applied(self.applier.applied(), &self.shared);
         if self
             .snapshot_running
             .as_ref()
@@ -608,6 +623,18 @@ impl<S: Storage + 'static> Driver<S> {
         let mut msg = Some(first);
         let mut n = 0;
         while let Some(m) = msg.take() {
+            let m = match m {
+                NodeMsg::Sync(waiter) => {
+                    self.issue_sync(waiter, &mut tree).await?;
+                    n += 1;
+                    if n >= BATCH {
+                        break;
+                    }
+                    msg = self.inbox.try_recv().ok();
+                    continue;
+                }
+                m => m,
+            };
             let Ok(zxid) = self.node.next_zxid() else {
                 refuse(m);
                 break;
@@ -634,6 +661,18 @@ impl<S: Storage + 'static> Driver<S> {
                 refuse(m);
                 break;
             }
+            let m = match m {
+                NodeMsg::Sync(waiter) => {
+                    self.issue_sync(waiter, &mut None).await?;
+                    n += 1;
+                    if n >= BATCH {
+                        break;
+                    }
+                    msg = self.inbox.try_recv().ok();
+                    continue;
+                }
+                m => m,
+            };
             let fwd = self.pipeline.forward(m);
             self.applier.expect_request(fwd.key, fwd.waiter);
             self.write_outcome = None;
@@ -657,6 +696,17 @@ impl<S: Storage + 'static> Driver<S> {
             msg = self.inbox.try_recv().ok();
         }
         Ok(())
+    }
+
+    /// A client `sync` → `Input::Sync`; the core answers with `SyncReady` (perhaps in this very
+    /// step) or `SyncFailed` (`server/syncs.rs`).
+    async fn issue_sync<'a>(
+        &mut self,
+        waiter: SyncWaiter,
+        tree: &mut TreeGuard<'a>,
+    ) -> Result<(), ServerError> {
+        let id = self.syncs.issue(waiter);
+        self.step(Input::Sync { id }, tree).await
     }
 
     /// The leader's side of forwarding: what learners sent (`Effect::Prepare`) is decoded and
@@ -837,6 +887,10 @@ fn refuse(msg: NodeMsg) {
         NodeMsg::Write { conn, .. } => {
             conn.write_answered();
             conn.close();
+        }
+        NodeMsg::Sync(waiter) => {
+            waiter.conn.write_answered();
+            waiter.conn.close();
         }
         NodeMsg::CreateSession { reply, .. } => drop(reply),
     }

@@ -37,6 +37,7 @@ pub mod recovery;
 pub mod sessions;
 pub mod shutdown;
 pub mod storage_exec;
+pub mod syncs;
 pub mod timers;
 pub mod transport;
 
@@ -274,6 +275,8 @@ pub struct RoleInfo {
     pub synced_followers: usize,
     /// On a leader: observers that acknowledged NEWLEADER.
     pub synced_observers: usize,
+    /// On a leader: client `sync`s (its own and its learners') waiting for their quorum round.
+    pub pending_syncs: usize,
     /// ZAB phase (`election`, `discovery`, `synchronization`, `broadcast`).
     pub phase: &'static str,
 }

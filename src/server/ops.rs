@@ -20,7 +20,7 @@ use crate::wire::client::{
     ClientInfo, Create2Response, CreateResponse, ErrorResponse, GetAclResponse,
     GetAllChildrenNumberResponse, GetChildren2Response, GetChildrenResponse, GetDataResponse,
     MultiOp, MultiResponse, OpResult, ReplyHeader, Request, StatResponse, StringsResponse,
-    SyncResponse, WatcherEvent, WhoAmIResponse, NOTIFICATION_XID, PING_XID,
+    WatcherEvent, WhoAmIResponse, NOTIFICATION_XID, PING_XID,
 };
 use crate::wire::jute::Record;
 use crate::wire::write_frame;
@@ -123,7 +123,6 @@ pub async fn serve_read(
             let strings = tree.get_ephemerals(conn.session_id(), &r.path);
             reply_frame(xid, zxid, 0, Some(&StringsResponse { names: strings }))
         }
-        Request::Sync(r) => reply_frame(xid, zxid, 0, Some(&SyncResponse { path: r.path })),
         Request::MultiRead(m) => {
             let results = multi_read(&mut tree, &m.ops, &auth);
             match results {
@@ -197,7 +196,7 @@ pub async fn serve_read(
             header_frame(xid, zxid, ZkError::AuthFailed.code())
         }
         other => {
-            // Writes never reach here; anything else is a request this server does not serve.
+            // Writes and `sync` (the driver answers it, `server/syncs.rs`) never reach here; anything else is a request this server does not serve.
             tracing::warn!(
                 opcode = other.opcode().as_i32(),
                 "unexpected request on the read path"

@@ -30,6 +30,7 @@ use crate::server::apply::Waiter;
 use crate::server::client::ConnHandle;
 use crate::server::ops::to_write_request;
 use crate::server::sessions::SessionIds;
+use crate::server::syncs::SyncWaiter;
 use crate::server::wall_clock_ms;
 use crate::tree::{
     prepare_logged, DataTree, PendingChanges, PrepareContext, Txn, TxnHeader, WriteRequest, ZkError,
@@ -57,6 +58,9 @@ pub enum NodeMsg {
         /// When the frame was read (latency).
         started: Instant,
     },
+    /// A client `sync`: handed to the core (`Input::Sync`), answered once the tree has applied
+    /// the read index the core confirms (`server/syncs.rs`).
+    Sync(SyncWaiter),
     /// A handshake needs a new session; answered with its id once the txn is committed.
     CreateSession {
         /// Negotiated timeout.
@@ -129,6 +133,9 @@ impl Pipeline {
                 let w = Waiter::Client { conn, xid, started };
                 let req = self.write_request(&request);
                 (session_id, xid, auth_ids, req, w)
+            }
+            NodeMsg::Sync(_) => {
+                unreachable!("the driver hands a sync to the core, not to the pipeline")
             }
             NodeMsg::CreateSession { timeout_ms, reply } => {
                 let id = self.session_ids.next_id();
@@ -210,6 +217,9 @@ impl Pipeline {
                     key: (session_id, Some(xid)),
                     waiter: Waiter::Client { conn, xid, started },
                 }
+            }
+            NodeMsg::Sync(_) => {
+                unreachable!("the driver hands a sync to the core, not to the pipeline")
             }
             NodeMsg::CreateSession { timeout_ms, reply } => {
                 let session_id = self.session_ids.next_id();

@@ -262,8 +262,8 @@ class LinkProxy:
     (127.0.0.1:`port` → 127.0.0.1:`target_port`), one thread per direction per connection.
 
     `block()` makes it a black hole, as a partition does: open connections stay open while their
-    bytes are read and dropped, and new ones are accepted and dropped, so neither end learns of
-    the cut before its own timeouts. `unblock()` closes every connection that dropped bytes (its
+    bytes are read and dropped, new ones are accepted and dropped, and a close by one end is not
+    passed on, so neither end learns of the cut before its own timeouts. `unblock()` closes every connection that dropped bytes (its
     stream is cut mid-frame) and forwards new connections again.
 
     `hello_port` is for Apache ZooKeeper's election port: its handshake (QuorumCnxManager's
@@ -333,10 +333,20 @@ class LinkProxy:
         except (OSError, EOFError, struct.error):
             pass
         finally:
-            link.close()
             with self._lock:
-                if link in self._links:
-                    self._links.remove(link)
+                dropping = link.dropping
+            if dropping:
+                # Partitioned: the close does not cross the cut either (the other end learns of
+                # it only by its own timeouts); `unblock` closes what is left.
+                try:
+                    src.close()
+                except OSError:
+                    pass
+            else:
+                link.close()
+                with self._lock:
+                    if link in self._links:
+                        self._links.remove(link)
 
     def block(self):
         with self._lock:
@@ -389,20 +399,24 @@ class Ensemble:
 
     def __init__(
         self, size=3, kind=None, tick_ms=200, init_limit=10, sync_limit=5, extra_cfg=(),
-        proxies=False, java_props=(),
+        proxies=False, java_props=(), sync_limits=None,
     ):
         self.kind = kind or os.environ.get("ZK_KIND", "zabkeeper")
         self.sids = list(range(1, size + 1))
-        ports = free_ports(3 * size)
-        # sid -> (client, quorum, election)
-        real = {sid: tuple(ports[3 * k:3 * k + 3]) for k, sid in enumerate(self.sids)}
         self.proxies = {}  # (from sid, to sid, "quorum" | "election") -> LinkProxy
         if proxies:
+            # The proxies listen before the servers' ports are chosen, so no server port can be
+            # one a proxy holds.
             for i in self.sids:
                 for j in self.sids:
                     if i != j:
-                        self.proxies[(i, j, "quorum")] = LinkProxy(real[j][1])
-                        self.proxies[(i, j, "election")] = LinkProxy(real[j][2])
+                        self.proxies[(i, j, "quorum")] = LinkProxy(None)
+                        self.proxies[(i, j, "election")] = LinkProxy(None)
+        ports = free_ports(3 * size)
+        # sid -> (client, quorum, election)
+        real = {sid: tuple(ports[3 * k:3 * k + 3]) for k, sid in enumerate(self.sids)}
+        for (i, j, port_kind), proxy in self.proxies.items():
+            proxy.target_port = real[j][1] if port_kind == "quorum" else real[j][2]
             if self.kind == "zookeeper":
                 for (i, j, port_kind), proxy in self.proxies.items():
                     if port_kind == "election":
@@ -418,7 +432,8 @@ class Ensemble:
                 lines.append("server.%d=127.0.0.1:%d:%d;127.0.0.1:%d" % (j, quorum, election, client))
             server = Server(
                 kind=self.kind, tick_ms=tick_ms, port=real[i][0], init_limit=init_limit,
-                sync_limit=sync_limit, extra_cfg=lines + list(extra_cfg),
+                sync_limit=(sync_limits or {}).get(i, sync_limit),
+                extra_cfg=lines + list(extra_cfg),
             )
             server.java_props = list(java_props)
             os.makedirs(os.path.join(server.data_dir, "data"), exist_ok=True)
@@ -428,10 +443,18 @@ class Ensemble:
 
     # -- processes
 
-    def start(self, timeout=READY_TIMEOUT_S):
-        """Start every server and wait until all serve with one leader."""
+    def start(self, timeout=READY_TIMEOUT_S, first=None):
+        """Start every server and wait until all serve with one leader. With `first`, those
+        servers start alone and elect a leader among themselves (they must be a quorum) before
+        the others join it: the leader is then the largest sid of `first`."""
+        if first:
+            for sid in first:
+                self.servers[sid].launch()
+            self.wait_serving(list(first), timeout)
+            self.leader(timeout)
         for sid in self.sids:
-            self.servers[sid].launch()
+            if not first or sid not in first:
+                self.servers[sid].launch()
         self.wait_serving(self.sids, timeout)
         self.leader(timeout)
         return self
