@@ -78,6 +78,8 @@ pub struct ModelConfig {
     pub kind: ModelKind,
     /// Number of voters (ids 1..=servers).
     pub servers: usize,
+    /// Number of observers (ids servers+1..=servers+observers): non-voting learners.
+    pub observers: usize,
     /// Client writes the whole run may issue.
     pub txns: u8,
     /// Crashes the whole run may have.
@@ -90,6 +92,15 @@ pub struct ModelConfig {
     pub max_round: u64,
     /// Timers the world fires.
     pub fire: BTreeSet<Timer>,
+    /// Firings of timers other than `FinalizeWait` the whole run may have (`None`: no limit).
+    /// Heartbeat, SyncLimit and Notify re-arm themselves, so without a budget the state space is
+    /// unbounded.
+    pub timer_fires: Option<u8>,
+    /// Client requests also reach servers that are not serving leaders: a learner forwards them
+    /// as REQUEST (`Input::Forward`), the leader's `Effect::Prepare` is prepared by the runtime
+    /// and fed back later as `Input::Write` (`Action::Propose`), by which time the leader may
+    /// have lost its role; a LOOKING server refuses them. They share the `txns` budget.
+    pub forward: bool,
     /// Election model: the `(currentEpoch, last zxid)` each server may start from.
     pub initial_histories: Vec<(u32, Vec<(u32, u32)>)>,
     /// A seeded bug.
@@ -117,6 +128,7 @@ impl ModelConfig {
         ModelConfig {
             kind,
             servers: 3,
+            observers: 0,
             txns: if kind == ModelKind::Election { 0 } else { 1 },
             crashes: if kind == ModelKind::Election { 0 } else { 1 },
             link_faults: 0,
@@ -126,6 +138,8 @@ impl ModelConfig {
             max_epoch: if kind == ModelKind::Zab { 1 } else { 3 },
             max_round: if kind == ModelKind::Zab { 1 } else { 3 },
             fire,
+            timer_fires: None,
+            forward: false,
             initial_histories: histories,
             bug: None,
         }
@@ -134,9 +148,10 @@ impl ModelConfig {
     /// A one-line summary of the bounds (for reports).
     pub fn bounds(&self) -> serde_json::Value {
         serde_json::json!({
-            "servers": self.servers, "txns": self.txns, "crashes": self.crashes,
+            "servers": self.servers, "observers": self.observers, "txns": self.txns, "crashes": self.crashes,
             "link_faults": self.link_faults, "max_epoch": self.max_epoch, "max_round": self.max_round,
             "timers": self.fire.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>(),
+            "timer_fires": self.timer_fires, "forward": self.forward,
             "bug": self.bug.map(|b| b.name()),
             "initial_histories": self.initial_histories.len(),
         })
@@ -173,6 +188,9 @@ pub struct Server {
     pub pending_epoch: Option<(Epoch, Epoch)>,
     /// Armed timers.
     pub timers: BTreeSet<Timer>,
+    /// Forwarded requests the leader's runtime is preparing (`Effect::Prepare`), oldest first;
+    /// each becomes an `Input::Write` by `Action::Propose`.
+    pub prepared: VecDeque<Bytes>,
     /// Restarts so far.
     pub restarts: u8,
     /// A production assertion fired in this server's `step` (its message).
@@ -216,6 +234,8 @@ pub struct ClusterState {
     pub crashes: u8,
     /// Link breaks so far.
     pub link_faults: u8,
+    /// Firings of timers other than `FinalizeWait` so far (`ModelConfig::timer_fires`).
+    pub timer_fires: u8,
     /// Property bookkeeping.
     pub ghost: Ghost,
 }
@@ -269,6 +289,17 @@ pub enum Action {
         /// Server index.
         server: usize,
     },
+    /// A client write arrives at a server that is not a serving leader (`ModelConfig::forward`).
+    Forward {
+        /// Server index.
+        server: usize,
+    },
+    /// The leader's runtime has prepared the oldest forwarded request: it is fed as
+    /// `Input::Write`.
+    Propose {
+        /// Server index.
+        server: usize,
+    },
     /// The server crashes.
     Crash {
         /// Server index.
@@ -311,9 +342,15 @@ impl ClusterModel {
     /// A model with these bounds.
     pub fn new(cfg: ModelConfig) -> ClusterModel {
         let voters: Vec<ServerId> = (0..cfg.servers).map(sid).collect();
-        let configs = (0..cfg.servers)
+        let observers: Vec<ServerId> = (cfg.servers..cfg.servers + cfg.observers)
+            .map(sid)
+            .collect();
+        let configs = (0..cfg.servers + cfg.observers)
             .map(|i| {
                 let mut c = NodeConfig::new(sid(i), voters.clone());
+                if !observers.is_empty() {
+                    c = c.with_observers(observers.clone());
+                }
                 c.bug = cfg.bug;
                 c
             })
@@ -360,7 +397,7 @@ impl ClusterModel {
     }
 
     fn fresh_state(&self, disks: Vec<DurableState>) -> ClusterState {
-        let n = self.cfg.servers;
+        let n = disks.len();
         let servers = disks
             .into_iter()
             .map(|disk| Server {
@@ -369,6 +406,7 @@ impl ClusterModel {
                 pending_log: Vec::new(),
                 pending_epoch: None,
                 timers: BTreeSet::new(),
+                prepared: VecDeque::new(),
                 restarts: 0,
                 panic: None,
             })
@@ -379,6 +417,7 @@ impl ClusterModel {
             writes: 0,
             crashes: 0,
             link_faults: 0,
+            timer_fires: 0,
             ghost: Ghost {
                 committed: vec![Vec::new(); n],
                 watermarks: vec![Default::default(); n],
@@ -510,10 +549,10 @@ impl ClusterModel {
             Effect::CancelTimer(timer) => {
                 state.servers[i].timers.remove(&timer);
             }
-            Effect::Commit { .. }
-            | Effect::Prepare { .. }
-            | Effect::Reject { .. }
-            | Effect::RoleChanged { .. } => {}
+            Effect::Prepare { payload, .. } => {
+                state.servers[i].prepared.push_back(payload);
+            }
+            Effect::Commit { .. } | Effect::Reject { .. } | Effect::RoleChanged { .. } => {}
         }
     }
 
@@ -689,6 +728,9 @@ impl ClusterModel {
                 );
             }
             Action::Timeout { server, timer } => {
+                if timer != Timer::FinalizeWait {
+                    state.timer_fires += 1;
+                }
                 state.servers[server].timers.remove(&timer);
                 self.step(&mut state, server, Input::Timeout(timer), marks);
             }
@@ -724,6 +766,15 @@ impl ClusterModel {
                 let data = Bytes::from(vec![state.writes]);
                 self.step(&mut state, server, Input::Write { data }, marks);
             }
+            Action::Forward { server } => {
+                state.writes += 1;
+                let payload = Bytes::from(vec![state.writes]);
+                self.step(&mut state, server, Input::Forward { payload }, marks);
+            }
+            Action::Propose { server } => {
+                let data = state.servers[server].prepared.pop_front()?;
+                self.step(&mut state, server, Input::Write { data }, marks);
+            }
             Action::Crash { server } => {
                 state.crashes += 1;
                 let s = &mut state.servers[server];
@@ -731,6 +782,7 @@ impl ClusterModel {
                 s.pending_log.clear();
                 s.pending_epoch = None;
                 s.timers.clear();
+                s.prepared.clear();
                 for j in 0..n {
                     state.links[server * n + j].clear();
                     state.links[j * n + server].clear();
@@ -801,6 +853,7 @@ enum Seen {
     LeaderInfo(Epoch),
     LookingVote(u64),
     DecidedVote,
+    Timeout(Timer),
     Other,
 }
 
@@ -819,6 +872,7 @@ impl Before {
                 _ => Seen::Other,
             },
             Input::PeerLost(_) => Seen::PeerLost,
+            Input::Timeout(timer) => Seen::Timeout(*timer),
             _ => Seen::Other,
         };
         Before {
@@ -835,19 +889,29 @@ impl Before {
     /// before and after (never from inside the core).
     fn classify(&self, after: &Node, effects: &[Effect], marks: &mut Vec<Mark>) {
         for effect in effects {
-            if let Effect::Send {
-                msg: PeerMsg::Sync {
-                    kind, proposals, ..
-                },
-                ..
-            } = effect
-            {
-                marks.push(match kind {
+            match effect {
+                Effect::Send {
+                    msg:
+                        PeerMsg::Sync {
+                            kind, proposals, ..
+                        },
+                    ..
+                } => marks.push(match kind {
                     SyncKind::Diff if proposals.is_empty() => Mark::DiffEmpty,
                     SyncKind::Diff => Mark::DiffWithTxns,
                     SyncKind::Trunc { .. } => Mark::Trunc,
                     SyncKind::Snap => Mark::Snap,
-                });
+                }),
+                Effect::Send {
+                    msg: PeerMsg::Inform(_),
+                    ..
+                } => marks.push(Mark::Inform),
+                Effect::Send {
+                    msg: PeerMsg::Request { .. },
+                    ..
+                } => marks.push(Mark::Forwarded),
+                Effect::Prepare { .. } => marks.push(Mark::Prepared),
+                _ => {}
             }
         }
         let now_looking = after.state() == PeerState::Looking;
@@ -874,6 +938,13 @@ impl Before {
             Seen::DecidedVote if self.looking_started && !now_looking => {
                 marks.push(Mark::JoinedDecided)
             }
+            Seen::Timeout(timer) => match timer {
+                Timer::InitLimit => marks.push(Mark::InitLimitFired),
+                Timer::SyncLimit => marks.push(Mark::SyncLimitFired),
+                Timer::Heartbeat => marks.push(Mark::HeartbeatFired),
+                Timer::Notify => marks.push(Mark::NotifyFired),
+                Timer::FinalizeWait => {}
+            },
             _ => {}
         }
     }
@@ -890,9 +961,12 @@ impl Model for ClusterModel {
     fn init_states(&self) -> Vec<ClusterState> {
         let menu = self.initial_disks();
         let mut states = Vec::new();
+        // Voters start from any history of the menu; observers from the first.
         let mut choice = vec![0usize; self.cfg.servers];
+        let observers = vec![menu[0].clone(); self.cfg.observers];
         loop {
-            states.push(self.fresh_state(choice.iter().map(|c| menu[*c].clone()).collect()));
+            let disks = choice.iter().map(|c| menu[*c].clone());
+            states.push(self.fresh_state(disks.chain(observers.iter().cloned()).collect()));
             let mut k = 0;
             loop {
                 if k == choice.len() {
@@ -931,8 +1005,15 @@ impl Model for ClusterModel {
                 actions.push(Action::Restart { server: i });
                 continue;
             };
+            let budget_left = self
+                .cfg
+                .timer_fires
+                .is_none_or(|max| state.timer_fires < max);
             for timer in s.timers.iter().filter(|t| self.fires(**t)) {
                 if atomic && *timer == Timer::FinalizeWait {
+                    continue;
+                }
+                if *timer != Timer::FinalizeWait && !budget_left {
                     continue;
                 }
                 actions.push(Action::Timeout {
@@ -951,6 +1032,12 @@ impl Model for ClusterModel {
                 .is_some_and(|l| l.phase == LeaderPhase::Broadcast);
             if serving && state.writes < self.cfg.txns {
                 actions.push(Action::Write { server: i });
+            }
+            if self.cfg.forward && !serving && state.writes < self.cfg.txns {
+                actions.push(Action::Forward { server: i });
+            }
+            if !s.prepared.is_empty() {
+                actions.push(Action::Propose { server: i });
             }
             if state.crashes < self.cfg.crashes {
                 actions.push(Action::Crash { server: i });
@@ -990,7 +1077,7 @@ impl Model for ClusterModel {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        crate::properties::for_model(self.cfg.kind)
+        crate::properties::for_model(&self.cfg)
     }
 
     fn within_boundary(&self, state: &ClusterState) -> bool {

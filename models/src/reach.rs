@@ -52,6 +52,20 @@ marks! {
     StaleRound = "fle:stale-round",
     /// A LOOKING voter decided on the notifications of servers that already follow or lead.
     JoinedDecided = "fle:joined-decided",
+    /// A leader sent INFORM (a commit to an observer).
+    Inform = "zab:inform",
+    /// A learner forwarded a client request to its leader (REQUEST).
+    Forwarded = "zab:request-forwarded",
+    /// A leader asked its runtime to prepare a forwarded request (`Effect::Prepare`).
+    Prepared = "zab:prepared",
+    /// The initLimit timer fired.
+    InitLimitFired = "timer:init-limit",
+    /// The syncLimit timer fired.
+    SyncLimitFired = "timer:sync-limit",
+    /// The heartbeat timer fired.
+    HeartbeatFired = "timer:heartbeat",
+    /// FLE's notification-resend timer fired.
+    NotifyFired = "timer:notify",
     /// Largest election round of any server.
     MaxRound = "max:round",
     /// Largest epoch a leader was established for.
