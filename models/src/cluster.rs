@@ -1159,6 +1159,118 @@ mod tests {
         assert_eq!(said.as_ref(), Some(detail));
     }
 
+    /// Takes the first action `pick` accepts until `done` holds (at most 300 steps).
+    fn walk(
+        model: &ClusterModel,
+        mut state: ClusterState,
+        pick: impl Fn(&Action) -> bool,
+        done: impl Fn(&ClusterState) -> bool,
+    ) -> ClusterState {
+        for _ in 0..300 {
+            if done(&state) {
+                return state;
+            }
+            let mut actions = Vec::new();
+            model.actions(&state, &mut actions);
+            let a = actions
+                .into_iter()
+                .find(|a| pick(a))
+                .unwrap_or_else(|| panic!("stuck:\n{}", crate::trace::describe_state(&state)));
+            state = model.next_state(&state, a).expect("a state");
+        }
+        panic!("not reached in 300 steps:\n{}", crate::trace::describe_state(&state));
+    }
+
+    fn serving(s: &ClusterState, i: usize) -> bool {
+        s.servers[i].node.as_ref().is_some_and(|n| {
+            n.leading().is_some_and(|l| l.phase == LeaderPhase::Broadcast)
+                || n.learning().is_some_and(|l| l.phase == LearnerPhase::Broadcast)
+        })
+    }
+
+    #[test]
+    fn a_write_at_a_follower_is_forwarded_prepared_and_proposed_by_the_leader() {
+        let mut cfg = ModelConfig::new(ModelKind::Sync);
+        cfg.forward = true;
+        cfg.crashes = 0;
+        let model = ClusterModel::new(cfg);
+        let quiet = |a: &Action| !matches!(a, Action::Forward { .. } | Action::Write { .. });
+        let state = walk(&model, model.init_states().remove(0), quiet, |s| {
+            (0..s.n()).all(|i| serving(s, i))
+        });
+        let leader = (0..3)
+            .find(|i| state.servers[*i].node.as_ref().unwrap().leading().is_some())
+            .expect("a leader");
+        let follower = (leader + 1) % 3;
+        let state = model
+            .next_state(&state, Action::Forward { server: follower })
+            .expect("a state");
+        assert_eq!(state.writes, 1);
+        assert!(matches!(
+            state.link(follower, leader).back(),
+            Some(PeerMsg::Request { .. })
+        ));
+        let state = model
+            .next_state(
+                &state,
+                Action::Deliver {
+                    from: follower,
+                    to: leader,
+                },
+            )
+            .expect("a state");
+        assert_eq!(state.servers[leader].prepared.len(), 1, "Prepare kept");
+        let state = model
+            .next_state(&state, Action::Propose { server: leader })
+            .expect("a state");
+        let node = state.servers[leader].node.as_ref().unwrap();
+        assert_eq!(node.log().len(), 1, "the prepared request is proposed");
+        assert_eq!(node.log()[0].data.as_ref(), &[1]);
+        assert!(state.servers[leader].prepared.is_empty());
+    }
+
+    #[test]
+    fn an_observer_syncs_and_never_counts_toward_a_commit_quorum() {
+        let mut cfg = ModelConfig::new(ModelKind::Sync);
+        cfg.observers = 1;
+        cfg.fire.insert(Timer::Notify);
+        cfg.timer_fires = Some(1);
+        cfg.crashes = 0;
+        let model = ClusterModel::new(cfg);
+        let state = model.init_states().remove(0);
+        assert_eq!(state.n(), 4);
+        let observer = state.servers[3].node.as_ref().unwrap();
+        assert!(observer.config().is_observer());
+        // A txn on two voters' disks is on a majority of the 3 voters, whatever the observer
+        // holds: the property counts voters only.
+        let mut s = state.clone();
+        let p = Proposal {
+            zxid: Zxid::new(Epoch(1), 1),
+            data: Bytes::from_static(b"x"),
+        };
+        s.ghost.committed[0] = vec![p.clone()];
+        for i in [0, 1] {
+            s.servers[i].disk.log = vec![p.clone()];
+        }
+        assert_eq!(
+            crate::properties::explain(&model, "ZAB-COMMIT-QUORUM-DURABLE", &s),
+            None
+        );
+        s.servers[1].disk.log.clear();
+        s.servers[3].disk.log = vec![p];
+        let v = crate::properties::explain(&model, "ZAB-COMMIT-QUORUM-DURABLE", &s)
+            .expect("one voter and an observer are not a majority");
+        assert!(v.contains("1 of 3 voters"), "{v}");
+        // The observer follows the leader (after resending its notification if it missed the
+        // election) and reaches broadcast as OBSERVING.
+        let any = |a: &Action| !matches!(a, Action::Write { .. });
+        let synced = walk(&model, state, any, |s| serving(s, 3));
+        assert_eq!(
+            synced.servers[3].node.as_ref().unwrap().state(),
+            PeerState::Observing
+        );
+    }
+
     #[test]
     fn a_panic_in_node_step_is_recorded_on_its_server() {
         // A TRUNC that cuts nothing trips the learner's ZAB-TRUNC assertion.
