@@ -1178,13 +1178,18 @@ mod tests {
                 .unwrap_or_else(|| panic!("stuck:\n{}", crate::trace::describe_state(&state)));
             state = model.next_state(&state, a).expect("a state");
         }
-        panic!("not reached in 300 steps:\n{}", crate::trace::describe_state(&state));
+        panic!(
+            "not reached in 300 steps:\n{}",
+            crate::trace::describe_state(&state)
+        );
     }
 
     fn serving(s: &ClusterState, i: usize) -> bool {
         s.servers[i].node.as_ref().is_some_and(|n| {
-            n.leading().is_some_and(|l| l.phase == LeaderPhase::Broadcast)
-                || n.learning().is_some_and(|l| l.phase == LearnerPhase::Broadcast)
+            n.leading()
+                .is_some_and(|l| l.phase == LeaderPhase::Broadcast)
+                || n.learning()
+                    .is_some_and(|l| l.phase == LearnerPhase::Broadcast)
         })
     }
 
