@@ -1008,7 +1008,7 @@ impl Model for ClusterModel {
             let budget_left = self
                 .cfg
                 .timer_fires
-                .is_none_or(|max| state.timer_fires < max);
+                .map_or(true, |max| state.timer_fires < max);
             for timer in s.timers.iter().filter(|t| self.fires(**t)) {
                 if atomic && *timer == Timer::FinalizeWait {
                     continue;
