@@ -15,6 +15,9 @@ pub struct Bounds {
     /// Voters.
     #[arg(long, default_value_t = 3)]
     pub servers: usize,
+    /// Observers (non-voting learners) beside the voters.
+    #[arg(long, default_value_t = 0)]
+    pub observers: usize,
     /// Client writes (zab).
     #[arg(long)]
     pub txns: Option<u8>,
@@ -43,6 +46,17 @@ pub struct Bounds {
     /// Also fire FLE's notification-resend timer.
     #[arg(long)]
     pub notify: bool,
+    /// Also fire these timers, comma-separated: init, sync, heartbeat, notify.
+    #[arg(long, value_delimiter = ',')]
+    pub timers: Vec<String>,
+    /// Firings of timers other than FinalizeWait the whole run may have (required with
+    /// `--timers`: heartbeat, syncLimit and notify re-arm themselves).
+    #[arg(long = "timer-fires")]
+    pub timer_fires: Option<u8>,
+    /// Client writes also arrive at learners (forwarded as REQUEST) and at servers that are not
+    /// serving (refused).
+    #[arg(long)]
+    pub forward: bool,
     /// election: how many of the starting histories each server may start from (1..=4;
     /// default 4 for 3 servers, 2 above).
     #[arg(long)]
@@ -134,6 +148,31 @@ impl Bounds {
         if self.notify {
             cfg.fire.insert(Timer::Notify);
         }
+        for name in &self.timers {
+            cfg.fire.insert(match name.as_str() {
+                "init" => Timer::InitLimit,
+                "sync" => Timer::SyncLimit,
+                "heartbeat" => Timer::Heartbeat,
+                "notify" => Timer::Notify,
+                other => {
+                    return Err(format!(
+                        "--timers: unknown timer {other:?} (init, sync, heartbeat, notify)"
+                    ))
+                }
+            });
+        }
+        if !self.timers.is_empty() && self.timer_fires.is_none() {
+            return Err("--timers needs --timer-fires N: heartbeat, syncLimit and notify re-arm themselves, so the state space is unbounded without a budget".into());
+        }
+        cfg.timer_fires = self.timer_fires;
+        if self.observers > 2 || (self.observers > 0 && kind == ModelKind::Election) {
+            return Err("--observers takes 0..=2 and applies to the zab and sync models".into());
+        }
+        cfg.observers = self.observers;
+        if self.forward && kind == ModelKind::Election {
+            return Err("--forward applies to the zab and sync models".into());
+        }
+        cfg.forward = self.forward;
         if let Some(name) = &self.bug {
             cfg.bug = Some(bug_by_name(name)?);
         }

@@ -87,6 +87,8 @@ pub struct ModelConfig {
     pub kind: ModelKind,
     /// Number of voters (ids 1..=servers).
     pub servers: usize,
+    /// Number of observers (ids servers+1..=servers+observers): non-voting learners.
+    pub observers: usize,
     /// Client writes the whole run may issue.
     pub txns: u8,
     /// Crashes the whole run may have.
@@ -103,6 +105,15 @@ pub struct ModelConfig {
     pub max_round: u64,
     /// Timers the world fires.
     pub fire: BTreeSet<Timer>,
+    /// Firings of timers other than `FinalizeWait` the whole run may have (`None`: no limit).
+    /// Heartbeat, SyncLimit and Notify re-arm themselves, so without a budget the state space is
+    /// unbounded.
+    pub timer_fires: Option<u8>,
+    /// Client requests also reach servers that are not serving leaders: a learner forwards them
+    /// as REQUEST (`Input::Forward`), the leader's `Effect::Prepare` is prepared by the runtime
+    /// and fed back later as `Input::Write` (`Action::Propose`), by which time the leader may
+    /// have lost its role; a LOOKING server refuses them. They share the `txns` budget.
+    pub forward: bool,
     /// Election model: the `(currentEpoch, last zxid)` each server may start from.
     pub initial_histories: Vec<(u32, Vec<(u32, u32)>)>,
     /// A seeded bug.
@@ -130,6 +141,7 @@ impl ModelConfig {
         ModelConfig {
             kind,
             servers: 3,
+            observers: 0,
             txns: if kind == ModelKind::Election { 0 } else { 1 },
             crashes: if kind == ModelKind::Election { 0 } else { 1 },
             link_faults: 0,
@@ -141,6 +153,8 @@ impl ModelConfig {
             max_epoch: if kind == ModelKind::Zab { 1 } else { 3 },
             max_round: if kind == ModelKind::Zab { 1 } else { 3 },
             fire,
+            timer_fires: None,
+            forward: false,
             initial_histories: histories,
             bug: None,
         }
@@ -149,10 +163,11 @@ impl ModelConfig {
     /// A one-line summary of the bounds (for reports).
     pub fn bounds(&self) -> serde_json::Value {
         serde_json::json!({
-            "servers": self.servers, "txns": self.txns, "crashes": self.crashes,
-            "link_faults": self.link_faults, "syncs": self.syncs, "isolations": self.isolations,
-            "max_epoch": self.max_epoch, "max_round": self.max_round,
+            "servers": self.servers, "observers": self.observers, "txns": self.txns,
+            "crashes": self.crashes, "link_faults": self.link_faults, "syncs": self.syncs,
+            "isolations": self.isolations, "max_epoch": self.max_epoch, "max_round": self.max_round,
             "timers": self.fire.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>(),
+            "timer_fires": self.timer_fires, "forward": self.forward,
             "bug": self.bug.map(|b| b.name()),
             "initial_histories": self.initial_histories.len(),
         })
@@ -189,6 +204,9 @@ pub struct Server {
     pub pending_epoch: Option<(Epoch, Epoch)>,
     /// Armed timers.
     pub timers: BTreeSet<Timer>,
+    /// Forwarded requests the leader's runtime is preparing (`Effect::Prepare`), oldest first;
+    /// each becomes an `Input::Write` by `Action::Propose`.
+    pub prepared: VecDeque<Bytes>,
     /// Restarts so far.
     pub restarts: u8,
     /// A production assertion fired in this server's `step` (its message).
@@ -249,6 +267,8 @@ pub struct ClusterState {
     pub syncs: u8,
     /// Per server: silently cut off from every other server (`Action::Isolate`).
     pub isolated: Vec<bool>,
+    /// Firings of timers other than `FinalizeWait` so far (`ModelConfig::timer_fires`).
+    pub timer_fires: u8,
     /// Property bookkeeping.
     pub ghost: Ghost,
 }
@@ -307,6 +327,17 @@ pub enum Action {
         /// Server index.
         server: usize,
     },
+    /// A client write arrives at a server that is not a serving leader (`ModelConfig::forward`).
+    Forward {
+        /// Server index.
+        server: usize,
+    },
+    /// The leader's runtime has prepared the oldest forwarded request: it is fed as
+    /// `Input::Write`.
+    Propose {
+        /// Server index.
+        server: usize,
+    },
     /// The server crashes.
     Crash {
         /// Server index.
@@ -359,9 +390,15 @@ impl ClusterModel {
     /// A model with these bounds.
     pub fn new(cfg: ModelConfig) -> ClusterModel {
         let voters: Vec<ServerId> = (0..cfg.servers).map(sid).collect();
-        let configs = (0..cfg.servers)
+        let observers: Vec<ServerId> = (cfg.servers..cfg.servers + cfg.observers)
+            .map(sid)
+            .collect();
+        let configs = (0..cfg.servers + cfg.observers)
             .map(|i| {
                 let mut c = NodeConfig::new(sid(i), voters.clone());
+                if !observers.is_empty() {
+                    c = c.with_observers(observers.clone());
+                }
                 c.bug = cfg.bug;
                 c
             })
@@ -408,7 +445,7 @@ impl ClusterModel {
     }
 
     fn fresh_state(&self, disks: Vec<DurableState>) -> ClusterState {
-        let n = self.cfg.servers;
+        let n = disks.len();
         let servers = disks
             .into_iter()
             .map(|disk| Server {
@@ -417,6 +454,7 @@ impl ClusterModel {
                 pending_log: Vec::new(),
                 pending_epoch: None,
                 timers: BTreeSet::new(),
+                prepared: VecDeque::new(),
                 restarts: 0,
                 panic: None,
             })
@@ -429,6 +467,7 @@ impl ClusterModel {
             link_faults: 0,
             syncs: 0,
             isolated: vec![false; n],
+            timer_fires: 0,
             ghost: Ghost {
                 committed: vec![Vec::new(); n],
                 watermarks: vec![Default::default(); n],
@@ -566,10 +605,10 @@ impl ClusterModel {
             Effect::SyncFailed { id } => {
                 state.ghost.syncs.remove(&id);
             }
-            Effect::Commit { .. }
-            | Effect::Prepare { .. }
-            | Effect::Reject { .. }
-            | Effect::RoleChanged { .. } => {}
+            Effect::Prepare { payload, .. } => {
+                state.servers[i].prepared.push_back(payload);
+            }
+            Effect::Commit { .. } | Effect::Reject { .. } | Effect::RoleChanged { .. } => {}
         }
     }
 
@@ -821,6 +860,9 @@ impl ClusterModel {
                 );
             }
             Action::Timeout { server, timer } => {
+                if timer != Timer::FinalizeWait {
+                    state.timer_fires += 1;
+                }
                 state.servers[server].timers.remove(&timer);
                 self.step(&mut state, server, Input::Timeout(timer), marks);
             }
@@ -856,6 +898,15 @@ impl ClusterModel {
                 let data = Bytes::from(vec![state.writes]);
                 self.step(&mut state, server, Input::Write { data }, marks);
             }
+            Action::Forward { server } => {
+                state.writes += 1;
+                let payload = Bytes::from(vec![state.writes]);
+                self.step(&mut state, server, Input::Forward { payload }, marks);
+            }
+            Action::Propose { server } => {
+                let data = state.servers[server].prepared.pop_front()?;
+                self.step(&mut state, server, Input::Write { data }, marks);
+            }
             Action::Crash { server } => {
                 state.crashes += 1;
                 let s = &mut state.servers[server];
@@ -863,6 +914,7 @@ impl ClusterModel {
                 s.pending_log.clear();
                 s.pending_epoch = None;
                 s.timers.clear();
+                s.prepared.clear();
                 for j in 0..n {
                     state.links[server * n + j].clear();
                     state.links[j * n + server].clear();
@@ -964,6 +1016,7 @@ enum Seen {
     LeaderInfo(Epoch),
     LookingVote(u64),
     DecidedVote,
+    Timeout(Timer),
     Other,
 }
 
@@ -982,6 +1035,7 @@ impl Before {
                 _ => Seen::Other,
             },
             Input::PeerLost(_) => Seen::PeerLost,
+            Input::Timeout(timer) => Seen::Timeout(*timer),
             _ => Seen::Other,
         };
         Before {
@@ -998,19 +1052,29 @@ impl Before {
     /// before and after (never from inside the core).
     fn classify(&self, after: &Node, effects: &[Effect], marks: &mut Vec<Mark>) {
         for effect in effects {
-            if let Effect::Send {
-                msg: PeerMsg::Sync {
-                    kind, proposals, ..
-                },
-                ..
-            } = effect
-            {
-                marks.push(match kind {
+            match effect {
+                Effect::Send {
+                    msg:
+                        PeerMsg::Sync {
+                            kind, proposals, ..
+                        },
+                    ..
+                } => marks.push(match kind {
                     SyncKind::Diff if proposals.is_empty() => Mark::DiffEmpty,
                     SyncKind::Diff => Mark::DiffWithTxns,
                     SyncKind::Trunc { .. } => Mark::Trunc,
                     SyncKind::Snap => Mark::Snap,
-                });
+                }),
+                Effect::Send {
+                    msg: PeerMsg::Inform(_),
+                    ..
+                } => marks.push(Mark::Inform),
+                Effect::Send {
+                    msg: PeerMsg::Request { .. },
+                    ..
+                } => marks.push(Mark::Forwarded),
+                Effect::Prepare { .. } => marks.push(Mark::Prepared),
+                _ => {}
             }
         }
         let now_looking = after.state() == PeerState::Looking;
@@ -1049,6 +1113,13 @@ impl Before {
             Seen::DecidedVote if self.looking_started && !now_looking => {
                 marks.push(Mark::JoinedDecided)
             }
+            Seen::Timeout(timer) => match timer {
+                Timer::InitLimit => marks.push(Mark::InitLimitFired),
+                Timer::SyncLimit => marks.push(Mark::SyncLimitFired),
+                Timer::Heartbeat => marks.push(Mark::HeartbeatFired),
+                Timer::Notify => marks.push(Mark::NotifyFired),
+                Timer::FinalizeWait => {}
+            },
             _ => {}
         }
     }
@@ -1065,9 +1136,12 @@ impl Model for ClusterModel {
     fn init_states(&self) -> Vec<ClusterState> {
         let menu = self.initial_disks();
         let mut states = Vec::new();
+        // Voters start from any history of the menu; observers from the first.
         let mut choice = vec![0usize; self.cfg.servers];
+        let observers = vec![menu[0].clone(); self.cfg.observers];
         loop {
-            states.push(self.fresh_state(choice.iter().map(|c| menu[*c].clone()).collect()));
+            let disks = choice.iter().map(|c| menu[*c].clone());
+            states.push(self.fresh_state(disks.chain(observers.iter().cloned()).collect()));
             let mut k = 0;
             loop {
                 if k == choice.len() {
@@ -1106,11 +1180,23 @@ impl Model for ClusterModel {
                 actions.push(Action::Restart { server: i });
                 continue;
             };
+            let budget_left = self
+                .cfg
+                .timer_fires
+                .map_or(true, |max| state.timer_fires < max);
             for timer in s.timers.iter().filter(|t| self.fires(**t)) {
                 if atomic && *timer == Timer::FinalizeWait {
                     continue;
                 }
-                if *timer == Timer::SyncLimit && !self.suspects(state, i) {
+                if *timer != Timer::FinalizeWait && !budget_left {
+                    continue;
+                }
+                // Without a budget, SyncLimit fires (`--isolations`) only where a server is cut
+                // off: a server that still hears its peers would have its timer re-armed.
+                if *timer == Timer::SyncLimit
+                    && self.cfg.timer_fires.is_none()
+                    && !self.suspects(state, i)
+                {
                     continue;
                 }
                 actions.push(Action::Timeout {
@@ -1139,6 +1225,12 @@ impl Model for ClusterModel {
             let isolations = state.isolated.iter().filter(|x| **x).count();
             if !state.isolated[i] && isolations < usize::from(self.cfg.isolations) {
                 actions.push(Action::Isolate { server: i });
+            }
+            if self.cfg.forward && !serving && state.writes < self.cfg.txns {
+                actions.push(Action::Forward { server: i });
+            }
+            if !s.prepared.is_empty() {
+                actions.push(Action::Propose { server: i });
             }
             if state.crashes < self.cfg.crashes {
                 actions.push(Action::Crash { server: i });
@@ -1259,6 +1351,123 @@ mod tests {
         );
         let said = crate::properties::explain(&model, "NO-PANIC", &next);
         assert_eq!(said.as_ref(), Some(detail));
+    }
+
+    /// Takes the first action `pick` accepts until `done` holds (at most 300 steps).
+    fn walk(
+        model: &ClusterModel,
+        mut state: ClusterState,
+        pick: impl Fn(&Action) -> bool,
+        done: impl Fn(&ClusterState) -> bool,
+    ) -> ClusterState {
+        for _ in 0..300 {
+            if done(&state) {
+                return state;
+            }
+            let mut actions = Vec::new();
+            model.actions(&state, &mut actions);
+            let a = actions
+                .into_iter()
+                .find(|a| pick(a))
+                .unwrap_or_else(|| panic!("stuck:\n{}", crate::trace::describe_state(&state)));
+            state = model.next_state(&state, a).expect("a state");
+        }
+        panic!(
+            "not reached in 300 steps:\n{}",
+            crate::trace::describe_state(&state)
+        );
+    }
+
+    fn serving(s: &ClusterState, i: usize) -> bool {
+        s.servers[i].node.as_ref().is_some_and(|n| {
+            n.leading()
+                .is_some_and(|l| l.phase == LeaderPhase::Broadcast)
+                || n.learning()
+                    .is_some_and(|l| l.phase == LearnerPhase::Broadcast)
+        })
+    }
+
+    #[test]
+    fn a_write_at_a_follower_is_forwarded_prepared_and_proposed_by_the_leader() {
+        let mut cfg = ModelConfig::new(ModelKind::Sync);
+        cfg.forward = true;
+        cfg.crashes = 0;
+        let model = ClusterModel::new(cfg);
+        let quiet = |a: &Action| !matches!(a, Action::Forward { .. } | Action::Write { .. });
+        let state = walk(&model, model.init_states().remove(0), quiet, |s| {
+            (0..s.n()).all(|i| serving(s, i))
+        });
+        let leader = (0..3)
+            .find(|i| state.servers[*i].node.as_ref().unwrap().leading().is_some())
+            .expect("a leader");
+        let follower = (leader + 1) % 3;
+        let state = model
+            .next_state(&state, Action::Forward { server: follower })
+            .expect("a state");
+        assert_eq!(state.writes, 1);
+        assert!(matches!(
+            state.link(follower, leader).back(),
+            Some(PeerMsg::Request { .. })
+        ));
+        let state = model
+            .next_state(
+                &state,
+                Action::Deliver {
+                    from: follower,
+                    to: leader,
+                },
+            )
+            .expect("a state");
+        assert_eq!(state.servers[leader].prepared.len(), 1, "Prepare kept");
+        let state = model
+            .next_state(&state, Action::Propose { server: leader })
+            .expect("a state");
+        let node = state.servers[leader].node.as_ref().unwrap();
+        assert_eq!(node.log().len(), 1, "the prepared request is proposed");
+        assert_eq!(node.log()[0].data.as_ref(), &[1]);
+        assert!(state.servers[leader].prepared.is_empty());
+    }
+
+    #[test]
+    fn an_observer_syncs_and_never_counts_toward_a_commit_quorum() {
+        let mut cfg = ModelConfig::new(ModelKind::Sync);
+        cfg.observers = 1;
+        cfg.fire.insert(Timer::Notify);
+        cfg.timer_fires = Some(1);
+        cfg.crashes = 0;
+        let model = ClusterModel::new(cfg);
+        let state = model.init_states().remove(0);
+        assert_eq!(state.n(), 4);
+        let observer = state.servers[3].node.as_ref().unwrap();
+        assert!(observer.config().is_observer());
+        // A txn on two voters' disks is on a majority of the 3 voters, whatever the observer
+        // holds: the property counts voters only.
+        let mut s = state.clone();
+        let p = Proposal {
+            zxid: Zxid::new(Epoch(1), 1),
+            data: Bytes::from_static(b"x"),
+        };
+        s.ghost.committed[0] = vec![p.clone()];
+        for i in [0, 1] {
+            s.servers[i].disk.log = vec![p.clone()];
+        }
+        assert_eq!(
+            crate::properties::explain(&model, "ZAB-COMMIT-QUORUM-DURABLE", &s),
+            None
+        );
+        s.servers[1].disk.log.clear();
+        s.servers[3].disk.log = vec![p];
+        let v = crate::properties::explain(&model, "ZAB-COMMIT-QUORUM-DURABLE", &s)
+            .expect("one voter and an observer are not a majority");
+        assert!(v.contains("1 of 3 voters"), "{v}");
+        // The observer follows the leader (after resending its notification if it missed the
+        // election) and reaches broadcast as OBSERVING.
+        let any = |a: &Action| !matches!(a, Action::Write { .. });
+        let synced = walk(&model, state, any, |s| serving(s, 3));
+        assert_eq!(
+            synced.servers[3].node.as_ref().unwrap().state(),
+            PeerState::Observing
+        );
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //!
 //! ```text
 //! zabkeeper-check list [--json]
-//! zabkeeper-check run MODEL [--servers N] [--txns T] [--crashes C] [--link-faults L] [--bug NAME]
-//!                     [--syncs S] [--isolations I]
-//!                     [--threads K] [--depth D] [--dfs] [--timeouts] [--notify]
+//! zabkeeper-check run MODEL [--servers N] [--observers K] [--txns T] [--crashes C]
+//!                     [--link-faults L] [--bug NAME] [--syncs S] [--isolations I]
+//!                     [--threads K] [--depth D] [--dfs]
+//!                     [--timeouts] [--notify] [--timers init,sync,heartbeat,notify
+//!                     --timer-fires N] [--forward]
 //!                     [--trace text|json|mermaid] [--trace-out FILE]
 //! zabkeeper-check ci [--bug NAME] [--threads K] [--keep-going]
 //! zabkeeper-check explore MODEL [model bounds] [--threads K] [--addr 127.0.0.1:3000]

@@ -69,6 +69,18 @@ pub const CI: &[ProfileRun] = &[
         why: "a few seconds that catch most sync and durability bugs before the long runs (its space is contained in sync-2txn's)",
     },
     ProfileRun {
+        name: "sync-clients",
+        flags: &["sync", "--servers", "3", "--observers", "1", "--txns", "1", "--crashes", "0", "--forward", "--timers", "notify", "--timer-fires", "1"],
+        goals: &[(Inform, 1), (Forwarded, 1), (Prepared, 1), (NotifyFired, 1), (MaxTxnsCommitted, 1)],
+        why: "an observer (OBSERVERINFO, INFORM, its resent notification) and client writes at learners (REQUEST, Prepare, the write fed back) and at servers that cannot take them",
+    },
+    ProfileRun {
+        name: "sync-timers",
+        flags: &["sync", "--servers", "3", "--txns", "1", "--crashes", "0", "--forward", "--timers", "init,sync,heartbeat", "--timer-fires", "1"],
+        goals: &[(InitLimitFired, 1), (SyncLimitFired, 1), (HeartbeatFired, 1), (Prepared, 1), (MaxEpochEstablished, 3)],
+        why: "one firing of initLimit, syncLimit or the heartbeat anywhere: leaders and learners giving up on each other, PING both ways, a prepared write reaching a leader that lost its role",
+    },
+    ProfileRun {
         name: "election",
         flags: &["election", "--servers", "3"],
         goals: &[(JoinedDecided, 1)],
@@ -104,6 +116,12 @@ pub const CI: &[ProfileRun] = &[
             (MaxCrashes, 1),
         ],
         why: "every interleaving of election, discovery, sync and broadcast in the first epoch, split votes included",
+    },
+    ProfileRun {
+        name: "sync-observer",
+        flags: &["sync", "--servers", "3", "--observers", "1", "--txns", "0", "--crashes", "1", "--timers", "notify", "--timer-fires", "1"],
+        goals: &[(MaxCrashes, 1), (NotifyFired, 1), (JoinedDecided, 1), (MaxEpochEstablished, 3)],
+        why: "an observer across a leader crash and re-election: it rejoins only by resending its notification, and must never count toward a discovery quorum (ZOOKEEPER-2959)",
     },
     ProfileRun {
         name: "election-crash",

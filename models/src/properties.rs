@@ -85,13 +85,17 @@ catalogue! {
     sometimes "restarted server rejoins", restarted_rejoins, "a server that crashed serves again";
 }
 
-/// The properties checked under `cfg`: those of its model, less a `sometimes` property its
-/// bounds make unreachable (a server cannot rejoin after a crash when no crash is allowed).
+/// The properties of a model with these bounds: a `sometimes` property the bounds cannot reach
+/// (a restart without crashes, a txn without writes) is left out rather than reported missing.
 pub fn for_config(cfg: &ModelConfig) -> Vec<Property<ClusterModel>> {
     all()
         .into_iter()
         .filter(|(info, _)| applies(cfg.kind, info.name))
-        .filter(|(info, _)| cfg.crashes > 0 || info.name != "restarted server rejoins")
+        .filter(|(info, _)| match info.name {
+            "restarted server rejoins" => cfg.crashes > 0,
+            "txn committed on all servers" => cfg.txns > 0,
+            _ => true,
+        })
         .map(|(_, p)| p)
         .collect()
 }
@@ -181,25 +185,28 @@ fn show(v: RawVote) -> String {
     format!("(epoch {}, zxid {}, s{})", v.0, Zxid(v.1), v.2)
 }
 
-fn fle_uptodate(_: &ClusterModel, s: &ClusterState) -> Option<String> {
+fn fle_uptodate(m: &ClusterModel, s: &ClusterState) -> Option<String> {
     // A server's own vote is what its disk says, (currentEpoch, last zxid, id). Checked while the
     // leader is in discovery: once it establishes an epoch its currentEpoch moves past the vote.
-    let own: Vec<RawVote> = s
-        .servers
+    // Only voters vote (the first `cfg.servers` servers; observers come after them).
+    let own: Vec<RawVote> = s.servers[..m.cfg.servers]
         .iter()
         .enumerate()
         .map(|(i, x)| (x.disk.current_epoch.0, x.disk.last_zxid().0, i as u64 + 1))
         .collect();
-    s.servers.iter().enumerate().find_map(|(i, server)| {
-        let l = server.node.as_ref().and_then(|n| n.leading())?;
-        (l.phase == LeaderPhase::Discovery)
-            .then(|| uptodate_verdict(i, raw(&l.vote), &own))
-            .flatten()
-    })
+    s.servers[..own.len()]
+        .iter()
+        .enumerate()
+        .find_map(|(i, server)| {
+            let l = server.node.as_ref().and_then(|n| n.leading())?;
+            (l.phase == LeaderPhase::Discovery)
+                .then(|| uptodate_verdict(i, raw(&l.vote), &own))
+                .flatten()
+        })
 }
 
-/// FLE-UPTODATE's oracle: server `leader` leads on `vote`; `own[j]` is server j's own durable
-/// vote, and every server votes. The leader's vote must be its own, and a majority's own votes
+/// FLE-UPTODATE's oracle: server `leader` leads on `vote`; `own[j]` is voter j's own durable
+/// vote. The leader's vote must be its own, and a majority's own votes
 /// must be no stronger in the lexicographic order of the raw triples (epoch, zxid, sid).
 fn uptodate_verdict(leader: usize, vote: RawVote, own: &[RawVote]) -> Option<String> {
     if vote != own[leader] {
@@ -389,13 +396,14 @@ fn committed_durable(_: &ClusterModel, s: &ClusterState) -> Option<String> {
     None
 }
 
-fn commit_quorum_durable(_: &ClusterModel, s: &ClusterState) -> Option<String> {
-    let disks: Vec<&DurableState> = s.servers.iter().map(|x| &x.disk).collect();
+fn commit_quorum_durable(m: &ClusterModel, s: &ClusterState) -> Option<String> {
+    // The voters' disks: an observer's copy does not count toward the quorum.
+    let disks: Vec<&DurableState> = s.servers[..m.cfg.servers].iter().map(|x| &x.disk).collect();
     quorum_verdict(&s.ghost.committed, &disks)
 }
 
 /// ZAB-COMMIT-QUORUM-DURABLE's oracle: `committed[i]` is what server i ever committed, `disks[j]`
-/// server j's disk; every server votes.
+/// voter j's disk.
 fn quorum_verdict(committed: &[Vec<Proposal>], disks: &[&DurableState]) -> Option<String> {
     let mut seen = std::collections::BTreeSet::new();
     for (i, seq) in committed.iter().enumerate() {

@@ -58,6 +58,20 @@ marks! {
     SyncReadyAtLearner = "read:sync-ready-at-learner",
     /// A leader or learner failed a pending client `sync` as it went LOOKING.
     SyncFailedOnLeaving = "read:sync-failed-on-leaving",
+    /// A leader sent INFORM (a commit to an observer).
+    Inform = "zab:inform",
+    /// A learner forwarded a client request to its leader (REQUEST).
+    Forwarded = "zab:request-forwarded",
+    /// A leader asked its runtime to prepare a forwarded request (`Effect::Prepare`).
+    Prepared = "zab:prepared",
+    /// The initLimit timer fired.
+    InitLimitFired = "timer:init-limit",
+    /// The syncLimit timer fired.
+    SyncLimitFired = "timer:sync-limit",
+    /// The heartbeat timer fired.
+    HeartbeatFired = "timer:heartbeat",
+    /// FLE's notification-resend timer fired.
+    NotifyFired = "timer:notify",
     /// Largest election round of any server.
     MaxRound = "max:round",
     /// Largest epoch a leader was established for.

@@ -81,6 +81,15 @@ pub fn describe_action(before: &ClusterState, action: &Action) -> String {
             before.writes + 1,
             s(server)
         ),
+        Action::Forward { server } => format!(
+            "client writes txn #{} to {} (not a serving leader)",
+            before.writes + 1,
+            s(server)
+        ),
+        Action::Propose { server } => format!(
+            "{}: the runtime feeds a prepared forwarded request as a write",
+            s(server)
+        ),
         Action::Crash { server } => format!(
             "{} CRASHES (volatile state and unflushed writes lost)",
             s(server)
@@ -334,6 +343,8 @@ pub fn mermaid(model: &ClusterModel, property: &str, path: &Path<ClusterState, A
                     | Action::FlushLog { server }
                     | Action::FlushEpoch { server }
                     | Action::Write { server }
+                    | Action::Forward { server }
+                    | Action::Propose { server }
                     | Action::Crash { server }
                     | Action::Restart { server }
                     | Action::Sync { server }

@@ -38,11 +38,29 @@ fn usage_errors_exit_2_with_a_message() {
         &["run", "zab", "--symmetry"],
         &["ci", "--bug", "nosuchbug"],
         &["ci", "--txns", "2"],
+        &["run", "sync", "--timers", "heartbeat"],
+        &[
+            "run",
+            "sync",
+            "--timers",
+            "nosuchtimer",
+            "--timer-fires",
+            "1",
+        ],
+        &["run", "election", "--observers", "1"],
+        &["run", "sync", "--observers", "3"],
+        &["run", "election", "--forward"],
     ] {
         let out = common::check(args);
         assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
         assert!(!out.stderr.trim().is_empty(), "{args:?} printed nothing");
     }
+    let out = common::check(&["run", "sync", "--timers", "heartbeat"]);
+    assert!(
+        out.stderr.contains("--timer-fires"),
+        "a re-arming timer without a budget is refused with the flag to add: {}",
+        out.stderr
+    );
     let out = common::check(&["ci", "--bug", "nosuchbug"]);
     assert!(
         out.stderr.contains(Bug::ALL[0].name()),

@@ -31,10 +31,12 @@ fn every_seeded_bug_is_caught_by_the_ci_profile() {
         if ok {
             let run = caught_by.expect("checked");
             eprintln!(
-                "{}: caught by run {} ({}) after {} s",
+                "{}: caught by run {} ({}) in {} steps, {} states of that run, after {} s",
                 bug.name(),
                 run["run"],
                 run["violations"],
+                run["trace_steps"],
+                run["unique_states"],
                 last["seconds"]
             );
         } else {
