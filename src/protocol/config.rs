@@ -56,11 +56,14 @@ pub enum Bug {
     /// ZOOKEEPER-2959: observers are counted when the leader fixes its epoch and tallies
     /// ACKEPOCH.
     ObserversInEpochQuorum,
+    /// New: a SNAP's base is the txn before the leader's committed zxid, while the snapshot the
+    /// runtime ships holds its applied state at the committed zxid.
+    SnapBaseBelowApplied,
 }
 
 impl Bug {
     /// Every mutant the models must catch, in catalogue order.
-    pub const ALL: [Bug; 18] = [
+    pub const ALL: [Bug; 19] = [
         Bug::VoteIgnoresEpochOnZxidTie,
         Bug::EpochNotPersistedBeforeUse,
         Bug::DiffInsteadOfTrunc,
@@ -79,6 +82,7 @@ impl Bug {
         Bug::FollowerCommitsUndurable,
         Bug::FollowerAppliesUncommitted,
         Bug::LeaderEpochNotDurable,
+        Bug::SnapBaseBelowApplied,
     ];
 
     /// Real bugs the models cannot reach (spec/historical-bugs.md §12): `--bug` accepts them,
@@ -109,6 +113,7 @@ impl Bug {
             Bug::FollowerAppliesUncommitted => "follower-applies-uncommitted",
             Bug::LeaderEpochNotDurable => "leader-epoch-not-durable",
             Bug::ObserversInEpochQuorum => "observers-in-epoch-quorum",
+            Bug::SnapBaseBelowApplied => "snap-base-below-committed",
         }
     }
 
@@ -137,7 +142,8 @@ impl Bug {
             | Bug::DiffSkipsFirst
             | Bug::FollowerCommitsUndurable
             | Bug::FollowerAppliesUncommitted
-            | Bug::LeaderEpochNotDurable => "new",
+            | Bug::LeaderEpochNotDurable
+            | Bug::SnapBaseBelowApplied => "new",
         }
     }
 

@@ -12,6 +12,12 @@
 //! Replies are matched by zxid: the pipeline registers a [`Waiter`] under the zxid the core gave
 //! the txn ([`Applier::expect`]); a committed txn that nobody here waits for (server-made, or one
 //! day prepared by another server) is applied all the same.
+//!
+//! SNAP, both ends (spec/zab.md §4.3): on a leader, [`snap_message`] serialises the tree for
+//! `Effect::SendSnapshot` (the tree must be at the snapshot's base: the core's contract); on a
+//! learner, once `storage_exec` made the received snapshot durable, [`Applier::install`] replaces
+//! the tree with it and moves the applied zxid to its base, before the driver feeds
+//! `Input::SnapshotInstalled`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -19,7 +25,7 @@ use std::time::Instant;
 
 use tokio::sync::oneshot;
 
-use crate::protocol::{Proposal, Zxid};
+use crate::protocol::{PeerMsg, Proposal, SyncKind, Zxid};
 use crate::server::client::ConnHandle;
 use crate::server::ops::{notification_frame, write_reply_frame};
 use crate::server::{ServerError, Shared};
@@ -112,6 +118,42 @@ impl Applier {
         Ok(())
     }
 
+    /// A learner's installed SNAP (durable already): `tree` becomes the snapshot's, applied up to
+    /// `base`, and the session table is rebuilt from its sessions. Returns the waiters for txns
+    /// at or below `base`: their txns are in the snapshot or were replaced by it, so no reply
+    /// will come from here (the driver refuses them).
+    pub fn install(
+        &mut self,
+        tree: &mut DataTree,
+        installed: DataTree,
+        base: Zxid,
+        shared: &Shared,
+    ) -> Vec<Waiter> {
+        assert_eq!(
+            installed.last_processed_zxid() as u64,
+            base.0,
+            "install: the snapshot's tree is not at its base"
+        );
+        *tree = installed;
+        self.applied = base;
+        self.txns_since_snapshot = 0;
+        shared.last_zxid.store(base.0 as i64, Ordering::SeqCst);
+        let now = shared.now_ms();
+        shared.with_sessions(|t| {
+            let stale: Vec<i64> = t.iter().map(|(id, _)| id).collect();
+            for id in stale {
+                t.remove(id);
+            }
+            for (&id, &timeout) in tree.sessions() {
+                t.add(id, timeout.max(0) as u32, now);
+            }
+        });
+        let kept = self.waiters.split_off(&Zxid(base.0 + 1));
+        std::mem::replace(&mut self.waiters, kept)
+            .into_values()
+            .collect()
+    }
+
     fn apply_one(
         &mut self,
         tree: &mut DataTree,
@@ -175,4 +217,27 @@ impl Applier {
         }
         Ok(())
     }
+}
+
+/// `Effect::SendSnapshot` on a leader: the SNAP carrying `tree` (ZooKeeper's snapshot payload:
+/// body, seal, `ZxidDigest`), which must be exactly at `base` — the core's contract, checked.
+pub fn snap_message(
+    tree: &DataTree,
+    base: Zxid,
+    proposals: Vec<Proposal>,
+    committed: Zxid,
+) -> Result<PeerMsg, ServerError> {
+    let at = tree.last_processed_zxid() as u64;
+    if at != base.0 {
+        return Err(ServerError::Fatal(format!(
+            "SNAP at {base} requested, but the tree is at {}",
+            Zxid(at)
+        )));
+    }
+    let snapshot = crate::server::recovery::snapshot_payload(tree).into();
+    Ok(PeerMsg::Sync {
+        kind: SyncKind::Snap { base, snapshot },
+        proposals,
+        committed,
+    })
 }

@@ -39,9 +39,9 @@ use tokio::sync::{mpsc, MutexGuard};
 use tokio::task::JoinHandle;
 
 use crate::protocol::{
-    DurableState, Effect, Effects, Input, Node, NodeConfig, RejectReason, ServerId, Zxid,
+    DurableState, Effect, Effects, Input, Node, NodeConfig, PeerMsg, RejectReason, ServerId, Zxid,
 };
-use crate::server::apply::{Applier, Waiter};
+use crate::server::apply::{snap_message, Applier, Waiter};
 pub use crate::server::pipeline::NodeMsg;
 use crate::server::pipeline::{Pipeline, Prepared};
 use crate::server::sessions::SessionIds;
@@ -179,6 +179,13 @@ impl<S: Storage + 'static> Driver<S> {
             StorageEvent::EpochPersisted => Input::EpochPersisted,
             StorageEvent::Truncated(after) => Input::Truncated { after },
             StorageEvent::SnapshotDurable(upto) => Input::Compacted { upto },
+            StorageEvent::SnapshotInstalled { base, tree } => {
+                let shared = Arc::clone(&self.shared);
+                let mut guard = shared.tree.lock().await;
+                let orphans = self.applier.install(&mut guard, *tree, base, &shared);
+                orphans.into_iter().for_each(refuse_waiter);
+                Input::SnapshotInstalled { base }
+            }
             StorageEvent::Failed(e) => {
                 return Err(ServerError::LogFailed(GroupCommitError::Failed(e)))
             }
@@ -222,6 +229,24 @@ impl<S: Storage + 'static> Driver<S> {
                 self.storage.persist_epochs(accepted, current)
             }
             Effect::TruncateLog { after } => self.storage.truncate(after),
+            Effect::InstallSnapshot { base, snapshot } => {
+                self.storage.install_snapshot(base, snapshot)
+            }
+            Effect::SendSnapshot {
+                to,
+                base,
+                proposals,
+                committed,
+            } => {
+                let msg = match tree.as_ref() {
+                    Some(guard) => snap_message(guard, base, proposals, committed)?,
+                    None => {
+                        let guard = self.shared.tree.lock().await;
+                        snap_message(&guard, base, proposals, committed)?
+                    }
+                };
+                self.send(to, msg)
+            }
             Effect::Commit { upto } => self.apply(upto, tree).await,
             Effect::Proposed { zxid } => {
                 self.write_outcome = Some(Ok(zxid));
@@ -243,10 +268,19 @@ impl<S: Storage + 'static> Driver<S> {
                 tracing::info!(?state, ?leader, %epoch, "role changed");
                 Ok(())
             }
-            e @ (Effect::Send { .. } | Effect::Disconnect { .. } | Effect::Prepare { .. }) => {
+            Effect::Send { to, msg } => self.send(to, msg),
+            e @ (Effect::Disconnect { .. } | Effect::Prepare { .. }) => {
                 panic!("a one-voter ensemble has no peers, yet the core asked for {e:?}")
             }
         }
+    }
+
+    /// `Effect::Send` (and the SNAP built for `Effect::SendSnapshot`).
+    fn send(&mut self, to: ServerId, msg: PeerMsg) -> Result<(), ServerError> {
+        panic!(
+            "a one-voter ensemble has no peers, yet the core sent {} to {to}",
+            msg.name()
+        )
     }
 
     /// `Effect::Commit`: apply under the tree lock (taken here unless the caller holds it).

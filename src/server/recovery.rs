@@ -56,6 +56,40 @@ pub fn snapshot_payload(tree: &DataTree) -> Vec<u8> {
     snapshot::payload_with_digest(&tree.serialize_snapshot(), &digest)
 }
 
+/// A snapshot payload received in a SNAP at `base`, decoded: the seal must match, and a
+/// `ZxidDigest` at `base` must equal the decoded tree's digest (a leader's snapshot always
+/// carries one: [`snapshot_payload`]). The tree's last processed zxid is set to `base`.
+pub fn decode_leader_snapshot(
+    base: Zxid,
+    payload: &[u8],
+) -> Result<DataTree, crate::storage::StorageError> {
+    let corrupt = |reason: String| crate::storage::StorageError::Corrupt {
+        file: PathBuf::from(format!("<SNAP at {base}>")),
+        offset: 0,
+        reason,
+    };
+    let (mut tree, digest) = snapshot::decode_payload(payload, DataTree::read_snapshot)
+        .map_err(|e| corrupt(e.to_string()))?;
+    match digest {
+        Some(d) if d.zxid == base.0 as i64 && d.version == DIGEST_VERSION => {
+            if d.digest != tree.digest() {
+                return Err(corrupt(format!(
+                    "digest {} differs from the tree's {}",
+                    d.digest,
+                    tree.digest()
+                )));
+            }
+        }
+        other => {
+            return Err(corrupt(format!(
+                "expected a version-{DIGEST_VERSION} digest at {base}, found {other:?}"
+            )))
+        }
+    }
+    tree.set_last_processed_zxid(base.0 as i64);
+    Ok(tree)
+}
+
 /// The data tree a data directory holds, and what checking ZooKeeper's digests found.
 #[derive(Debug)]
 pub struct RebuiltTree {

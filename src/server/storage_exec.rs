@@ -45,6 +45,14 @@ pub enum StorageEvent {
     EpochPersisted,
     /// The truncation after `after` is durable: `Input::Truncated { after }`.
     Truncated(Zxid),
+    /// The leader's snapshot at `base` (a SNAP) is durable: the driver installs `tree` and
+    /// feeds `Input::SnapshotInstalled { base }`.
+    SnapshotInstalled {
+        /// The snapshot's zxid.
+        base: Zxid,
+        /// The decoded snapshot, applied up to `base`.
+        tree: Box<DataTree>,
+    },
     /// A snapshot of every txn up to this zxid is durable (written and fsynced, its directory
     /// too): `Input::Compacted { upto }`.
     SnapshotDurable(Zxid),
@@ -148,6 +156,26 @@ impl<S: Storage + 'static> StorageExec<S> {
         })
     }
 
+    /// `Effect::InstallSnapshot`: after every earlier log write, decodes the leader's snapshot
+    /// payload (seals and digest checked: bad bytes are never installed) and writes it durably as
+    /// this server's snapshot at `base`, then reports [`StorageEvent::SnapshotInstalled`] with the
+    /// decoded tree. Logged txns up to `base` are superseded by it (recovery replays only the txns
+    /// after the newest snapshot). Bytes that do not decode stop the server with a `Corrupt`
+    /// error naming the SNAP; nothing was written.
+    pub fn install_snapshot(&self, base: Zxid, snapshot: bytes::Bytes) -> Result<(), ServerError> {
+        let tx = self.events_tx.clone();
+        self.run_job(move |storage: &mut S| {
+            let event = match install(storage, base, &snapshot) {
+                Ok(tree) => StorageEvent::SnapshotInstalled {
+                    base,
+                    tree: Box::new(tree),
+                },
+                Err(e) => StorageEvent::Failed(Arc::new(e)),
+            };
+            let _ = tx.blocking_send(event);
+        })
+    }
+
     fn run_job(&self, job: impl FnOnce(&mut S) + Send + 'static) -> Result<(), ServerError> {
         self.log()?.execute(job).map_err(ServerError::LogFailed)
     }
@@ -230,6 +258,16 @@ impl<S: Storage + 'static> StorageExec<S> {
         .await;
         joined.map_err(|e| ServerError::Fatal(format!("log close task: {e}")))?
     }
+}
+
+fn install<S: Storage>(
+    storage: &mut S,
+    base: Zxid,
+    payload: &[u8],
+) -> Result<DataTree, StorageError> {
+    let tree = crate::server::recovery::decode_leader_snapshot(base, payload)?;
+    storage.save_snapshot(base.0, payload)?;
+    Ok(tree)
 }
 
 fn write_epochs<S: Storage>(
