@@ -24,6 +24,10 @@ pub struct Bounds {
     /// Link breaks.
     #[arg(long = "link-faults", default_value_t = 0)]
     pub link_faults: u8,
+    /// Snapshots the servers may take in the whole run (each at its committed zxid, fed back
+    /// as `Input::Compacted`).
+    #[arg(long, default_value_t = 0)]
+    pub snapshots: u8,
     /// Largest epoch explored.
     #[arg(long = "max-epoch")]
     pub max_epoch: Option<u32>,
@@ -107,6 +111,10 @@ impl Bounds {
             cfg.crashes = c;
         }
         cfg.link_faults = self.link_faults;
+        if self.snapshots > 0 && kind == ModelKind::Election {
+            return Err("--snapshots applies to the zab and sync models".into());
+        }
+        cfg.snapshots = self.snapshots;
         if let Some(e) = self.max_epoch {
             cfg.max_epoch = e;
         }
