@@ -224,7 +224,10 @@ impl<S: Storage + 'static> Driver<S> {
         tree: &mut TreeGuard<'a>,
     ) -> Result<(), ServerError> {
         match effect {
-            Effect::PersistTxns { proposals, .. } => self.storage.persist_txns(&proposals),
+            Effect::PersistTxns {
+                proposals,
+                committed,
+            } => self.storage.persist_txns(&proposals, committed),
             Effect::PersistEpoch { accepted, current } => {
                 self.storage.persist_epochs(accepted, current)
             }
