@@ -241,3 +241,67 @@ pub fn snap_message(
         committed,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicI64;
+    use std::sync::{Arc, Mutex};
+
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::config::ServerConfig;
+    use crate::server::sessions::SessionTracker;
+    use crate::server::{Connections, ServerStats};
+    use crate::tree::txn::TxnHeader;
+
+    fn with_session(tree: &mut DataTree, id: i64, zxid: i64) {
+        let hdr = TxnHeader {
+            client_id: id,
+            cxid: 0,
+            zxid,
+            time_ms: 0,
+            txn_type: 0,
+        };
+        tree.apply(&hdr, &Txn::CreateSession { timeout_ms: 5000 });
+    }
+
+    /// The learner's tree becomes the installed snapshot: the applied zxid moves to its base,
+    /// the session table holds exactly the snapshot's sessions, and the waiters for txns the
+    /// snapshot covers are handed back.
+    #[test]
+    fn install_replaces_the_tree_and_moves_the_applied_zxid() {
+        let config = ServerConfig::standalone("/nonexistent".into(), 0, 2000);
+        let (node_tx, _inbox) = mpsc::channel(1);
+        let shared = Shared {
+            config: config.clone(),
+            tree: tokio::sync::Mutex::new(DataTree::new()),
+            sessions: Mutex::new(SessionTracker::new(config.tick_ms)),
+            conns: Connections::default(),
+            node_tx,
+            stats: Arc::new(ServerStats::default()),
+            last_zxid: AtomicI64::new(0),
+            started: Instant::now(),
+        };
+        let mut mine = DataTree::new();
+        with_session(&mut mine, 1, 1);
+        shared.with_sessions(|t| t.add(1, 5000, 0));
+        let mut applier = Applier::new(Zxid(1));
+        let (tx_low, _rx_low) = oneshot::channel();
+        let (tx_high, _rx_high) = oneshot::channel();
+        applier.expect(Zxid(3), Waiter::Handshake(tx_low));
+        applier.expect(Zxid(9), Waiter::Handshake(tx_high));
+        let mut leaders = DataTree::new();
+        with_session(&mut leaders, 2, 2);
+        with_session(&mut leaders, 3, 5);
+        let orphans = applier.install(&mut mine, leaders, Zxid(5), &shared);
+        assert_eq!(orphans.len(), 1, "only the waiter at or below the base");
+        assert_eq!(applier.waiting(), 1);
+        assert_eq!(applier.applied(), Zxid(5));
+        assert_eq!(mine.last_processed_zxid(), 5);
+        assert_eq!(mine.sessions().keys().copied().collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(shared.last_zxid.load(Ordering::SeqCst), 5);
+        let tracked: Vec<i64> = shared.with_sessions(|t| t.iter().map(|(id, _)| id).collect());
+        assert_eq!(tracked, [2, 3]);
+    }
+}

@@ -4,8 +4,12 @@
 //! everything that happens into an [`Input`] for `Node::step` and then executes the node's
 //! effects in the order it pushed them:
 //!
-//! - `PersistTxns`, `PersistEpoch`, `TruncateLog` → [`StorageExec`] (group commit; the disk's
-//!   confirmations come back as `Input::Persisted` / `EpochPersisted` / `Truncated`);
+//! - `PersistTxns` (with its commit watermark), `PersistEpoch`, `TruncateLog`, `InstallSnapshot`
+//!   → [`StorageExec`] (group commit; the disk's confirmations come back as `Input::Persisted` /
+//!   `EpochPersisted` / `Truncated`, and an installed SNAP as `StorageEvent::SnapshotInstalled`:
+//!   [`Applier::install`] replaces the tree, then `Input::SnapshotInstalled`);
+//! - `SendSnapshot` → `apply::snap_message` (the tree serialised at the SNAP's base), then sent
+//!   like `Send`;
 //! - `Commit { upto }` → [`Applier::apply_committed`] under the tree lock (tree, watch events,
 //!   replies);
 //! - a snapshot (every `snapCount` applied txns, written off the task) that reached the disk
