@@ -3,7 +3,7 @@
 //! ```text
 //! zabkeeper-check list [--json]
 //! zabkeeper-check run MODEL [--servers N] [--txns T] [--crashes C] [--link-faults L] [--bug NAME]
-//!                     [--syncs S] [--isolations I]
+//!                     [--syncs S] [--isolations I] [--snapshots K]
 //!                     [--threads K] [--depth D] [--dfs] [--timeouts] [--notify]
 //!                     [--trace text|json|mermaid] [--trace-out FILE]
 //! zabkeeper-check ci [--bug NAME] [--threads K] [--keep-going]
