@@ -354,35 +354,43 @@ mod tests {
         encode(&hdr, &Txn::CreateSession { timeout_ms: 30_000 })
     }
 
-    /// Three createSession txns logged, the watermark recorded at the second: a voter among
-    /// several applies two and keeps the third as its uncommitted log; a one-voter server
-    /// applies all three.
+    /// Logs three createSession txns under epoch 1, recording the commit watermark
+    /// `watermark(c)` with the c-th (none when it returns `None`).
+    fn log_three(dir: &std::path::Path, watermark: impl Fn(u64) -> Option<u64>) {
+        let (mut storage, _) = FileStorage::open(StorageConfig::new(dir)).expect("open");
+        storage
+            .save_snapshot(0, &snapshot_payload(&DataTree::new()))
+            .expect("snapshot.0");
+        storage.set_current_epoch(1).expect("epoch");
+        storage.set_accepted_epoch(1).expect("epoch");
+        for c in 1..=3 {
+            storage
+                .append(E1 | c, &session_txn(E1 | c))
+                .expect("append");
+            if let Some(w) = watermark(c) {
+                storage.set_committed(w);
+            }
+            storage.sync().expect("sync");
+        }
+    }
+
+    const E1: u64 = 1 << 32;
+
+    /// Three createSession txns logged, the watermark recorded at the second: an ensemble member
+    /// (`myid` set: the watermark rule) applies two and keeps the third as its uncommitted log;
+    /// a one-voter server applies all three. `recover` picks the rule from the configuration.
     #[test]
     fn the_watermark_rule_keeps_the_uncommitted_tail_out_of_the_tree() {
-        const E1: u64 = 1 << 32;
-        for (rule, applied, tail) in [
-            (CommitRule::Watermark, 2, vec![Zxid(E1 | 3)]),
-            (CommitRule::EveryLogged, 3, vec![]),
+        for (my_id, rule, applied, tail) in [
+            (Some(1), CommitRule::Watermark, 2, vec![Zxid(E1 | 3)]),
+            (None, CommitRule::EveryLogged, 3, vec![]),
         ] {
             let dir = tempfile::tempdir().expect("tempdir");
-            let config = ServerConfig::standalone(dir.path().to_path_buf(), 0, 2000);
-            {
-                let (mut storage, _) =
-                    FileStorage::open(StorageConfig::new(dir.path())).expect("open");
-                storage
-                    .save_snapshot(0, &snapshot_payload(&DataTree::new()))
-                    .expect("snapshot.0");
-                storage.set_current_epoch(1).expect("epoch");
-                storage.set_accepted_epoch(1).expect("epoch");
-                for c in 1..=3 {
-                    storage
-                        .append(E1 | c, &session_txn(E1 | c))
-                        .expect("append");
-                    storage.set_committed(E1 | (c - 1));
-                    storage.sync().expect("sync");
-                }
-            }
-            let r = recover_with(&config, rule).expect("recover");
+            let mut config = ServerConfig::standalone(dir.path().to_path_buf(), 0, 2000);
+            config.my_id = my_id;
+            assert_eq!(CommitRule::for_config(&config), rule);
+            log_three(dir.path(), |c| Some(E1 | (c - 1)));
+            let r = recover(&config).expect("recover");
             assert_eq!(r.last_zxid as u64, E1 | applied, "{rule:?}");
             assert_eq!(r.tree.sessions().len() as u64, applied, "{rule:?}");
             assert_eq!(r.durable.log_base, Zxid(E1 | applied));
@@ -390,6 +398,27 @@ mod tests {
             let logged: Vec<Zxid> = r.durable.log.iter().map(|p| p.zxid).collect();
             assert_eq!(logged, tail, "{rule:?}");
         }
+    }
+
+    /// An ensemble member whose log carries no watermark (written before the watermark existed,
+    /// or by ZooKeeper) trusts only its snapshot: the tree is the snapshot's, every logged txn
+    /// is its uncommitted log, and the start-up snapshot stays the one at zxid 0.
+    #[test]
+    fn an_ensemble_member_without_a_watermark_keeps_every_logged_txn_out_of_the_tree() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = ServerConfig::standalone(dir.path().to_path_buf(), 0, 2000);
+        config.my_id = Some(2);
+        log_three(dir.path(), |_| None);
+        let mut r = recover(&config).expect("recover");
+        assert_eq!(r.last_zxid, 0);
+        assert!(r.tree.sessions().is_empty());
+        assert_eq!(r.durable.log_base, Zxid::ZERO);
+        let logged: Vec<Zxid> = r.durable.log.iter().map(|p| p.zxid).collect();
+        assert_eq!(logged, [Zxid(E1 | 1), Zxid(E1 | 2), Zxid(E1 | 3)]);
+        assert_eq!(r.session_ids.next_id() >> 56, 2, "session ids carry myid");
+        drop(r);
+        let (_, recovered) = FileStorage::open(StorageConfig::new(dir.path())).expect("reopen");
+        assert_eq!(recovered.snapshot.map(|(z, _)| z), Some(0));
     }
 
     /// A SNAP's snapshot as the leader builds it decodes on the learner at the same base; a
