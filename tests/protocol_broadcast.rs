@@ -270,6 +270,7 @@ fn leader_abdicates_when_it_loses_the_synced_quorum() {
     assert_eq!(
         effects,
         vec![Effect::Reject {
+            from: sid(3),
             data: Bytes::from_static(b"late"),
             reason: RejectReason::NotLeader
         }]
@@ -342,6 +343,7 @@ fn forwarded_request_reaches_the_leader() {
     assert_eq!(
         effects,
         vec![Effect::Reject {
+            from: sid(1),
             data: Bytes::from_static(b"x"),
             reason: RejectReason::NotLeader
         }]
@@ -407,6 +409,7 @@ fn zxid_counter_rollover_makes_the_leader_step_down() {
     assert_eq!(
         effects[0],
         Effect::Reject {
+            from: sid(3),
             data: Bytes::from_static(b"wrap"),
             reason: RejectReason::ZxidRollover
         }
@@ -463,4 +466,50 @@ fn observer_synced_during_an_outstanding_proposal_does_not_get_it_twice() {
     c.assert_settled(3);
     assert_eq!(c.log_zxids(9), vec![z(1, 1)]);
     assert_eq!(c.node(9).committed_zxid(), z(1, 1));
+}
+
+/// A REQUEST that reaches a leader before it serves is refused in the name of the learner that
+/// forwarded it, so the runtime can answer that learner's client.
+#[test]
+fn refused_request_names_the_learner_that_forwarded_it() {
+    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    c.start(1);
+    c.start(3);
+    // Run until 3 leads and waits in sync for 1's NEWLEADER ACK (1's log writes held back).
+    for _ in 0..200 {
+        if c.node(3)
+            .leading()
+            .is_some_and(|l| l.phase == LeaderPhase::Sync)
+        {
+            break;
+        }
+        let moved = c.deliver_all();
+        let flushed = c.flush(3) | c.flush_epoch(1);
+        if moved == 0 && !flushed {
+            c.fire_finalize();
+        }
+    }
+    assert_eq!(
+        c.node(3).leading().map(|l| l.phase),
+        Some(LeaderPhase::Sync),
+        "{}",
+        c.trace_tail(20)
+    );
+    let effects = c.step(
+        3,
+        Input::Peer {
+            from: sid(1),
+            msg: PeerMsg::Request {
+                payload: Bytes::from_static(b"early"),
+            },
+        },
+    );
+    assert_eq!(
+        effects,
+        vec![Effect::Reject {
+            from: sid(1),
+            data: Bytes::from_static(b"early"),
+            reason: RejectReason::NotLeader
+        }]
+    );
 }

@@ -81,11 +81,24 @@ fn compaction_beyond_committed_is_a_violation() {
 fn learner_behind_the_base_gets_snap_one_at_or_above_gets_diff() {
     let mut node = leader_with(6, 6);
     step(&mut node, Input::Compacted { upto: z(1, 4) });
-    let plan = |peer: Zxid| plan_sync(node.log(), node.log_base(), peer, None);
+    let plan = |peer: Zxid| {
+        plan_sync(
+            node.log(),
+            node.log_base(),
+            node.committed_zxid(),
+            peer,
+            None,
+        )
+    };
     for behind in [Zxid::ZERO, z(1, 1), z(1, 3)] {
+        // Based at the leader's committed 1:6 (its applied state), so no proposal follows.
         let p = plan(behind);
-        assert_eq!(p.kind, SyncKind::Snap, "learner at {behind}");
-        assert_eq!(zxids(&p.proposals), vec![z(1, 5), z(1, 6)]);
+        let snap = SyncKind::Snap {
+            base: z(1, 6),
+            snapshot: Bytes::new(),
+        };
+        assert_eq!(p.kind, snap, "learner at {behind}");
+        assert!(p.proposals.is_empty());
     }
     let p = plan(z(1, 4));
     assert_eq!(
@@ -100,7 +113,7 @@ fn learner_behind_the_base_gets_snap_one_at_or_above_gets_diff() {
     // Before compaction the same learners got a DIFF.
     let whole = leader_with(6, 6);
     assert_eq!(
-        plan_sync(whole.log(), whole.log_base(), z(1, 1), None).kind,
+        plan_sync(whole.log(), whole.log_base(), z(1, 6), z(1, 1), None).kind,
         SyncKind::Diff
     );
 }

@@ -192,10 +192,18 @@ fn check_plan(
     } else {
         full[cut - 1].zxid
     };
-    let plan = plan_sync(&full[cut..], base, learner.last(), None);
+    // The leader's committed (applied) zxid, somewhere at or above the base: a SNAP is based
+    // there, with the rest of the log after it.
+    let applied_at = cut + (base_pick / (full.len() + 1)) % (full.len() - cut + 1);
+    let applied = if applied_at == 0 {
+        Zxid::ZERO
+    } else {
+        full[applied_at - 1].zxid
+    };
+    let plan = plan_sync(&full[cut..], base, applied, learner.last(), None);
     let ctx = || {
         format!(
-            "plan {:?} for leader {:?} learner {:?} base {base}",
+            "plan {:?} for leader {:?} learner {:?} base {base} applied {applied}",
             plan.kind, leader.log, learner.log
         )
     };
@@ -217,11 +225,16 @@ fn check_plan(
                 .chain(plan.proposals.iter().cloned())
                 .collect()
         }
-        SyncKind::Snap => full[..cut]
-            .iter()
-            .cloned()
-            .chain(plan.proposals.iter().cloned())
-            .collect(),
+        SyncKind::Snap { base: at, .. } => {
+            if at != applied {
+                return Err(format!("SNAP not at the applied zxid: {}", ctx()));
+            }
+            full[..applied_at]
+                .iter()
+                .cloned()
+                .chain(plan.proposals.iter().cloned())
+                .collect()
+        }
     };
     if result != full {
         return Err(format!(
@@ -295,12 +308,12 @@ fn plan_sync_exhaustive_small_histories() {
             let servers = simulate(&[s1.clone(), s2.clone()]);
             for (q, &(a, b, third)) in PAIRS.iter().enumerate() {
                 for pick in [false, true] {
-                    for base_pick in [0, 2] {
+                    for base_pick in [0, 2, 5, 11] {
                         match check_plan(&servers, q, pick, base_pick) {
                             Err(e) => panic!("{e}\nsteps {s1:?} {s2:?}"),
                             Ok(None) => ahead += 1,
                             Ok(Some(SyncKind::Diff)) => diff += 1,
-                            Ok(Some(SyncKind::Snap)) => snap += 1,
+                            Ok(Some(SyncKind::Snap { .. })) => snap += 1,
                             Ok(Some(SyncKind::Trunc { .. })) => {
                                 let l = leader_of(&servers, a, b);
                                 let f = if pick { a + b - l } else { third };

@@ -175,9 +175,18 @@ fn cross_epoch_divergence_gets_snap() {
     c.start_all(&[1, 2, 3]);
     c.assert_settled(3);
     assert_eq!(c.node(3).established_epoch(), Some(Epoch(4)));
+    // Based at the leader's committed 1:2, which is 1's committed zxid too: 1 keeps its own
+    // history up to there (no install), cuts 2:1 and appends 3:1.
     let (kind, zxids, _) = sync_sent(&c, 3, 1);
-    assert_eq!(kind, SyncKind::Snap);
-    assert_eq!(zxids, vec![z(1, 1), z(1, 2), z(3, 1)]);
+    assert_eq!(
+        kind,
+        SyncKind::Snap {
+            base: z(1, 2),
+            snapshot: bytes::Bytes::new()
+        }
+    );
+    assert_eq!(zxids, vec![z(3, 1)]);
+    assert!(c.server(1).installed.is_empty());
     let want = vec![z(1, 1), z(1, 2), z(3, 1)];
     assert_eq!(c.log_zxids(1), want);
     assert_eq!(c.disk_zxids(1), want);
@@ -415,4 +424,144 @@ fn crash_during_sync_then_recover() {
     c.assert_settled(3);
     assert_eq!(c.log_zxids(1), run_of(1, 3));
     assert_eq!(c.disk_zxids(1), run_of(1, 3));
+}
+
+/// Servers 2 and 3 hold `[1:1, 1:2]` in a snapshot (log base 1:2, committed) and an uncommitted
+/// `1:3` above it; server 1 holds `mine` (committed up to `committed`). 3 wins the election.
+fn compacted_pair(mine: DurableState) -> Cluster {
+    let compacted = DurableState {
+        log_base: z(1, 2),
+        log: vec![prop(z(1, 3))],
+        committed: z(1, 2),
+        ..disk_with(1, &[], Zxid::ZERO)
+    };
+    let disks = BTreeMap::from([(1, mine), (2, compacted.clone()), (3, compacted)]);
+    let mut c = Cluster::with_disks(&[1, 2, 3], &[], disks);
+    c.start(1);
+    c.start(2);
+    c.start(3);
+    c
+}
+
+fn ack_of_newleader_queued(c: &Cluster, epoch: u32) -> bool {
+    c.queued(1, 3).contains(&PeerMsg::Ack {
+        zxid: Zxid::epoch_start(Epoch(epoch)),
+    })
+}
+
+#[test]
+fn learner_below_a_compacted_base_installs_the_snapshot_before_it_acks() {
+    let mut c = compacted_pair(DurableState::default());
+    drive_until_newleader_pending(&mut c, 1);
+    let (kind, zxids, _) = sync_sent(&c, 3, 1);
+    assert!(matches!(kind, SyncKind::Snap { base, .. } if base == z(1, 2)));
+    assert_eq!(zxids, vec![z(1, 3)]);
+    // The install comes first in 1's ordered disk queue, the txn after the base behind it.
+    let pending: Vec<DiskOp> = c.server(1).pending_log.iter().cloned().collect();
+    assert_eq!(
+        pending,
+        vec![
+            DiskOp::Install(z(1, 2), bytes::Bytes::from("s3@1:2")),
+            DiskOp::Append(vec![prop(z(1, 3))], Zxid::ZERO),
+        ]
+    );
+    assert_eq!(c.node(1).install_pending(), Some(z(1, 2)));
+    assert_eq!(c.node(1).log_base(), z(1, 2));
+    assert_eq!(
+        c.node(1).committed_zxid(),
+        Zxid::ZERO,
+        "not before it is durable"
+    );
+    // Installed: committed up to the base, but no ACK while 1:3 is not durable.
+    assert!(matches!(c.flush_log_one(1), Some(DiskOp::Install(..))));
+    assert_eq!(c.server(1).disk.log_base, z(1, 2));
+    assert_eq!(c.node(1).committed_zxid(), z(1, 2));
+    assert_eq!(c.node(1).install_pending(), None);
+    assert!(c.flush_epoch(1) || c.server(1).pending_epoch.is_none());
+    assert!(!ack_of_newleader_queued(&c, 2));
+    assert!(matches!(c.flush_log_one(1), Some(DiskOp::Append(..))));
+    c.flush_epoch(1);
+    assert!(ack_of_newleader_queued(&c, 2), "{:?}", c.queued(1, 3));
+    c.settle();
+    c.assert_settled(3);
+    assert_eq!(c.server(1).disk.log_base, z(1, 2));
+    assert_eq!(c.disk_zxids(1), vec![z(1, 3)]);
+    assert_eq!(c.node(1).committed_zxid(), z(1, 3));
+    assert_eq!(c.server(1).installed.len(), 1);
+}
+
+#[test]
+fn crash_after_the_install_and_before_the_appends_resumes_by_diff() {
+    let mut c = compacted_pair(DurableState::default());
+    drive_until_newleader_pending(&mut c, 1);
+    assert!(matches!(c.flush_log_one(1), Some(DiskOp::Install(..))));
+    c.crash(1);
+    // The disk holds the snapshot and nothing above it: a restart starts from the base.
+    assert_eq!(c.server(1).disk.log_base, z(1, 2));
+    assert!(c.server(1).disk.log.is_empty());
+    c.restart(1);
+    assert_eq!(c.node(1).committed_zxid(), z(1, 2));
+    c.settle();
+    c.assert_settled(3);
+    let (kind, zxids, _) = sync_sent(&c, 3, 1);
+    assert_eq!((kind, zxids), (SyncKind::Diff, vec![z(1, 3)]));
+    assert_eq!(c.disk_zxids(1), vec![z(1, 3)]);
+    assert_eq!(c.server(1).installed.len(), 1);
+}
+
+#[test]
+fn crash_before_the_install_leaves_the_old_disk_and_snaps_again() {
+    let mut c = compacted_pair(disk_with(1, &[z(1, 1)], Zxid::ZERO));
+    drive_until_newleader_pending(&mut c, 1);
+    c.crash(1);
+    assert_eq!(c.server(1).disk.log_base, Zxid::ZERO);
+    assert_eq!(c.disk_zxids(1), vec![z(1, 1)]);
+    c.restart(1);
+    c.settle();
+    c.assert_settled(3);
+    // The leader committed 1:3 meanwhile: the new SNAP is based there.
+    let (kind, zxids, _) = sync_sent(&c, 3, 1);
+    assert!(matches!(kind, SyncKind::Snap { base, .. } if base == z(1, 3)));
+    assert!(zxids.is_empty());
+    assert_eq!(c.server(1).disk.log_base, z(1, 3));
+    assert!(c.disk_zxids(1).is_empty());
+}
+
+/// A SNAP cuts only what the leader lacks: 1's `1:2` (not known committed on 1, but the
+/// leader's) never leaves 1's disk; its divergent `2:1` goes before the install.
+#[test]
+fn snap_keeps_the_entries_that_continue_the_leaders_history() {
+    let mut d1 = disk_with(2, &run_of(1, 2), Zxid::ZERO);
+    d1.log.push(prop(z(2, 1)));
+    let mut d23 = disk_with(3, &run_of(1, 2), z(1, 1));
+    d23.log.push(prop(z(3, 1)));
+    let disks = BTreeMap::from([(1, d1), (2, d23.clone()), (3, d23)]);
+    let mut c = Cluster::with_disks(&[1, 2, 3], &[], disks);
+    c.start(1);
+    c.start(2);
+    c.start(3);
+    drive_until_newleader_pending(&mut c, 1);
+    let (kind, zxids, _) = sync_sent(&c, 3, 1);
+    assert!(matches!(kind, SyncKind::Snap { base, .. } if base == z(1, 1)));
+    assert_eq!(zxids, vec![z(1, 2), z(3, 1)]);
+    let pending: Vec<DiskOp> = c.server(1).pending_log.iter().cloned().collect();
+    assert_eq!(
+        pending,
+        vec![
+            DiskOp::Truncate(z(1, 2)),
+            DiskOp::Install(z(1, 1), bytes::Bytes::from("s3@1:1")),
+            DiskOp::Append(vec![prop(z(3, 1))], Zxid::ZERO),
+        ]
+    );
+    while c.flush_log_one(1).is_some() {
+        let disk = &c.server(1).disk;
+        assert!(
+            disk.log.contains(&prop(z(1, 2))),
+            "1:2 left the disk: {disk:?}"
+        );
+    }
+    c.settle();
+    c.assert_settled(3);
+    assert_eq!(c.server(1).disk.log_base, z(1, 1));
+    assert_eq!(c.disk_zxids(1), vec![z(1, 2), z(3, 1)]);
 }

@@ -847,6 +847,9 @@ impl Storage for Recording {
     fn append(&mut self, zxid: u64, payload: &[u8]) -> Result<(), StorageError> {
         self.inner.append(zxid, payload)
     }
+    fn set_committed(&mut self, zxid: u64) {
+        self.inner.set_committed(zxid);
+    }
     fn sync(&mut self) -> Result<u64, StorageError> {
         if self
             .fail_sync_at
@@ -1188,4 +1191,74 @@ proptest::proptest! {
         drop(storage);
         check_restart(&config, &mut model);
     }
+}
+
+/// `PersistTxns.committed` lands on disk: the group commit records the highest watermark its
+/// batch carried with the batch's sync, recovery returns it (clamped to the log), a truncation
+/// lowers it, and a directory without the file (ZooKeeper's) recovers none.
+#[test]
+fn commit_watermark_is_recorded_with_the_batch_and_recovered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path(), 0, 100);
+    let storage = fresh(&cfg);
+    assert_eq!(
+        reopen_after(storage, &cfg).committed,
+        None,
+        "never recorded"
+    );
+    let (storage, _) = FileStorage::open(cfg.clone()).expect("open");
+    let (tx, rx) = mpsc::channel();
+    let gc = GroupCommit::spawn(storage, GroupCommitConfig::default(), move |c| {
+        let _ = tx.send(c);
+    })
+    .expect("spawn");
+    for (zxid, committed) in [(1u64, 0u64), (2, 1), (3, 2)] {
+        assert!(gc
+            .try_submit_committed(zxid, payload(zxid), committed)
+            .expect("submit")
+            .is_none());
+    }
+    let mut upto = 0;
+    while upto < 3 {
+        match rx.recv().expect("completion") {
+            Completion::Durable { upto: u } => upto = u,
+            Completion::Failed { error } => panic!("{error}"),
+        }
+    }
+    let mut storage = gc.shutdown().expect("shutdown");
+    let recovered = reopen_after(storage, &cfg);
+    assert_eq!(zxids(&recovered), vec![1, 2, 3]);
+    assert_eq!(recovered.committed, Some(2));
+    // A truncation below the watermark lowers it: it never names a txn that is gone.
+    storage = FileStorage::open(cfg.clone()).expect("open").0;
+    storage.truncate_after(1, 0).expect("truncate");
+    let recovered = reopen_after(storage, &cfg);
+    assert_eq!(zxids(&recovered), vec![1]);
+    assert_eq!(recovered.committed, Some(1));
+    // A damaged record reads as none (safe: nothing counts as committed beyond the snapshot).
+    let file = cfg
+        .log_dir()
+        .join(zabkeeper::storage::watermark::WATERMARK_FILE);
+    fs::write(&file, b"garbage").expect("damage");
+    assert_eq!(reopen(&cfg).committed, None);
+}
+
+fn reopen_after(storage: FileStorage, config: &StorageConfig) -> Recovered {
+    drop(storage);
+    reopen(config)
+}
+
+#[test]
+fn mem_storage_keeps_the_synced_watermark_across_a_crash() {
+    let mut s = MemStorage::with_crash_loss(true);
+    s.save_snapshot(0, b"empty").expect("snap");
+    append_range(&mut s, [1, 2]);
+    s.set_committed(1);
+    s.sync().expect("sync");
+    append_range(&mut s, [3]);
+    s.set_committed(2); // not synced: lost with the append
+    s.crash();
+    let r = s.recover().expect("recover");
+    assert_eq!(zxids(&r), vec![1, 2]);
+    assert_eq!(r.committed, Some(1));
 }

@@ -53,7 +53,7 @@ fn sync_kind() -> impl Strategy<Value = SyncKind> {
     prop_oneof![
         Just(SyncKind::Diff),
         zxid().prop_map(|to| SyncKind::Trunc { to }),
-        Just(SyncKind::Snap),
+        (zxid(), data()).prop_map(|(base, snapshot)| SyncKind::Snap { base, snapshot }),
     ]
 }
 
@@ -250,7 +250,10 @@ fn one_of_each_variant_round_trips() {
             committed: Zxid(1),
         },
         PeerMsg::Sync {
-            kind: SyncKind::Snap,
+            kind: SyncKind::Snap {
+                base: Zxid(3),
+                snapshot: Bytes::from_static(b"tree"),
+            },
             proposals: vec![p.clone()],
             committed: Zxid(1),
         },

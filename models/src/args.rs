@@ -34,6 +34,10 @@ pub struct Bounds {
     /// server is cut off from its leader or a learner.
     #[arg(long, default_value_t = 0)]
     pub isolations: u8,
+    /// Snapshots the servers may take in the whole run (each at its committed zxid, fed back
+    /// as `Input::Compacted`).
+    #[arg(long, default_value_t = 0)]
+    pub snapshots: u8,
     /// Largest epoch explored.
     #[arg(long = "max-epoch")]
     pub max_epoch: Option<u32>,
@@ -136,6 +140,10 @@ impl Bounds {
         if kind == ModelKind::Election && (self.syncs > 0 || self.isolations > 0) {
             return Err("--syncs and --isolations apply to the zab and sync models".into());
         }
+        if self.snapshots > 0 && kind == ModelKind::Election {
+            return Err("--snapshots applies to the zab and sync models".into());
+        }
+        cfg.snapshots = self.snapshots;
         if let Some(e) = self.max_epoch {
             cfg.max_epoch = e;
         }

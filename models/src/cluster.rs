@@ -25,6 +25,12 @@
 //!   believing it leads.
 //! - Clients issue `sync`s (`--syncs`) at serving servers; the model records, when each is
 //!   issued, every txn committed anywhere so far (ZAB-SYNC-LINEARIZABLE's oracle).
+//! - A server may take a snapshot (`Action::Snapshot`, bounded by `--snapshots`): its applied
+//!   history at its committed zxid becomes its disk's snapshot at once (durable), its disk's log
+//!   base moves there, and the node is fed `Input::Compacted`. The model's "data tree" of a
+//!   server is its applied history (`Server::applied`), extended by `Effect::Commit`. A SNAP
+//!   carries that history encoded as bytes (`encode_history`); `Effect::InstallSnapshot` is one
+//!   more ordered log write whose flush replaces the disk's snapshot and the applied history.
 //!
 //! Every step of the world runs under `panics::catch`: a panic in `Node::step` is recorded on its
 //! server, a panic anywhere else in the step (the model's disk, its bookkeeping) is recorded as a
@@ -37,8 +43,8 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use stateright::{Model, Property};
 use zabkeeper::protocol::{
-    Bug, DurableState, Effect, Effects, Epoch, Input, LeaderPhase, LearnerPhase, Node, NodeConfig,
-    PeerMsg, PeerState, Proposal, Role, ServerId, SyncKind, Timer, Zxid,
+    Bug, DurableState, Effect, Effects, Epoch, Input, LeaderPhase, LearnerPhase, LearnerStage,
+    Node, NodeConfig, PeerMsg, PeerState, Proposal, Role, ServerId, SyncKind, Timer, Zxid,
 };
 
 use crate::panics;
@@ -99,6 +105,8 @@ pub struct ModelConfig {
     pub syncs: u8,
     /// Silent isolations the whole run may have (each also makes `SyncLimit` fire).
     pub isolations: u8,
+    /// Snapshots (`Action::Snapshot`) the whole run may take.
+    pub snapshots: u8,
     /// No state with an acceptedEpoch above this is explored.
     pub max_epoch: u32,
     /// No state with an election round above this is explored.
@@ -147,6 +155,7 @@ impl ModelConfig {
             link_faults: 0,
             syncs: 0,
             isolations: 0,
+            snapshots: 0,
             // `zab` interleaves every election message with everything else; at one epoch and
             // one round it completes in seconds, at two it does not finish in CI time
             // (verification.md). `sync` reaches three epochs.
@@ -165,7 +174,8 @@ impl ModelConfig {
         serde_json::json!({
             "servers": self.servers, "observers": self.observers, "txns": self.txns,
             "crashes": self.crashes, "link_faults": self.link_faults, "syncs": self.syncs,
-            "isolations": self.isolations, "max_epoch": self.max_epoch, "max_round": self.max_round,
+            "isolations": self.isolations, "snapshots": self.snapshots,
+            "max_epoch": self.max_epoch, "max_round": self.max_round,
             "timers": self.fire.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>(),
             "timer_fires": self.timer_fires, "forward": self.forward,
             "bug": self.bug.map(|b| b.name()),
@@ -189,6 +199,13 @@ pub enum LogWrite {
         /// Last zxid kept.
         after: Zxid,
     },
+    /// `InstallSnapshot`, with the history the snapshot bytes encode.
+    Install {
+        /// The snapshot's base.
+        base: Zxid,
+        /// What the snapshot holds.
+        history: Vec<Proposal>,
+    },
 }
 
 /// One server: its protocol node (none while crashed) and its disk.
@@ -198,6 +215,13 @@ pub struct Server {
     pub node: Option<Node>,
     /// What is on disk.
     pub disk: DurableState,
+    /// The history the disk's snapshot holds (the txns up to `disk.log_base`).
+    pub snapshot: Vec<Proposal>,
+    /// The "data tree": every txn applied in this life, in order (`Effect::Commit`, an
+    /// installed snapshot, or recovery: the disk's snapshot and its log up to the watermark).
+    pub applied: Vec<Proposal>,
+    /// A SNAP's snapshot was installed on disk in this life.
+    pub installed: bool,
     /// Log writes requested, not yet durable, in order.
     pub pending_log: Vec<LogWrite>,
     /// Epoch write requested, not yet durable.
@@ -269,6 +293,8 @@ pub struct ClusterState {
     pub isolated: Vec<bool>,
     /// Firings of timers other than `FinalizeWait` so far (`ModelConfig::timer_fires`).
     pub timer_fires: u8,
+    /// Snapshots taken so far.
+    pub snapshots: u8,
     /// Property bookkeeping.
     pub ghost: Ghost,
 }
@@ -368,6 +394,12 @@ pub enum Action {
         /// Server index.
         server: usize,
     },
+    /// The server writes a snapshot of its applied history at its committed zxid (durable at
+    /// once) and the node is told (`Input::Compacted`).
+    Snapshot {
+        /// Server index.
+        server: usize,
+    },
 }
 
 /// The model: configuration plus one `NodeConfig` per server.
@@ -384,6 +416,69 @@ pub struct ClusterModel {
 
 fn sid(i: usize) -> ServerId {
     ServerId(i as u64 + 1)
+}
+
+/// A history as snapshot bytes: per txn its zxid (8 bytes), data length (1 byte), data.
+pub fn encode_history(history: &[Proposal]) -> Bytes {
+    let mut out = Vec::new();
+    for p in history {
+        out.extend_from_slice(&p.zxid.0.to_be_bytes());
+        out.push(u8::try_from(p.data.len()).expect("model txns are short"));
+        out.extend_from_slice(&p.data);
+    }
+    Bytes::from(out)
+}
+
+/// The inverse of [`encode_history`] (the model's bytes only; panics on anything else).
+pub fn decode_history(bytes: &[u8]) -> Vec<Proposal> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let zxid = Zxid(u64::from_be_bytes(rest[..8].try_into().expect("8 bytes")));
+        let len = usize::from(rest[8]);
+        out.push(Proposal {
+            zxid,
+            data: Bytes::copy_from_slice(&rest[9..9 + len]),
+        });
+        rest = &rest[9 + len..];
+    }
+    out
+}
+
+/// The txns of `history` up to `base`.
+fn upto(history: &[Proposal], base: Zxid) -> &[Proposal] {
+    &history[..history.partition_point(|p| p.zxid <= base)]
+}
+
+impl Server {
+    /// The whole history on disk: the snapshot's txns, then the logged ones.
+    pub fn disk_history(&self) -> Vec<Proposal> {
+        let mut h = upto(&self.snapshot, self.disk.log_base).to_vec();
+        h.extend_from_slice(&self.disk.log);
+        h
+    }
+
+    /// The node's whole history as requested: the txns under its log base (an install not yet
+    /// flushed, else the disk's snapshot), then its log.
+    pub fn node_history(&self) -> Vec<Proposal> {
+        let Some(node) = &self.node else {
+            return Vec::new();
+        };
+        let pending = self.pending_log.iter().rev().find_map(|w| match w {
+            LogWrite::Install { history, .. } => Some(history.as_slice()),
+            _ => None,
+        });
+        let under = pending.unwrap_or(&self.snapshot);
+        let mut h = upto(under, node.log_base()).to_vec();
+        h.extend_from_slice(node.log());
+        h
+    }
+
+    /// What recovery rebuilds: the disk's snapshot, then its logged txns up to the watermark.
+    fn recovered_history(&self) -> Vec<Proposal> {
+        let committed = self.disk.committed.max(self.disk.log_base);
+        upto(&self.disk_history(), committed).to_vec()
+    }
 }
 
 impl ClusterModel {
@@ -450,6 +545,9 @@ impl ClusterModel {
             .into_iter()
             .map(|disk| Server {
                 node: None,
+                snapshot: Vec::new(),
+                applied: upto(&disk.log, disk.committed).to_vec(),
+                installed: false,
                 disk,
                 pending_log: Vec::new(),
                 pending_epoch: None,
@@ -468,6 +566,7 @@ impl ClusterModel {
             syncs: 0,
             isolated: vec![false; n],
             timer_fires: 0,
+            snapshots: 0,
             ghost: Ghost {
                 committed: vec![Vec::new(); n],
                 watermarks: vec![Default::default(); n],
@@ -570,6 +669,37 @@ impl ClusterModel {
                     .pending_log
                     .push(LogWrite::Truncate { after });
             }
+            Effect::InstallSnapshot { base, snapshot } => {
+                let history = decode_history(&snapshot);
+                state.servers[i]
+                    .pending_log
+                    .push(LogWrite::Install { base, history });
+            }
+            Effect::SendSnapshot {
+                to,
+                base,
+                proposals,
+                committed,
+            } => {
+                // The runtime ships its tree as it is (its applied history), labelled `base`:
+                // a label that is not the applied state is what ZAB-SNAP catches.
+                let snapshot = encode_history(&state.servers[i].applied);
+                let msg = PeerMsg::Sync {
+                    kind: SyncKind::Snap { base, snapshot },
+                    proposals,
+                    committed,
+                };
+                self.execute(state, i, Effect::Send { to, msg }, queue);
+            }
+            Effect::Commit { upto } => {
+                let server = &mut state.servers[i];
+                let node = server.node.as_ref().expect("live");
+                let last = server.applied.last().map_or(Zxid::ZERO, |p| p.zxid);
+                let log = node.log();
+                let from = log.partition_point(|p| p.zxid <= last);
+                let to = log.partition_point(|p| p.zxid <= upto);
+                server.applied.extend_from_slice(&log[from..to.max(from)]);
+            }
             Effect::Proposed { zxid } => {
                 let node = state.servers[i].node.as_ref().expect("live");
                 let proposal = node
@@ -578,7 +708,7 @@ impl ClusterModel {
                     .find(|p| p.zxid == zxid)
                     .expect("proposed is logged")
                     .clone();
-                let history: Vec<Zxid> = node.committed_log().iter().map(|p| p.zxid).collect();
+                let history: Vec<Zxid> = state.servers[i].applied.iter().map(|p| p.zxid).collect();
                 state
                     .ghost
                     .primary_history
@@ -608,7 +738,7 @@ impl ClusterModel {
             Effect::Prepare { payload, .. } => {
                 state.servers[i].prepared.push_back(payload);
             }
-            Effect::Commit { .. } | Effect::Reject { .. } | Effect::RoleChanged { .. } => {}
+            Effect::Reject { .. } | Effect::RoleChanged { .. } => {}
         }
     }
 
@@ -719,7 +849,7 @@ impl ClusterModel {
                 node.committed_zxid(),
             );
 
-            let now = node.committed_log();
+            let now = &server.applied;
             let before = &state.ghost.committed[i];
             if is_prefix(before, now) {
                 for p in &now[before.len()..] {
@@ -729,7 +859,7 @@ impl ClusterModel {
                         .entry(p.zxid)
                         .or_insert(node.accepted_epoch());
                 }
-                state.ghost.committed[i] = now.to_vec();
+                state.ghost.committed[i] = now.clone();
             } else if !is_prefix(now, before) {
                 found.push((
                     "ZAB-PREFIX",
@@ -748,13 +878,11 @@ impl ClusterModel {
                     )),
                     Some(_) => {}
                     None => {
-                        state
-                            .ghost
-                            .established
-                            .insert(epoch, (sid(i), node.log().to_vec()));
-                        let missing = state.ghost.commit_epoch.iter().find(|(z, e)| {
-                            **e < epoch && !node.log().iter().any(|p| p.zxid == **z)
-                        });
+                        let history = server.node_history();
+                        let missing =
+                            state.ghost.commit_epoch.iter().find(|(z, e)| {
+                                **e < epoch && !history.iter().any(|p| p.zxid == **z)
+                            });
                         if let Some((z, e)) = missing {
                             found.push((
                                 "ZAB-COMPLETE",
@@ -764,6 +892,7 @@ impl ClusterModel {
                                 ),
                             ));
                         }
+                        state.ghost.established.insert(epoch, (sid(i), history));
                     }
                 }
             }
@@ -884,6 +1013,36 @@ impl ClusterModel {
                         s.disk.truncate_after(after);
                         self.step(&mut state, server, Input::Truncated { after }, marks);
                     }
+                    LogWrite::Install { base, history } => {
+                        // ZAB-SNAP: the snapshot holds exactly the history up to its base, and
+                        // that history extends what this server applied (replacing the tree
+                        // never undoes a committed txn).
+                        let top = history.last().map_or(Zxid::ZERO, |p| p.zxid);
+                        let wrong = if top != base {
+                            Some(format!("its last txn is {top}"))
+                        } else if !is_prefix(&s.applied, &history) {
+                            Some(format!(
+                                "it does not extend the applied {}",
+                                crate::trace::zxid_list(&s.applied)
+                            ))
+                        } else {
+                            None
+                        };
+                        if let Some(wrong) = wrong {
+                            let detail = format!(
+                                "{} installs a snapshot at {base} holding {}: {wrong}",
+                                sid(server),
+                                crate::trace::zxid_list(&history)
+                            );
+                            state.ghost.violations.entry("ZAB-SNAP").or_insert(detail);
+                        }
+                        let s = &mut state.servers[server];
+                        s.disk.install_snapshot(base);
+                        s.snapshot = history.clone();
+                        s.applied = history;
+                        s.installed = true;
+                        self.step(&mut state, server, Input::SnapshotInstalled { base }, marks);
+                    }
                 }
             }
             Action::FlushEpoch { server } => {
@@ -910,6 +1069,18 @@ impl ClusterModel {
             Action::Crash { server } => {
                 state.crashes += 1;
                 let s = &mut state.servers[server];
+                let install_pending = s
+                    .pending_log
+                    .iter()
+                    .any(|w| matches!(w, LogWrite::Install { .. }));
+                marks.push(
+                    match (install_pending, s.installed, s.pending_log.is_empty()) {
+                        (true, _, _) => Mark::CrashInstallPending,
+                        (false, true, false) => Mark::CrashAfterInstall,
+                        (false, true, true) => Mark::CrashAfterInstallLogged,
+                        (false, false, _) => Mark::CrashOther,
+                    },
+                );
                 s.node = None;
                 s.pending_log.clear();
                 s.pending_epoch = None;
@@ -932,11 +1103,26 @@ impl ClusterModel {
                 let s = &mut state.servers[server];
                 s.restarts += 1;
                 s.node = Some(Node::new(self.configs[server].clone(), s.disk.clone()));
-                state.ghost.watermarks[server].3 = s.disk.committed;
+                s.applied = s.recovered_history();
+                s.installed = false;
+                state.ghost.watermarks[server].3 = s.disk.committed.max(s.disk.log_base);
                 state.ghost.votes[server] = None;
                 self.step(&mut state, server, Input::Start, marks);
             }
             Action::Elect => self.elect(&mut state, marks),
+            Action::Snapshot { server } => {
+                state.snapshots += 1;
+                let s = &mut state.servers[server];
+                let node = s.node.as_ref().expect("live");
+                let at = node.committed_zxid();
+                let top = s.applied.last().map_or(Zxid::ZERO, |p| p.zxid);
+                assert_eq!(top, at, "the applied history is at the committed zxid");
+                s.snapshot = s.applied.clone();
+                s.disk.log.retain(|p| p.zxid > at);
+                s.disk.log_base = at;
+                s.disk.committed = s.disk.committed.max(at);
+                self.step(&mut state, server, Input::Compacted { upto: at }, marks);
+            }
             Action::BreakLink { a, b } => {
                 state.link_faults += 1;
                 state.links[a * n + b].clear();
@@ -1001,6 +1187,9 @@ impl ClusterModel {
 
 /// What `classify` needs to know of a node and its input before a step.
 struct Before {
+    /// Learner → last zxid (its ACKEPOCH) as a leader knows it, for SNAPs sent in this step.
+    acked: Vec<(ServerId, Zxid)>,
+    log_base: Zxid,
     state: PeerState,
     leader_phase: Option<LeaderPhase>,
     looking_started: bool,
@@ -1022,6 +1211,13 @@ enum Seen {
 
 impl Before {
     fn of(node: &Node, input: &Input) -> Before {
+        let acking = match input {
+            Input::Peer {
+                from,
+                msg: PeerMsg::AckEpoch { last_zxid, .. },
+            } => Some((*from, *last_zxid)),
+            _ => None,
+        };
         let input = match input {
             Input::Peer { msg, .. } => match msg {
                 PeerMsg::AckEpoch { .. } => Seen::AckEpoch,
@@ -1038,7 +1234,22 @@ impl Before {
             Input::Timeout(timer) => Seen::Timeout(*timer),
             _ => Seen::Other,
         };
+        let mut acked: Vec<(ServerId, Zxid)> = node
+            .leading()
+            .map(|l| {
+                l.learners
+                    .iter()
+                    .filter_map(|(s, v)| match v.stage {
+                        LearnerStage::AckedEpoch(z) => Some((*s, z)),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        acked.extend(acking);
         Before {
+            acked,
+            log_base: node.log_base(),
             state: node.state(),
             leader_phase: node.leading().map(|l| l.phase),
             looking_started: matches!(node.role(), Role::Looking(e) if e.started),
@@ -1063,8 +1274,19 @@ impl Before {
                     SyncKind::Diff if proposals.is_empty() => Mark::DiffEmpty,
                     SyncKind::Diff => Mark::DiffWithTxns,
                     SyncKind::Trunc { .. } => Mark::Trunc,
-                    SyncKind::Snap => Mark::Snap,
+                    SyncKind::Snap { .. } => Mark::Snap,
                 }),
+                Effect::SendSnapshot { to, .. } => {
+                    marks.push(Mark::Snap);
+                    let below = self
+                        .acked
+                        .iter()
+                        .any(|(s, last)| s == to && *last < after.log_base());
+                    if below {
+                        marks.push(Mark::SnapBelowBase);
+                    }
+                }
+                Effect::InstallSnapshot { .. } => marks.push(Mark::SnapInstall),
                 Effect::Send {
                     msg: PeerMsg::Inform(_),
                     ..
@@ -1076,6 +1298,9 @@ impl Before {
                 Effect::Prepare { .. } => marks.push(Mark::Prepared),
                 _ => {}
             }
+        }
+        if after.log_base() > self.log_base && after.learning().is_none() {
+            marks.push(Mark::Compacted);
         }
         let now_looking = after.state() == PeerState::Looking;
         for effect in effects {
@@ -1234,6 +1459,18 @@ impl Model for ClusterModel {
             }
             if state.crashes < self.cfg.crashes {
                 actions.push(Action::Crash { server: i });
+            }
+            let installing = s
+                .pending_log
+                .iter()
+                .any(|w| matches!(w, LogWrite::Install { .. }));
+            if state.snapshots < self.cfg.snapshots
+                && node.committed_zxid() > s.disk.log_base
+                && node.install_pending().is_none()
+                && !installing
+                && s.panic.is_none()
+            {
+                actions.push(Action::Snapshot { server: i });
             }
         }
         if state.link_faults < self.cfg.link_faults {

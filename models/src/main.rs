@@ -4,7 +4,7 @@
 //! zabkeeper-check list [--json]
 //! zabkeeper-check run MODEL [--servers N] [--observers K] [--txns T] [--crashes C]
 //!                     [--link-faults L] [--bug NAME] [--syncs S] [--isolations I]
-//!                     [--threads K] [--depth D] [--dfs]
+//!                     [--snapshots K] [--threads K] [--depth D] [--dfs]
 //!                     [--timeouts] [--notify] [--timers init,sync,heartbeat,notify
 //!                     --timer-fires N] [--forward]
 //!                     [--trace text|json|mermaid] [--trace-out FILE]

@@ -81,6 +81,18 @@ pub const CI: &[ProfileRun] = &[
         why: "one firing of initLimit, syncLimit or the heartbeat anywhere: leaders and learners giving up on each other, PING both ways, a prepared write reaching a leader that lost its role",
     },
     ProfileRun {
+        name: "sync-snap",
+        flags: &["sync", "--servers", "3", "--txns", "1", "--crashes", "1", "--snapshots", "1"],
+        goals: &[
+            (Compacted, 1),
+            (SnapBelowBase, 1),
+            (SnapInstall, 1),
+            (CrashInstallPending, 1),
+            (CrashAfterInstallLogged, 1),
+        ],
+        why: "a snapshot and a SNAP below the compacted base in seconds: install, crash before it is durable and after (its space is contained in sync-2txn's)",
+    },
+    ProfileRun {
         name: "election",
         flags: &["election", "--servers", "3"],
         goals: &[(JoinedDecided, 1)],
@@ -131,17 +143,21 @@ pub const CI: &[ProfileRun] = &[
     },
     ProfileRun {
         name: "sync-2txn",
-        flags: &["sync", "--servers", "3", "--txns", "2", "--crashes", "1"],
+        flags: &["sync", "--servers", "3", "--txns", "2", "--crashes", "1", "--snapshots", "1"],
         goals: &[
             (DiffWithTxns, 1),
             (Trunc, 1),
             (Snap, 1),
+            (SnapBelowBase, 1),
+            (CrashInstallPending, 1),
+            (CrashAfterInstall, 1),
+            (CrashAfterInstallLogged, 1),
             (AheadAbdication, 1),
             (RoundChange, 1),
             (MaxTxnsCommitted, 2),
             (MaxEpochEstablished, 3),
         ],
-        why: "two txns across three epochs: DIFF, TRUNC and SNAP, ZAB-AHEAD; every property about two txns can fail here",
+        why: "two txns across three epochs and one snapshot: DIFF, TRUNC and SNAP (below a compacted base too, with a crash before, between and after the install and its log writes), ZAB-AHEAD; every property about two txns can fail here",
     },
     ProfileRun {
         name: "sync-link",

@@ -19,9 +19,7 @@
 //! with the core's `QuorumVerifier`, `Vote` order or `invariants` helpers.
 
 use stateright::Property;
-use zabkeeper::protocol::{
-    DurableState, LeaderPhase, LearnerPhase, PeerState, Proposal, Vote, Zxid,
-};
+use zabkeeper::protocol::{LeaderPhase, LearnerPhase, PeerState, Proposal, Vote, Zxid};
 
 use crate::cluster::{rejoined, ClusterModel, ClusterState, ModelConfig, ModelKind};
 
@@ -76,6 +74,7 @@ catalogue! {
     always "ZAB-COMPLETE", leader_complete, "a leader, once established for epoch e, holds every txn committed in an epoch before e";
     always "ZAB-DURABLE", committed_durable, "a server's disk keeps every txn it committed (TRUNC never cuts one)";
     always "ZAB-COMMIT-QUORUM-DURABLE", commit_quorum_durable, "every committed txn is on the disks of a majority of voters";
+    always "ZAB-SNAP", snap_consistent, "a snapshot a SNAP installs holds exactly the leader's history up to its base, and extends what the learner had applied";
     always "ZAB-HISTORY", history_consistent, "a synced follower's log holds its leader's whole initial history and is a prefix of the leader's log";
     always "ZAB-SYNC-LINEARIZABLE", sync_linearizable, "a client sync answered at s with read index z: z is at or above every txn committed anywhere before the sync was issued, and once s has applied z it has applied every such txn";
     always "ZAB-MONO", monotonic, "logs strictly increase; durable epochs and commit watermark never decrease; committed never decreases in a life";
@@ -369,25 +368,26 @@ fn leader_complete(_: &ClusterModel, s: &ClusterState) -> Option<String> {
     recorded(s, "ZAB-COMPLETE")
 }
 
+/// A disk's whole history: its snapshot's txns, then its log (`Server::disk_history`).
+fn disk_histories(s: &ClusterState) -> Vec<Vec<Proposal>> {
+    s.servers.iter().map(|x| x.disk_history()).collect()
+}
+
 fn committed_durable(_: &ClusterModel, s: &ClusterState) -> Option<String> {
-    for (i, (server, seq)) in s.servers.iter().zip(&s.ghost.committed).enumerate() {
-        let disk = &server.disk;
-        if let Some(p) = seq
-            .iter()
-            .find(|p| p.zxid > disk.log_base && !disk.log.contains(p))
-        {
+    for (i, (disk, seq)) in disk_histories(s).iter().zip(&s.ghost.committed).enumerate() {
+        if let Some(p) = seq.iter().find(|p| !disk.contains(p)) {
             return Some(format!(
                 "{}'s disk {} lacks committed {}",
                 sname(i),
-                zxids(&disk.log),
+                zxids(disk),
                 p.zxid
             ));
         }
-        if let Some(k) = divergence(&disk.log, seq) {
+        if let Some(k) = divergence(disk, seq) {
             return Some(format!(
                 "{}'s disk {} differs from its committed {} at position {}",
                 sname(i),
-                zxids(&disk.log),
+                zxids(disk),
                 zxids(seq),
                 k + 1
             ));
@@ -398,20 +398,19 @@ fn committed_durable(_: &ClusterModel, s: &ClusterState) -> Option<String> {
 
 fn commit_quorum_durable(m: &ClusterModel, s: &ClusterState) -> Option<String> {
     // The voters' disks: an observer's copy does not count toward the quorum.
-    let disks: Vec<&DurableState> = s.servers[..m.cfg.servers].iter().map(|x| &x.disk).collect();
-    quorum_verdict(&s.ghost.committed, &disks)
+    quorum_verdict(&s.ghost.committed, &disk_histories(s)[..m.cfg.servers])
 }
 
-/// ZAB-COMMIT-QUORUM-DURABLE's oracle: `committed[i]` is what server i ever committed, `disks[j]`
-/// voter j's disk.
-fn quorum_verdict(committed: &[Vec<Proposal>], disks: &[&DurableState]) -> Option<String> {
+/// ZAB-COMMIT-QUORUM-DURABLE's oracle: `committed[i]` is what server i ever committed,
+/// `disks[j]` the whole history on voter j's disk (snapshot and log).
+fn quorum_verdict(committed: &[Vec<Proposal>], disks: &[Vec<Proposal>]) -> Option<String> {
     let mut seen = std::collections::BTreeSet::new();
     for (i, seq) in committed.iter().enumerate() {
         for p in seq.iter().filter(|p| seen.insert(p.zxid)) {
             let holders: Vec<String> = disks
                 .iter()
                 .enumerate()
-                .filter(|(_, d)| p.zxid <= d.log_base || d.log.contains(p))
+                .filter(|(_, d)| d.contains(p))
                 .map(|(j, _)| sname(j))
                 .collect();
             if !majority(holders.len(), disks.len()) {
@@ -427,6 +426,10 @@ fn quorum_verdict(committed: &[Vec<Proposal>], disks: &[&DurableState]) -> Optio
         }
     }
     None
+}
+
+fn snap_consistent(_: &ClusterModel, s: &ClusterState) -> Option<String> {
+    recorded(s, "ZAB-SNAP")
 }
 
 fn history_consistent(_: &ClusterModel, s: &ClusterState) -> Option<String> {
@@ -450,22 +453,24 @@ fn history_consistent(_: &ClusterModel, s: &ClusterState) -> Option<String> {
                 n.leading()
                     .is_some_and(|x| x.phase != LeaderPhase::Discovery && x.epoch == Some(epoch))
             })
-            .map(|n| n.log());
-        if let Some(wrong) = history_verdict(initial, f.log(), leader_log) {
+            .map(|_| s.servers[leader].node_history());
+        let log = server.node_history();
+        if let Some(wrong) = history_verdict(initial, &log, leader_log.as_deref()) {
             return Some(format!(
                 "{} synced with {} for epoch {epoch} has log {}, {wrong}",
                 sname(i),
                 sname(leader),
-                zxids(f.log())
+                zxids(&log)
             ));
         }
     }
     None
 }
 
-/// ZAB-HISTORY's oracle for a learner synced for an epoch: its `log` holds every entry of the
-/// leader's `initial` history (DIFF, TRUNC and SNAP all end there or later) and, while that
-/// leader still leads the epoch, is a prefix of the leader's log.
+/// ZAB-HISTORY's oracle for a learner synced for an epoch: its whole history `log` (the txns
+/// under its log base, then its log) holds every entry of the leader's `initial` history (DIFF,
+/// TRUNC and SNAP all end there or later) and, while that leader still leads the epoch, is a
+/// prefix of the leader's whole history.
 fn history_verdict(
     initial: &[Proposal],
     log: &[Proposal],
@@ -530,13 +535,6 @@ mod tests {
         }
     }
 
-    fn disk(log: Vec<Proposal>) -> DurableState {
-        DurableState {
-            log,
-            ..DurableState::default()
-        }
-    }
-
     #[test]
     fn history_fails_on_a_missing_prefix_entry() {
         // A DIFF that starts one entry late leaves an empty log, which is a prefix of anything:
@@ -581,19 +579,22 @@ mod tests {
 
     #[test]
     fn commit_quorum_counts_disks_not_logs() {
-        let (a, b) = (disk(vec![p(1, 1)]), disk(vec![]));
+        let (a, b) = (vec![p(1, 1)], vec![]);
         let committed = vec![vec![p(1, 1)], vec![], vec![]];
-        let v = quorum_verdict(&committed, &[&a, &b, &b]).expect("violation");
+        let v = quorum_verdict(&committed, &[a.clone(), b.clone(), b.clone()]).expect("violation");
         assert_eq!(
             v,
             "1:1 is committed (by s1) but on the disks of only [\"s1\"]: 1 of 3 voters, a majority needs 2"
         );
-        assert_eq!(quorum_verdict(&committed, &[&a, &a, &b]), None);
+        assert_eq!(
+            quorum_verdict(&committed, &[a.clone(), a.clone(), b.clone()]),
+            None
+        );
         // Same zxid, other content: not the committed txn.
-        let forged = disk(vec![Proposal {
+        let forged = vec![Proposal {
             zxid: Zxid::new(Epoch(1), 1),
             data: Bytes::from_static(b"x"),
-        }]);
-        assert!(quorum_verdict(&committed, &[&a, &forged, &b]).is_some());
+        }];
+        assert!(quorum_verdict(&committed, &[a, forged, b]).is_some());
     }
 }

@@ -40,6 +40,21 @@ marks! {
     Trunc = "sync:trunc",
     /// A leader sent SNAP.
     Snap = "sync:snap",
+    /// A leader sent SNAP to a learner whose last zxid is below the leader's (compacted) log
+    /// base: a DIFF was impossible.
+    SnapBelowBase = "sync:snap-below-compacted-base",
+    /// A learner asked to install a SNAP's snapshot (its committed zxid was below the base).
+    SnapInstall = "sync:snap-install",
+    /// A server other than a learner moved its log base up after a snapshot (`Compacted`).
+    Compacted = "zab:compacted",
+    /// A crash while a snapshot install was still being written.
+    CrashInstallPending = "crash:install-pending",
+    /// A crash after a snapshot install reached the disk, with log writes after it pending.
+    CrashAfterInstall = "crash:after-install",
+    /// A crash after a snapshot install and every log write after it reached the disk.
+    CrashAfterInstallLogged = "crash:after-install-logged",
+    /// Any other crash.
+    CrashOther = "crash:other",
     /// A leader in discovery abdicated on the ACKEPOCH of a learner ahead of it (ZAB-AHEAD).
     AheadAbdication = "zab:ahead-abdication",
     /// A serving leader abdicated when it lost its quorum of synced followers.

@@ -16,6 +16,11 @@ fn zxids(ps: &[Proposal]) -> String {
     format!("[{}]", v.join(","))
 }
 
+/// `[1:1,1:2]`: the zxids of a history.
+pub fn zxid_list(ps: &[Proposal]) -> String {
+    zxids(ps)
+}
+
 /// One message, with the fields that matter.
 pub fn describe_msg(m: &PeerMsg) -> String {
     match m {
@@ -46,7 +51,10 @@ pub fn describe_msg(m: &PeerMsg) -> String {
             let head = match kind {
                 SyncKind::Diff => "DIFF".to_string(),
                 SyncKind::Trunc { to } => format!("TRUNC(to {to})"),
-                SyncKind::Snap => "SNAP".to_string(),
+                SyncKind::Snap { base, snapshot } => format!(
+                    "SNAP(base {base}, snapshot {})",
+                    zxids(&crate::cluster::decode_history(snapshot))
+                ),
             };
             format!("{head} + {} committed {committed}", zxids(proposals))
         }
@@ -109,13 +117,22 @@ pub fn describe_action(before: &ClusterState, action: &Action) -> String {
             "{} is cut off silently (in-flight messages lost, nobody is told)",
             s(server)
         ),
+        Action::Snapshot { server } => format!(
+            "{} writes a snapshot at its committed zxid (durable) and compacts",
+            s(server)
+        ),
     }
 }
 
 /// A one-line summary of a server.
 pub fn summary(server: &Server) -> String {
+    let snap = if server.disk.log_base == zabkeeper::protocol::Zxid::ZERO {
+        String::new()
+    } else {
+        format!(" snapshot {}", zxids(&server.snapshot))
+    };
     let disk = format!(
-        "disk: acc {} cur {} log {} wm {}",
+        "disk: acc {} cur {}{snap} log {} wm {}",
         server.disk.accepted_epoch,
         server.disk.current_epoch,
         zxids(&server.disk.log),
@@ -138,11 +155,16 @@ pub fn summary(server: &Server) -> String {
         .as_ref()
         .map_or(String::new(), |p| format!(" PANIC: {p}"));
     format!(
-        "{} ({phase}) acc {} cur {} log {} durable {} committed {}; {disk}{panic}",
+        "{} ({phase}) acc {} cur {} log {}{} durable {} committed {}; {disk}{panic}",
         state_name(node.state()),
         node.accepted_epoch(),
         node.current_epoch(),
         zxids(node.log()),
+        if node.log_base() == zabkeeper::protocol::Zxid::ZERO {
+            String::new()
+        } else {
+            format!(" over base {}", node.log_base())
+        },
         node.durable_zxid(),
         node.committed_zxid()
     )
@@ -348,7 +370,8 @@ pub fn mermaid(model: &ClusterModel, property: &str, path: &Path<ClusterState, A
                     | Action::Crash { server }
                     | Action::Restart { server }
                     | Action::Sync { server }
-                    | Action::Isolate { server } => *server,
+                    | Action::Isolate { server }
+                    | Action::Snapshot { server } => *server,
                     _ => 0,
                 };
                 format!(

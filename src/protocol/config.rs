@@ -60,11 +60,14 @@ pub enum Bug {
     /// committed, without the quorum heartbeat round that proves it still leads (what Apache
     /// ZooKeeper does): a deposed leader that has not noticed answers from its old state.
     SyncWithoutQuorum,
+    /// New: a SNAP's base is the txn before the leader's committed zxid, while the snapshot the
+    /// runtime ships holds its applied state at the committed zxid.
+    SnapBaseBelowApplied,
 }
 
 impl Bug {
     /// Every mutant the models must catch, in catalogue order.
-    pub const ALL: [Bug; 20] = [
+    pub const ALL: [Bug; 21] = [
         Bug::VoteIgnoresEpochOnZxidTie,
         Bug::EpochNotPersistedBeforeUse,
         Bug::DiffInsteadOfTrunc,
@@ -85,6 +88,7 @@ impl Bug {
         Bug::LeaderEpochNotDurable,
         Bug::SyncWithoutQuorum,
         Bug::ObserversInEpochQuorum,
+        Bug::SnapBaseBelowApplied,
     ];
 
     /// Real bugs the models cannot reach (spec/historical-bugs.md §12): `--bug` accepts them,
@@ -115,6 +119,7 @@ impl Bug {
             Bug::LeaderEpochNotDurable => "leader-epoch-not-durable",
             Bug::ObserversInEpochQuorum => "observers-in-epoch-quorum",
             Bug::SyncWithoutQuorum => "sync-without-quorum",
+            Bug::SnapBaseBelowApplied => "snap-base-below-committed",
         }
     }
 
@@ -144,7 +149,8 @@ impl Bug {
             | Bug::DiffSkipsFirst
             | Bug::FollowerCommitsUndurable
             | Bug::FollowerAppliesUncommitted
-            | Bug::LeaderEpochNotDurable => "new",
+            | Bug::LeaderEpochNotDurable
+            | Bug::SnapBaseBelowApplied => "new",
         }
     }
 

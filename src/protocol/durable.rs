@@ -1,8 +1,8 @@
 //! What a node knows of its disk: the state a restart recovers.
 //!
 //! spec/zab.md §Durable and volatile state. Durable: acceptedEpoch, currentEpoch, the txn log
-//! (here: the proposals after `log_base`, the zxid of the newest snapshot) and the commit watermark
-//! recorded with the log. Everything else in a [`Node`](super::Node) (role, election round, votes,
+//! (here: the proposals after `log_base`, the zxid of the newest snapshot — the server's own, or
+//! one a SNAP installed) and the commit watermark recorded with the log. Everything else in a [`Node`](super::Node) (role, election round, votes,
 //! learner tables, what is in flight) is volatile and lost by a crash.
 
 use super::ids::{Epoch, Zxid};
@@ -41,6 +41,19 @@ impl DurableState {
             self.log.push(p.clone());
         }
         self.committed = self.committed.max(committed.min(self.last_zxid()));
+    }
+
+    /// Applies a snapshot install (a SNAP) as the disk would: the snapshot at `base` supersedes
+    /// every logged txn up to there; the ones above stay. Everything up to `base` is committed.
+    pub fn install_snapshot(&mut self, base: Zxid) {
+        invariant!(
+            base > self.log_base,
+            "INV-INSTALL: snapshot at {base} not above the base {}",
+            self.log_base
+        );
+        self.log.retain(|p| p.zxid > base);
+        self.log_base = base;
+        self.committed = self.committed.max(base);
     }
 
     /// Applies a truncation as the disk would.

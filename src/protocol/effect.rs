@@ -30,6 +30,21 @@ pub enum Effect {
         /// The message.
         msg: PeerMsg,
     },
+    /// Send `to` a SNAP: `PeerMsg::Sync { kind: SyncKind::Snap { base, snapshot }, proposals,
+    /// committed }` where `snapshot` is the runtime's applied state (its data tree) serialised.
+    /// Contract: `base` is the node's committed zxid, and every `Commit` pushed before this
+    /// effect has been executed when it is, so the applied state is exactly at `base`; the
+    /// runtime checks that and fails loudly otherwise. The core never sees the bytes.
+    SendSnapshot {
+        /// Recipient.
+        to: ServerId,
+        /// The zxid the snapshot is at.
+        base: Zxid,
+        /// The leader's log after `base`, in zxid order.
+        proposals: Vec<Proposal>,
+        /// The leader's commit point (as in `PeerMsg::Sync`).
+        committed: Zxid,
+    },
     /// Close the quorum link to `peer` (a learner dropped by its leader, a leader its learner left).
     Disconnect {
         /// The other end.
@@ -50,6 +65,19 @@ pub enum Effect {
         proposals: Vec<Proposal>,
         /// Commit watermark at the time.
         committed: Zxid,
+    },
+    /// Durably install the leader's `snapshot` (from a SNAP) as this server's state at `base`,
+    /// ordered with the log writes: every earlier log write is durable first, no later append
+    /// starts before. The runtime writes the snapshot file, replaces its data tree with the
+    /// snapshot and sets its applied zxid to `base` (no `Commit` follows for txns up to `base`);
+    /// logged txns at or below `base` are superseded by it (the core has already cut, with a
+    /// `TruncateLog` before this effect, every logged txn above `base` that the leader does not
+    /// have). Answer with `Input::SnapshotInstalled { base }` once durable.
+    InstallSnapshot {
+        /// The zxid the snapshot is at.
+        base: Zxid,
+        /// The leader's snapshot bytes, as received.
+        snapshot: Bytes,
     },
     /// Drop every logged txn with a zxid above `after` (TRUNC, SNAP), ordered with the appends;
     /// answer with `Input::Truncated { after }` once durable (or with a later `Persisted`).
@@ -93,6 +121,9 @@ pub enum Effect {
     },
     /// A write was refused.
     Reject {
+        /// The server whose client sent it: the learner that forwarded a refused REQUEST, or
+        /// this node for its own `Write` / `Forward`.
+        from: ServerId,
         /// The refused txn or request bytes.
         data: Bytes,
         /// Why.

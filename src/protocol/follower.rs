@@ -6,8 +6,9 @@
 //!    newer epoch, persist it as acceptedEpoch and, once it and every txn I logged are durable,
 //!    send ACKEPOCH with my currentEpoch and last logged zxid (ZAB-ACKEPOCH-DURABLE); an equal
 //!    epoch gets ACKEPOCH with no currentEpoch (-1); an older one sends me back to LOOKING.
-//! 2. *Sync.* Apply DIFF / TRUNC / SNAP and the proposals that follow. On NEWLEADER: once every
-//!    synced txn is durable, persist currentEpoch; once that is durable, ACK NEWLEADER
+//! 2. *Sync.* Apply DIFF / TRUNC / SNAP and the proposals that follow (a SNAP above my committed
+//!    zxid installs the leader's snapshot durably first). On NEWLEADER: once every synced txn
+//!    and the snapshot are durable, persist currentEpoch; once that is durable, ACK NEWLEADER
 //!    (ZAB-NEWLEADER-DURABLE). On UPTODATE start serving.
 //! 3. *Broadcast.* Log each PROPOSAL; ACK only after `Persisted` (ZAB-ACK-DURABLE). Apply a
 //!    COMMIT only up to what is durable here (INV-COMMIT-DURABLE). Observers get INFORM instead.
@@ -226,8 +227,8 @@ impl Node {
         committed: Zxid,
         out: &mut Effects,
     ) {
-        match kind {
-            SyncKind::Diff => {}
+        let proposals = match kind {
+            SyncKind::Diff => proposals,
             SyncKind::Trunc { to } => {
                 invariant!(
                     to < self.last_zxid(),
@@ -245,32 +246,53 @@ impl Node {
                     to
                 };
                 self.truncate_after(cut, out);
+                proposals
             }
-            SyncKind::Snap => {
-                // Installing the leader's snapshot never loses what I committed: by ZAB-COMPLETE
-                // the leader holds my committed prefix, so only the part above it is replaced.
-                let keep = self.committed_zxid;
-                for mine in self.committed_log() {
-                    invariant!(
-                        proposals.contains(mine),
-                        "ZAB-SNAP: leader's snapshot lacks my committed {}",
-                        mine.zxid
-                    );
-                }
-                self.truncate_after(keep, out);
-            }
-        }
-        let proposals = if kind == SyncKind::Snap {
-            let last = self.last_zxid();
-            proposals.into_iter().filter(|p| p.zxid > last).collect()
-        } else {
-            proposals
+            SyncKind::Snap { base, snapshot } => self.on_snap(base, snapshot, proposals, out),
         };
         self.append(proposals, out);
         let l = self.learner_mut();
         l.leader_commit = committed;
         l.phase = LearnerPhase::Syncing;
         self.advance_commit(out);
+    }
+
+    /// SNAP: the leader's history is its snapshot at `base` followed by `proposals`. I keep every
+    /// entry of mine that continues that history (from my committed zxid or `base`, whichever is
+    /// higher) and cut the rest: a txn the leader lacks is not committed (ZAB-COMPLETE), so
+    /// nothing I cut is committed, and a txn I keep never leaves my disk (a crash between the cut
+    /// and the appends loses nothing committed). If `base` is above my committed zxid the
+    /// snapshot replaces my history up to `base` (`install_snapshot`); otherwise my own state
+    /// already holds the leader's up to `base` and the bytes are not used. Returns the proposals
+    /// still to append.
+    fn on_snap(
+        &mut self,
+        base: Zxid,
+        snapshot: bytes::Bytes,
+        proposals: Vec<Proposal>,
+        out: &mut Effects,
+    ) -> Vec<Proposal> {
+        // ZAB-SNAP, the part visible here: my committed entries above the base are the leader's.
+        for mine in self.committed_log().iter().filter(|p| p.zxid > base) {
+            invariant!(
+                proposals.contains(mine),
+                "ZAB-SNAP: leader's SNAP at {base} lacks my committed {}",
+                mine.zxid
+            );
+        }
+        let from = self.committed_zxid.max(base);
+        let mine = &self.log[self.log.partition_point(|p| p.zxid <= from)..];
+        let theirs = &proposals[proposals.partition_point(|p| p.zxid <= from)..];
+        let same = mine.iter().zip(theirs).take_while(|(a, b)| a == b).count();
+        let keep = if same > 0 { mine[same - 1].zxid } else { from };
+        if keep < self.last_zxid() {
+            self.truncate_after(keep, out);
+        }
+        if base > self.committed_zxid {
+            self.install_snapshot(base, snapshot, out);
+        }
+        let rest = proposals.partition_point(|p| p.zxid <= keep);
+        proposals[rest..].to_vec()
     }
 
     fn on_proposal(&mut self, p: Proposal, out: &mut Effects) {

@@ -1,7 +1,8 @@
 //! What the world tells a node: the only way anything reaches [`Node::step`](super::Node::step).
 //!
 //! spec/zab.md §Inputs. Durability is an input (style rule 3): a node learns that its log or its
-//! epochs reached the disk only from [`Input::Persisted`] and [`Input::EpochPersisted`].
+//! epochs reached the disk only from [`Input::Persisted`], [`Input::EpochPersisted`],
+//! [`Input::Truncated`] and [`Input::SnapshotInstalled`].
 
 use bytes::Bytes;
 
@@ -54,6 +55,12 @@ pub enum Input {
     Truncated {
         /// The zxid the log was cut back to.
         after: Zxid,
+    },
+    /// The `InstallSnapshot { base }` requested last is durable and the runtime's state is the
+    /// snapshot's (applied up to `base`).
+    SnapshotInstalled {
+        /// The zxid of the installed snapshot.
+        base: Zxid,
     },
     /// A snapshot holding every txn up to `upto` is durable: the node may drop its log entries
     /// up to there (they are committed: ZAB-COMPACT-COMMITTED) and sends a learner whose last

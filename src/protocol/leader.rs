@@ -223,6 +223,7 @@ impl Node {
                     out.push(Effect::Prepare { from, payload });
                 } else {
                     out.push(Effect::Reject {
+                        from,
                         data: payload,
                         reason: RejectReason::NotLeader,
                     });
@@ -342,28 +343,53 @@ impl Node {
         self.config.quorum().contains_quorum(ids)
     }
 
-    /// Sends DIFF/TRUNC/SNAP with the proposals the learner lacks, then NEWLEADER.
+    /// Sends DIFF/TRUNC/SNAP with the proposals the learner lacks, then NEWLEADER. A SNAP is
+    /// based at my committed zxid and goes out as `Effect::SendSnapshot` (the runtime adds the
+    /// snapshot of its applied state, which is at that zxid when it executes the effect).
     fn start_sync(&mut self, sid: ServerId, out: &mut Effects) {
         let epoch = self.lead().epoch.expect("sync after the epoch is fixed");
         let LearnerStage::AckedEpoch(peer_last) = self.lead().learners[&sid].stage else {
             unreachable!("start_sync before ACKEPOCH");
         };
-        let plan = plan_sync(&self.log, self.log_base, peer_last, self.config.bug);
-        if let SyncKind::Trunc { to } = plan.kind {
-            invariant!(
-                to < peer_last,
-                "ZAB-SYNC: TRUNC to {to} does not cut {peer_last}"
-            );
-        }
-        let committed = self.lead().commit_point.max(self.committed_zxid);
-        out.send(
-            sid,
-            PeerMsg::Sync {
-                kind: plan.kind,
-                proposals: plan.proposals,
-                committed,
-            },
+        let plan = plan_sync(
+            &self.log,
+            self.log_base,
+            self.committed_zxid,
+            peer_last,
+            self.config.bug,
         );
+        let committed = self.lead().commit_point.max(self.committed_zxid);
+        match plan.kind {
+            SyncKind::Snap { base, .. } => {
+                invariant!(
+                    base >= self.log_base,
+                    "ZAB-SNAP: snapshot at {base} below my log base {}: the txns between are gone",
+                    self.log_base
+                );
+                out.push(Effect::SendSnapshot {
+                    to: sid,
+                    base,
+                    proposals: plan.proposals,
+                    committed,
+                });
+            }
+            kind => {
+                if let SyncKind::Trunc { to } = kind {
+                    invariant!(
+                        to < peer_last,
+                        "ZAB-SYNC: TRUNC to {to} does not cut {peer_last}"
+                    );
+                }
+                out.send(
+                    sid,
+                    PeerMsg::Sync {
+                        kind,
+                        proposals: plan.proposals,
+                        committed,
+                    },
+                );
+            }
+        }
         out.send(sid, PeerMsg::NewLeader { epoch });
         self.lead_mut()
             .learners
@@ -485,7 +511,11 @@ impl Node {
         let zxid = match self.next_zxid() {
             Ok(zxid) => zxid,
             Err(reason) => {
-                out.push(Effect::Reject { data, reason });
+                out.push(Effect::Reject {
+                    from: self.config.my_id,
+                    data,
+                    reason,
+                });
                 if reason == RejectReason::ZxidRollover {
                     // ZOOKEEPER-1277: never wrap; a new election starts a new epoch.
                     self.become_looking(out);

@@ -3,10 +3,10 @@
 //! spec/zab.md §Messages; facts: ../shared/reference/zookeeper-formats.md B.3, B.7. The encoding
 //! on the election and quorum ports lives in `wire`; this is the meaning.
 //!
-//! Two deliberate packings, both equivalent under FIFO links: the sync packet carries its
-//! proposals (ZooKeeper sends DIFF/TRUNC/SNAP followed by PROPOSAL+COMMIT pairs back to back on the
-//! same TCP stream), and SNAP carries the leader's history as proposals (the runtime ships the
-//! data tree instead; see spec/zab.md §SNAP).
+//! One deliberate packing, equivalent under FIFO links: the sync packet carries its proposals
+//! (ZooKeeper sends DIFF/TRUNC/SNAP followed by PROPOSAL+COMMIT pairs back to back on the same TCP
+//! stream). SNAP carries an opaque snapshot of the leader's applied state at a base zxid, then the
+//! proposals after it (spec/zab.md §4.3); the core never looks inside the snapshot.
 
 use bytes::Bytes;
 
@@ -24,7 +24,7 @@ pub struct Proposal {
 }
 
 /// How a leader brings a learner's log in line with its own (spec/zab.md §Sync).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SyncKind {
     /// Append the proposals after the learner's last zxid.
     Diff,
@@ -33,8 +33,15 @@ pub enum SyncKind {
         /// The last zxid the learner keeps.
         to: Zxid,
     },
-    /// Replace the whole history by the leader's.
-    Snap,
+    /// Replace the history up to `base` by the leader's snapshot, then append the proposals.
+    Snap {
+        /// The zxid the snapshot is at: it holds exactly the leader's committed txns up to here.
+        base: Zxid,
+        /// The leader's applied state at `base`, opaque to the core: the runtime's serialised
+        /// data tree (ZooKeeper's snapshot format), the models' encoded history. Empty in a plan
+        /// (`sync::plan_sync`): the runtime fills it (`Effect::SendSnapshot`).
+        snapshot: Bytes,
+    },
 }
 
 /// Every message exchanged between servers.
@@ -154,7 +161,7 @@ impl PeerMsg {
                 ..
             } => "TRUNC",
             PeerMsg::Sync {
-                kind: SyncKind::Snap,
+                kind: SyncKind::Snap { .. },
                 ..
             } => "SNAP",
             PeerMsg::NewLeader { .. } => "NEWLEADER",

@@ -10,8 +10,9 @@
 //!  Start, Timeout(Timer), Peer{from,msg},   ┌──────┐  Send{to,msg}, Disconnect{peer},
 //!  PeerLost(sid), Write{data},          ──► │ Node │─► PersistEpoch, PersistTxns, TruncateLog,
 //!  Forward{payload}, Persisted{upto},       │ step │  Commit{upto}, Proposed, Prepare, Reject,
-//!  EpochPersisted, Truncated, Compacted,    └──────┘  SyncReady, SyncFailed, SetTimer,
-//!  Sync{id}                                           CancelTimer, RoleChanged
+//!  EpochPersisted, Truncated{after},        └──────┘  SyncReady, SyncFailed, SetTimer,
+//!  SnapshotInstalled{base}, Compacted{upto},          CancelTimer, RoleChanged,
+//!  Sync{id}                                           SendSnapshot, InstallSnapshot
 //! ```
 //!
 //! A node is built from its [`NodeConfig`] and the [`DurableState`] a restart recovered
@@ -125,6 +126,9 @@ pub struct Node {
     epoch_write_pending: bool,
     /// A `TruncateLog` down to this zxid has not been reported durable yet.
     truncate_pending: Option<Zxid>,
+    /// An `InstallSnapshot` at `.0` has not been reported durable yet; `.1` is the last zxid of
+    /// the log when it was requested (every log write before it is durable once it is).
+    install_pending: Option<(Zxid, Zxid)>,
     /// Snapshot base of `log`.
     log_base: Zxid,
     /// The log as requested: durable entries followed by entries still being written.
@@ -161,6 +165,7 @@ impl Node {
             current_epoch: durable.current_epoch,
             epoch_write_pending: false,
             truncate_pending: None,
+            install_pending: None,
             log_base: durable.log_base,
             log: durable.log,
             durable_zxid: last,
@@ -184,6 +189,7 @@ impl Node {
             Input::Persisted { upto } => self.on_persisted(upto, out),
             Input::EpochPersisted => self.on_epoch_persisted(out),
             Input::Truncated { after } => self.on_truncated(after, out),
+            Input::SnapshotInstalled { base } => self.on_snapshot_installed(base, out),
             Input::Compacted { upto } => self.compact_upto(upto),
             Input::Sync { id } => self.on_client_sync(id, out),
         }
@@ -229,6 +235,7 @@ impl Node {
         match &self.role {
             Role::Leading(_) => self.leader_propose(data, out),
             _ => out.push(Effect::Reject {
+                from: self.config.my_id,
                 data,
                 reason: RejectReason::NotLeader,
             }),
@@ -248,6 +255,7 @@ impl Node {
                 });
             }
             _ => out.push(Effect::Reject {
+                from: self.config.my_id,
                 data: payload,
                 reason: RejectReason::NotLeader,
             }),
@@ -320,6 +328,28 @@ impl Node {
         }
     }
 
+    /// The snapshot requested by `install_snapshot` is durable, and so is every log write
+    /// requested before it: my state is the leader's at `base`, committed.
+    fn on_snapshot_installed(&mut self, base: Zxid, out: &mut Effects) {
+        let Some((pending, logged)) = self.install_pending else {
+            tracing::trace!(%base, "ignored: no snapshot install pending");
+            return;
+        };
+        invariant_eq!(
+            pending,
+            base,
+            "INV-INSTALL: installed {base}, but {pending} was requested"
+        );
+        self.install_pending = None;
+        self.durable_zxid = self.durable_zxid.max(logged);
+        self.committed_zxid = self.committed_zxid.max(base);
+        match &self.role {
+            Role::Looking(_) => self.start_round_when_durable(out),
+            Role::Leading(_) => self.leader_on_durable(out),
+            Role::Following(_) => self.learner_on_durable(out),
+        }
+    }
+
     fn on_epoch_persisted(&mut self, out: &mut Effects) {
         self.epoch_write_pending = false;
         match &self.role {
@@ -377,6 +407,29 @@ impl Node {
         out.push(Effect::TruncateLog { after });
     }
 
+    /// SNAP below my committed zxid: the leader's snapshot at `base` replaces my history up to
+    /// there. Only my log entries above `base` stay (the caller has cut those the leader lacks);
+    /// `base` becomes the log's base. Nothing new is committed or applied until the install is
+    /// durable (`Input::SnapshotInstalled`): the runtime's state is the snapshot only then.
+    pub(crate) fn install_snapshot(
+        &mut self,
+        base: Zxid,
+        snapshot: bytes::Bytes,
+        out: &mut Effects,
+    ) {
+        invariant!(
+            self.committed_zxid < base && self.log_base < base,
+            "ZAB-SNAP: install at {base} over committed {} (log base {})",
+            self.committed_zxid,
+            self.log_base
+        );
+        let n = self.log.partition_point(|p| p.zxid <= base);
+        self.log.drain(..n);
+        self.log_base = base;
+        self.install_pending = Some((base, self.last_zxid()));
+        out.push(Effect::InstallSnapshot { base, snapshot });
+    }
+
     /// `Input::Compacted`: a durable snapshot holds every txn up to `upto`; the log entries up to
     /// there are dropped and `upto` becomes the log's base (a learner behind it gets a SNAP,
     /// `sync::plan_sync`). Only committed entries may go (ZAB-COMPACT-COMMITTED): an uncommitted
@@ -400,7 +453,8 @@ impl Node {
 
     /// Applies everything up to `upto` (committed and durable).
     pub(crate) fn commit_upto(&mut self, upto: Zxid, out: &mut Effects) {
-        if upto <= self.committed_zxid {
+        if upto <= self.committed_zxid || self.install_pending.is_some() {
+            // Nothing new, or the runtime's state is not yet the installed snapshot.
             return;
         }
         invariant!(
@@ -421,7 +475,9 @@ impl Node {
     /// requested so far durable? (ZAB-TRUNC-DURABLE: a learner that ACKs NEWLEADER with a TRUNC
     /// still in flight can resurrect the truncated txns after a crash.)
     pub(crate) fn log_durable(&self) -> bool {
-        self.truncate_pending.is_none() && self.durable_zxid == self.last_zxid()
+        self.truncate_pending.is_none()
+            && self.install_pending.is_none()
+            && self.durable_zxid == self.last_zxid()
     }
 
     pub(crate) fn set_role(&mut self, role: Role, out: &mut Effects) {
@@ -477,6 +533,11 @@ impl Node {
     /// Is an epoch write still in flight?
     pub fn durable_epochs_pending(&self) -> bool {
         self.epoch_write_pending
+    }
+
+    /// The base of a snapshot install requested and not yet reported durable.
+    pub fn install_pending(&self) -> Option<Zxid> {
+        self.install_pending.map(|(base, _)| base)
     }
 
     /// The last zxid in the log (requested, not necessarily durable).

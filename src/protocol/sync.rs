@@ -10,9 +10,15 @@
 //! | `p` = leader's last                                   | empty DIFF                    |
 //! | `p` in the leader's log (or its snapshot base)        | DIFF with every txn after `p` |
 //! | `p` > leader's last                                   | TRUNC to leader's last        |
-//! | `p` below the log window                              | SNAP                          |
+//! | `p` below the log window                              | SNAP at `applied`, txns after it |
 //! | `p` missing, predecessor `q` in the same epoch as `p` | TRUNC to `q`, txns after `q`  |
-//! | `p` missing, predecessor in an earlier epoch          | SNAP (ZooKeeper refuses to TRUNC across epochs) |
+//! | `p` missing, predecessor in an earlier epoch          | SNAP at `applied` (ZooKeeper refuses to TRUNC across epochs) |
+//!
+//! A SNAP is based at `applied`, the leader's committed (and applied) zxid, not at its log base:
+//! the runtime serialises its data tree, which is exactly there when it executes the send
+//! (`Effect::SendSnapshot`).
+
+use bytes::Bytes;
 
 use super::config::Bug;
 use super::ids::Zxid;
@@ -28,8 +34,15 @@ pub struct SyncPlan {
 }
 
 /// Chooses the plan for a learner whose last logged zxid is `peer_last`, given the leader's log
-/// `log` over the snapshot `base`.
-pub fn plan_sync(log: &[Proposal], base: Zxid, peer_last: Zxid, bug: Option<Bug>) -> SyncPlan {
+/// `log` over the snapshot `base` and the leader's committed zxid `applied` (`base <= applied`).
+/// A SNAP plan leaves its snapshot bytes empty (the runtime's, `Effect::SendSnapshot`).
+pub fn plan_sync(
+    log: &[Proposal],
+    base: Zxid,
+    applied: Zxid,
+    peer_last: Zxid,
+    bug: Option<Bug>,
+) -> SyncPlan {
     let leader_last = log.last().map_or(base, |p| p.zxid);
     let after = |z: Zxid| {
         log.iter()
@@ -69,11 +82,27 @@ pub fn plan_sync(log: &[Proposal], base: Zxid, peer_last: Zxid, bug: Option<Bug>
             proposals: Vec::new(),
         };
     }
-    if peer_last < base {
-        return SyncPlan {
-            kind: SyncKind::Snap,
-            proposals: log.to_vec(),
+    let snap = || {
+        // Mutant: the snapshot is labelled one txn below the state it holds.
+        let label = match bug {
+            Some(Bug::SnapBaseBelowApplied) => log
+                .iter()
+                .rev()
+                .map(|p| p.zxid)
+                .find(|z| *z < applied)
+                .unwrap_or(base),
+            _ => applied,
         };
+        SyncPlan {
+            kind: SyncKind::Snap {
+                base: label,
+                snapshot: Bytes::new(),
+            },
+            proposals: after(label),
+        }
+    };
+    if peer_last < base {
+        return snap();
     }
     let prev = log
         .iter()
@@ -87,10 +116,7 @@ pub fn plan_sync(log: &[Proposal], base: Zxid, peer_last: Zxid, bug: Option<Bug>
             proposals: after(prev),
         }
     } else {
-        SyncPlan {
-            kind: SyncKind::Snap,
-            proposals: log.to_vec(),
-        }
+        snap()
     }
 }
 
@@ -114,28 +140,31 @@ mod tests {
 
     #[test]
     fn seed_cases() {
+        let plan = |l: &[Proposal], base: Zxid, applied: Zxid, peer: Zxid| {
+            plan_sync(l, base, applied, peer, None)
+        };
+        let snap = |base: Zxid| SyncKind::Snap {
+            base,
+            snapshot: Bytes::new(),
+        };
         let l = log(&[z(1, 1), z(1, 2), z(2, 1)]);
-        assert_eq!(
-            plan_sync(&l, Zxid::ZERO, z(2, 1), None).kind,
-            SyncKind::Diff
-        );
-        let p = plan_sync(&l, Zxid::ZERO, z(1, 1), None);
+        let none = Zxid::ZERO;
+        assert_eq!(plan(&l, none, none, z(2, 1)).kind, SyncKind::Diff);
+        let p = plan(&l, none, none, z(1, 1));
         assert_eq!((p.kind, p.proposals.len()), (SyncKind::Diff, 2));
         assert_eq!(
-            plan_sync(&l, Zxid::ZERO, z(2, 5), None).kind,
+            plan(&l, none, none, z(2, 5)).kind,
             SyncKind::Trunc { to: z(2, 1) }
         );
-        let p = plan_sync(&l, Zxid::ZERO, z(1, 3), None);
+        let p = plan(&l, none, none, z(1, 3));
         assert_eq!(p.kind, SyncKind::Trunc { to: z(1, 2) });
         assert_eq!(p.proposals, log(&[z(2, 1)]));
+        // Across an epoch: SNAP at the leader's committed zxid, with the txns after it.
         let l2 = log(&[z(1, 1), z(3, 1)]);
-        assert_eq!(
-            plan_sync(&l2, Zxid::ZERO, z(2, 1), None).kind,
-            SyncKind::Snap
-        );
-        assert_eq!(
-            plan_sync(&l2, z(1, 1), Zxid::ZERO, None).kind,
-            SyncKind::Snap
-        );
+        let p = plan(&l2, none, z(1, 1), z(2, 1));
+        assert_eq!((p.kind, p.proposals), (snap(z(1, 1)), log(&[z(3, 1)])));
+        // Below the log base (the log is [3:1] over a snapshot at 1:1).
+        let p = plan(&l2[1..], z(1, 1), z(1, 1), Zxid::ZERO);
+        assert_eq!((p.kind, p.proposals), (snap(z(1, 1)), log(&[z(3, 1)])));
     }
 }

@@ -16,6 +16,12 @@
 //! createSession — which the leader copies into the `TxnHeader` ([`Applier::expect_request`]). A
 //! committed txn that nobody here waits for (server-made, or prepared for another server's
 //! client) is applied all the same.
+//!
+//! SNAP, both ends (spec/zab.md §4.3): on a leader, [`snap_message`] serialises the tree for
+//! `Effect::SendSnapshot` (the tree must be at the snapshot's base: the core's contract); on a
+//! learner, once `storage_exec` made the received snapshot durable, [`Applier::install`] replaces
+//! the tree with it and moves the applied zxid to its base, before the driver feeds
+//! `Input::SnapshotInstalled`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -23,7 +29,7 @@ use std::time::Instant;
 
 use tokio::sync::oneshot;
 
-use crate::protocol::{Proposal, Zxid};
+use crate::protocol::{PeerMsg, Proposal, SyncKind, Zxid};
 use crate::server::client::ConnHandle;
 use crate::server::ops::{notification_frame, write_reply_frame};
 use crate::server::pipeline::RequestKey;
@@ -144,6 +150,45 @@ impl Applier {
         Ok(())
     }
 
+    /// A learner's installed SNAP (durable already): `tree` becomes the snapshot's, applied up to
+    /// `base`, and the session table is rebuilt from its sessions. Returns the waiters for txns
+    /// at or below `base` and every waiter for a forwarded request (whose zxid is unknown here):
+    /// their txns may be in the snapshot or replaced by it, so no reply would come from here
+    /// (the driver refuses them; a learner syncing serves no clients, so there are none today).
+    pub fn install(
+        &mut self,
+        tree: &mut DataTree,
+        installed: DataTree,
+        base: Zxid,
+        shared: &Shared,
+    ) -> Vec<Waiter> {
+        assert_eq!(
+            installed.last_processed_zxid() as u64,
+            base.0,
+            "install: the snapshot's tree is not at its base"
+        );
+        *tree = installed;
+        self.applied = base;
+        self.txns_since_snapshot = 0;
+        shared.last_zxid.store(base.0 as i64, Ordering::SeqCst);
+        let now = shared.now_ms();
+        shared.with_sessions(|t| {
+            let stale: Vec<i64> = t.iter().map(|(id, _)| id).collect();
+            for id in stale {
+                t.remove(id);
+            }
+            for (&id, &timeout) in tree.sessions() {
+                t.add(id, timeout.max(0) as u32, now);
+            }
+        });
+        let kept = self.waiters.split_off(&Zxid(base.0 + 1));
+        let mut orphans: Vec<Waiter> = std::mem::replace(&mut self.waiters, kept)
+            .into_values()
+            .collect();
+        orphans.extend(std::mem::take(&mut self.by_request).into_values());
+        orphans
+    }
+
     fn apply_one(
         &mut self,
         tree: &mut DataTree,
@@ -211,5 +256,91 @@ impl Applier {
             }
         }
         Ok(())
+    }
+}
+
+/// `Effect::SendSnapshot` on a leader: the SNAP carrying `tree` (ZooKeeper's snapshot payload:
+/// body, seal, `ZxidDigest`), which must be exactly at `base` — the core's contract, checked.
+pub fn snap_message(
+    tree: &DataTree,
+    base: Zxid,
+    proposals: Vec<Proposal>,
+    committed: Zxid,
+) -> Result<PeerMsg, ServerError> {
+    let at = tree.last_processed_zxid() as u64;
+    if at != base.0 {
+        return Err(ServerError::Fatal(format!(
+            "SNAP at {base} requested, but the tree is at {}",
+            Zxid(at)
+        )));
+    }
+    let snapshot = crate::server::recovery::snapshot_payload(tree).into();
+    Ok(PeerMsg::Sync {
+        kind: SyncKind::Snap { base, snapshot },
+        proposals,
+        committed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::config::ServerConfig;
+    use crate::server::sessions::SessionTracker;
+    use crate::tree::txn::TxnHeader;
+
+    fn with_session(tree: &mut DataTree, id: i64, zxid: i64) {
+        let hdr = TxnHeader {
+            client_id: id,
+            cxid: 0,
+            zxid,
+            time_ms: 0,
+            txn_type: 0,
+        };
+        tree.apply(&hdr, &Txn::CreateSession { timeout_ms: 5000 });
+    }
+
+    /// The learner's tree becomes the installed snapshot: the applied zxid moves to its base,
+    /// the session table holds exactly the snapshot's sessions, and the waiters for txns the
+    /// snapshot covers, and for forwarded requests (zxid unknown), are handed back.
+    #[test]
+    fn install_replaces_the_tree_and_moves_the_applied_zxid() {
+        let config = ServerConfig::standalone("/nonexistent".into(), 0, 2000);
+        let (node_tx, _inbox) = mpsc::channel(1);
+        let shared = Shared::new(
+            config.clone(),
+            DataTree::new(),
+            SessionTracker::new(config.tick_ms),
+            node_tx,
+            0,
+        );
+        let mut mine = DataTree::new();
+        with_session(&mut mine, 1, 1);
+        shared.with_sessions(|t| t.add(1, 5000, 0));
+        let mut applier = Applier::new(Zxid(1));
+        let (tx_low, _rx_low) = oneshot::channel();
+        let (tx_high, _rx_high) = oneshot::channel();
+        applier.expect(Zxid(3), Waiter::Handshake(tx_low));
+        applier.expect(Zxid(9), Waiter::Handshake(tx_high));
+        let (tx_forwarded, _rx_forwarded) = oneshot::channel();
+        applier.expect_request((7, Some(1)), Waiter::Handshake(tx_forwarded));
+        let mut leaders = DataTree::new();
+        with_session(&mut leaders, 2, 2);
+        with_session(&mut leaders, 3, 5);
+        let orphans = applier.install(&mut mine, leaders, Zxid(5), &shared);
+        assert_eq!(
+            orphans.len(),
+            2,
+            "the waiter at or below the base and the forwarded one"
+        );
+        assert_eq!(applier.waiting(), 1);
+        assert_eq!(applier.applied(), Zxid(5));
+        assert_eq!(mine.last_processed_zxid(), 5);
+        assert_eq!(mine.sessions().keys().copied().collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(shared.last_zxid.load(Ordering::SeqCst), 5);
+        let tracked: Vec<i64> = shared.with_sessions(|t| t.iter().map(|(id, _)| id).collect());
+        assert_eq!(tracked, [2, 3]);
     }
 }

@@ -5,8 +5,12 @@
 //! — into an [`Input`] for `Node::step`, and then executes the node's effects in the order it
 //! pushed them:
 //!
-//! - `PersistTxns`, `PersistEpoch`, `TruncateLog` → [`StorageExec`] (group commit; the disk's
-//!   confirmations come back as `Input::Persisted` / `EpochPersisted` / `Truncated`);
+//! - `PersistTxns` (with its commit watermark), `PersistEpoch`, `TruncateLog`, `InstallSnapshot`
+//!   → [`StorageExec`] (group commit; the disk's confirmations come back as `Input::Persisted` /
+//!   `EpochPersisted` / `Truncated`, and an installed SNAP as `StorageEvent::SnapshotInstalled`:
+//!   [`Applier::install`] replaces the tree, then `Input::SnapshotInstalled`);
+//! - `SendSnapshot` → `apply::snap_message` (the tree serialised at the SNAP's base), then sent
+//!   like `Send`;
 //! - `Commit { upto }` → [`Applier::apply_committed`] under the tree lock (tree, watch events,
 //!   replies);
 //! - `Send` → [`PeerNet::send`] (a `Fenced` refusal is expected: the link broke and its `Lost`
@@ -38,17 +42,15 @@
 //! leader restarts every session's deadline when it starts serving.
 //!
 //! Syncing: the leader logs `sending DIFF|TRUNC|SNAP to server N` and counts each kind
-//! ([`ServerStats`]); the learner logs `synced with leader N by DIFF|TRUNC|SNAP`. A SNAP is sent
-//! only while the leader's log reaches back to zxid 0 (its base is 0): the core's SNAP carries the
-//! leader's log, not a tree snapshot, so a learner can only rebuild its tree from it when it
-//! holds every txn. A leader whose log has a snapshot base refuses to send a SNAP (an error
-//! names the learner, which stays out of the ensemble).
+//! ([`ServerStats`]); the learner logs `synced with leader N by DIFF|TRUNC|SNAP` (for a SNAP once
+//! the leader's tree snapshot is durable and installed). A SNAP carries the leader's tree at its
+//! committed zxid (ZooKeeper's snapshot payload, digest included) and the proposals after it, so
+//! a leader whose log was compacted past a learner's zxid still syncs it.
 //!
-//! Memory: in standalone mode every snapshot that reached the disk (every `snapCount` applied
-//! txns, written off the task) is fed back as `Input::Compacted { upto }`, so the core's
-//! in-memory log is bounded by `snapCount` (`spec/server.md` "The write path" has the
-//! measurement). In an ensemble it is not fed (a compacted leader could not sync a learner
-//! behind its base), so the log holds every txn since start-up.
+//! Memory: every snapshot that reached the disk (every `snapCount` applied txns, written off the
+//! task) is fed back as `Input::Compacted { upto }`, in standalone and ensemble mode alike, so the
+//! core's in-memory log is bounded by `snapCount` (`spec/server.md` "The write path" has the
+//! measurement); a learner behind the leader's log base gets a SNAP.
 //!
 //! Besides writes, the driver owns the session clock, the container/TTL reaper (leader only),
 //! snapshots every `snapCount` txns (serialised off the task) and autopurge.
@@ -66,7 +68,7 @@ use crate::protocol::{
     DurableState, Effect, Effects, Input, LeaderPhase, LearnerPhase, LearnerStage, Node,
     NodeConfig, PeerMsg, PeerState, RejectReason, Role, ServerId, SyncKind, Zxid,
 };
-use crate::server::apply::{Applier, Waiter};
+use crate::server::apply::{snap_message, Applier, Waiter};
 use crate::server::peers::{PeerEvent, PeerNet, SendError};
 pub use crate::server::pipeline::NodeMsg;
 use crate::server::pipeline::{Pipeline, Prepared};
@@ -168,6 +170,8 @@ pub struct Driver<S: Storage + 'static> {
     held: VecDeque<(ServerId, PeerMsg)>,
     /// Client `sync`s between `Input::Sync` and their reply.
     syncs: Syncs,
+    /// The leader whose SNAP is being installed (its log line waits for the install).
+    snap_from: Option<ServerId>,
 }
 
 type TreeGuard<'a> = Option<MutexGuard<'a, DataTree>>;
@@ -204,6 +208,7 @@ impl<S: Storage + 'static> Driver<S> {
             forwarded: VecDeque::new(),
             held: VecDeque::new(),
             syncs: Syncs::new(),
+            snap_from: None,
             inbox,
             shared,
         }
@@ -280,9 +285,11 @@ impl<S: Storage + 'static> Driver<S> {
             StorageEvent::Persisted(upto) => Input::Persisted { upto },
             StorageEvent::EpochPersisted => Input::EpochPersisted,
             StorageEvent::Truncated(after) => Input::Truncated { after },
-            // In an ensemble the log is kept whole (see the module docs).
-            StorageEvent::SnapshotDurable(_) if self.peers.is_some() => return Ok(()),
             StorageEvent::SnapshotDurable(upto) => Input::Compacted { upto },
+            StorageEvent::SnapshotInstalled { base, tree } => {
+                self.install_sync_snapshot(base, *tree).await;
+                Input::SnapshotInstalled { base }
+            }
             StorageEvent::Failed(e) => {
                 return Err(ServerError::LogFailed(GroupCommitError::Failed(e)))
             }
@@ -314,11 +321,13 @@ impl<S: Storage + 'static> Driver<S> {
                 .node
                 .learning()
                 .is_some_and(|l| l.leader == *from && l.phase == LearnerPhase::AwaitSync);
-            if awaiting {
-                tracing::info!("synced with leader {} by {}", from.0, sync_name(kind));
-                if *kind == SyncKind::Snap {
-                    self.install_sync_snapshot();
+            match kind {
+                // Logged once the snapshot is installed (`install_sync_snapshot`).
+                SyncKind::Snap { .. } if awaiting => self.snap_from = Some(*from),
+                _ if awaiting => {
+                    tracing::info!("synced with leader {} by {}", from.0, sync_name(kind))
                 }
+                _ => {}
             }
         }
         self.step(input, &mut None).await
@@ -354,20 +363,21 @@ impl<S: Storage + 'static> Driver<S> {
         Ok(())
     }
 
-    /// A learner got a SNAP. The single place where a snapshot sync touches the tree.
-    ///
-    /// Today the core's SNAP carries the leader's whole log (a leader sends one only while its
-    /// log base is 0, see `send`), not a tree snapshot: the core keeps my committed prefix — it
-    /// asserts that the leader's log holds it (ZAB-SNAP) — and replaces only what is above it.
-    /// My tree is exactly that prefix applied (the applier's zxid is the core's committed zxid),
-    /// so it stays, and the txns above it are applied as they commit. Installing a tree
-    /// snapshot (the SNAP of a compacted leader) will replace the tree and the applier's zxid
-    /// here.
-    fn install_sync_snapshot(&mut self) {
-        debug_assert_eq!(
-            self.applier.applied(),
-            self.node.committed_zxid().max(self.node.log_base())
-        );
+    /// A learner's SNAP is durable (`Effect::InstallSnapshot` → `StorageExec::install_snapshot`):
+    /// the single place where a snapshot sync touches the tree. The leader's tree at `base`
+    /// replaces mine and the applier's zxid moves to `base` ([`Applier::install`]); the
+    /// proposals the SNAP carried after `base` are applied as they commit, which the core holds
+    /// back until it is fed `Input::SnapshotInstalled`.
+    async fn install_sync_snapshot(&mut self, base: Zxid, installed: DataTree) {
+        let shared = Arc::clone(&self.shared);
+        let mut guard = shared.tree.lock().await;
+        let orphans = self.applier.install(&mut guard, installed, base, &shared);
+        drop(guard);
+        orphans.into_iter().for_each(refuse_waiter);
+        match self.snap_from.take() {
+            Some(leader) => tracing::info!("synced with leader {} by SNAP", leader.0),
+            None => tracing::info!(%base, "installed a SNAP"),
+        }
     }
 
     /// One input through the core, then its effects in order, then the role bookkeeping.
@@ -402,11 +412,32 @@ impl<S: Storage + 'static> Driver<S> {
         tree: &mut TreeGuard<'a>,
     ) -> Result<(), ServerError> {
         match effect {
-            Effect::PersistTxns { proposals, .. } => self.storage.persist_txns(&proposals),
+            Effect::PersistTxns {
+                proposals,
+                committed,
+            } => self.storage.persist_txns(&proposals, committed),
             Effect::PersistEpoch { accepted, current } => {
                 self.storage.persist_epochs(accepted, current)
             }
             Effect::TruncateLog { after } => self.storage.truncate(after),
+            Effect::InstallSnapshot { base, snapshot } => {
+                self.storage.install_snapshot(base, snapshot)
+            }
+            Effect::SendSnapshot {
+                to,
+                base,
+                proposals,
+                committed,
+            } => {
+                let msg = match tree.as_ref() {
+                    Some(guard) => snap_message(guard, base, proposals, committed)?,
+                    None => {
+                        let guard = self.shared.tree.lock().await;
+                        snap_message(&guard, base, proposals, committed)?
+                    }
+                };
+                self.send(to, msg)
+            }
             Effect::Commit { upto } => self.apply(upto, tree).await,
             Effect::Proposed { zxid } => {
                 self.write_outcome = Some(Ok(Some(zxid)));
@@ -464,24 +495,15 @@ impl<S: Storage + 'static> Driver<S> {
         }
     }
 
-    /// `Effect::Send`; a sync message is logged and counted (and a SNAP refused, see the module
-    /// docs). A refusal because the link is down is expected: the core learns of the break from
-    /// `PeerLost` or its timers.
+    /// `Effect::Send` (and the SNAP built for `Effect::SendSnapshot`); a sync message is logged
+    /// and counted. A refusal because the link is down is expected: the core learns of the break
+    /// from `PeerLost` or its timers.
     fn send(&mut self, to: ServerId, msg: PeerMsg) -> Result<(), ServerError> {
         if let PeerMsg::Sync { kind, .. } = &msg {
-            if *kind == SyncKind::Snap && self.node.log_base() > Zxid::ZERO {
-                tracing::error!(
-                    "cannot sync server {to}: it needs a SNAP, and this leader's log starts at \
-                     snapshot {} (a SNAP carrying a tree snapshot is not implemented); server \
-                     {to} stays out of the ensemble",
-                    self.node.log_base()
-                );
-                return Ok(());
-            }
             let counter = match kind {
                 SyncKind::Diff => &self.shared.stats.diff_count,
                 SyncKind::Trunc { .. } => &self.shared.stats.trunc_count,
-                SyncKind::Snap => &self.shared.stats.snap_count,
+                SyncKind::Snap { .. } => &self.shared.stats.snap_count,
             };
             counter.fetch_add(1, Ordering::Relaxed);
             tracing::info!("sending {} to server {}", sync_name(kind), to.0);
@@ -919,7 +941,7 @@ fn sync_name(kind: &SyncKind) -> &'static str {
     match kind {
         SyncKind::Diff => "DIFF",
         SyncKind::Trunc { .. } => "TRUNC",
-        SyncKind::Snap => "SNAP",
+        SyncKind::Snap { .. } => "SNAP",
     }
 }
 

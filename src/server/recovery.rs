@@ -8,21 +8,18 @@
 //! snapshot at the last zxid when anything was replayed (as ZooKeeper 3.8 does), with the digest
 //! record ([`snapshot_payload`]); the driver's periodic snapshots use the same payload.
 //!
-//! Standalone, the [`DurableState`] handed to the core therefore has `log_base` = that snapshot's
-//! zxid and an empty in-memory log: every txn on disk is in the tree, and a one-voter ensemble
-//! has nothing to sync. Everything on disk counts as committed: a one-voter ensemble commits a
-//! txn as soon as it is durable (its own ACK is a quorum), so a txn that reached the log before a
-//! crash was either acknowledged or would have been committed by the next election's initial
-//! history.
-//!
-//! An ensemble member cannot tell from its disk which logged txns were committed (the storage
-//! API does not record the commit watermark yet), and a txn it logged but the ensemble never
-//! committed may be truncated by its next leader. So its tree is the newest snapshot only — a
-//! snapshot is always of applied, hence committed, txns — and the txns logged after it go to the
-//! core as its uncommitted log (`log_base` = the snapshot's zxid, `committed` = the same): they
-//! reach the tree when a leader commits them, or are cut by a TRUNC. No start-up snapshot is
-//! written (it would hold txns that may never commit), except the empty tree's at zxid 0 in a
-//! fresh directory.
+//! Which logged txns are committed is the [`CommitRule`]'s, and [`recover`] picks it from the
+//! configuration ([`CommitRule::for_config`]): for a one-voter ensemble (no `server.N` lines)
+//! every txn on disk is committed (its own ACK is a quorum, so a txn that reached the log before
+//! a crash was either acknowledged or would have been committed by the next election's initial
+//! history, and ZooKeeper's own data directories carry no watermark); an ensemble member (voter
+//! or observer, [`CommitRule::Watermark`]) counts only the txns up to the commit watermark
+//! recorded with the log (`storage/watermark.rs`), or up to its snapshot when none was recorded:
+//! a txn it logged but the ensemble never committed may be truncated by its next leader. The
+//! tree gets the committed txns, the start-up snapshot is taken at the last of them (so it never
+//! holds a txn that may not commit), and the [`DurableState`] handed to the core has `log_base` =
+//! that zxid and the logged txns after it as its uncommitted log, each checked to decode, for the
+//! next sync to commit or truncate.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -66,6 +63,61 @@ pub fn snapshot_payload(tree: &DataTree) -> Vec<u8> {
     snapshot::payload_with_digest(&tree.serialize_snapshot(), &digest)
 }
 
+/// A snapshot payload received in a SNAP at `base`, decoded: the seal must match, and a
+/// `ZxidDigest` at `base` must equal the decoded tree's digest (a leader's snapshot always
+/// carries one: [`snapshot_payload`]). The tree's last processed zxid is set to `base`.
+pub fn decode_leader_snapshot(
+    base: Zxid,
+    payload: &[u8],
+) -> Result<DataTree, crate::storage::StorageError> {
+    let corrupt = |reason: String| crate::storage::StorageError::Corrupt {
+        file: PathBuf::from(format!("<SNAP at {base}>")),
+        offset: 0,
+        reason,
+    };
+    let (mut tree, digest) = snapshot::decode_payload(payload, DataTree::read_snapshot)
+        .map_err(|e| corrupt(e.to_string()))?;
+    match digest {
+        Some(d) if d.zxid == base.0 as i64 && d.version == DIGEST_VERSION => {
+            if d.digest != tree.digest() {
+                return Err(corrupt(format!(
+                    "digest {} differs from the tree's {}",
+                    d.digest,
+                    tree.digest()
+                )));
+            }
+        }
+        other => {
+            return Err(corrupt(format!(
+                "expected a version-{DIGEST_VERSION} digest at {base}, found {other:?}"
+            )))
+        }
+    }
+    tree.set_last_processed_zxid(base.0 as i64);
+    Ok(tree)
+}
+
+/// Which recovered txns count as committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommitRule {
+    /// Every logged txn (a one-voter ensemble).
+    EveryLogged,
+    /// The txns up to the recorded commit watermark, or the snapshot's when none was recorded (a
+    /// voter among several, or an observer).
+    Watermark,
+}
+
+impl CommitRule {
+    /// The rule for `config`: [`CommitRule::Watermark`] for an ensemble member (`myid` set),
+    /// [`CommitRule::EveryLogged`] for a one-voter ensemble.
+    pub fn for_config(config: &ServerConfig) -> CommitRule {
+        match config.my_id {
+            Some(_) => CommitRule::Watermark,
+            None => CommitRule::EveryLogged,
+        }
+    }
+}
+
 /// The data tree a data directory holds, and what checking ZooKeeper's digests found.
 #[derive(Debug)]
 pub struct RebuiltTree {
@@ -107,6 +159,14 @@ impl RebuiltTree {
 /// snapshot's once the tree reaches its zxid (a digest older than the snapshot is ignored), and
 /// each txn's after applying it once the snapshot's has been reached.
 pub fn rebuild_tree(recovered: &crate::storage::Recovered) -> Result<RebuiltTree, ServerError> {
+    rebuild_tree_upto(recovered, recovered.last_logged_zxid)
+}
+
+/// [`rebuild_tree`] applying only the logged txns up to `upto` (the snapshot is always loaded).
+pub fn rebuild_tree_upto(
+    recovered: &crate::storage::Recovered,
+    upto: u64,
+) -> Result<RebuiltTree, ServerError> {
     let mut out = RebuiltTree {
         tree: DataTree::new(),
         replayed: 0,
@@ -135,6 +195,9 @@ pub fn rebuild_tree(recovered: &crate::storage::Recovered) -> Result<RebuiltTree
         if hdr.zxid <= out.tree.last_processed_zxid() {
             continue; // fuzzy snapshot overlap: already in the tree
         }
+        if *zxid > upto {
+            break; // not known committed: the core's log tail
+        }
         out.tree.apply(&hdr, &txn);
         out.replayed += 1;
         if let Some(d) = pending {
@@ -152,13 +215,18 @@ pub fn rebuild_tree(recovered: &crate::storage::Recovered) -> Result<RebuiltTree
     let last_zxid = out
         .tree
         .last_processed_zxid()
-        .max(recovered.last_logged_zxid as i64);
+        .max(recovered.last_logged_zxid.min(upto) as i64);
     out.tree.set_last_processed_zxid(last_zxid);
     Ok(out)
 }
 
-/// Recovers `dataDir`/`dataLogDir` and builds the core's durable state.
+/// Recovers `dataDir`/`dataLogDir` under the rule `config` calls for ([`CommitRule::for_config`]).
 pub fn recover(config: &ServerConfig) -> Result<Recovered, ServerError> {
+    recover_with(config, CommitRule::for_config(config))
+}
+
+/// Recovers `dataDir`/`dataLogDir` and builds the core's durable state under `rule`.
+pub fn recover_with(config: &ServerConfig, rule: CommitRule) -> Result<Recovered, ServerError> {
     let mut sc = StorageConfig::new(config.data_dir.clone());
     sc.data_log_dir = config.data_log_dir.clone();
     sc.snap_count = config.snap_count.max(2);
@@ -167,17 +235,13 @@ pub fn recover(config: &ServerConfig) -> Result<Recovered, ServerError> {
         .max(config.jute_max_buffer_bytes.saturating_mul(2));
     // The start-up snapshot below makes logs-without-snapshot impossible for directories we
     // created; ZooKeeper's `snapshot.trust.empty` default (false) still applies otherwise.
-    let (storage, mut recovered) = FileStorage::open(sc.clone())?;
-    // An ensemble member keeps what was logged after the snapshot out of the tree.
-    let logged_after_snapshot = match config.my_id {
-        Some(_) => {
-            let snapshot_zxid = recovered.snapshot.as_ref().map_or(0, |(z, _)| *z);
-            recovered.last_logged_zxid = snapshot_zxid;
-            Some(std::mem::take(&mut recovered.txns_after))
-        }
-        None => None,
+    let (storage, recovered) = FileStorage::open(sc.clone())?;
+    let snap_zxid = recovered.snapshot.as_ref().map_or(0, |(z, _)| *z);
+    let upto = match rule {
+        CommitRule::EveryLogged => recovered.last_logged_zxid,
+        CommitRule::Watermark => recovered.committed.unwrap_or(0).max(snap_zxid),
     };
-    let rebuilt = rebuild_tree(&recovered)?;
+    let rebuilt = rebuild_tree_upto(&recovered, upto)?;
     let tree = rebuilt.tree;
     let last_zxid = tree.last_processed_zxid();
     tracing::info!(
@@ -187,6 +251,7 @@ pub fn recover(config: &ServerConfig) -> Result<Recovered, ServerError> {
         last_zxid = format_args!("{last_zxid:#x}"),
         accepted_epoch = recovered.accepted_epoch,
         current_epoch = recovered.current_epoch,
+        committed = ?recovered.committed,
         "recovered"
     );
     if recovered.snapshot.as_ref().map(|(z, _)| *z as i64) != Some(last_zxid)
@@ -195,19 +260,20 @@ pub fn recover(config: &ServerConfig) -> Result<Recovered, ServerError> {
         let payload = snapshot_payload(&tree);
         crate::storage::snapshot::write_snapshot(&sc.snap_dir(), last_zxid as u64, &payload)?;
     }
-    let mut durable = durable_state(
+    let tail = uncommitted_log(&recovered.txns_after, last_zxid as u64)?;
+    if !tail.is_empty() {
+        tracing::info!(
+            uncommitted = tail.len(),
+            last_logged = %tail[tail.len() - 1].zxid,
+            "txns logged after the commit watermark wait for a leader's commit"
+        );
+    }
+    let durable = durable_state(
         recovered.accepted_epoch,
         recovered.current_epoch,
         last_zxid as u64,
+        tail,
     )?;
-    if let Some(txns) = logged_after_snapshot {
-        durable.log = uncommitted_log(txns, last_zxid as u64)?;
-        tracing::info!(
-            uncommitted = durable.log.len(),
-            last_logged = %durable.last_zxid(),
-            "txns logged after the snapshot wait for a leader's commit"
-        );
-    }
     let sessions: BTreeMap<i64, u32> = tree
         .sessions()
         .iter()
@@ -230,30 +296,31 @@ pub fn recover(config: &ServerConfig) -> Result<Recovered, ServerError> {
     })
 }
 
-/// An ensemble member's txns logged after its snapshot at `base`, as the core's log; each must
-/// decode (a record that does not is reported now, not when a leader commits it).
-fn uncommitted_log(txns: Vec<(u64, Vec<u8>)>, base: u64) -> Result<Vec<Proposal>, ServerError> {
-    txns.into_iter()
+/// The txns logged after `base` (the last committed zxid), as the core's uncommitted log; each
+/// must decode (a record that does not is reported now, not when a leader commits it).
+fn uncommitted_log(txns: &[(u64, Vec<u8>)], base: u64) -> Result<Vec<Proposal>, ServerError> {
+    txns.iter()
         .filter(|(zxid, _)| *zxid > base)
         .map(|(zxid, payload)| {
-            crate::tree::txn::decode_logged(&payload).map_err(|e| {
+            crate::tree::txn::decode_logged(payload).map_err(|e| {
                 ServerError::Recovery(format!("logged txn {zxid:#x} does not decode: {e}"))
             })?;
             Ok(Proposal {
-                zxid: Zxid(zxid),
-                data: bytes::Bytes::from(payload),
+                zxid: Zxid(*zxid),
+                data: bytes::Bytes::from(payload.clone()),
             })
         })
         .collect()
 }
 
-/// The core's view of a recovered disk whose every txn up to `last_zxid` is in the tree (and in
-/// the start-up snapshot): the epochs from their files, an empty in-memory log above
-/// `log_base = last_zxid`, everything committed.
+/// The core's view of a recovered disk whose every txn up to `last_zxid` is committed and in the
+/// tree (and in the start-up snapshot): the epochs from their files, `log_base = last_zxid`
+/// committed, and `tail` (the logged txns after it, not known committed) as the log.
 pub fn durable_state(
     accepted_epoch: u64,
     current_epoch: u64,
     last_zxid: u64,
+    tail: Vec<Proposal>,
 ) -> Result<DurableState, ServerError> {
     let epoch = |value: u64, name: &str| {
         u32::try_from(value).map(Epoch).map_err(|_| {
@@ -265,7 +332,131 @@ pub fn durable_state(
         accepted_epoch: epoch(accepted_epoch, "acceptedEpoch")?,
         current_epoch: epoch(current_epoch, "currentEpoch")?,
         log_base: base,
-        log: Vec::new(),
+        log: tail,
         committed: base,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::Storage;
+    use crate::tree::txn::{encode, Txn, TxnHeader};
+
+    fn session_txn(zxid: u64) -> Vec<u8> {
+        let hdr = TxnHeader {
+            client_id: zxid as i64,
+            cxid: 0,
+            zxid: zxid as i64,
+            time_ms: 0,
+            txn_type: 0,
+        };
+        encode(&hdr, &Txn::CreateSession { timeout_ms: 30_000 })
+    }
+
+    /// Logs three createSession txns under epoch 1, recording the commit watermark
+    /// `watermark(c)` with the c-th (none when it returns `None`).
+    fn log_three(dir: &std::path::Path, watermark: impl Fn(u64) -> Option<u64>) {
+        let (mut storage, _) = FileStorage::open(StorageConfig::new(dir)).expect("open");
+        storage
+            .save_snapshot(0, &snapshot_payload(&DataTree::new()))
+            .expect("snapshot.0");
+        storage.set_current_epoch(1).expect("epoch");
+        storage.set_accepted_epoch(1).expect("epoch");
+        for c in 1..=3 {
+            storage
+                .append(E1 | c, &session_txn(E1 | c))
+                .expect("append");
+            if let Some(w) = watermark(c) {
+                storage.set_committed(w);
+            }
+            storage.sync().expect("sync");
+        }
+    }
+
+    const E1: u64 = 1 << 32;
+
+    /// Three createSession txns logged, the watermark recorded at the second: an ensemble member
+    /// (`myid` set: the watermark rule) applies two and keeps the third as its uncommitted log;
+    /// a one-voter server applies all three. `recover` picks the rule from the configuration.
+    #[test]
+    fn the_watermark_rule_keeps_the_uncommitted_tail_out_of_the_tree() {
+        for (my_id, rule, applied, tail) in [
+            (Some(1), CommitRule::Watermark, 2, vec![Zxid(E1 | 3)]),
+            (None, CommitRule::EveryLogged, 3, vec![]),
+        ] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let mut config = ServerConfig::standalone(dir.path().to_path_buf(), 0, 2000);
+            config.my_id = my_id;
+            assert_eq!(CommitRule::for_config(&config), rule);
+            log_three(dir.path(), |c| Some(E1 | (c - 1)));
+            let r = recover(&config).expect("recover");
+            assert_eq!(r.last_zxid as u64, E1 | applied, "{rule:?}");
+            assert_eq!(r.tree.sessions().len() as u64, applied, "{rule:?}");
+            assert_eq!(r.durable.log_base, Zxid(E1 | applied));
+            assert_eq!(r.durable.committed, Zxid(E1 | applied));
+            let logged: Vec<Zxid> = r.durable.log.iter().map(|p| p.zxid).collect();
+            assert_eq!(logged, tail, "{rule:?}");
+        }
+    }
+
+    /// An ensemble member whose log carries no watermark (written before the watermark existed,
+    /// or by ZooKeeper) trusts only its snapshot: the tree is the snapshot's, every logged txn
+    /// is its uncommitted log, and the start-up snapshot stays the one at zxid 0.
+    #[test]
+    fn an_ensemble_member_without_a_watermark_keeps_every_logged_txn_out_of_the_tree() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = ServerConfig::standalone(dir.path().to_path_buf(), 0, 2000);
+        config.my_id = Some(2);
+        log_three(dir.path(), |_| None);
+        let mut r = recover(&config).expect("recover");
+        assert_eq!(r.last_zxid, 0);
+        assert!(r.tree.sessions().is_empty());
+        assert_eq!(r.durable.log_base, Zxid::ZERO);
+        let logged: Vec<Zxid> = r.durable.log.iter().map(|p| p.zxid).collect();
+        assert_eq!(logged, [Zxid(E1 | 1), Zxid(E1 | 2), Zxid(E1 | 3)]);
+        assert_eq!(r.session_ids.next_id() >> 56, 2, "session ids carry myid");
+        drop(r);
+        let (_, recovered) = FileStorage::open(StorageConfig::new(dir.path())).expect("reopen");
+        assert_eq!(recovered.snapshot.map(|(z, _)| z), Some(0));
+    }
+
+    /// A SNAP's snapshot as the leader builds it decodes on the learner at the same base; a
+    /// flipped byte or the wrong base is refused.
+    #[test]
+    fn a_leader_snapshot_round_trips_and_bad_bytes_are_refused() {
+        let mut tree = DataTree::new();
+        let hdr = TxnHeader {
+            client_id: 7,
+            cxid: 0,
+            zxid: 5,
+            time_ms: 0,
+            txn_type: 0,
+        };
+        tree.apply(&hdr, &Txn::CreateSession { timeout_ms: 30_000 });
+        let msg = crate::server::apply::snap_message(&tree, Zxid(5), vec![], Zxid(5))
+            .expect("tree at its base");
+        let crate::protocol::PeerMsg::Sync {
+            kind: crate::protocol::SyncKind::Snap { base, snapshot },
+            ..
+        } = msg
+        else {
+            panic!("not a SNAP: {msg:?}");
+        };
+        let installed = decode_leader_snapshot(base, &snapshot).expect("decodes");
+        assert_eq!(installed.last_processed_zxid(), 5);
+        assert_eq!(installed.sessions(), tree.sessions());
+        assert!(
+            decode_leader_snapshot(Zxid(4), &snapshot).is_err(),
+            "wrong base"
+        );
+        let mut bad = snapshot.to_vec();
+        let mid = bad.len() / 2;
+        bad[mid] ^= 0x40;
+        assert!(decode_leader_snapshot(base, &bad).is_err(), "flipped byte");
+        assert!(
+            crate::server::apply::snap_message(&tree, Zxid(4), vec![], Zxid(5)).is_err(),
+            "the tree is not at the requested base"
+        );
+    }
 }

@@ -10,8 +10,8 @@
 //! bounded channel; the driver feeds each back to `Node::step` as the matching `Input`.
 //!
 //! Generic over [`Storage`]: the server runs it on `FileStorage`, tests on `MemStorage`. The
-//! `committed` watermark of `PersistTxns` is not written: the storage API has no place for it
-//! yet; `server/recovery.rs` says how each mode recovers without it.
+//! `committed` watermark of `PersistTxns` travels with its appends and is recorded with their
+//! batch (`Storage::set_committed`); recovery reads it back (`server/recovery.rs`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,6 +44,14 @@ pub enum StorageEvent {
     EpochPersisted,
     /// The truncation after `after` is durable: `Input::Truncated { after }`.
     Truncated(Zxid),
+    /// The leader's snapshot at `base` (a SNAP) is durable: the driver installs `tree` and
+    /// feeds `Input::SnapshotInstalled { base }`.
+    SnapshotInstalled {
+        /// The snapshot's zxid.
+        base: Zxid,
+        /// The decoded snapshot, applied up to `base`.
+        tree: Box<DataTree>,
+    },
     /// A snapshot of every txn up to this zxid is durable (written and fsynced, its directory
     /// too): `Input::Compacted { upto }`.
     SnapshotDurable(Zxid),
@@ -103,12 +111,13 @@ impl<S: Storage + 'static> StorageExec<S> {
             .ok_or(ServerError::LogFailed(GroupCommitError::Closed))
     }
 
-    /// `Effect::PersistTxns`: queues the appends (never blocks). Each proposal's data is the
-    /// txn's `TxnHeader` + record bytes, whose header zxid storage checks against the proposal's.
-    pub fn persist_txns(&self, proposals: &[Proposal]) -> Result<(), ServerError> {
+    /// `Effect::PersistTxns`: queues the appends (never blocks), each carrying the commit
+    /// watermark `committed`. Each proposal's data is the txn's `TxnHeader` + record bytes,
+    /// whose header zxid storage checks against the proposal's.
+    pub fn persist_txns(&self, proposals: &[Proposal], committed: Zxid) -> Result<(), ServerError> {
         let log = self.log()?;
         for p in proposals {
-            match log.try_submit(p.zxid.0, p.data.to_vec()) {
+            match log.try_submit_committed(p.zxid.0, p.data.to_vec(), committed.0) {
                 Ok(None) => {}
                 Ok(Some(_)) => {
                     // The driver bounds what is in flight below the capacity: a bug.
@@ -144,6 +153,26 @@ impl<S: Storage + 'static> StorageExec<S> {
                 Ok(()) => StorageEvent::Truncated(after),
                 Err(e) => StorageEvent::Failed(Arc::new(e)),
             });
+        })
+    }
+
+    /// `Effect::InstallSnapshot`: after every earlier log write, decodes the leader's snapshot
+    /// payload (seals and digest checked: bad bytes are never installed) and writes it durably as
+    /// this server's snapshot at `base`, then reports [`StorageEvent::SnapshotInstalled`] with the
+    /// decoded tree. Logged txns up to `base` are superseded by it (recovery replays only the txns
+    /// after the newest snapshot). Bytes that do not decode stop the server with a `Corrupt`
+    /// error naming the SNAP; nothing was written.
+    pub fn install_snapshot(&self, base: Zxid, snapshot: bytes::Bytes) -> Result<(), ServerError> {
+        let tx = self.events_tx.clone();
+        self.run_job(move |storage: &mut S| {
+            let event = match install(storage, base, &snapshot) {
+                Ok(tree) => StorageEvent::SnapshotInstalled {
+                    base,
+                    tree: Box::new(tree),
+                },
+                Err(e) => StorageEvent::Failed(Arc::new(e)),
+            };
+            let _ = tx.blocking_send(event);
         })
     }
 
@@ -231,6 +260,16 @@ impl<S: Storage + 'static> StorageExec<S> {
     }
 }
 
+fn install<S: Storage>(
+    storage: &mut S,
+    base: Zxid,
+    payload: &[u8],
+) -> Result<DataTree, StorageError> {
+    let tree = crate::server::recovery::decode_leader_snapshot(base, payload)?;
+    storage.save_snapshot(base.0, payload)?;
+    Ok(tree)
+}
+
 fn write_epochs<S: Storage>(
     storage: &mut S,
     accepted: Epoch,
@@ -244,4 +283,54 @@ fn write_epochs<S: Storage>(
         storage.set_current_epoch(current)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemStorage;
+    use crate::tree::txn::{Txn, TxnHeader};
+
+    /// A learner's install: the leader's snapshot bytes become the storage's snapshot at the
+    /// base (durable before the event), the event carries the decoded tree; bytes that do not
+    /// decode stop the writer with a `Corrupt` error and write nothing.
+    #[tokio::test]
+    async fn install_snapshot_writes_then_reports_the_decoded_tree() {
+        let mut tree = DataTree::new();
+        let hdr = TxnHeader {
+            client_id: 9,
+            cxid: 0,
+            zxid: 3,
+            time_ms: 0,
+            txn_type: 0,
+        };
+        tree.apply(&hdr, &Txn::CreateSession { timeout_ms: 4000 });
+        let bytes = bytes::Bytes::from(crate::server::recovery::snapshot_payload(&tree));
+        let mut exec = StorageExec::spawn(MemStorage::new(), None, None).expect("writer");
+        exec.install_snapshot(Zxid(3), bytes.clone())
+            .expect("queued");
+        match exec.next_event().await {
+            StorageEvent::SnapshotInstalled { base, tree: got } => {
+                assert_eq!(base, Zxid(3));
+                assert_eq!(got.sessions(), tree.sessions());
+                assert_eq!(got.last_processed_zxid(), 3);
+            }
+            other => panic!("{other:?}"),
+        }
+        let storage = exec.close().await.expect("close");
+        let snap = storage.latest_snapshot().expect("read");
+        assert_eq!(snap, Some((3, bytes.to_vec())));
+
+        let mut exec = StorageExec::spawn(MemStorage::new(), None, None).expect("writer");
+        exec.install_snapshot(Zxid(3), bytes::Bytes::from_static(b"not a tree"))
+            .expect("queued");
+        match exec.next_event().await {
+            StorageEvent::Failed(e) => {
+                assert!(matches!(*e, StorageError::Corrupt { .. }), "{e}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let storage = exec.close().await.expect("close");
+        assert_eq!(storage.latest_snapshot().expect("read"), None);
+    }
 }

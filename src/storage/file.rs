@@ -10,6 +10,7 @@ use super::epochs::{self, ACCEPTED_EPOCH_FILE, CURRENT_EPOCH_FILE};
 use super::lock::DirLock;
 use super::recovery::{lock_and_recover, Recovered};
 use super::txnlog::{TxnLog, TxnLogOptions};
+use super::watermark::Watermark;
 use super::{purge, snapshot, Storage, StorageConfig, StorageError, TxnIter};
 
 /// Durable storage in ZooKeeper's directory layout.
@@ -21,6 +22,9 @@ pub struct FileStorage {
     current_epoch: u64,
     /// Zxid of the newest snapshot known valid (recovered or written since).
     snapshot_zxid: Option<u64>,
+    /// The commit watermark file, and the watermark to record at the next sync.
+    watermark: Watermark,
+    committed: u64,
     /// Held for as long as this storage lives: no other server may use its directories.
     _lock: DirLock,
 }
@@ -44,7 +48,10 @@ impl FileStorage {
             disk.last_record_zxid,
             recovered.last_logged_zxid,
         );
+        let (watermark, _) = Watermark::open(&config.log_dir())?;
         let storage = Self {
+            watermark,
+            committed: 0,
             snap_dir: config.snap_dir(),
             snapshot_zxid: recovered.snapshot.as_ref().map(|(zxid, _)| *zxid),
             accepted_epoch: recovered.accepted_epoch,
@@ -86,7 +93,15 @@ impl Storage for FileStorage {
     }
 
     fn sync(&mut self) -> Result<u64, StorageError> {
-        self.log.sync()
+        let durable = self.log.sync()?;
+        if self.committed > 0 {
+            self.watermark.record(self.committed.min(durable))?;
+        }
+        Ok(durable)
+    }
+
+    fn set_committed(&mut self, zxid: u64) {
+        self.committed = self.committed.max(zxid);
     }
 
     fn last_logged_zxid(&self) -> u64 {
@@ -94,7 +109,8 @@ impl Storage for FileStorage {
     }
 
     fn roll(&mut self) -> Result<(), StorageError> {
-        self.log.roll()
+        self.log.roll()?;
+        self.watermark.flush()
     }
 
     fn truncate_after(&mut self, zxid: u64, floor: u64) -> Result<(), StorageError> {
@@ -106,7 +122,8 @@ impl Storage for FileStorage {
         if let Some(snapshot_zxid) = self.snapshot_zxid {
             self.log.raise_floor(snapshot_zxid);
         }
-        Ok(())
+        self.committed = self.committed.min(zxid);
+        self.watermark.clamp(zxid)
     }
 
     fn read_from(&mut self, from: u64) -> Result<TxnIter, StorageError> {
@@ -142,5 +159,14 @@ impl Storage for FileStorage {
 
     fn latest_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
         snapshot::load_latest(&self.snap_dir)
+    }
+}
+
+impl Drop for FileStorage {
+    fn drop(&mut self) {
+        // The watermark is only ever a lower bound; a failed flush here loses freshness only.
+        if let Err(e) = self.watermark.flush() {
+            tracing::warn!(error = %e, "commit watermark not flushed");
+        }
     }
 }

@@ -3,8 +3,10 @@
 //!
 //! Callers [`GroupCommit::submit`] `(zxid, payload)` appends in zxid order into a bounded queue
 //! (a full queue blocks the caller: backpressure). One writer thread owns the [`Storage`]; it takes
-//! everything queued (up to `max_batch`), appends it, calls `sync` once, and only after that
-//! fsync returned reports `Completion::Durable { upto }` through the caller's callback. Other
+//! everything queued (up to `max_batch`), appends it, records the highest commit watermark the
+//! batch's appends carried ([`GroupCommit::try_submit_committed`], `Storage::set_committed`),
+//! calls `sync` once, and only after that fsync returned reports `Completion::Durable { upto }`
+//! through the caller's callback. Other
 //! storage operations (truncate, epochs, snapshots) run on the same thread in queue order via
 //! [`GroupCommit::execute`] / [`GroupCommit::call`], after every earlier append is durable.
 //!
@@ -88,7 +90,11 @@ pub struct GroupCommitStats {
 type Job<S> = Box<dyn FnOnce(&mut S) + Send>;
 
 enum Request<S> {
-    Append { zxid: u64, payload: Vec<u8> },
+    Append {
+        zxid: u64,
+        payload: Vec<u8>,
+        committed: u64,
+    },
     Execute(Job<S>),
 }
 
@@ -169,7 +175,15 @@ impl<S: Storage + 'static> GroupCommit<S> {
     /// storage enforces it; a violation stops the writer, as for any append failure).
     pub fn submit(&self, zxid: u64, payload: Vec<u8>) -> Result<(), GroupCommitError> {
         check_payload(zxid, &payload, u32::MAX)?;
-        self.enqueue(Request::Append { zxid, payload }, true)
+        let committed = 0;
+        self.enqueue(
+            Request::Append {
+                zxid,
+                payload,
+                committed,
+            },
+            true,
+        )
     }
 
     /// Queues one append without blocking; `Ok(Some(payload))` hands the payload back when full.
@@ -178,13 +192,29 @@ impl<S: Storage + 'static> GroupCommit<S> {
         zxid: u64,
         payload: Vec<u8>,
     ) -> Result<Option<Vec<u8>>, GroupCommitError> {
+        self.try_submit_committed(zxid, payload, 0)
+    }
+
+    /// [`GroupCommit::try_submit`] of an append that carries the commit watermark `committed`
+    /// (`Effect::PersistTxns { committed }`): the batch holding it records the highest such
+    /// watermark with its sync (`Storage::set_committed`).
+    pub fn try_submit_committed(
+        &self,
+        zxid: u64,
+        payload: Vec<u8>,
+        committed: u64,
+    ) -> Result<Option<Vec<u8>>, GroupCommitError> {
         check_payload(zxid, &payload, u32::MAX)?;
         let mut state = self.shared.lock();
         Self::accepting(&state)?;
         if state.queue.len() >= self.config.queue_capacity {
             return Ok(Some(payload));
         }
-        state.queue.push_back(Request::Append { zxid, payload });
+        state.queue.push_back(Request::Append {
+            zxid,
+            payload,
+            committed,
+        });
         drop(state);
         self.shared.writer_wakeup.notify_one();
         Ok(None)
@@ -314,7 +344,10 @@ fn run_writer<S: Storage>(
     max_batch: usize,
     mut on_complete: impl FnMut(Completion),
 ) -> S {
-    let mut batch: Vec<(u64, Vec<u8>)> = Vec::with_capacity(max_batch);
+    let mut batch = Batch {
+        appends: Vec::with_capacity(max_batch),
+        committed: 0,
+    };
     loop {
         let job = {
             let mut state = shared.lock();
@@ -340,7 +373,7 @@ fn run_writer<S: Storage>(
             job(&mut storage);
             continue;
         }
-        let appended = batch.len() as u64;
+        let appended = batch.appends.len() as u64;
         let result = append_and_sync(&mut storage, &mut batch);
         let completion = match result {
             Ok(upto) => {
@@ -368,21 +401,35 @@ fn run_writer<S: Storage>(
     }
 }
 
+/// A run of appends and the highest commit watermark they carried.
+struct Batch {
+    appends: Vec<(u64, Vec<u8>)>,
+    committed: u64,
+}
+
 /// Moves the head job, or the leading run of appends (at most `max_batch`), out of the queue.
 fn take_batch<S>(
     queue: &mut VecDeque<Request<S>>,
-    batch: &mut Vec<(u64, Vec<u8>)>,
+    batch: &mut Batch,
     max_batch: usize,
 ) -> Option<Job<S>> {
-    batch.clear();
+    batch.appends.clear();
+    batch.committed = 0;
     if let Some(Request::Execute(_)) = queue.front() {
         if let Some(Request::Execute(job)) = queue.pop_front() {
             return Some(job);
         }
     }
-    while batch.len() < max_batch {
+    while batch.appends.len() < max_batch {
         match queue.pop_front() {
-            Some(Request::Append { zxid, payload }) => batch.push((zxid, payload)),
+            Some(Request::Append {
+                zxid,
+                payload,
+                committed,
+            }) => {
+                batch.appends.push((zxid, payload));
+                batch.committed = batch.committed.max(committed);
+            }
             Some(job @ Request::Execute(_)) => {
                 queue.push_front(job);
                 break;
@@ -393,12 +440,12 @@ fn take_batch<S>(
     None
 }
 
-fn append_and_sync<S: Storage>(
-    storage: &mut S,
-    batch: &mut Vec<(u64, Vec<u8>)>,
-) -> Result<u64, StorageError> {
-    for (zxid, payload) in batch.drain(..) {
+fn append_and_sync<S: Storage>(storage: &mut S, batch: &mut Batch) -> Result<u64, StorageError> {
+    for (zxid, payload) in batch.appends.drain(..) {
         storage.append(zxid, &payload)?;
+    }
+    if batch.committed > 0 {
+        storage.set_committed(batch.committed);
     }
     storage.sync()
 }

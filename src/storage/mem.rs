@@ -23,6 +23,9 @@ pub struct MemStorage {
     lose_unsynced_on_crash: bool,
     trust_empty_snapshot: bool,
     syncs: u64,
+    /// The watermark given since the last sync, and the one the last sync recorded.
+    committed: Option<u64>,
+    committed_synced: Option<u64>,
 }
 
 impl MemStorage {
@@ -88,6 +91,7 @@ impl MemStorage {
             last_logged_zxid,
             accepted_epoch: resolved.accepted,
             current_epoch: resolved.current,
+            committed: self.committed_synced.map(|w| w.min(last_logged_zxid)),
         })
     }
 
@@ -123,7 +127,14 @@ impl Storage for MemStorage {
             self.syncs += 1;
             self.synced = self.records.len();
         }
+        if let Some(w) = self.committed.take() {
+            self.committed_synced = Some(self.committed_synced.map_or(w, |s| s.max(w)));
+        }
         Ok(self.append_floor)
+    }
+
+    fn set_committed(&mut self, zxid: u64) {
+        self.committed = Some(self.committed.map_or(zxid, |w| w.max(zxid)));
     }
 
     fn last_logged_zxid(&self) -> u64 {
@@ -141,6 +152,9 @@ impl Storage for MemStorage {
             return Err(StorageError::TruncateBelowFloor { zxid, floor });
         }
         self.records.retain(|(z, _)| *z <= zxid);
+        self.committed_synced = self
+            .committed_synced
+            .map(|w| w.min(zxid.max(newest_snapshot)));
         // Like the file log, a truncation leaves the remaining records durable.
         self.synced = self.records.len();
         let last_record = self.records.last().map_or(0, |(z, _)| *z);

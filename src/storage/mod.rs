@@ -13,6 +13,9 @@
 //! serialisation, optionally followed by ZooKeeper's digest section ([`snapshot`] frames both).
 //! The exact on-disk formats and the durability rules are in `spec/storage.md`.
 //!
+//! The commit watermark the protocol attaches to its appends is recorded with each batch
+//! ([`watermark`]) so that recovery knows which logged txns are committed.
+//!
 //! Two implementations of [`Storage`]: [`FileStorage`] (the real thing, ZooKeeper's file layout)
 //! and [`MemStorage`] (simulations and tests, optionally losing unsynced writes on a crash).
 
@@ -28,6 +31,7 @@ pub mod purge;
 pub mod recovery;
 pub mod snapshot;
 pub mod txnlog;
+pub mod watermark;
 
 pub use file::FileStorage;
 pub use group_commit::{Completion, GroupCommit, GroupCommitConfig, GroupCommitError};
@@ -213,7 +217,14 @@ pub trait Storage: Send {
     fn append(&mut self, zxid: u64, payload: &[u8]) -> Result<(), StorageError>;
 
     /// Makes every appended txn durable (one fdatasync) and returns the newest durable zxid.
+    /// Records the watermark last given to [`Storage::set_committed`] after that fdatasync.
     fn sync(&mut self) -> Result<u64, StorageError>;
+
+    /// The commit watermark of the appends since the last `sync`: every txn up to `zxid` is
+    /// committed. Recorded by the next `sync` (never lowered by it), recovered as
+    /// `Recovered::committed`; [`FileStorage`] makes it durable lazily (`storage/watermark.rs`),
+    /// so a recovered watermark may be older than the last one recorded, never newer.
+    fn set_committed(&mut self, zxid: u64);
 
     /// Newest zxid in the log or the newest snapshot, whichever is greater (durable or not).
     fn last_logged_zxid(&self) -> u64;

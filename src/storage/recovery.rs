@@ -25,6 +25,10 @@ pub struct Recovered {
     pub accepted_epoch: u64,
     /// Epoch of the last NEWLEADER acknowledged (`currentEpoch`).
     pub current_epoch: u64,
+    /// The commit watermark recorded with the log (`watermark.rs`), at most
+    /// `last_logged_zxid`; `None` when none was recorded (a ZooKeeper data directory, or one
+    /// never synced with a watermark).
+    pub committed: Option<u64>,
 }
 
 /// What [`super::FileStorage`] needs beyond [`Recovered`] to resume appending.
@@ -78,6 +82,7 @@ fn recover_dirs(config: &StorageConfig, _lock: &DirLock) -> Result<RecoveredDisk
         .unwrap_or(0)
         .max(replay.last_record_zxid.unwrap_or(0));
     let (accepted_epoch, current_epoch) = epochs::load_or_init(&snap_dir, last_logged_zxid)?;
+    let committed = super::watermark::Watermark::read(&log_dir)?.map(|w| w.min(last_logged_zxid));
     Ok(RecoveredDisk {
         recovered: Recovered {
             snapshot,
@@ -85,6 +90,7 @@ fn recover_dirs(config: &StorageConfig, _lock: &DirLock) -> Result<RecoveredDisk
             last_logged_zxid,
             accepted_epoch,
             current_epoch,
+            committed,
         },
         segments,
         last_record_zxid: replay.last_record_zxid,

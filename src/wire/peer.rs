@@ -35,7 +35,7 @@
 //! | 12 | UPTODATE | — |
 //! | 13 | DIFF | `long committed`, `int count`, count × (`long zxid`, `buffer data`) |
 //! | 14 | TRUNC | `long to`, then as DIFF |
-//! | 15 | SNAP | as DIFF |
+//! | 15 | SNAP | `long base`, `buffer snapshot`, then as DIFF |
 //! | 16 | OBSERVERINFO | `int acceptedEpoch` |
 //! | 17 | LEADERINFO | `int epoch` |
 //! | 18 | ACKEPOCH | `long currentEpoch` (-1: none), `long lastZxid` |
@@ -72,7 +72,8 @@ pub const PEER_WIRE_VERSION: u8 = 1;
 pub const ELECTION_FRAME_MAX: usize = 512 * 1024;
 
 /// Largest quorum-link payload (64 MiB). A DIFF/TRUNC/SNAP carries every proposal the learner
-/// lacks in one frame, so this bounds how far a learner may lag before a sync cannot be sent.
+/// lacks in one frame (a SNAP also the leader's serialised tree), so this bounds how far a
+/// learner may lag, and how large a tree may be, before a sync cannot be sent.
 pub const QUORUM_FRAME_MAX: usize = 64 * 1024 * 1024;
 
 /// Fewest bytes one proposal occupies inside a sync frame (`long zxid` + `int` data length).
@@ -259,8 +260,13 @@ pub fn encode_msg(buf: &mut BytesMut, msg: &PeerMsg, max: usize) -> Result<(), P
             proposals,
             committed,
         } => {
-            if let SyncKind::Trunc { to } = kind {
-                w.write_long(to.0 as i64);
+            match kind {
+                SyncKind::Diff => {}
+                SyncKind::Trunc { to } => w.write_long(to.0 as i64),
+                SyncKind::Snap { base, snapshot } => {
+                    w.write_long(base.0 as i64);
+                    w.write_bytes(snapshot);
+                }
             }
             w.write_long(committed.0 as i64);
             w.write_vector(proposals, |w, p| write_proposal(w, p));
@@ -333,7 +339,7 @@ fn msg_kind(msg: &PeerMsg) -> u8 {
         PeerMsg::Sync { kind: k, .. } => match k {
             SyncKind::Diff => kind::DIFF,
             SyncKind::Trunc { .. } => kind::TRUNC,
-            SyncKind::Snap => kind::SNAP,
+            SyncKind::Snap { .. } => kind::SNAP,
         },
         PeerMsg::NewLeader { .. } => kind::NEWLEADER,
         PeerMsg::UpToDate => kind::UPTODATE,
@@ -504,7 +510,11 @@ fn read_msg(kind: u8, r: &mut JuteReader<'_>, payload: &Bytes) -> Result<PeerMsg
             let to = read_zxid(r)?;
             read_sync(SyncKind::Trunc { to }, r, payload)?
         }
-        kind::SNAP => read_sync(SyncKind::Snap, r, payload)?,
+        kind::SNAP => {
+            let base = read_zxid(r)?;
+            let snapshot = read_data(r, payload, "snapshot")?;
+            read_sync(SyncKind::Snap { base, snapshot }, r, payload)?
+        }
         kind::NEWLEADER => PeerMsg::NewLeader {
             epoch: read_epoch(r)?,
         },

@@ -23,6 +23,8 @@ pub enum DiskOp {
     Append(Vec<Proposal>, Zxid),
     /// `TruncateLog`.
     Truncate(Zxid),
+    /// `InstallSnapshot` (the snapshot bytes, kept for tests to read).
+    Install(Zxid, Bytes),
 }
 
 /// One server: its node while it runs, and its disk always.
@@ -46,8 +48,10 @@ pub struct Server {
     pub commits: Vec<Zxid>,
     /// Writes the node accepted (`Effect::Proposed`).
     pub proposed: Vec<Zxid>,
-    /// Writes the node refused.
-    pub rejected: Vec<(Bytes, RejectReason)>,
+    /// Writes the node refused, with the server they came from.
+    pub rejected: Vec<(ServerId, Bytes, RejectReason)>,
+    /// Snapshots installed durably (`InstallSnapshot` flushed), in order: base and bytes.
+    pub installed: Vec<(Zxid, Bytes)>,
     /// Forwarded requests the node asked to prepare.
     pub prepared: Vec<(ServerId, Bytes)>,
     /// Client syncs answered (`Effect::SyncReady`): (id, read index), in order.
@@ -140,7 +144,7 @@ impl Cluster {
             let config = NodeConfig::new(sid(*id), voters.iter().copied().map(ServerId))
                 .with_observers(observers.iter().copied().map(ServerId));
             let disk = disks.remove(id).unwrap_or_default();
-            let applied = disk.committed;
+            let applied = disk.committed.max(disk.log_base);
             servers.insert(
                 sid(*id),
                 Server {
@@ -154,6 +158,7 @@ impl Cluster {
                     commits: Vec::new(),
                     proposed: Vec::new(),
                     rejected: Vec::new(),
+                    installed: Vec::new(),
                     prepared: Vec::new(),
                     syncs_ready: Vec::new(),
                     syncs_failed: Vec::new(),
@@ -345,6 +350,28 @@ impl Cluster {
                 let s = self.servers.get_mut(&id).expect("server");
                 s.pending_log.push_back(DiskOp::Truncate(after));
             }
+            Effect::InstallSnapshot { base, snapshot } => {
+                let s = self.servers.get_mut(&id).expect("server");
+                s.pending_log.push_back(DiskOp::Install(base, snapshot));
+            }
+            Effect::SendSnapshot {
+                to,
+                base,
+                proposals,
+                committed,
+            } => {
+                // The harness has no data tree: the "snapshot" names its sender and base, which
+                // must be what the sender applied (the core's contract).
+                let applied = self.servers[&id].applied;
+                assert_eq!(base, applied, "{id}: SNAP at {base} but applied {applied}");
+                let snapshot = Bytes::from(format!("{id}@{base}"));
+                let msg = PeerMsg::Sync {
+                    kind: SyncKind::Snap { base, snapshot },
+                    proposals,
+                    committed,
+                };
+                self.execute(id, Effect::Send { to, msg }, work);
+            }
             Effect::Commit { upto } => {
                 let s = self.servers.get_mut(&id).expect("server");
                 assert!(
@@ -367,12 +394,12 @@ impl Cluster {
                 .expect("server")
                 .prepared
                 .push((from, payload)),
-            Effect::Reject { data, reason } => self
+            Effect::Reject { from, data, reason } => self
                 .servers
                 .get_mut(&id)
                 .expect("server")
                 .rejected
-                .push((data, reason)),
+                .push((from, data, reason)),
             Effect::SetTimer { timer, ticks } => {
                 self.servers
                     .get_mut(&id)
@@ -437,7 +464,7 @@ impl Cluster {
         let s = self.server_mut(id);
         assert!(s.node.is_none(), "restart of running server {id}");
         s.node = Some(Node::new(s.config.clone(), s.disk.clone()));
-        s.applied = s.disk.committed;
+        s.applied = s.disk.committed.max(s.disk.log_base);
         let effects = self.step(id, Input::Start);
         // The election links to `id` come up: as ZooKeeper's SendWorker re-sends its last
         // message on a new connection, every started LOOKING peer re-sends its vote (the core
@@ -629,8 +656,14 @@ impl Cluster {
         }
         let mut appended = false;
         let mut truncated = None;
+        let mut installed = None;
         for op in std::mem::take(&mut s.pending_log) {
             match op {
+                DiskOp::Install(base, snapshot) => {
+                    s.disk.install_snapshot(base);
+                    s.installed.push((base, snapshot));
+                    installed = Some(base);
+                }
                 DiskOp::Append(ps, committed) => {
                     s.disk.append(&ps, committed);
                     appended = true;
@@ -642,6 +675,10 @@ impl Cluster {
             }
         }
         let upto = s.disk.last_zxid();
+        if let Some(base) = installed {
+            self.server_mut(id).applied = base;
+            self.step(id, Input::SnapshotInstalled { base });
+        }
         if appended {
             self.step(id, Input::Persisted { upto });
         }
@@ -649,6 +686,34 @@ impl Cluster {
             self.step(id, Input::Truncated { after });
         }
         true
+    }
+
+    /// Makes only the oldest pending log write of `id` durable and reports it (a crash can then
+    /// land between two writes). Returns the write, if one was pending.
+    pub fn flush_log_one(&mut self, id: u64) -> Option<DiskOp> {
+        let s = self.server_mut(id);
+        s.node.as_ref()?;
+        let op = s.pending_log.pop_front()?;
+        let input = match &op {
+            DiskOp::Install(base, snapshot) => {
+                s.disk.install_snapshot(*base);
+                s.installed.push((*base, snapshot.clone()));
+                s.applied = *base;
+                Input::SnapshotInstalled { base: *base }
+            }
+            DiskOp::Append(ps, committed) => {
+                s.disk.append(ps, *committed);
+                Input::Persisted {
+                    upto: ps.last().expect("non-empty append").zxid,
+                }
+            }
+            DiskOp::Truncate(after) => {
+                s.disk.truncate_after(*after);
+                Input::Truncated { after: *after }
+            }
+        };
+        self.step(id, input);
+        Some(op)
     }
 
     /// Makes `id`'s pending epoch write durable and reports `EpochPersisted`.
@@ -809,11 +874,28 @@ impl Cluster {
 }
 
 /// The `Send`s in `effects`, as (to, msg).
+/// A SNAP as `Effect::SendSnapshot` asks for it appears with empty snapshot bytes.
 pub fn sends(effects: &[Effect]) -> Vec<(u64, PeerMsg)> {
     effects
         .iter()
         .filter_map(|e| match e {
             Effect::Send { to, msg } => Some((to.0, msg.clone())),
+            Effect::SendSnapshot {
+                to,
+                base,
+                proposals,
+                committed,
+            } => Some((
+                to.0,
+                PeerMsg::Sync {
+                    kind: SyncKind::Snap {
+                        base: *base,
+                        snapshot: Bytes::new(),
+                    },
+                    proposals: proposals.clone(),
+                    committed: *committed,
+                },
+            )),
             _ => None,
         })
         .collect()
