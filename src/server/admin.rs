@@ -251,6 +251,24 @@ fn mntr(shared: &Shared, facts: &TreeFacts) -> String {
         // Ours: the epochs (ZooKeeper shows them only inside the zxid).
         rows.push(("zk_current_epoch", role.current_epoch.to_string()));
         rows.push(("zk_accepted_epoch", role.accepted_epoch.to_string()));
+        // Ours: the protocol core's in-memory log (bounded by snapCount once snapshots are taken).
+        let stats = &shared.stats;
+        rows.push((
+            "zk_core_log_entries",
+            stats
+                .core_log_entries
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .to_string(),
+        ));
+        rows.push((
+            "zk_core_log_base",
+            format!(
+                "0x{:x}",
+                stats
+                    .core_log_base
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            ),
+        ));
     }
     if role.mode == crate::server::Mode::Leader {
         rows.push(("zk_learners", role.learners.to_string()));

@@ -645,25 +645,18 @@ impl<S: Storage + 'static> Driver<S> {
         let mut msg = Some(first);
         let mut n = 0;
         while let Some(m) = msg.take() {
-            let m = match m {
-                NodeMsg::Sync(waiter) => {
-                    self.issue_sync(waiter, &mut tree).await?;
-                    n += 1;
-                    if n >= BATCH {
+            match m {
+                NodeMsg::Sync(waiter) => self.issue_sync(waiter, &mut tree).await?,
+                m => {
+                    let Ok(zxid) = self.node.next_zxid() else {
+                        refuse(m);
                         break;
-                    }
-                    msg = self.inbox.try_recv().ok();
-                    continue;
+                    };
+                    let guard = tree.as_ref().expect("held for the batch");
+                    let prepared = self.pipeline.prepare(guard, m, zxid);
+                    self.propose(prepared, &mut tree).await?;
                 }
-                m => m,
-            };
-            let Ok(zxid) = self.node.next_zxid() else {
-                refuse(m);
-                break;
-            };
-            let guard = tree.as_ref().expect("held for the batch");
-            let prepared = self.pipeline.prepare(guard, m, zxid);
-            self.propose(prepared, &mut tree).await?;
+            }
             n += 1;
             if n >= BATCH || self.in_flight() >= MAX_IN_FLIGHT {
                 break;
@@ -683,39 +676,37 @@ impl<S: Storage + 'static> Driver<S> {
                 refuse(m);
                 break;
             }
-            let m = match m {
-                NodeMsg::Sync(waiter) => {
-                    self.issue_sync(waiter, &mut None).await?;
-                    n += 1;
-                    if n >= BATCH {
-                        break;
-                    }
-                    msg = self.inbox.try_recv().ok();
-                    continue;
-                }
-                m => m,
-            };
-            let fwd = self.pipeline.forward(m);
-            self.applier.expect_request(fwd.key, fwd.waiter);
-            self.write_outcome = None;
-            self.step(
-                Input::Forward {
-                    payload: fwd.payload,
-                },
-                &mut None,
-            )
-            .await?;
-            if let Some(Err(reason)) = self.write_outcome.take() {
-                tracing::warn!(?reason, "forward refused by the core");
-                if let Some(waiter) = self.applier.forget_request(fwd.key) {
-                    refuse_waiter(waiter);
-                }
+            match m {
+                NodeMsg::Sync(waiter) => self.issue_sync(waiter, &mut None).await?,
+                m => self.forward_one(m).await?,
             }
             n += 1;
             if n >= BATCH || self.applier.waiting() >= MAX_IN_FLIGHT {
                 break;
             }
             msg = self.inbox.try_recv().ok();
+        }
+        Ok(())
+    }
+
+    /// One client message → `Input::Forward`, its waiter registered under the request's
+    /// (session id, cxid) first; a refusal by the core answers the waiter at once.
+    async fn forward_one(&mut self, m: NodeMsg) -> Result<(), ServerError> {
+        let fwd = self.pipeline.forward(m);
+        self.applier.expect_request(fwd.key, fwd.waiter);
+        self.write_outcome = None;
+        self.step(
+            Input::Forward {
+                payload: fwd.payload,
+            },
+            &mut None,
+        )
+        .await?;
+        if let Some(Err(reason)) = self.write_outcome.take() {
+            tracing::warn!(?reason, "forward refused by the core");
+            if let Some(waiter) = self.applier.forget_request(fwd.key) {
+                refuse_waiter(waiter);
+            }
         }
         Ok(())
     }
