@@ -8,7 +8,7 @@
 
 mod server_support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -91,14 +91,25 @@ struct Ensemble {
 impl Ensemble {
     /// Writes three zoo.cfg files and myid files and starts the three servers.
     fn start(name: &str) -> Ensemble {
+        Ensemble::start_with(name, None)
+    }
+
+    /// As `start`, with server `observer` (if any) an observer: `:observer` on its `server.N`
+    /// line and `peerType=observer` in its own zoo.cfg.
+    fn start_with(name: &str, observer: Option<u64>) -> Ensemble {
         let root = temp_dir(name);
         let ports: Vec<(u16, u16, u16)> = (0..3)
             .map(|_| (free_port(), free_port(), free_port()))
             .collect();
         let mut lines = String::new();
         for (i, (quorum, election, client)) in ports.iter().enumerate() {
+            let role = if observer == Some(i as u64 + 1) {
+                ":observer"
+            } else {
+                ""
+            };
             lines.push_str(&format!(
-                "server.{}=127.0.0.1:{quorum}:{election};127.0.0.1:{client}\n",
+                "server.{}=127.0.0.1:{quorum}:{election}{role};127.0.0.1:{client}\n",
                 i + 1
             ));
         }
@@ -109,9 +120,14 @@ impl Ensemble {
             let data = dir.join("data");
             std::fs::create_dir_all(&data).expect("create dataDir");
             std::fs::write(data.join("myid"), format!("{id}\n")).expect("write myid");
+            let peer_type = if observer == Some(id) {
+                "peerType=observer\n"
+            } else {
+                ""
+            };
             let cfg = format!(
                 "tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={}\n\
-                 4lw.commands.whitelist=*\nmaxClientCnxns=0\n{lines}",
+                 4lw.commands.whitelist=*\nmaxClientCnxns=0\n{peer_type}{lines}",
                 data.display()
             );
             std::fs::write(dir.join("zoo.cfg"), cfg).expect("write zoo.cfg");
@@ -342,52 +358,10 @@ fn three_servers_elect_replicate_fail_over_and_catch_up() {
     );
 }
 
-/// `Path` helper used by the config-refusal test.
-fn write(path: &Path, text: &str) {
-    std::fs::write(path, text).expect("write");
-}
-
 #[test]
 fn an_observer_serves_reads_and_forwards_writes_but_never_votes() {
     // Two voters and an observer: the observer reports Mode: observer and its writes land.
-    let root = temp_dir("ensemble-observer");
-    let ports: Vec<(u16, u16, u16)> = (0..3)
-        .map(|_| (free_port(), free_port(), free_port()))
-        .collect();
-    let mut lines = String::new();
-    for (i, (q, e, c)) in ports.iter().enumerate() {
-        let role = if i == 2 { ":observer" } else { "" };
-        lines.push_str(&format!(
-            "server.{}=127.0.0.1:{q}:{e}{role};127.0.0.1:{c}\n",
-            i + 1
-        ));
-    }
-    let mut members = Vec::new();
-    for (i, &(_, _, client_port)) in ports.iter().enumerate() {
-        let id = i as u64 + 1;
-        let dir = root.join(format!("s{id}"));
-        let data = dir.join("data");
-        std::fs::create_dir_all(&data).expect("dataDir");
-        write(&data.join("myid"), &format!("{id}"));
-        let peer_type = if id == 3 { "peerType=observer\n" } else { "" };
-        write(
-            &dir.join("zoo.cfg"),
-            &format!(
-                "tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={}\n\
-                 4lw.commands.whitelist=*\n{peer_type}{lines}",
-                data.display()
-            ),
-        );
-        let mut m = Member {
-            id,
-            dir,
-            client_port,
-            child: None,
-        };
-        m.spawn();
-        members.push(m);
-    }
-    let ens = Ensemble { root, members };
+    let ens = Ensemble::start_with("ensemble-observer", Some(3));
     ens.until("an observer in broadcast", |e| {
         (e.members[2].mode().as_deref() == Some("observer")).then_some(())
     });
