@@ -1,11 +1,12 @@
 //! The loom seam: the synchronisation primitives of the few structures shared between threads,
 //! from `std` in every build, from `loom` under `RUSTFLAGS="--cfg loom"` (verification.md "loom";
-//! the models are `tests/loom.rs`).
+//! the models are in `tests/loom/`).
 //!
 //! Only code whose invariant lives in a `Mutex`, a `Condvar` or an atomic imports its primitives
 //! from here: the group-commit hand-off (`storage/group_commit.rs`) and the session table
-//! (`server/sessions.rs`). Under loom every such operation is a point where the model checker
-//! may switch threads, so a model explores the interleavings of the real code, not of a copy.
+//! (`SessionTable` in `server/sessions.rs`). Under loom every such operation is a point where the
+//! model checker may switch threads, so a model explores the interleavings of the real code, not
+//! of a copy.
 //!
 //! Seeded bugs: under `cfg(loom)` the environment variable [`SEEDED_BUG_VAR`] switches on one
 //! named bug of [`SEEDED_BUGS`], which the code under test checks with `seeded_bug(name)`; for
@@ -32,7 +33,7 @@ pub const SEEDED_BUGS: &[&str] = &[
     "group_commit_shutdown_drops_queue",
     // server/sessions.rs
     "sessions_clock_outside_lock",
-    "sessions_expire_twice",
+    "sessions_expiry_not_closing",
     "sessions_touch_revives_closing",
 ];
 

@@ -6,9 +6,16 @@
 //! through the write path). Spec: reference A.15, `spec/server.md` "Sessions".
 //!
 //! Times here are milliseconds on the server's monotonic clock, passed in by the caller so the
-//! logic stays deterministic and testable.
+//! logic stays deterministic and testable. The connections, the driver and apply share one
+//! [`SessionTable`], which reads that clock under its lock ([`SessionTable::with_now`]): a touch
+//! stamped with a time read before the lock could land after a later touch and pull the
+//! deadline back, so a session touched just before an expiry check would expire. The loom model
+//! in `tests/loom/sessions.rs` checks the table under every interleaving.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::PoisonError;
+
+use crate::sync::{seeded_bug, Mutex, MutexGuard};
 
 /// ZooKeeper's `ZooKeeperServer.superSecret`: the password is a pure function of the session id
 /// and this secret, so any server of an ensemble (including a Java one) can check it.
@@ -117,6 +124,60 @@ pub struct SessionEntry {
     pub closing: bool,
 }
 
+/// The session table shared by the connections (touch, reconnect), the driver (expiry, a
+/// learner's reported touches, a new leader's renewal) and apply (create, close).
+#[derive(Debug)]
+pub struct SessionTable {
+    tracker: Mutex<SessionTracker>,
+}
+
+impl SessionTable {
+    /// A table over `tracker` (recovered or empty).
+    pub fn new(tracker: SessionTracker) -> SessionTable {
+        SessionTable {
+            tracker: Mutex::new(tracker),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SessionTracker> {
+        self.tracker.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the tracker under the lock (for what takes no time stamp).
+    pub fn with<R>(&self, f: impl FnOnce(&mut SessionTracker) -> R) -> R {
+        f(&mut self.lock())
+    }
+
+    /// Runs `f` on the tracker with the time `clock` returns, read under the lock, so that time
+    /// stamps follow the lock order: with a monotonic clock a later touch never renews to an
+    /// earlier deadline than one before it, and an expiry check sees every touch stamped before
+    /// its own time.
+    pub fn with_now<R>(
+        &self,
+        clock: impl FnOnce() -> u64,
+        f: impl FnOnce(&mut SessionTracker, u64) -> R,
+    ) -> R {
+        if seeded_bug("sessions_clock_outside_lock") {
+            // Seeded bug: the time is read before the lock is taken.
+            let now_ms = clock();
+            return f(&mut self.lock(), now_ms);
+        }
+        let mut tracker = self.lock();
+        let now_ms = clock();
+        f(&mut tracker, now_ms)
+    }
+
+    /// [`SessionTracker::touch`] at the time `clock` returns (under the lock).
+    pub fn touch(&self, session_id: i64, clock: impl FnOnce() -> u64) -> bool {
+        self.with_now(clock, |t, now_ms| t.touch(session_id, now_ms))
+    }
+
+    /// [`SessionTracker::expired`] at the time `clock` returns (under the lock).
+    pub fn expire(&self, clock: impl FnOnce() -> u64, limit: usize) -> Vec<i64> {
+        self.with_now(clock, |t, now_ms| t.expired(now_ms, limit))
+    }
+}
+
 /// Live sessions and their expiry deadlines, bucketed to the tick like ZooKeeper's `ExpiryQueue`.
 #[derive(Debug)]
 pub struct SessionTracker {
@@ -168,7 +229,7 @@ impl SessionTracker {
         let Some(entry) = self.sessions.get(&session_id) else {
             return false;
         };
-        if entry.closing {
+        if entry.closing && !seeded_bug("sessions_touch_revives_closing") {
             return false;
         }
         self.touched.insert(session_id);
@@ -267,7 +328,8 @@ impl SessionTracker {
                 }
                 if let Some(entry) = self.sessions.get_mut(&id) {
                     if !entry.closing {
-                        entry.closing = true;
+                        // Seeded bug: the expired session is reported but not marked closing.
+                        entry.closing = !seeded_bug("sessions_expiry_not_closing");
                         out.push(id);
                     }
                 }

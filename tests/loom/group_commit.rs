@@ -19,9 +19,10 @@ use zabkeeper::storage::{
 
 use crate::{caught, explore};
 
-/// Preemptions per execution (loom's bound): 3 explores ~30,000 executions of the job model in
-/// ~3 s; 2 already finds every seeded bug below.
-const PREEMPTIONS: usize = 3;
+/// Preemption bounds (loom's `preemption_bound`), chosen for a few seconds each on two cores;
+/// a bound of 2 already finds every seeded bug below. Measured in verification.md "loom".
+const SUBMIT_AND_WAIT_PREEMPTIONS: usize = 6;
+const JOB_THEN_SHUTDOWN_PREEMPTIONS: usize = 4;
 
 /// Appends per model: with `max_batch` 2 they take at least two batches.
 const LAST: u64 = 3;
@@ -141,7 +142,11 @@ fn check_drained(storage: &Observed, reported: &Reported, last: u64) {
         Some(last),
         "shutdown returned before every accepted append was reported durable: {uptos:?}"
     );
-    assert_eq!(storage.inner.durable_zxid(), last, "not every append is durable");
+    assert_eq!(
+        storage.inner.durable_zxid(),
+        last,
+        "not every append is durable"
+    );
     let logged: Vec<u64> = storage
         .inner
         .clone()
@@ -149,7 +154,11 @@ fn check_drained(storage: &Observed, reported: &Reported, last: u64) {
         .expect("read the log")
         .map(|r| r.expect("record").0)
         .collect();
-    assert_eq!(logged, (1..=last).collect::<Vec<_>>(), "log out of submit order");
+    assert_eq!(
+        logged,
+        (1..=last).collect::<Vec<_>>(),
+        "log out of submit order"
+    );
 }
 
 /// One submitter waits for each append's completion in turn while the writer batches; the queue
@@ -196,12 +205,20 @@ const JOB_THEN_SHUTDOWN: &str = "group_commit::group_commit_job_between_appends_
 
 #[test]
 fn group_commit_submit_and_wait() {
-    explore("group_commit_submit_and_wait", PREEMPTIONS, submit_and_wait);
+    explore(
+        "group_commit_submit_and_wait",
+        SUBMIT_AND_WAIT_PREEMPTIONS,
+        submit_and_wait,
+    );
 }
 
 #[test]
 fn group_commit_job_between_appends_then_shutdown() {
-    explore("group_commit_job_then_shutdown", PREEMPTIONS, job_between_appends_then_shutdown);
+    explore(
+        "group_commit_job_then_shutdown",
+        JOB_THEN_SHUTDOWN_PREEMPTIONS,
+        job_between_appends_then_shutdown,
+    );
 }
 
 #[test]

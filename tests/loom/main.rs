@@ -13,15 +13,16 @@
 mod group_commit;
 mod sessions;
 
-/// The explorer all models use: at most `preemptions` forced thread switches per execution
-/// (loom's CHESS bound; unforced switches at blocking points are always explored).
-/// Prints the number of executions explored and the time taken (verification.md's figures).
+/// Explores `model` with at most `preemptions` forced thread switches per execution (loom's
+/// CHESS bound; switches at blocking points are always explored) and prints the number of
+/// executions and the time taken (verification.md's figures).
 fn explore(name: &str, preemptions: usize, model: impl Fn() + Sync + Send + 'static) {
     let executions = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counter = std::sync::Arc::clone(&executions);
     let started = std::time::Instant::now();
     let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(preemptions);
+    // loom's own LOOM_MAX_PREEMPTIONS, when set, overrides the model's bound (for measuring).
+    let preemptions = *builder.preemption_bound.get_or_insert(preemptions);
     builder.check(move || {
         counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         model();
