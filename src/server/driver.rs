@@ -535,8 +535,7 @@ impl<S: Storage + 'static> Driver<S> {
         if serving {
             if self.node.leading().is_some() {
                 // A new leader: every session gets a full timeout from now.
-                let now = self.shared.now_ms();
-                self.shared.with_sessions(|t| t.renew_all(now));
+                self.shared.with_sessions_now(|t, now| t.renew_all(now));
             }
             tracing::info!(state = ?self.node.state(), epoch = %self.node.current_epoch(), "serving clients");
             self.shared.serving.send_replace(true);
@@ -743,8 +742,7 @@ impl<S: Storage + 'static> Driver<S> {
                 }
             };
             if let Forwarded::Touch { sessions } = &forwarded {
-                let now = self.shared.now_ms();
-                self.shared.with_sessions(|t| {
+                self.shared.with_sessions_now(|t, now| {
                     for &(id, timeout_ms) in sessions {
                         t.set_timeout(id, timeout_ms.max(0) as u32, now);
                     }
@@ -838,10 +836,9 @@ impl<S: Storage + 'static> Driver<S> {
         if self.node.next_zxid().is_err() {
             return Ok(());
         }
-        let now = self.shared.now_ms();
         // Never more than the pipeline has room for: the rest stay due for the next tick.
         let room = MAX_IN_FLIGHT.saturating_sub(self.in_flight()).min(BATCH);
-        let expired = self.shared.with_sessions(|t| t.expired(now, room));
+        let expired = self.shared.sessions.expire(|| self.shared.now_ms(), room);
         if expired.is_empty() {
             return Ok(());
         }
