@@ -51,5 +51,6 @@ pub mod server;
 /// so the rest of the runtime cannot build there.
 #[cfg(loom)]
 pub mod server {
+    pub mod outbound;
     pub mod sessions;
 }

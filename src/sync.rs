@@ -3,8 +3,9 @@
 //! the models are in `tests/loom/`).
 //!
 //! Only code whose invariant lives in a `Mutex`, a `Condvar` or an atomic imports its primitives
-//! from here: the group-commit hand-off (`storage/group_commit.rs`) and the session table
-//! (`SessionTable` in `server/sessions.rs`). Under loom every such operation is a point where the
+//! from here: the group-commit hand-off (`storage/group_commit.rs`), the session table
+//! (`SessionTable` in `server/sessions.rs`) and a connection's outbound byte bound
+//! (`server/outbound.rs`). Under loom every such operation is a point where the
 //! model checker may switch threads, so a model explores the interleavings of the real code, not
 //! of a copy.
 //!
@@ -15,11 +16,11 @@
 //! the compiler drops the buggy branches.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
+pub(crate) use loom::sync::{atomic, mpsc, Arc, Condvar, Mutex, MutexGuard};
 #[cfg(loom)]
 pub(crate) use loom::thread;
 #[cfg(not(loom))]
-pub(crate) use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
+pub(crate) use std::sync::{atomic, mpsc, Arc, Condvar, Mutex, MutexGuard};
 #[cfg(not(loom))]
 pub(crate) use std::thread;
 
@@ -35,6 +36,8 @@ pub const SEEDED_BUGS: &[&str] = &[
     "sessions_clock_outside_lock",
     "sessions_expiry_not_closing",
     "sessions_touch_revives_closing",
+    // server/outbound.rs
+    "outbound_check_then_add",
 ];
 
 /// The environment variable that names the seeded bug of a loom run (one of [`SEEDED_BUGS`]).

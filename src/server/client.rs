@@ -22,6 +22,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, Notify};
 
+use crate::server::outbound::OutboundBytes;
 use crate::server::sessions::{password_for, password_matches};
 use crate::server::shutdown::Shutdown;
 use crate::server::syncs::SyncWaiter;
@@ -109,7 +110,7 @@ pub struct ConnShared {
     /// Counters.
     pub stats: ConnStats,
     /// Bytes queued for the socket and not yet written.
-    queued_bytes: AtomicUsize,
+    queued_bytes: OutboundBytes,
     /// Signalled by the writer after it wrote a batch.
     drained: Notify,
     server_stats: Arc<crate::server::ServerStats>,
@@ -145,9 +146,7 @@ impl ConnShared {
     fn enqueue(&self, frame: Vec<u8>, count: bool) -> bool {
         let len = frame.len();
         // Counted before the frame is visible to the writer, which subtracts after writing it.
-        let before = self.queued_bytes.fetch_add(len, Ordering::Relaxed);
-        if before + len > OUTBOUND_HARD_BYTES {
-            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+        if !self.queued_bytes.reserve(len) {
             tracing::warn!(conn = self.conn_id, peer = %self.peer, "outbound bytes over the limit; closing");
             self.close();
             return false;
@@ -161,7 +160,7 @@ impl ConnShared {
                 true
             }
             Err(e) => {
-                self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+                self.queued_bytes.release(len);
                 if matches!(e, mpsc::error::TrySendError::Full(_)) {
                     tracing::warn!(conn = self.conn_id, peer = %self.peer, "outbound queue full; closing");
                 }
@@ -201,8 +200,7 @@ impl ConnShared {
     pub async fn wait_for_room(&self) {
         loop {
             let drained = self.drained.notified();
-            if self.queued_bytes.load(Ordering::Relaxed) < OUTBOUND_SOFT_BYTES || self.is_closing()
-            {
+            if self.queued_bytes.queued() < OUTBOUND_SOFT_BYTES || self.is_closing() {
                 return;
             }
             drained.await;
@@ -210,7 +208,7 @@ impl ConnShared {
     }
 
     fn wrote(&self, len: usize) {
-        self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+        self.queued_bytes.release(len);
     }
 
     /// Marks one write answered (called by the driver after queueing its reply).
@@ -435,7 +433,7 @@ impl Handler {
             closing: AtomicBool::new(false),
             close_notify: Notify::new(),
             stats: ConnStats::default(),
-            queued_bytes: AtomicUsize::new(0),
+            queued_bytes: OutboundBytes::new(OUTBOUND_HARD_BYTES),
             drained: Notify::new(),
             server_stats: Arc::clone(&self.shared.stats),
             out: out_tx,

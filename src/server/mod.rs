@@ -31,6 +31,7 @@ pub mod client;
 pub mod driver;
 pub mod listener;
 pub mod ops;
+pub mod outbound;
 pub mod peers;
 pub mod pipeline;
 pub mod recovery;

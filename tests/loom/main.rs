@@ -11,6 +11,7 @@
 #![cfg(loom)]
 
 mod group_commit;
+mod outbound;
 mod sessions;
 
 /// Explores `model` with at most `preemptions` forced thread switches per execution (loom's
