@@ -33,7 +33,7 @@ pub const SEEDED_BUGS: &[&str] = &[
     "group_commit_report_before_sync",
     "group_commit_shutdown_drops_queue",
     // server/sessions.rs
-    "sessions_clock_outside_lock",
+    "sessions_touch_clock_outside_lock",
     "sessions_expiry_not_closing",
     "sessions_touch_revives_closing",
     // server/outbound.rs

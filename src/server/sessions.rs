@@ -157,11 +157,6 @@ impl SessionTable {
         clock: impl FnOnce() -> u64,
         f: impl FnOnce(&mut SessionTracker, u64) -> R,
     ) -> R {
-        if seeded_bug("sessions_clock_outside_lock") {
-            // Seeded bug: the time is read before the lock is taken.
-            let now_ms = clock();
-            return f(&mut self.lock(), now_ms);
-        }
         let mut tracker = self.lock();
         let now_ms = clock();
         f(&mut tracker, now_ms)
@@ -169,10 +164,18 @@ impl SessionTable {
 
     /// [`SessionTracker::touch`] at the time `clock` returns (under the lock).
     pub fn touch(&self, session_id: i64, clock: impl FnOnce() -> u64) -> bool {
+        if seeded_bug("sessions_touch_clock_outside_lock") {
+            // Seeded bug (the shape of the code before the table read the clock): the time is
+            // read before the lock is taken.
+            let now_ms = clock();
+            return self.with(|t| t.touch(session_id, now_ms));
+        }
         self.with_now(clock, |t, now_ms| t.touch(session_id, now_ms))
     }
 
-    /// [`SessionTracker::expired`] at the time `clock` returns (under the lock).
+    /// [`SessionTracker::expired`] at the time `clock` returns (under the lock). A check stamped
+    /// early would only be conservative (it expires deadlines at or before its time, and touches
+    /// only move deadlines later); under the lock its stamp also follows the lock order.
     pub fn expire(&self, clock: impl FnOnce() -> u64, limit: usize) -> Vec<i64> {
         self.with_now(clock, |t, now_ms| t.expired(now_ms, limit))
     }
