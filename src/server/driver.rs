@@ -69,18 +69,42 @@ use crate::protocol::{
     NodeConfig, PeerMsg, PeerState, RejectReason, Role, ServerId, SyncKind, Zxid,
 };
 use crate::server::apply::{snap_message, Applier, Waiter};
+use crate::server::clock::wall_clock_ms;
+use crate::server::error::ServerError;
 use crate::server::peers::{PeerEvent, PeerNet, SendError};
-pub use crate::server::pipeline::NodeMsg;
-use crate::server::pipeline::{Pipeline, Prepared};
+use crate::server::pipeline::{ClientWrite, Pipeline, Prepared};
 use crate::server::sessions::SessionIds;
+use crate::server::shared::{Mode, RoleInfo, Shared};
 use crate::server::shutdown::Shutdown;
 use crate::server::storage_exec::{StorageEvent, StorageExec, MAX_IN_FLIGHT};
 use crate::server::syncs::{SyncWaiter, Syncs};
 use crate::server::timers::Timers;
-use crate::server::{wall_clock_ms, Mode, RoleInfo, ServerError, Shared};
 use crate::storage::{GroupCommitError, Storage};
 use crate::tree::{DataTree, WriteRequest};
 use crate::wire::forward::{self, Forwarded};
+
+/// What connections ask of the driver: one variant per consumer, so neither can be handed what
+/// the other takes.
+#[derive(Debug)]
+pub enum NodeMsg {
+    /// A write or a handshake's createSession, for the pipeline ([`Pipeline::prepare`] on the
+    /// leader, [`Pipeline::forward`] on a learner).
+    Write(ClientWrite),
+    /// A client `sync`, for the core (`Input::Sync`), answered once the tree has applied the
+    /// read index the core confirms (`server/syncs.rs`).
+    Sync(SyncWaiter),
+}
+
+impl NodeMsg {
+    /// The message can no longer be served here: its connection is closed (the client
+    /// reconnects), as ZooKeeper closes client connections when its leader steps down.
+    fn refuse(self) {
+        match self {
+            NodeMsg::Write(write) => write.refuse(),
+            NodeMsg::Sync(waiter) => waiter.refuse(),
+        }
+    }
+}
 
 /// Messages prepared per tree-lock acquisition, at most.
 const BATCH: usize = 1024;
@@ -373,7 +397,7 @@ impl<S: Storage + 'static> Driver<S> {
         let mut guard = shared.tree.lock().await;
         let orphans = self.applier.install(&mut guard, installed, base, &shared);
         drop(guard);
-        orphans.into_iter().for_each(refuse_waiter);
+        orphans.into_iter().for_each(Waiter::refuse);
         match self.snap_from.take() {
             Some(leader) => tracing::info!("synced with leader {} by SNAP", leader.0),
             None => tracing::info!(%base, "installed a SNAP"),
@@ -475,8 +499,7 @@ impl<S: Storage + 'static> Driver<S> {
                 Ok(())
             }
             Effect::SyncReady { id, zxid } => {
-                self.syncs
-                    .ready(id, zxid, self.applier.applied(), &self.shared);
+                self.syncs.ready(id, zxid, self.applier.applied());
                 Ok(())
             }
             Effect::SyncFailed { id } => {
@@ -552,7 +575,7 @@ impl<S: Storage + 'static> Driver<S> {
         self.serving = false;
         self.shared.serving.send_replace(false);
         for waiter in self.applier.take_waiters() {
-            refuse_waiter(waiter);
+            waiter.refuse();
         }
         self.pipeline.discard_pending();
         self.forwarded.clear();
@@ -616,7 +639,7 @@ impl<S: Storage + 'static> Driver<S> {
         self.applier
             .apply_committed(tree, self.node.committed_log(), upto, &self.shared)?;
         self.pipeline.applied_through(self.applier.applied());
-        self.syncs.applied(self.applier.applied(), &self.shared);
+        self.syncs.applied(self.applier.applied());
         if self
             .snapshot_running
             .as_ref()
@@ -647,13 +670,13 @@ impl<S: Storage + 'static> Driver<S> {
         while let Some(m) = msg.take() {
             match m {
                 NodeMsg::Sync(waiter) => self.issue_sync(waiter, &mut tree).await?,
-                m => {
+                NodeMsg::Write(write) => {
                     let Ok(zxid) = self.node.next_zxid() else {
-                        refuse(m);
+                        write.refuse();
                         break;
                     };
                     let guard = tree.as_ref().expect("held for the batch");
-                    let prepared = self.pipeline.prepare(guard, m, zxid);
+                    let prepared = self.pipeline.prepare(guard, write, zxid);
                     self.propose(prepared, &mut tree).await?;
                 }
             }
@@ -673,12 +696,12 @@ impl<S: Storage + 'static> Driver<S> {
         let mut n = 0;
         while let Some(m) = msg.take() {
             if !self.serving {
-                refuse(m);
+                m.refuse();
                 break;
             }
             match m {
                 NodeMsg::Sync(waiter) => self.issue_sync(waiter, &mut None).await?,
-                m => self.forward_one(m).await?,
+                NodeMsg::Write(write) => self.forward_one(write).await?,
             }
             n += 1;
             if n >= BATCH || self.applier.waiting() >= MAX_IN_FLIGHT {
@@ -689,10 +712,10 @@ impl<S: Storage + 'static> Driver<S> {
         Ok(())
     }
 
-    /// One client message → `Input::Forward`, its waiter registered under the request's
+    /// One client write → `Input::Forward`, its waiter registered under the request's
     /// (session id, cxid) first; a refusal by the core answers the waiter at once.
-    async fn forward_one(&mut self, m: NodeMsg) -> Result<(), ServerError> {
-        let fwd = self.pipeline.forward(m);
+    async fn forward_one(&mut self, write: ClientWrite) -> Result<(), ServerError> {
+        let fwd = self.pipeline.forward(write);
         self.applier.expect_request(fwd.key, fwd.waiter);
         self.write_outcome = None;
         self.step(
@@ -705,7 +728,7 @@ impl<S: Storage + 'static> Driver<S> {
         if let Some(Err(reason)) = self.write_outcome.take() {
             tracing::warn!(?reason, "forward refused by the core");
             if let Some(waiter) = self.applier.forget_request(fwd.key) {
-                refuse_waiter(waiter);
+                waiter.refuse();
             }
         }
         Ok(())
@@ -788,7 +811,7 @@ impl<S: Storage + 'static> Driver<S> {
                 // Refused (the core left broadcast in this very step): nobody will apply it.
                 tracing::warn!(%zxid, ?outcome, "write refused by the core");
                 if let Some(waiter) = self.applier.forget(zxid) {
-                    refuse_waiter(waiter);
+                    waiter.refuse();
                 }
             }
         }
@@ -893,34 +916,6 @@ impl<S: Storage + 'static> Driver<S> {
     }
 }
 
-/// A message that can no longer be proposed here: its connection is closed (the client
-/// reconnects), as ZooKeeper closes client connections when its leader steps down.
-fn refuse(msg: NodeMsg) {
-    match msg {
-        NodeMsg::Write { conn, .. } => {
-            conn.write_answered();
-            conn.close();
-        }
-        NodeMsg::Sync(waiter) => {
-            waiter.conn.write_answered();
-            waiter.conn.close();
-        }
-        NodeMsg::CreateSession { reply, .. } => drop(reply),
-    }
-}
-
-/// Answers a waiter whose txn will not be applied here: its connection is closed (the client
-/// reconnects and finds out), a handshake fails.
-pub fn refuse_waiter(waiter: Waiter) {
-    match waiter {
-        Waiter::Client { conn, .. } => {
-            conn.write_answered();
-            conn.close();
-        }
-        Waiter::Handshake(reply) => drop(reply),
-    }
-}
-
 async fn next_peer_event(peers: &mut Option<Peers>) -> Option<PeerEvent> {
     match peers {
         Some(peers) => peers.events.recv().await,
@@ -982,7 +977,6 @@ mod tests {
             config.clone(),
             DataTree::new(),
             SessionTracker::new(config.tick_ms),
-            node_tx.clone(),
             0,
         ));
         let storage = StorageExec::spawn(MemStorage::new(), None, None).expect("writer");
@@ -1010,10 +1004,10 @@ mod tests {
         let mut ids = Vec::new();
         for counter in 1..=2u64 {
             let (reply, answer) = oneshot::channel();
-            let msg = NodeMsg::CreateSession {
+            let msg = NodeMsg::Write(ClientWrite::CreateSession {
                 timeout_ms: 30_000,
                 reply,
-            };
+            });
             node_tx.send(msg).await.expect("driver inbox");
             let id = tokio::time::timeout(WAIT, answer)
                 .await
@@ -1048,10 +1042,10 @@ mod tests {
         const TXNS: u64 = 20;
         for _ in 0..TXNS {
             let (reply, answer) = oneshot::channel();
-            let msg = NodeMsg::CreateSession {
+            let msg = NodeMsg::Write(ClientWrite::CreateSession {
                 timeout_ms: 30_000,
                 reply,
-            };
+            });
             node_tx.send(msg).await.expect("driver inbox");
             tokio::time::timeout(WAIT, answer)
                 .await
