@@ -52,8 +52,18 @@
 //! core's in-memory log is bounded by `snapCount` (`spec/server.md` "The write path" has the
 //! measurement); a learner behind the leader's log base gets a SNAP.
 //!
+//! Files: this one holds the loop, the step and the effects; [`node_config`] maps zoo.cfg to the
+//! core's `NodeConfig`; `writes.rs` feeds client writes, `sync`s, forwarded requests and
+//! server-made txns to the core; `peer_events.rs` turns peer events into inputs and executes
+//! `Send`; `role.rs` publishes the role and starts or stops serving clients.
+//!
 //! Besides writes, the driver owns the session clock, the container/TTL reaper (leader only),
 //! snapshots every `snapCount` txns (serialised off the task) and autopurge.
+
+mod node_config;
+mod peer_events;
+mod role;
+mod writes;
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -65,23 +75,24 @@ use tokio::sync::{mpsc, MutexGuard};
 use tokio::task::JoinHandle;
 
 use crate::protocol::{
-    DurableState, Effect, Effects, Input, LeaderPhase, LearnerPhase, LearnerStage, Node,
-    NodeConfig, PeerMsg, PeerState, RejectReason, Role, ServerId, SyncKind, Zxid,
+    DurableState, Effect, Effects, Input, Node, NodeConfig, PeerMsg, PeerState, RejectReason,
+    ServerId, Zxid,
 };
 use crate::server::apply::{snap_message, Applier, Waiter};
-use crate::server::clock::wall_clock_ms;
 use crate::server::error::ServerError;
-use crate::server::peers::{PeerEvent, PeerNet, SendError};
-use crate::server::pipeline::{ClientWrite, Pipeline, Prepared};
+use crate::server::peers::{PeerEvent, PeerNet};
+use crate::server::pipeline::{ClientWrite, Pipeline};
 use crate::server::sessions::SessionIds;
-use crate::server::shared::{Mode, RoleInfo, Shared};
+use crate::server::shared::Shared;
 use crate::server::shutdown::Shutdown;
 use crate::server::storage_exec::{StorageEvent, StorageExec, MAX_IN_FLIGHT};
 use crate::server::syncs::{SyncWaiter, Syncs};
 use crate::server::timers::Timers;
 use crate::storage::{GroupCommitError, Storage};
-use crate::tree::{DataTree, WriteRequest};
-use crate::wire::forward::{self, Forwarded};
+use crate::tree::DataTree;
+
+pub use node_config::{core_tick, node_config};
+use peer_events::next_peer_event;
 
 /// What connections ask of the driver: one variant per consumer, so neither can be handed what
 /// the other takes.
@@ -104,61 +115,6 @@ impl NodeMsg {
             NodeMsg::Sync(waiter) => waiter.refuse(),
         }
     }
-}
-
-/// Messages prepared per tree-lock acquisition, at most.
-const BATCH: usize = 1024;
-
-/// The longest a core tick lasts: FLE's finalize wait and first notification timeout
-/// (ZooKeeper's `finalizeWait`, 200 ms), and the leader's heartbeat interval.
-const CORE_TICK_MAX: Duration = Duration::from_millis(200);
-
-/// FLE's largest notification resend interval (ZooKeeper's `maxNotificationInterval`).
-const MAX_NOTIFY_INTERVAL: Duration = Duration::from_secs(60);
-
-/// The core's tick and how many fit in one `tickTime`: the largest whole fraction of `tickTime`
-/// no longer than [`CORE_TICK_MAX`]. The core counts every timer in these ticks, so initLimit and
-/// syncLimit (in `tickTime`s) are exact multiples.
-pub fn core_tick(tick_ms: u32) -> (Duration, u32) {
-    let tick = Duration::from_millis(u64::from(tick_ms.max(1)));
-    let per_tick = tick.as_micros().div_ceil(CORE_TICK_MAX.as_micros()).max(1) as u32;
-    (tick / per_tick, per_tick)
-}
-
-/// The protocol configuration: a one-voter ensemble of server 1 for a standalone server, else
-/// the `server.N` lines (participants vote, observers do not) with `myid` as me.
-pub fn node_config(config: &crate::config::ServerConfig) -> NodeConfig {
-    let (tick, per_tick) = core_tick(config.tick_ms);
-    let mut node = match config.my_id {
-        None => {
-            let mut node = NodeConfig::new(ServerId(1), [ServerId(1)]);
-            // Nobody else can send a better vote: decide at once.
-            node.finalize_wait_ticks = 0;
-            node
-        }
-        Some(me) => {
-            let role = |observer: bool| {
-                config
-                    .servers
-                    .iter()
-                    .filter(move |(_, s)| (s.role == crate::config::PeerRole::Observer) == observer)
-                    .map(|(&id, _)| ServerId(id))
-            };
-            let mut node = NodeConfig::new(ServerId(me), role(false)).with_observers(role(true));
-            node.finalize_wait_ticks = 1;
-            node
-        }
-    };
-    node.init_limit_ticks = config
-        .init_limit_ticks
-        .unwrap_or(10)
-        .saturating_mul(per_tick);
-    node.sync_limit_ticks = config
-        .sync_limit_ticks
-        .unwrap_or(5)
-        .saturating_mul(per_tick);
-    node.max_notify_ticks = (MAX_NOTIFY_INTERVAL.as_micros() / tick.as_micros().max(1)) as u32;
-    node
 }
 
 /// The peer links of an ensemble member and the events they deliver.
@@ -321,72 +277,6 @@ impl<S: Storage + 'static> Driver<S> {
         self.step(input, &mut None).await
     }
 
-    async fn on_peer_event(&mut self, event: Option<PeerEvent>) -> Result<(), ServerError> {
-        let (Some(event), Some(peers)) = (event, self.peers.as_ref()) else {
-            return Err(ServerError::Fatal("the peer links stopped".into()));
-        };
-        let input = peers.net.to_input(event);
-        match &input {
-            Input::Peer {
-                from,
-                msg: msg @ PeerMsg::FollowerInfo { .. },
-            } if self.node.state() == PeerState::Looking => {
-                return self.hold(*from, msg.clone());
-            }
-            Input::PeerLost(peer) => self.held.retain(|(from, _)| from != peer),
-            _ => {}
-        }
-        if let Input::Peer {
-            from,
-            msg: PeerMsg::Sync { kind, .. },
-        } = &input
-        {
-            let awaiting = self
-                .node
-                .learning()
-                .is_some_and(|l| l.leader == *from && l.phase == LearnerPhase::AwaitSync);
-            match kind {
-                // Logged once the snapshot is installed (`install_sync_snapshot`).
-                SyncKind::Snap { .. } if awaiting => self.snap_from = Some(*from),
-                _ if awaiting => {
-                    tracing::info!("synced with leader {} by {}", from.0, sync_name(kind))
-                }
-                _ => {}
-            }
-        }
-        self.step(input, &mut None).await
-    }
-
-    /// A FOLLOWERINFO that reached a LOOKING node: a server decided, a moment before this one,
-    /// that this one leads. The core ignores quorum messages while LOOKING, so the learner
-    /// would wait out initLimit; ZooKeeper's learner instead retries its connection until the
-    /// leader listens. Holding the message until the node has decided is the same as the
-    /// network delaying it, which the protocol tolerates (a learner sends nothing else before
-    /// LEADERINFO, so FIFO per link is kept, and a broken link discards what it held, as a break
-    /// discards what is in flight).
-    fn hold(&mut self, from: ServerId, msg: PeerMsg) -> Result<(), ServerError> {
-        const HELD_MAX: usize = 256;
-        if self.held.len() >= HELD_MAX {
-            tracing::warn!(%from, "too many FOLLOWERINFOs while LOOKING; dropping the link");
-            self.held.retain(|(f, _)| *f != from);
-            let _ = self.peer_net()?.disconnect(from);
-            return Ok(());
-        }
-        self.held.push_back((from, msg));
-        Ok(())
-    }
-
-    /// Feeds the held quorum messages once the node is no longer LOOKING.
-    async fn replay_held(&mut self) -> Result<(), ServerError> {
-        while self.node.state() != PeerState::Looking {
-            let Some((from, msg)) = self.held.pop_front() else {
-                break;
-            };
-            self.step(Input::Peer { from, msg }, &mut None).await?;
-        }
-        Ok(())
-    }
-
     /// A learner's SNAP is durable (`Effect::InstallSnapshot` → `StorageExec::install_snapshot`):
     /// the single place where a snapshot sync touches the tree. The leader's tree at `base`
     /// replaces mine and the applier's zxid moves to `base` ([`Applier::install`]); the
@@ -509,121 +399,6 @@ impl<S: Storage + 'static> Driver<S> {
         }
     }
 
-    fn peer_net(&self) -> Result<&PeerNet, ServerError> {
-        match &self.peers {
-            Some(peers) => Ok(&peers.net),
-            None => Err(ServerError::Fatal(
-                "a one-voter ensemble has no peers, yet the core asked for one".into(),
-            )),
-        }
-    }
-
-    /// `Effect::Send` (and the SNAP built for `Effect::SendSnapshot`); a sync message is logged
-    /// and counted. A refusal because the link is down is expected: the core learns of the break
-    /// from `PeerLost` or its timers.
-    fn send(&mut self, to: ServerId, msg: PeerMsg) -> Result<(), ServerError> {
-        if let PeerMsg::Sync { kind, .. } = &msg {
-            let counter = match kind {
-                SyncKind::Diff => &self.shared.stats.diff_count,
-                SyncKind::Trunc { .. } => &self.shared.stats.trunc_count,
-                SyncKind::Snap { .. } => &self.shared.stats.snap_count,
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-            tracing::info!("sending {} to server {}", sync_name(kind), to.0);
-        }
-        match self.peer_net()?.send(to, msg) {
-            Ok(()) => Ok(()),
-            Err(e @ (SendError::UnknownPeer(_) | SendError::ToSelf)) => {
-                Err(ServerError::Fatal(format!("the core sent to {to}: {e}")))
-            }
-            Err(e) => {
-                tracing::debug!(%to, "not sent: {e}");
-                Ok(())
-            }
-        }
-    }
-
-    /// Publishes the role for the four-letter words; starts or stops serving clients.
-    fn after_step(&mut self) {
-        let serving = match self.node.role() {
-            Role::Leading(l) => l.phase == LeaderPhase::Broadcast,
-            Role::Following(l) => l.phase == LearnerPhase::Broadcast,
-            Role::Looking(_) => false,
-        };
-        self.publish_role(serving);
-        if serving == self.serving {
-            return;
-        }
-        self.serving = serving;
-        if serving {
-            if self.node.leading().is_some() {
-                // A new leader: every session gets a full timeout from now.
-                let now = self.shared.now_ms();
-                self.shared.with_sessions(|t| t.renew_all(now));
-            }
-            tracing::info!(state = ?self.node.state(), epoch = %self.node.current_epoch(), "serving clients");
-            self.shared.serving.send_replace(true);
-        } else {
-            tracing::info!(state = ?self.node.state(), "not serving clients: closing their connections");
-            self.leave_broadcast();
-        }
-    }
-
-    /// Stops serving: closes every client connection, drops every waiter and what was
-    /// prepared but not applied (a deposed leader's pending changes) or forwarded to it.
-    fn leave_broadcast(&mut self) {
-        self.serving = false;
-        self.shared.serving.send_replace(false);
-        for waiter in self.applier.take_waiters() {
-            waiter.refuse();
-        }
-        self.pipeline.discard_pending();
-        self.forwarded.clear();
-        self.syncs.fail_all();
-        for conn in self.shared.conns.all() {
-            conn.close();
-        }
-    }
-
-    fn publish_role(&self, serving: bool) {
-        let mode = match (self.peers.is_some(), self.node.state()) {
-            (false, _) => Mode::Standalone,
-            (true, PeerState::Leading) => Mode::Leader,
-            (true, PeerState::Following) => Mode::Follower,
-            (true, PeerState::Observing) => Mode::Observer,
-            (true, PeerState::Looking) => Mode::Looking,
-        };
-        let (mut learners, mut synced_followers, mut synced_observers, mut pending_syncs) =
-            (0, 0, 0, 0);
-        if let Some(lead) = self.node.leading() {
-            learners = lead.learners.len();
-            pending_syncs = lead.syncs.len();
-            for view in lead.learners.values() {
-                if view.stage >= LearnerStage::NewLeaderAcked {
-                    if view.observer {
-                        synced_observers += 1;
-                    } else {
-                        synced_followers += 1;
-                    }
-                }
-            }
-        }
-        let info = RoleInfo {
-            mode,
-            serving,
-            leader: self.node.leader().map(|s| s.0),
-            accepted_epoch: self.node.accepted_epoch().0,
-            current_epoch: self.node.current_epoch().0,
-            learners,
-            synced_followers,
-            synced_observers,
-            pending_syncs,
-            phase: phase_name(self.node.role()),
-        };
-        *self.shared.role.lock().unwrap_or_else(|e| e.into_inner()) = info;
-    }
-
-    /// `Effect::Commit`: apply under the tree lock (taken here unless the caller holds it).
     async fn apply<'a>(&mut self, upto: Zxid, tree: &mut TreeGuard<'a>) -> Result<(), ServerError> {
         match tree.as_mut() {
             Some(guard) => self.apply_locked(upto, guard),
@@ -654,297 +429,6 @@ impl<S: Storage + 'static> Driver<S> {
             self.snapshot_running = Some(self.storage.snapshot(tree.clone())?);
         }
         Ok(())
-    }
-
-    /// Client messages: `first` and whatever else is already queued (bounded). On the leader
-    /// they are prepared under one tree lock, each stamped with the core's next zxid and fed as
-    /// `Input::Write`; on a learner each is forwarded to the leader (`Input::Forward`).
-    async fn on_messages(&mut self, first: NodeMsg) -> Result<(), ServerError> {
-        if self.node.leading().is_none() {
-            return self.forward_messages(first).await;
-        }
-        let shared = Arc::clone(&self.shared);
-        let mut tree = Some(shared.tree.lock().await);
-        let mut msg = Some(first);
-        let mut n = 0;
-        while let Some(m) = msg.take() {
-            match m {
-                NodeMsg::Sync(waiter) => self.issue_sync(waiter, &mut tree).await?,
-                NodeMsg::Write(write) => {
-                    let Ok(zxid) = self.node.next_zxid() else {
-                        write.refuse();
-                        break;
-                    };
-                    let guard = tree.as_ref().expect("held for the batch");
-                    let prepared = self.pipeline.prepare(guard, write, zxid);
-                    self.propose(prepared, &mut tree).await?;
-                }
-            }
-            n += 1;
-            if n >= BATCH || self.in_flight() >= MAX_IN_FLIGHT {
-                break;
-            }
-            msg = self.inbox.try_recv().ok();
-        }
-        Ok(())
-    }
-
-    /// A learner's client messages → `Input::Forward`, each waiter registered under the
-    /// request's (session id, cxid) first.
-    async fn forward_messages(&mut self, first: NodeMsg) -> Result<(), ServerError> {
-        let mut msg = Some(first);
-        let mut n = 0;
-        while let Some(m) = msg.take() {
-            if !self.serving {
-                m.refuse();
-                break;
-            }
-            match m {
-                NodeMsg::Sync(waiter) => self.issue_sync(waiter, &mut None).await?,
-                NodeMsg::Write(write) => self.forward_one(write).await?,
-            }
-            n += 1;
-            if n >= BATCH || self.applier.waiting() >= MAX_IN_FLIGHT {
-                break;
-            }
-            msg = self.inbox.try_recv().ok();
-        }
-        Ok(())
-    }
-
-    /// One client write → `Input::Forward`, its waiter registered under the request's
-    /// (session id, cxid) first; a refusal by the core answers the waiter at once.
-    async fn forward_one(&mut self, write: ClientWrite) -> Result<(), ServerError> {
-        let fwd = self.pipeline.forward(write);
-        self.applier.expect_request(fwd.key, fwd.waiter);
-        self.write_outcome = None;
-        self.step(
-            Input::Forward {
-                payload: fwd.payload,
-            },
-            &mut None,
-        )
-        .await?;
-        if let Some(Err(reason)) = self.write_outcome.take() {
-            tracing::warn!(?reason, "forward refused by the core");
-            if let Some(waiter) = self.applier.forget_request(fwd.key) {
-                waiter.refuse();
-            }
-        }
-        Ok(())
-    }
-
-    /// A client `sync` → `Input::Sync`; the core answers with `SyncReady` (perhaps in this very
-    /// step) or `SyncFailed` (`server/syncs.rs`).
-    async fn issue_sync<'a>(
-        &mut self,
-        waiter: SyncWaiter,
-        tree: &mut TreeGuard<'a>,
-    ) -> Result<(), ServerError> {
-        let id = self.syncs.issue(waiter);
-        self.step(Input::Sync { id }, tree).await
-    }
-
-    /// The leader's side of forwarding: what learners sent (`Effect::Prepare`) is decoded and
-    /// prepared like a local write, or (a `Touch`) renews the sessions it names. What does not
-    /// fit in the pipeline now waits for the next event.
-    async fn prepare_forwarded(&mut self) -> Result<(), ServerError> {
-        if self.forwarded.is_empty() {
-            return Ok(());
-        }
-        let shared = Arc::clone(&self.shared);
-        let mut tree = Some(shared.tree.lock().await);
-        while self.in_flight() < MAX_IN_FLIGHT {
-            let Some(payload) = self.forwarded.pop_front() else {
-                break;
-            };
-            let forwarded = match forward::decode(&payload) {
-                Ok(f) => f,
-                Err(e) => {
-                    tracing::warn!(error = %e, "undecodable forwarded request; dropped");
-                    continue;
-                }
-            };
-            if let Forwarded::Touch { sessions } = &forwarded {
-                let now = self.shared.now_ms();
-                self.shared.with_sessions(|t| {
-                    for &(id, timeout_ms) in sessions {
-                        t.set_timeout(id, timeout_ms.max(0) as u32, now);
-                    }
-                });
-                continue;
-            }
-            let Ok(zxid) = self.node.next_zxid() else {
-                // No longer leading: the learner's client reconnects and retries.
-                self.forwarded.clear();
-                break;
-            };
-            let guard = tree.as_ref().expect("held for the batch");
-            if let Some(prepared) = self.pipeline.prepare_forwarded(guard, forwarded, zxid) {
-                self.propose(prepared, &mut tree).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// `Input::Write` for a prepared txn; its waiter is registered under the stamped zxid first,
-    /// and the core must propose it under exactly that zxid.
-    async fn propose<'a>(
-        &mut self,
-        prepared: Prepared,
-        tree: &mut TreeGuard<'a>,
-    ) -> Result<(), ServerError> {
-        let Prepared { zxid, data, waiter } = prepared;
-        if let Some(waiter) = waiter {
-            self.applier.expect(zxid, waiter);
-        }
-        self.write_outcome = None;
-        self.step(Input::Write { data }, tree).await?;
-        match self.write_outcome.take() {
-            Some(Ok(Some(proposed))) => {
-                assert_eq!(
-                    proposed, zxid,
-                    "the core proposed the write as {proposed}, not as the stamped {zxid}"
-                );
-            }
-            outcome => {
-                // Refused (the core left broadcast in this very step): nobody will apply it.
-                tracing::warn!(%zxid, ?outcome, "write refused by the core");
-                if let Some(waiter) = self.applier.forget(zxid) {
-                    waiter.refuse();
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// The epoch's zxid counter is exhausted: the core refuses the next write and steps down;
-    /// the node then elects a leader again under a new epoch (ZooKeeper's XidRolloverException).
-    async fn step_down_on_rollover(&mut self) -> Result<(), ServerError> {
-        tracing::warn!(last = %self.node.last_zxid(), "zxid counter exhausted: new epoch");
-        self.write_outcome = None;
-        self.step(Input::Write { data: Bytes::new() }, &mut None)
-            .await?;
-        assert_eq!(
-            self.write_outcome.take(),
-            Some(Err(RejectReason::ZxidRollover)),
-            "the core must refuse a write at rollover"
-        );
-        Ok(())
-    }
-
-    /// Every half tick: the leader expires sessions; a learner reports the sessions its clients
-    /// touched to the leader.
-    async fn on_session_tick(&mut self) -> Result<(), ServerError> {
-        if !self.serving {
-            return Ok(());
-        }
-        if self.node.leading().is_some() {
-            // The leader's own clients renew their deadlines directly.
-            self.shared.with_sessions(|t| drop(t.take_touched()));
-            return self.expire_sessions().await;
-        }
-        let touched = self.shared.with_sessions(|t| t.take_touched());
-        if touched.is_empty() {
-            return Ok(());
-        }
-        let sessions = touched
-            .into_iter()
-            .map(|(id, timeout_ms)| (id, timeout_ms as i32))
-            .collect();
-        let payload = forward::encode(&Forwarded::Touch { sessions });
-        self.step(Input::Forward { payload }, &mut None).await
-    }
-
-    /// Expired sessions become closeSession txns (deleting their ephemerals in one txn).
-    async fn expire_sessions(&mut self) -> Result<(), ServerError> {
-        if self.node.next_zxid().is_err() {
-            return Ok(());
-        }
-        let now = self.shared.now_ms();
-        // Never more than the pipeline has room for: the rest stay due for the next tick.
-        let room = MAX_IN_FLIGHT.saturating_sub(self.in_flight()).min(BATCH);
-        let expired = self.shared.with_sessions(|t| t.expired(now, room));
-        if expired.is_empty() {
-            return Ok(());
-        }
-        let shared = Arc::clone(&self.shared);
-        let mut tree = Some(shared.tree.lock().await);
-        for id in expired {
-            tracing::info!(session = format_args!("{id:#x}"), "session expired");
-            self.propose_server(&mut tree, id, WriteRequest::CloseSession)
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// The container/TTL reaper (ZooKeeper's ContainerManager) on the server clock.
-    async fn reap_containers(&mut self) -> Result<(), ServerError> {
-        if self.node.next_zxid().is_err() {
-            return Ok(());
-        }
-        let shared = Arc::clone(&self.shared);
-        let mut tree = Some(shared.tree.lock().await);
-        let candidates = tree
-            .as_ref()
-            .expect("held")
-            .expired_containers_and_ttls(wall_clock_ms());
-        for path in candidates.into_iter().take(10_000) {
-            self.propose_server(&mut tree, 0, WriteRequest::DeleteContainer { path })
-                .await?;
-        }
-        Ok(())
-    }
-
-    async fn propose_server<'a>(
-        &mut self,
-        tree: &mut TreeGuard<'a>,
-        session_id: i64,
-        req: WriteRequest,
-    ) -> Result<(), ServerError> {
-        if self.in_flight() >= MAX_IN_FLIGHT {
-            return Ok(()); // retried at the next tick
-        }
-        let Ok(zxid) = self.node.next_zxid() else {
-            return Ok(());
-        };
-        let guard = tree.as_ref().expect("held by the caller");
-        match self.pipeline.prepare_server(guard, session_id, req, zxid) {
-            Some(prepared) => self.propose(prepared, tree).await,
-            None => Ok(()),
-        }
-    }
-}
-
-async fn next_peer_event(peers: &mut Option<Peers>) -> Option<PeerEvent> {
-    match peers {
-        Some(peers) => peers.events.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-fn sync_name(kind: &SyncKind) -> &'static str {
-    match kind {
-        SyncKind::Diff => "DIFF",
-        SyncKind::Trunc { .. } => "TRUNC",
-        SyncKind::Snap { .. } => "SNAP",
-    }
-}
-
-/// ZooKeeper's `zk_peer_state` ZAB phase.
-fn phase_name(role: &Role) -> &'static str {
-    match role {
-        Role::Looking(_) => "election",
-        Role::Leading(l) => match l.phase {
-            LeaderPhase::Discovery => "discovery",
-            LeaderPhase::Sync => "synchronization",
-            LeaderPhase::Broadcast => "broadcast",
-        },
-        Role::Following(l) => match l.phase {
-            LearnerPhase::Discovery | LearnerPhase::AckEpochPending => "discovery",
-            LearnerPhase::Broadcast => "broadcast",
-            _ => "synchronization",
-        },
     }
 }
 
