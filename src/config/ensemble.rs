@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::{bad, Builder, ConfigError, ServerConfig};
+use super::properties::bad;
+use super::{Builder, ConfigError, ServerConfig};
 
 /// Role of an ensemble member in a `server.N` line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

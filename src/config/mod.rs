@@ -26,6 +26,7 @@
 //! without `server.N` lines.
 
 mod ensemble;
+mod properties;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -136,6 +137,7 @@ impl Default for FourLetterWhitelist {
 
 use ensemble::peer_spec;
 pub use ensemble::{PeerRole, PeerSpec};
+use properties::{bad, boolean, java_boolean, num, parse_properties, timeout_bound};
 
 /// The validated configuration of one server.
 #[derive(Clone, Debug)]
@@ -327,41 +329,6 @@ pub fn dir_size_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
-/// The whitespace that separates a key from its value in a Java properties line.
-const PROPERTY_WHITESPACE: [char; 3] = [' ', '\t', '\x0c'];
-
-/// Splits properties text into `(key, value)` pairs in file order.
-fn parse_properties(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
-    let mut out = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
-            continue;
-        }
-        let split = line
-            .find(['=', ':'])
-            // Java's `Properties` separators are ASCII (space, tab, form feed); a Unicode space
-            // such as U+0085 is part of the key, and every separator is one byte long.
-            .or_else(|| line.find(PROPERTY_WHITESPACE));
-        let Some(at) = split else {
-            return Err(ConfigError::Syntax {
-                line_no: i + 1,
-                line: raw.to_string(),
-            });
-        };
-        let key = line[..at].trim();
-        let value = line[at + 1..].trim();
-        if key.is_empty() {
-            return Err(ConfigError::Syntax {
-                line_no: i + 1,
-                line: raw.to_string(),
-            });
-        }
-        out.push((key.to_string(), value.to_string()));
-    }
-    Ok(out)
-}
-
 /// Accumulates keys; defaults that depend on other keys are resolved in `finish`.
 #[derive(Default)]
 struct Builder {
@@ -401,56 +368,6 @@ struct Builder {
     extended_types_enabled: Option<bool>,
     enforce_quota: Option<bool>,
     container_check_interval_ms: Option<u64>,
-}
-
-fn bad(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::BadValue {
-        key: key.to_string(),
-        value: value.to_string(),
-        reason: reason.into(),
-    }
-}
-
-fn num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError>
-where
-    T::Err: std::fmt::Display,
-{
-    value
-        .parse::<T>()
-        .map_err(|e| bad(key, value, e.to_string()))
-}
-
-fn boolean(key: &str, value: &str) -> Result<bool, ConfigError> {
-    match value.to_ascii_lowercase().as_str() {
-        "true" | "yes" => Ok(true),
-        "false" | "no" => Ok(false),
-        _ => Err(bad(key, value, "expected true or false")),
-    }
-}
-
-/// A flag ZooKeeper reads with `Boolean.parseBoolean`, which takes anything but `true` as
-/// false: only `true`/`false` (any case) are accepted here, so a `yes` cannot silently mean
-/// "off".
-fn java_boolean(key: &str, value: &str) -> Result<bool, ConfigError> {
-    match value.to_ascii_lowercase().as_str() {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(bad(key, value, "expected true or false")),
-    }
-}
-
-/// A session timeout bound: a positive number of ms, or -1 for "use the default".
-fn timeout_bound(key: &str, value: &str) -> Result<Option<u32>, ConfigError> {
-    let v: i64 = num(key, value)?;
-    match v {
-        -1 => Ok(None),
-        1..=0x7FFF_FFFF => Ok(Some(v as u32)),
-        _ => Err(bad(
-            key,
-            value,
-            "must be a positive number of milliseconds or -1",
-        )),
-    }
 }
 
 /// Reasons of [`ConfigError::Unsupported`] (the ensemble-mode ones are in `ensemble.rs`).
@@ -934,27 +851,6 @@ server.1=h1:2889:3889;127.0.0.1:2182
             err_key("dataDir=/d\nclientPort=1\nserver.1=a:1:2\nserver.2=b:1:2\nsyncLimit=2\n"),
             "initLimit"
         );
-    }
-
-    #[test]
-    fn a_unicode_space_is_not_a_separator() {
-        // Fuzzing (zoo_cfg) found a panic: U+0085 was taken as the separator and the value
-        // sliced from inside it.
-        match ServerConfig::parse("N\u{85}H\x0e") {
-            Err(ConfigError::Syntax { line_no: 1, .. }) => {}
-            other => panic!("expected a syntax error, got {other:?}"),
-        }
-        let c = ServerConfig::parse("dataDir=/d\nclientPort\t2181\ntickTime\x0c100\n")
-            .expect("tab and form feed separate");
-        assert_eq!((c.client_port, c.tick_ms), (2181, 100));
-    }
-
-    #[test]
-    fn syntax_error_names_the_line() {
-        match ServerConfig::parse("dataDir=/d\njunkline\n") {
-            Err(ConfigError::Syntax { line_no, .. }) => assert_eq!(line_no, 2),
-            other => panic!("expected syntax error, got {other:?}"),
-        }
     }
 
     #[test]
