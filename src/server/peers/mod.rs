@@ -1,6 +1,6 @@
 //! The election and quorum links between servers, on tokio, through the [`Transport`] seam.
 //!
-//! Status: an ensemble member's driver (`server/driver.rs`) starts one [`PeerNet`] over
+//! Status: an ensemble member's driver (`server/driver`) starts one [`PeerNet`] over
 //! `TokioTransport`, feeds every [`PeerEvent`] to its node through [`PeerNet::to_input`] and
 //! executes the node's `Send`, `Disconnect` and (on FOLLOWING/OBSERVING) `connect_to_leader`
 //! here. Tested on 127.0.0.1 alone (tests/server_peers.rs) and under real servers
