@@ -52,7 +52,7 @@
 //! core's in-memory log is bounded by `snapCount` (`spec/server.md` "The write path" has the
 //! measurement); a learner behind the leader's log base gets a SNAP.
 //!
-//! Files: this one holds the loop, the step and the effects; [`node_config`] maps zoo.cfg to the
+//! Files: this one holds the loop, the step and the effects; `node_config.rs` maps zoo.cfg to the
 //! core's `NodeConfig`; `writes.rs` feeds client writes, `sync`s, forwarded requests and
 //! server-made txns to the core; `peer_events.rs` turns peer events into inputs and executes
 //! `Send`; `role.rs` publishes the role and starts or stops serving clients.
@@ -75,8 +75,7 @@ use tokio::sync::{mpsc, MutexGuard};
 use tokio::task::JoinHandle;
 
 use crate::protocol::{
-    DurableState, Effect, Effects, Input, Node, NodeConfig, PeerMsg, PeerState, RejectReason,
-    ServerId, Zxid,
+    DurableState, Effect, Effects, Input, Node, NodeConfig, PeerState, RejectReason, ServerId, Zxid,
 };
 use crate::server::apply::{snap_message, Applier, Waiter};
 use crate::server::error::ServerError;
@@ -92,7 +91,7 @@ use crate::storage::{GroupCommitError, Storage};
 use crate::tree::DataTree;
 
 pub use node_config::{core_tick, node_config};
-use peer_events::next_peer_event;
+use peer_events::{next_peer_event, HeldFollowerInfos};
 
 /// What connections ask of the driver: one variant per consumer, so neither can be handed what
 /// the other takes.
@@ -147,7 +146,7 @@ pub struct Driver<S: Storage + 'static> {
     /// Requests learners forwarded (`Effect::Prepare`), prepared after the step that got them.
     forwarded: VecDeque<Bytes>,
     /// FOLLOWERINFOs that arrived while LOOKING, held until the node has a role.
-    held: VecDeque<(ServerId, PeerMsg)>,
+    held: HeldFollowerInfos,
     /// Client `sync`s between `Input::Sync` and their reply.
     syncs: Syncs,
     /// The leader whose SNAP is being installed (its log line waits for the install).
@@ -186,7 +185,7 @@ impl<S: Storage + 'static> Driver<S> {
             peers,
             serving: false,
             forwarded: VecDeque::new(),
-            held: VecDeque::new(),
+            held: HeldFollowerInfos::default(),
             syncs: Syncs::new(),
             snap_from: None,
             inbox,
