@@ -1,5 +1,6 @@
-//! The ensemble half of zoo.cfg: the `server.N=host:quorumPort:electionPort[:role][;[clientAddr:]clientPort]`
-//! lines ([`PeerSpec`], [`PeerRole`]), the choice between standalone and ensemble mode
+//! The ensemble half of zoo.cfg: the
+//! `server.N=host:quorumPort:electionPort[:role][;[clientAddr:]clientPort]` lines ([`PeerSpec`],
+//! [`PeerRole`]), the choice between standalone and ensemble mode
 //! (`QuorumPeerConfig.isDistributed`), and the checks an ensemble must pass (ids, voters,
 //! distinct host:ports, `myid`, `peerType`), each failing with a one-line error naming the key
 //! or the `myid` file. `config/mod.rs` calls these from its builder.

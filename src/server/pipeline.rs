@@ -2,8 +2,8 @@
 //! → a txn stamped with the core's zxid (ZooKeeper's `PrepRequestProcessor`); on a learner a
 //! client request → the payload forwarded to the leader.
 //!
-//! Leader: for each [`ClientWrite`] the driver takes from its inbox, it asks the core for the zxid the
-//! next write will get (`Node::next_zxid`) and calls [`Pipeline::prepare`], which runs
+//! Leader: for each [`ClientWrite`] the driver takes from its inbox, it asks the core for the
+//! zxid the next write will get (`Node::next_zxid`) and calls [`Pipeline::prepare`], which runs
 //! `tree::prepare_logged` against the applied tree plus the [`PendingChanges`] of txns proposed
 //! and not yet applied, stamps the `TxnHeader` with that zxid and the wall clock, and returns the
 //! logged bytes the driver feeds to the core as `Input::Write { data }`. A request a learner
