@@ -19,7 +19,7 @@
 //!
 //! 1. `server/client.rs` reads a frame; `wire::client` decodes the request; it goes to the
 //!    driver's inbox as a `NodeMsg`.
-//! 2. `server/driver.rs` asks the core for the zxid the next write gets
+//! 2. `server/driver` asks the core for the zxid the next write gets
 //!    ([`protocol::Node::next_zxid`]); `server/pipeline.rs` prepares the request into a txn
 //!    stamped with it ([`tree::prepare_logged`] against the tree plus the changes in flight).
 //! 3. The driver feeds `Input::Write`; `protocol/leader.rs` logs it and emits `PersistTxns` and

@@ -9,10 +9,9 @@
 mod server_support;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use server_support::{four_letter, free_port, temp_dir, Client, WAIT};
+use server_support::{four_letter, free_port, temp_dir, Client, ServerProcess, WAIT};
 use zabkeeper::wire::client::{CreateRequest, PathWatch, Request, Response};
 use zabkeeper::wire::records::Acl;
 
@@ -22,64 +21,34 @@ const NO_NODE: i32 = -101;
 /// ZooKeeper's NODEEXISTS.
 const NODE_EXISTS: i32 = -110;
 
-/// One member: its directory, ports and (while it runs) its process.
+/// One member: its id and its process (`server_support`'s, which waits for `ruok` at start).
 struct Member {
     id: u64,
-    dir: PathBuf,
-    client_port: u16,
-    child: Option<Child>,
+    server: ServerProcess,
 }
 
 impl Member {
+    fn client_port(&self) -> u16 {
+        self.server.port
+    }
+
     fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
-    }
-
-    fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("server.log"))
-            .expect("open server log");
-        let child = Command::new(env!("CARGO_BIN_EXE_zabkeeper"))
-            .arg("serve")
-            .arg("--config")
-            .arg(self.dir.join("zoo.cfg"))
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("clone log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn zabkeeper");
-        self.child = Some(child);
-    }
-
-    fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.server.log()
     }
 
     /// `srvr`'s `Mode:` value, if the server answers and serves.
     fn mode(&self) -> Option<String> {
-        let text = four_letter(self.client_port, "srvr").ok()?;
+        let text = four_letter(self.client_port(), "srvr").ok()?;
         text.lines()
             .find_map(|l| l.strip_prefix("Mode: "))
             .map(str::to_owned)
     }
 
     fn mntr(&self, key: &str) -> Option<String> {
-        let text = four_letter(self.client_port, "mntr").ok()?;
+        let text = four_letter(self.client_port(), "mntr").ok()?;
         text.lines()
             .find_map(|l| l.strip_prefix(&format!("{key}\t")))
             .map(str::to_owned)
-    }
-}
-
-impl Drop for Member {
-    fn drop(&mut self) {
-        self.kill9();
     }
 }
 
@@ -130,16 +99,8 @@ impl Ensemble {
                  4lw.commands.whitelist=*\nmaxClientCnxns=0\n{peer_type}{lines}",
                 data.display()
             );
-            std::fs::write(dir.join("zoo.cfg"), cfg).expect("write zoo.cfg");
-            members.push(Member {
-                id,
-                dir,
-                client_port,
-                child: None,
-            });
-        }
-        for m in &mut members {
-            m.spawn();
+            let server = ServerProcess::start_with_config(&dir, client_port, cfg);
+            members.push(Member { id, server });
         }
         Ensemble { root, members }
     }
@@ -174,7 +135,7 @@ impl Ensemble {
             let modes: Vec<Option<String>> = e
                 .members
                 .iter()
-                .filter(|m| m.child.is_some())
+                .filter(|m| m.server.is_running())
                 .map(Member::mode)
                 .collect();
             let leaders = modes
@@ -188,7 +149,7 @@ impl Ensemble {
             (leaders == 1 && leaders + followers == modes.len()).then(|| {
                 e.members
                     .iter()
-                    .position(|m| m.child.is_some() && m.mode().as_deref() == Some("leader"))
+                    .position(|m| m.server.is_running() && m.mode().as_deref() == Some("leader"))
             })?
         })
     }
@@ -197,7 +158,7 @@ impl Ensemble {
 impl Drop for Ensemble {
     fn drop(&mut self) {
         for m in &mut self.members {
-            m.kill9();
+            m.server.kill9();
         }
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.root);
@@ -245,8 +206,8 @@ fn three_servers_elect_replicate_fail_over_and_catch_up() {
     let leader = ens.settled();
     let followers = others(leader);
     let (lport, fport) = (
-        ens.members[leader].client_port,
-        ens.members[followers[0]].client_port,
+        ens.members[leader].client_port(),
+        ens.members[followers[0]].client_port(),
     );
 
     // A write through the leader and one through a follower (forwarded to the leader).
@@ -276,8 +237,8 @@ fn three_servers_elect_replicate_fail_over_and_catch_up() {
     // Every server ends up with both (followers apply what they never prepared).
     for m in &ens.members {
         ens.until("both znodes everywhere", |_| {
-            (data_on(m.client_port, "/a") == Ok(b"1".to_vec())
-                && data_on(m.client_port, "/b") == Ok(b"2".to_vec()))
+            (data_on(m.client_port(), "/a") == Ok(b"1".to_vec())
+                && data_on(m.client_port(), "/b") == Ok(b"2".to_vec()))
             .then_some(())
         });
     }
@@ -296,11 +257,11 @@ fn three_servers_elect_replicate_fail_over_and_catch_up() {
 
     // kill -9 the leader: the other two elect a new one and writes go on, through both.
     let old_leader = leader;
-    ens.members[old_leader].kill9();
+    ens.members[old_leader].server.kill9();
     let leader = ens.settled();
     assert_ne!(leader, old_leader);
     for &i in &others(old_leader) {
-        let port = ens.members[i].client_port;
+        let port = ens.members[i].client_port();
         let path = format!("/after-{}", ens.members[i].id);
         let mut c = ens.until("a session after fail-over", |_| {
             Client::connect(port, 4000).ok()
@@ -316,9 +277,9 @@ fn three_servers_elect_replicate_fail_over_and_catch_up() {
     }
 
     // The killed server restarts, syncs from the new leader and has every acknowledged write.
-    ens.members[old_leader].spawn();
+    ens.members[old_leader].server.restart();
     ens.settled();
-    let port = ens.members[old_leader].client_port;
+    let port = ens.members[old_leader].client_port();
     for path in ["/a", "/b", "/moved"] {
         ens.until("the restarted server catches up", |_| {
             data_on(port, path).is_ok().then_some(())
@@ -365,12 +326,12 @@ fn an_observer_serves_reads_and_forwards_writes_but_never_votes() {
     ens.until("an observer in broadcast", |e| {
         (e.members[2].mode().as_deref() == Some("observer")).then_some(())
     });
-    let mut c = Client::connect(ens.members[2].client_port, 4000).expect("connect observer");
+    let mut c = Client::connect(ens.members[2].client_port(), 4000).expect("connect observer");
     let r = c.call(&create("/from-observer", b"o", 0)).expect("create");
     assert_eq!(r.header.err, OK);
     for m in &ens.members {
         ens.until("the observer's write everywhere", |_| {
-            (data_on(m.client_port, "/from-observer") == Ok(b"o".to_vec())).then_some(())
+            (data_on(m.client_port(), "/from-observer") == Ok(b"o".to_vec())).then_some(())
         });
     }
     let leader = ens.settled_with_observer();
@@ -398,7 +359,7 @@ fn sessions_are_global_renewed_through_followers_and_expired_by_the_leader() {
     let ens = Ensemble::start("ensemble-sessions");
     let leader = ens.settled();
     let follower = others(leader)[0];
-    let fport = ens.members[follower].client_port;
+    let fport = ens.members[follower].client_port();
     // minSessionTimeout is 2 × tickTime = 400 ms.
     let mut c = Client::connect(fport, 400).expect("connect follower");
     assert_eq!(c.timeout_ms, 400);
@@ -406,7 +367,7 @@ fn sessions_are_global_renewed_through_followers_and_expired_by_the_leader() {
     assert_eq!(r.header.err, OK);
     for m in &ens.members {
         ens.until("the ephemeral everywhere", |_| {
-            data_on(m.client_port, "/eph").is_ok().then_some(())
+            data_on(m.client_port(), "/eph").is_ok().then_some(())
         });
     }
     // Pings reach only the follower; the follower reports them, so the leader keeps the
@@ -426,7 +387,7 @@ fn sessions_are_global_renewed_through_followers_and_expired_by_the_leader() {
     // server, the one the client was connected to included.
     for m in &ens.members {
         ens.until("the ephemeral gone everywhere", |_| {
-            (data_on(m.client_port, "/eph") == Err(NO_NODE)).then_some(())
+            (data_on(m.client_port(), "/eph") == Err(NO_NODE)).then_some(())
         });
     }
     assert!(

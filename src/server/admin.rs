@@ -10,8 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
-use crate::server::client::ConnHandle;
-use crate::server::Shared;
+use crate::server::conn::ConnHandle;
+use crate::server::ops::{tree_facts, TreeFacts};
+use crate::server::shared::{Mode, Shared};
 use crate::wire::fourlw::FourLetterWord;
 
 /// The version string clients see (`srvr`, `envi`, `mntr`). kazoo's `server_version()` parses
@@ -21,23 +22,6 @@ pub const ZK_VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     ", built on 1970-01-01 00:00 UTC"
 );
-
-/// Facts about the tree the words report, gathered under the tree lock.
-#[derive(Debug, Default)]
-pub struct TreeFacts {
-    /// Number of znodes (including `/`, `/zookeeper`, ...).
-    pub node_count: usize,
-    /// Sum of path lengths and data lengths (ZooKeeper's approximate data size).
-    pub approximate_data_size: u64,
-    /// Session → its ephemeral paths.
-    pub ephemerals: BTreeMap<i64, BTreeSet<String>>,
-    /// Path → connection ids watching it.
-    pub watches_by_path: BTreeMap<String, BTreeSet<u64>>,
-    /// Total number of watches, data and child tables (mntr `zk_watch_count`).
-    pub watch_count: usize,
-    /// Watches in the data table (wchs `Total watches`), as ZooKeeper's `getWatchesSummary`.
-    pub data_watch_count: usize,
-}
 
 /// Runs one four-letter word and returns its text (empty for `TelnetClose`).
 pub async fn four_letter_word(shared: &Shared, word: FourLetterWord, arg: &[u8]) -> String {
@@ -98,7 +82,7 @@ pub async fn four_letter_word(shared: &Shared, word: FourLetterWord, arg: &[u8])
 
 async fn facts(shared: &Shared) -> TreeFacts {
     let tree = shared.tree.lock().await;
-    crate::server::ops::tree_facts(&tree)
+    tree_facts(&tree)
 }
 
 fn reset_conn(c: &ConnHandle) {
@@ -240,11 +224,11 @@ fn mntr(shared: &Shared, facts: &TreeFacts) -> String {
         ("zk_uptime", shared.now_ms().to_string()),
         ("zk_last_zxid", format!("{:#x}", shared.last_zxid())),
     ];
-    if role.mode != crate::server::Mode::Standalone {
+    if role.mode != Mode::Standalone {
         let state = match role.mode {
-            crate::server::Mode::Leader => "leading",
-            crate::server::Mode::Follower => "following",
-            crate::server::Mode::Observer => "observing",
+            Mode::Leader => "leading",
+            Mode::Follower => "following",
+            Mode::Observer => "observing",
             _ => "looking",
         };
         rows.push(("zk_peer_state", format!("{state} - {}", role.phase)));
@@ -270,7 +254,7 @@ fn mntr(shared: &Shared, facts: &TreeFacts) -> String {
             ),
         ));
     }
-    if role.mode == crate::server::Mode::Leader {
+    if role.mode == Mode::Leader {
         rows.push(("zk_learners", role.learners.to_string()));
         rows.push(("zk_synced_followers", role.synced_followers.to_string()));
         rows.push(("zk_synced_non_voting_followers", "0".to_string()));

@@ -30,11 +30,16 @@ use std::time::Instant;
 use tokio::sync::oneshot;
 
 use crate::protocol::{PeerMsg, Proposal, SyncKind, Zxid};
-use crate::server::client::ConnHandle;
+use crate::server::conn::ConnHandle;
+use crate::server::error::ServerError;
 use crate::server::ops::{notification_frame, write_reply_frame};
-use crate::server::pipeline::RequestKey;
-use crate::server::{ServerError, Shared};
+use crate::server::shared::Shared;
 use crate::tree::{DataTree, Txn, TxnResult, WatcherId};
+
+/// Where a forwarded txn's waiter is found when the txn commits: `(session id, Some(cxid))` for
+/// a client request, `(session id, None)` for the createSession of a handshake (ZooKeeper's
+/// learners match committed txns to their pending requests the same way).
+pub type RequestKey = (i64, Option<i32>);
 
 /// Who waits for a txn to be applied.
 #[derive(Debug)]
@@ -50,6 +55,20 @@ pub enum Waiter {
     },
     /// A handshake waiting for its session to exist.
     Handshake(oneshot::Sender<i64>),
+}
+
+impl Waiter {
+    /// Answers a waiter whose txn will not be applied here: its connection is closed (the
+    /// client reconnects and finds out), a handshake fails.
+    pub fn refuse(self) {
+        match self {
+            Waiter::Client { conn, .. } => {
+                conn.write_answered();
+                conn.close();
+            }
+            Waiter::Handshake(reply) => drop(reply),
+        }
+    }
 }
 
 /// Applies committed txns and answers their waiters.
@@ -91,7 +110,7 @@ impl Applier {
             // A client reusing an xid while its first request is in flight: the first waiter
             // can no longer be told apart, so it is answered by closing its connection.
             tracing::warn!(session = format_args!("{:#x}", key.0), cxid = ?key.1, "two requests with one xid");
-            crate::server::driver::refuse_waiter(previous);
+            previous.refuse();
         }
     }
 
@@ -237,7 +256,7 @@ impl Applier {
         match waiter {
             Some(Waiter::Client { conn, xid, started }) => {
                 conn.send(write_reply_frame(xid, hdr.zxid, &outcome.result));
-                conn.record_latency(started, shared);
+                conn.record_latency(started);
                 conn.write_answered();
                 if matches!(txn, Txn::CloseSession { .. }) {
                     conn.close();
@@ -284,8 +303,6 @@ pub fn snap_message(
 
 #[cfg(test)]
 mod tests {
-    use tokio::sync::mpsc;
-
     use super::*;
     use crate::config::ServerConfig;
     use crate::server::sessions::SessionTracker;
@@ -308,12 +325,10 @@ mod tests {
     #[test]
     fn install_replaces_the_tree_and_moves_the_applied_zxid() {
         let config = ServerConfig::standalone("/nonexistent".into(), 0, 2000);
-        let (node_tx, _inbox) = mpsc::channel(1);
         let shared = Shared::new(
             config.clone(),
             DataTree::new(),
             SessionTracker::new(config.tick_ms),
-            node_tx,
             0,
         );
         let mut mine = DataTree::new();
@@ -342,5 +357,47 @@ mod tests {
         assert_eq!(shared.last_zxid.load(Ordering::SeqCst), 5);
         let tracked: Vec<i64> = shared.with_sessions(|t| t.iter().map(|(id, _)| id).collect());
         assert_eq!(tracked, [2, 3]);
+    }
+
+    /// A SNAP's snapshot as the leader builds it decodes on the learner at the same base; a
+    /// flipped byte or the wrong base is refused.
+    #[test]
+    fn a_leader_snapshot_round_trips_and_bad_bytes_are_refused() {
+        let mut tree = DataTree::new();
+        let hdr = TxnHeader {
+            client_id: 7,
+            cxid: 0,
+            zxid: 5,
+            time_ms: 0,
+            txn_type: 0,
+        };
+        tree.apply(&hdr, &Txn::CreateSession { timeout_ms: 30_000 });
+        let msg = snap_message(&tree, Zxid(5), vec![], Zxid(5)).expect("tree at its base");
+        let PeerMsg::Sync {
+            kind: SyncKind::Snap { base, snapshot },
+            ..
+        } = msg
+        else {
+            panic!("not a SNAP: {msg:?}");
+        };
+        let installed =
+            crate::server::recovery::decode_leader_snapshot(base, &snapshot).expect("decodes");
+        assert_eq!(installed.last_processed_zxid(), 5);
+        assert_eq!(installed.sessions(), tree.sessions());
+        assert!(
+            crate::server::recovery::decode_leader_snapshot(Zxid(4), &snapshot).is_err(),
+            "wrong base"
+        );
+        let mut bad = snapshot.to_vec();
+        let mid = bad.len() / 2;
+        bad[mid] ^= 0x40;
+        assert!(
+            crate::server::recovery::decode_leader_snapshot(base, &bad).is_err(),
+            "flipped byte"
+        );
+        assert!(
+            snap_message(&tree, Zxid(4), vec![], Zxid(5)).is_err(),
+            "the tree is not at the requested base"
+        );
     }
 }

@@ -2,9 +2,11 @@
 //! (mini-redis `Handler`). Spec: `spec/server.md` "Connection lifecycle"; facts: reference A.1–A.4.
 //!
 //! Each connection is two tasks: this reader, which decodes frames and dispatches them, and a
-//! writer that drains the connection's bounded outbound queue ([`Outbound`]) to the socket. Both
-//! the driver (write replies, watch events) and this reader (read replies) push to that queue,
-//! so everything the client receives is in one order. Per-session FIFO: a read waits until every
+//! writer (`conn::write_loop`) that drains the connection's bounded outbound queue to the socket.
+//! Both the driver (write replies, watch events) and this reader (read replies) push to that
+//! queue ([`ConnHandle`], `server/conn.rs`), so everything the client receives is in one order.
+//! Writes and `sync`s go to the driver's inbox ([`NodeMsg`]) through the sender the listener
+//! hands each handler. Per-session FIFO: a read waits until every
 //! write this connection sent to the driver has been answered ([`ConnShared::wait_writes`]),
 //! exactly as ZooKeeper's CommitProcessor holds a session's reads behind its pending writes.
 //!
@@ -13,20 +15,25 @@
 //! [`ZkError`], the one table of `KeeperException.Code`.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncReadExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot};
 
-use crate::server::outbound::OutboundBytes;
+use crate::server::admin;
+use crate::server::conn::{
+    write_loop, ConnHandle, ConnShared, OUTBOUND_QUEUE_FRAMES, WRITER_DRAIN,
+};
+use crate::server::driver::NodeMsg;
+use crate::server::ops;
+use crate::server::pipeline::ClientWrite;
 use crate::server::sessions::{password_for, password_matches};
+use crate::server::shared::Shared;
 use crate::server::shutdown::Shutdown;
 use crate::server::syncs::SyncWaiter;
-use crate::server::{admin, driver::NodeMsg, ops, Shared};
 use crate::tree::ZkError;
 use crate::wire::client::{
     AuthPacket, ConnectRequest, ConnectResponse, ReplyHeader, Request, RequestHeader,
@@ -35,337 +42,6 @@ use crate::wire::fourlw::FourLetterWord;
 use crate::wire::jute::Record;
 use crate::wire::records::Id;
 use crate::wire::{frame_length, write_frame, DecodeError, FRAME_PREFIX_LEN};
-
-/// Frames a connection may have queued for its socket before it is cut off as too slow.
-pub const OUTBOUND_QUEUE_FRAMES: usize = 16_384;
-/// Queued reply bytes above which the reader stops serving reads until the socket drains
-/// (backpressure on a client that pipelines reads faster than it reads replies).
-pub const OUTBOUND_SOFT_BYTES: usize = 16 * 1024 * 1024;
-/// Queued bytes at which the connection is cut off (events and write replies cannot wait: the
-/// driver never blocks on one connection).
-pub const OUTBOUND_HARD_BYTES: usize = 256 * 1024 * 1024;
-
-/// How long a closing connection's writer may take to flush its queue.
-pub const WRITER_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// What the writer task sends next.
-#[derive(Debug)]
-pub enum Outbound {
-    /// One complete length-prefixed frame.
-    Frame(Vec<u8>),
-    /// Flush, then close the socket.
-    Close,
-}
-
-/// Per-connection counters for `stat`, `cons` and `mntr`.
-#[derive(Debug, Default)]
-pub struct ConnStats {
-    /// Packets received.
-    pub received: AtomicU64,
-    /// Packets sent.
-    pub sent: AtomicU64,
-    /// Last client xid.
-    pub last_cxid: AtomicI32,
-    /// Last zxid sent in a reply.
-    pub last_zxid: AtomicI64,
-    /// Last operation's short name (ZooKeeper's `lop`).
-    pub last_op: Mutex<String>,
-    /// Latency bookkeeping in ms: min, max, total, count.
-    pub latency_min_ms: AtomicU64,
-    /// Largest latency.
-    pub latency_max_ms: AtomicU64,
-    /// Sum of latencies.
-    pub latency_total_ms: AtomicU64,
-    /// Number of latencies.
-    pub latency_count: AtomicU64,
-    /// Last response time (ms since the Unix epoch).
-    pub last_response_ms: AtomicI64,
-    /// Last latency.
-    pub last_latency_ms: AtomicU64,
-}
-
-/// State of one connection shared by its reader, its writer and the driver.
-#[derive(Debug)]
-pub struct ConnShared {
-    /// Server-unique connection id.
-    pub conn_id: u64,
-    /// Remote address.
-    pub peer: SocketAddr,
-    /// The session, once the handshake made one (0 before).
-    pub session_id: AtomicI64,
-    /// Negotiated timeout.
-    pub timeout_ms: AtomicI32,
-    /// Established at (ms since the Unix epoch).
-    pub established_ms: i64,
-    /// Authenticated ids: always `ip:<addr>`, plus digest/super ids from auth packets.
-    pub auth_ids: Mutex<AuthIds>,
-    /// Writes sent to the driver and not yet answered.
-    pub outstanding: AtomicUsize,
-    /// Signalled whenever `outstanding` drops.
-    pub writes_done: Notify,
-    /// Set once the connection must close; the reader stops at the next frame boundary.
-    pub closing: AtomicBool,
-    /// Wakes the reader when `closing` is set.
-    pub close_notify: Notify,
-    /// Counters.
-    pub stats: ConnStats,
-    /// Bytes queued for the socket and not yet written.
-    queued_bytes: OutboundBytes,
-    /// Signalled by the writer after it wrote a batch.
-    drained: Notify,
-    server_stats: Arc<crate::server::ServerStats>,
-    out: mpsc::Sender<Outbound>,
-}
-
-/// A handle to one connection.
-pub type ConnHandle = Arc<ConnShared>;
-
-impl ConnShared {
-    /// Queues a frame; a full or closed queue closes the connection (a client that does not
-    /// read its replies is cut off; it reconnects and re-registers its watches).
-    pub fn send(&self, frame: Vec<u8>) -> bool {
-        // A reply frame: length, xid, zxid, err. Remember the zxid of real replies for `cons`.
-        if frame.len() >= 20 {
-            let xid = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
-            if xid != crate::wire::client::NOTIFICATION_XID {
-                let mut z = [0u8; 8];
-                z.copy_from_slice(&frame[8..16]);
-                self.stats
-                    .last_zxid
-                    .store(i64::from_be_bytes(z), Ordering::Relaxed);
-            }
-        }
-        self.enqueue(frame, true)
-    }
-
-    /// Queues four-letter-word text (not counted as a packet, as ZooKeeper).
-    pub fn send_text(&self, text: String) -> bool {
-        self.enqueue(text.into_bytes(), false)
-    }
-
-    fn enqueue(&self, frame: Vec<u8>, count: bool) -> bool {
-        let len = frame.len();
-        // Counted before the frame is visible to the writer, which subtracts after writing it.
-        if !self.queued_bytes.reserve(len) {
-            tracing::warn!(conn = self.conn_id, peer = %self.peer, "outbound bytes over the limit; closing");
-            self.close();
-            return false;
-        }
-        match self.out.try_send(Outbound::Frame(frame)) {
-            Ok(()) => {
-                if count {
-                    self.stats.sent.fetch_add(1, Ordering::Relaxed);
-                    self.server_stats.sent.fetch_add(1, Ordering::Relaxed);
-                }
-                true
-            }
-            Err(e) => {
-                self.queued_bytes.release(len);
-                if matches!(e, mpsc::error::TrySendError::Full(_)) {
-                    tracing::warn!(conn = self.conn_id, peer = %self.peer, "outbound queue full; closing");
-                }
-                self.close();
-                false
-            }
-        }
-    }
-
-    /// Queues a header-only reply.
-    pub fn send_reply(&self, header: ReplyHeader) -> bool {
-        let mut frame = Vec::with_capacity(16 + FRAME_PREFIX_LEN);
-        write_frame(&mut frame, |w| header.encode(w));
-        self.send(frame)
-    }
-
-    /// Asks the connection to close after what is already queued has been written.
-    pub fn close(&self) {
-        if !self.closing.swap(true, Ordering::SeqCst) {
-            let _ = self.out.try_send(Outbound::Close);
-            self.close_notify.notify_waiters();
-            self.close_notify.notify_one();
-        }
-    }
-
-    /// Whether the connection is closing.
-    pub fn is_closing(&self) -> bool {
-        self.closing.load(Ordering::SeqCst)
-    }
-
-    /// The session id (0 before the handshake).
-    pub fn session_id(&self) -> i64 {
-        self.session_id.load(Ordering::SeqCst)
-    }
-
-    /// Waits until the queued bytes are below [`OUTBOUND_SOFT_BYTES`] (or the connection closes).
-    pub async fn wait_for_room(&self) {
-        loop {
-            let drained = self.drained.notified();
-            if self.queued_bytes.queued() < OUTBOUND_SOFT_BYTES || self.is_closing() {
-                return;
-            }
-            drained.await;
-        }
-    }
-
-    fn wrote(&self, len: usize) {
-        self.queued_bytes.release(len);
-    }
-
-    /// Marks one write answered (called by the driver after queueing its reply).
-    pub fn write_answered(&self) {
-        self.outstanding.fetch_sub(1, Ordering::SeqCst);
-        self.writes_done.notify_waiters();
-        self.writes_done.notify_one();
-    }
-
-    /// Waits until every write of this connection has been answered.
-    pub async fn wait_writes(&self) {
-        loop {
-            let notified = self.writes_done.notified();
-            if self.outstanding.load(Ordering::SeqCst) == 0 || self.is_closing() {
-                return;
-            }
-            notified.await;
-        }
-    }
-
-    /// A copy of the authenticated ids, in ZooKeeper's order (see [`AuthIds`]).
-    pub fn auth_ids(&self) -> Vec<Id> {
-        self.auth_ids
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .to_vec()
-    }
-
-    /// Records a latency sample (ms) for `cons`/`srvr`.
-    pub fn record_latency(&self, started: Instant, shared: &Shared) {
-        let ms = started.elapsed().as_millis() as u64;
-        let s = &self.stats;
-        s.latency_count.fetch_add(1, Ordering::Relaxed);
-        s.latency_total_ms.fetch_add(ms, Ordering::Relaxed);
-        s.latency_max_ms.fetch_max(ms, Ordering::Relaxed);
-        if s.latency_count.load(Ordering::Relaxed) == 1 {
-            s.latency_min_ms.store(ms, Ordering::Relaxed);
-        } else {
-            s.latency_min_ms.fetch_min(ms, Ordering::Relaxed);
-        }
-        s.last_latency_ms.store(ms, Ordering::Relaxed);
-        s.last_response_ms
-            .store(crate::server::wall_clock_ms(), Ordering::Relaxed);
-        shared.stats.record_latency(ms);
-    }
-}
-
-/// A connection's authenticated ids as ZooKeeper keeps them: `ServerCnxn.authInfo` is a
-/// `ConcurrentHashMap` key set, so an id is held once and the ids iterate in hash-table order,
-/// which clients see in whoAmI and in what an `auth` ACL expands to. This replays the map:
-/// bins indexed by the spread jute `Id.hashCode`, new keys appended to their bin, the table
-/// doubled when it is three-quarters full with `transfer`'s split of each bin. (A bin of 8 or more
-/// colliding keys makes Java grow the table early or turn the bin into a tree; no connection holds
-/// that many ids, so that is not replayed.)
-#[derive(Debug, Clone, Default)]
-pub struct AuthIds {
-    /// `(spread hash, id)` per bin, in bin order.
-    bins: Vec<Vec<(u32, Id)>>,
-    len: usize,
-}
-
-impl AuthIds {
-    /// `ConcurrentHashMap`'s default table size.
-    const INITIAL_BINS: usize = 16;
-
-    /// A set holding `id`.
-    pub fn with(id: Id) -> AuthIds {
-        let mut ids = AuthIds::default();
-        ids.insert(id);
-        ids
-    }
-
-    /// Adds `id` unless it is held already (`ServerCnxn.addAuthInfo`); true if it was added.
-    pub fn insert(&mut self, id: Id) -> bool {
-        if self.bins.is_empty() {
-            self.bins = vec![Vec::new(); Self::INITIAL_BINS];
-        }
-        let hash = spread(java_id_hash(&id));
-        let n = self.bins.len();
-        let bin = &mut self.bins[hash as usize & (n - 1)];
-        if bin.iter().any(|(_, held)| *held == id) {
-            return false;
-        }
-        bin.push((hash, id));
-        self.len += 1;
-        if self.len >= n - (n >> 2) {
-            self.double();
-        }
-        true
-    }
-
-    /// `ConcurrentHashMap.transfer`: bin `i` splits into `i` and `i + n` by hash bit `n`. The
-    /// last run of nodes going the same way keeps its order; each node before it is pushed to
-    /// the front of its new bin.
-    fn double(&mut self) {
-        let n = self.bins.len();
-        let mut next: Vec<Vec<(u32, Id)>> = vec![Vec::new(); 2 * n];
-        for (i, bin) in std::mem::take(&mut self.bins).into_iter().enumerate() {
-            let high = |hash: u32| hash as usize & n != 0;
-            let run_start = (1..bin.len())
-                .rev()
-                .find(|&k| high(bin[k].0) != high(bin[k - 1].0))
-                .unwrap_or(0);
-            let mut lo = std::collections::VecDeque::new();
-            let mut hi = std::collections::VecDeque::new();
-            let mut nodes = bin.into_iter();
-            let prefix: Vec<_> = nodes.by_ref().take(run_start).collect();
-            for node in nodes {
-                if high(node.0) {
-                    hi.push_back(node);
-                } else {
-                    lo.push_back(node);
-                }
-            }
-            for node in prefix {
-                if high(node.0) {
-                    hi.push_front(node);
-                } else {
-                    lo.push_front(node);
-                }
-            }
-            next[i] = lo.into();
-            next[i + n] = hi.into();
-        }
-        self.bins = next;
-    }
-
-    /// The ids in iteration order.
-    pub fn to_vec(&self) -> Vec<Id> {
-        self.bins
-            .iter()
-            .flatten()
-            .map(|(_, id)| id.clone())
-            .collect()
-    }
-}
-
-/// Java's `String.hashCode` (over UTF-16 code units, wrapping).
-fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16().fold(0i32, |h, unit| {
-        h.wrapping_mul(31).wrapping_add(i32::from(unit))
-    })
-}
-
-/// The jute-generated `Id.hashCode`: `37 * (37 * 17 + scheme.hashCode()) + id.hashCode()`.
-fn java_id_hash(id: &Id) -> i32 {
-    let h = 37i32
-        .wrapping_mul(17)
-        .wrapping_add(java_string_hash(&id.scheme));
-    h.wrapping_mul(37).wrapping_add(java_string_hash(&id.id))
-}
-
-/// `ConcurrentHashMap.spread`: the high half folded into the low, sign bit cleared.
-fn spread(hash: i32) -> u32 {
-    let h = hash as u32;
-    (h ^ (h >> 16)) & 0x7FFF_FFFF
-}
 
 /// Why a connection ended (logged at debug, or warn for protocol violations).
 #[derive(Debug, thiserror::Error)]
@@ -398,6 +74,7 @@ pub enum ConnError {
 /// One connection's reader task.
 pub struct Handler {
     shared: Arc<Shared>,
+    node_tx: mpsc::Sender<NodeMsg>,
     conn_id: u64,
     peer: SocketAddr,
     shutdown: Shutdown,
@@ -405,9 +82,16 @@ pub struct Handler {
 
 impl Handler {
     /// A handler for a freshly accepted connection.
-    pub fn new(shared: Arc<Shared>, conn_id: u64, peer: SocketAddr, shutdown: Shutdown) -> Self {
+    pub fn new(
+        shared: Arc<Shared>,
+        node_tx: mpsc::Sender<NodeMsg>,
+        conn_id: u64,
+        peer: SocketAddr,
+        shutdown: Shutdown,
+    ) -> Self {
         Handler {
             shared,
+            node_tx,
             conn_id,
             peer,
             shutdown,
@@ -418,26 +102,12 @@ impl Handler {
     pub async fn run(mut self, socket: TcpStream) {
         let (read_half, write_half) = socket.into_split();
         let (out_tx, out_rx) = mpsc::channel(OUTBOUND_QUEUE_FRAMES);
-        let conn = Arc::new(ConnShared {
-            conn_id: self.conn_id,
-            peer: self.peer,
-            session_id: AtomicI64::new(0),
-            timeout_ms: AtomicI32::new(0),
-            established_ms: crate::server::wall_clock_ms(),
-            auth_ids: Mutex::new(AuthIds::with(Id {
-                scheme: "ip".into(),
-                id: self.peer.ip().to_string(),
-            })),
-            outstanding: AtomicUsize::new(0),
-            writes_done: Notify::new(),
-            closing: AtomicBool::new(false),
-            close_notify: Notify::new(),
-            stats: ConnStats::default(),
-            queued_bytes: OutboundBytes::new(OUTBOUND_HARD_BYTES),
-            drained: Notify::new(),
-            server_stats: Arc::clone(&self.shared.stats),
-            out: out_tx,
-        });
+        let conn = Arc::new(ConnShared::new(
+            self.conn_id,
+            self.peer,
+            Arc::clone(&self.shared.stats),
+            out_tx,
+        ));
         self.shared.conns.insert(Arc::clone(&conn));
         let writer = tokio::spawn(write_loop(write_half, out_rx, Arc::clone(&conn)));
         let mut reader = BufReader::with_capacity(64 * 1024, read_half);
@@ -464,7 +134,7 @@ impl Handler {
             .tree
             .lock()
             .await
-            .remove_watcher(crate::server::ops::watcher_of(&conn));
+            .remove_watcher(ops::watcher_of(&conn));
         // The writer ends when it has written Close or its queue is closed.
         // Let the writer flush what is queued (bounded: a client that stopped reading must not
         // pin this task, its IP slot and its memory).
@@ -570,12 +240,11 @@ impl Handler {
         let read_only = req.reply_read_only(false);
         let session_id = if req.session_id == 0 {
             let (tx, rx) = oneshot::channel();
-            let msg = NodeMsg::CreateSession {
+            let msg = NodeMsg::Write(ClientWrite::CreateSession {
                 timeout_ms,
                 reply: tx,
-            };
-            self.shared
-                .node_tx
+            });
+            self.node_tx
                 .send(msg)
                 .await
                 .map_err(|_| ConnError::ShuttingDown)?;
@@ -703,7 +372,7 @@ impl Handler {
                     return Ok(false);
                 }
                 let keep = ops::serve_read(&self.shared, conn, header.xid, r).await;
-                conn.record_latency(started, &self.shared);
+                conn.record_latency(started);
                 return Ok(keep);
             }
         }
@@ -718,15 +387,15 @@ impl Handler {
         started: Instant,
     ) -> Result<(), ConnError> {
         conn.outstanding.fetch_add(1, Ordering::SeqCst);
-        let msg = NodeMsg::Write {
+        let msg = NodeMsg::Write(ClientWrite::Request {
             conn: Arc::clone(conn),
             session_id: conn.session_id(),
             xid,
             request,
             auth_ids: conn.auth_ids(),
             started,
-        };
-        if self.shared.node_tx.send(msg).await.is_err() {
+        });
+        if self.node_tx.send(msg).await.is_err() {
             conn.write_answered();
             return Err(ConnError::ShuttingDown);
         }
@@ -749,7 +418,7 @@ impl Handler {
             path,
             started,
         });
-        if self.shared.node_tx.send(msg).await.is_err() {
+        if self.node_tx.send(msg).await.is_err() {
             conn.write_answered();
             return Err(ConnError::ShuttingDown);
         }
@@ -862,95 +531,4 @@ fn set_last_op(conn: &ConnHandle, request: &Request) {
     let mut last = conn.stats.last_op.lock().unwrap_or_else(|e| e.into_inner());
     last.clear();
     last.push_str(name);
-}
-
-/// Drains the outbound queue to the socket, flushing whenever the queue runs dry.
-async fn write_loop(
-    write_half: OwnedWriteHalf,
-    mut rx: mpsc::Receiver<Outbound>,
-    conn: ConnHandle,
-) {
-    let mut w = BufWriter::with_capacity(64 * 1024, write_half);
-    while let Some(item) = rx.recv().await {
-        let mut item = Some(item);
-        while let Some(next) = item.take() {
-            match next {
-                Outbound::Frame(bytes) => {
-                    let ok = w.write_all(&bytes).await.is_ok();
-                    conn.wrote(bytes.len());
-                    if !ok {
-                        conn.close();
-                        conn.drained.notify_waiters();
-                        return;
-                    }
-                }
-                Outbound::Close => {
-                    let _ = w.flush().await;
-                    let _ = w.shutdown().await;
-                    conn.drained.notify_waiters();
-                    return;
-                }
-            }
-            item = rx.try_recv().ok();
-        }
-        let flushed = w.flush().await.is_ok();
-        conn.drained.notify_waiters();
-        conn.drained.notify_one();
-        if !flushed {
-            conn.close();
-            return;
-        }
-    }
-    let _ = w.flush().await;
-    let _ = w.shutdown().await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn id(scheme: &str, id: &str) -> Id {
-        Id {
-            scheme: scheme.into(),
-            id: id.into(),
-        }
-    }
-
-    #[test]
-    fn auth_ids_iterate_in_zookeepers_order() {
-        // Observed on ZooKeeper 3.8.0 (whoAmI after auth digest u:p, blah and ""):
-        // tests/clients/test_differential.py.
-        let mut ids = AuthIds::with(id("ip", "127.0.0.1"));
-        for credentials in ["u:p", "blah", "u:p", ""] {
-            ids.insert(id("digest", &crate::tree::acl::digest_of_auth(credentials)));
-        }
-        assert_eq!(
-            ids.to_vec(),
-            vec![
-                id("digest", "blah:W/H9kn37hnlJai5s8Ay+UMHIcUU="),
-                id("digest", ":2jmj7l5rSw0yVb/vlWAYkK/YBwk="),
-                id("ip", "127.0.0.1"),
-                id("digest", "u:Jq7wMyA/w2Vd5WIDAKdu4OIIFEQ="),
-            ]
-        );
-    }
-
-    #[test]
-    fn auth_ids_order_survives_the_table_doubling() {
-        // Java 17's ConcurrentHashMap key set of org.apache.zookeeper.data.Id (Debian's
-        // zookeeper.jar) after adding ip:127.0.0.1 then digest:user0:x … digest:user39:x, which
-        // doubles the table twice (16 → 64 bins).
-        let expected = "127.0.0.1,user30:x,user9:x,user32:x,user10:x,user8:x,user31:x,user11:x,\
-            user34:x,user12:x,user33:x,user5:x,user13:x,user36:x,user4:x,user14:x,user35:x,\
-            user7:x,user15:x,user38:x,user6:x,user16:x,user37:x,user1:x,user17:x,user0:x,\
-            user18:x,user39:x,user3:x,user19:x,user2:x,user20:x,user21:x,user22:x,user23:x,\
-            user24:x,user25:x,user26:x,user27:x,user28:x,user29:x";
-        let mut ids = AuthIds::with(id("ip", "127.0.0.1"));
-        for i in 0..40 {
-            assert!(ids.insert(id("digest", &format!("user{i}:x"))));
-        }
-        assert!(!ids.insert(id("digest", "user7:x")));
-        let got: Vec<String> = ids.to_vec().into_iter().map(|i| i.id).collect();
-        assert_eq!(got.join(","), expected);
-    }
 }

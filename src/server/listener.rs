@@ -16,8 +16,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, Semaphore};
 
 use crate::server::client::Handler;
+use crate::server::driver::NodeMsg;
+use crate::server::shared::Shared;
 use crate::server::shutdown::Shutdown;
-use crate::server::Shared;
 
 /// Most connections served at once, over all IPs.
 pub const MAX_CONNECTIONS: usize = 10_000;
@@ -69,6 +70,8 @@ pub struct Listener {
     pub listener: TcpListener,
     /// Server-wide state.
     pub shared: Arc<Shared>,
+    /// The driver's inbox, cloned into each handler.
+    pub node_tx: mpsc::Sender<NodeMsg>,
     /// Global connection cap.
     pub limit: Arc<Semaphore>,
     /// Per-IP counts.
@@ -112,6 +115,7 @@ impl Listener {
             next_conn_id += 1;
             let handler = Handler::new(
                 Arc::clone(&self.shared),
+                self.node_tx.clone(),
                 conn_id,
                 peer,
                 Shutdown::new(self.notify_shutdown.subscribe()),

@@ -16,8 +16,26 @@
 //! for the leader (`wire::forward`) → `Input::Forward`; the leader prepares it; the learner
 //! applies the committed txn like every other and answers its client, matched by (session id,
 //! cxid). [`recovery`] builds the tree and the core's `DurableState` from the data directory at
-//! start-up. Reads are served by `ops.rs` straight from the tree, after the connection's own
+//! start-up. Reads are served by [`ops`] straight from the tree, after the connection's own
 //! pending writes; clients are served only while the node is in broadcast.
+//!
+//! # Layers
+//!
+//! Every `crate::server::…` or `super::…` path in a module of `src/server` names a module further
+//! down this list, never one above it (`tests/server_layers.rs` reads the list from here and
+//! checks every file); only this file, which starts everything, reaches all of them:
+//!
+//! `listener` → `client` → `admin` → `driver` → `pipeline` → `apply` → `syncs` → `storage_exec`
+//! → `recovery` → `peers` → `transport` → `timers` → `ops` → `shared` → `conn` → `outbound` →
+//! `stats` → `sessions` → `shutdown` → `clock` → `error` → `bench`
+//!
+//! So a write is followed top-down: the listener accepts, the connection ([`client`]) reads the
+//! frame, the [`driver`] steps the core and hands work down to the pipeline, the applier, the
+//! syncs, the log writer, the peer links and the timers; below them are the read path and reply
+//! frames ([`ops`]), the state they all share ([`shared`]: tree, sessions, connections, role),
+//! one connection's handle and outbound queue ([`conn`], its byte bound in [`outbound`]), and the
+//! leaves. [`bench`] is a client
+//! load generator that uses none of them.
 //!
 //! Tasks: one listener, one driver (the only writer of the tree and the session table, and the
 //! only user of the log writer thread), one reader + one writer task per connection, one snapshot
@@ -28,7 +46,10 @@ pub mod admin;
 pub mod apply;
 pub mod bench;
 pub mod client;
+pub mod clock;
+pub mod conn;
 pub mod driver;
+pub mod error;
 pub mod listener;
 pub mod ops;
 pub mod outbound;
@@ -36,7 +57,9 @@ pub mod peers;
 pub mod pipeline;
 pub mod recovery;
 pub mod sessions;
+pub mod shared;
 pub mod shutdown;
+pub mod stats;
 pub mod storage_exec;
 pub mod syncs;
 pub mod timers;
@@ -44,324 +67,21 @@ pub mod transport;
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, Semaphore};
 
 use crate::config::ServerConfig;
-use crate::server::client::ConnHandle;
-use crate::server::sessions::{SessionTable, SessionTracker};
-use crate::tree::DataTree;
+pub use crate::server::error::ServerError;
+use crate::server::sessions::SessionTracker;
+use crate::server::shared::Shared;
 
 /// Capacity of the driver's inbox (writes and session creations waiting to be prepared).
 pub const NODE_INBOX: usize = 4096;
 
 /// Capacity of the driver's peer-event channel (messages and broken links, in order).
 pub const PEER_INBOX: usize = 4096;
-
-/// Why the server could not start or had to stop.
-///
-/// Like every error type of the crate, a variant either names its cause in its message or
-/// returns it from `source()`, never both: the binary prints the whole chain once (`{:#}`), log
-/// lines pass errors as `&dyn Error` so the subscriber prints their sources.
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    /// The client port could not be bound.
-    #[error("cannot listen on {addr}")]
-    Bind {
-        /// Address tried.
-        addr: String,
-        /// OS error.
-        source: std::io::Error,
-    },
-    /// A `server.N` host name could not be resolved.
-    #[error("cannot resolve {addr}")]
-    Resolve {
-        /// `host:port` as the line gives it.
-        addr: String,
-        /// The resolver's error.
-        source: std::io::Error,
-    },
-    /// Storage failed during recovery or while serving (its message names the file).
-    #[error(transparent)]
-    Storage(#[from] crate::storage::StorageError),
-    /// Recovered data could not be decoded, or a task failed.
-    #[error("recovery: {0}")]
-    Recovery(String),
-    /// The txn log writer failed or could not start; nothing more can be made durable.
-    #[error(transparent)]
-    LogFailed(#[from] crate::storage::GroupCommitError),
-    /// A runtime invariant broke or a task died (a bug): the server stops rather than go on.
-    #[error("{0}")]
-    Fatal(String),
-}
-
-/// Milliseconds since the Unix epoch (ctime/mtime of znodes, `cons` timestamps).
-pub fn wall_clock_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// Server-wide counters for `srvr`, `stat`, `mntr`.
-#[derive(Debug, Default)]
-pub struct ServerStats {
-    /// Packets received.
-    pub received: AtomicU64,
-    /// Packets sent.
-    pub sent: AtomicU64,
-    /// Smallest request latency (ms); u64::MAX when none yet.
-    pub latency_min_ms: AtomicU64,
-    /// Largest latency.
-    pub latency_max_ms: AtomicU64,
-    /// Sum of latencies.
-    pub latency_total_ms: AtomicU64,
-    /// Number of latencies.
-    pub latency_count: AtomicU64,
-    /// Entries in the core's in-memory log after the driver's last step (bounded by `snapCount`
-    /// plus the proposals in flight once snapshots compact it).
-    pub core_log_entries: AtomicU64,
-    /// The core's log base after the driver's last step (the newest compacted snapshot's zxid).
-    pub core_log_base: AtomicU64,
-    /// DIFFs this server sent as leader (mntr `zk_diff_count`, ZooKeeper's name).
-    pub diff_count: AtomicU64,
-    /// SNAPs this server sent as leader (mntr `zk_snap_count`, ZooKeeper's name).
-    pub snap_count: AtomicU64,
-    /// TRUNCs this server sent as leader (mntr `zk_trunc_count`, ours).
-    pub trunc_count: AtomicU64,
-}
-
-impl ServerStats {
-    /// Adds one latency sample.
-    pub fn record_latency(&self, ms: u64) {
-        if self.latency_count.fetch_add(1, Ordering::Relaxed) == 0 {
-            self.latency_min_ms.store(ms, Ordering::Relaxed);
-        } else {
-            self.latency_min_ms.fetch_min(ms, Ordering::Relaxed);
-        }
-        self.latency_max_ms.fetch_max(ms, Ordering::Relaxed);
-        self.latency_total_ms.fetch_add(ms, Ordering::Relaxed);
-    }
-
-    /// `srst`.
-    pub fn reset(&self) {
-        for a in [
-            &self.received,
-            &self.sent,
-            &self.latency_min_ms,
-            &self.latency_max_ms,
-            &self.latency_total_ms,
-            &self.latency_count,
-        ] {
-            a.store(0, Ordering::Relaxed);
-        }
-    }
-}
-
-/// Open connections, by id and by session.
-#[derive(Debug, Default)]
-pub struct Connections {
-    inner: Mutex<ConnTable>,
-}
-
-#[derive(Debug, Default)]
-struct ConnTable {
-    by_id: BTreeMap<u64, ConnHandle>,
-    by_session: BTreeMap<i64, ConnHandle>,
-}
-
-impl Connections {
-    fn lock(&self) -> std::sync::MutexGuard<'_, ConnTable> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Registers a new connection.
-    pub fn insert(&self, conn: ConnHandle) {
-        self.lock().by_id.insert(conn.conn_id, conn);
-    }
-
-    /// Unregisters a connection (and its session binding if it still holds it).
-    pub fn remove(&self, conn: &ConnHandle) {
-        let mut t = self.lock();
-        t.by_id.remove(&conn.conn_id);
-        let sid = conn.session_id();
-        if t.by_session
-            .get(&sid)
-            .is_some_and(|c| c.conn_id == conn.conn_id)
-        {
-            t.by_session.remove(&sid);
-        }
-    }
-
-    /// Binds `session_id` to `conn`; returns the connection that held it before, if another.
-    pub fn bind_session(&self, session_id: i64, conn: &ConnHandle) -> Option<ConnHandle> {
-        let old = self.lock().by_session.insert(session_id, Arc::clone(conn));
-        old.filter(|o| o.conn_id != conn.conn_id)
-    }
-
-    /// The connection with id `conn_id`.
-    pub fn by_conn_id(&self, conn_id: u64) -> Option<ConnHandle> {
-        self.lock().by_id.get(&conn_id).cloned()
-    }
-
-    /// The connection currently serving `session_id`.
-    pub fn by_session(&self, session_id: i64) -> Option<ConnHandle> {
-        self.lock().by_session.get(&session_id).cloned()
-    }
-
-    /// Every open connection, in id order.
-    pub fn all(&self) -> Vec<ConnHandle> {
-        self.lock().by_id.values().cloned().collect()
-    }
-
-    /// Number of open connections.
-    pub fn len(&self) -> usize {
-        self.lock().by_id.len()
-    }
-
-    /// Whether no connection is open.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// The server's mode as the four-letter words report it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Mode {
-    /// No `server.N` lines.
-    #[default]
-    Standalone,
-    /// Ensemble member, leading.
-    Leader,
-    /// Ensemble member, following.
-    Follower,
-    /// Ensemble member, observing.
-    Observer,
-    /// Ensemble member, electing.
-    Looking,
-}
-
-impl Mode {
-    /// ZooKeeper's spelling (`srvr`'s `Mode:`, mntr's `zk_server_state`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Standalone => "standalone",
-            Mode::Leader => "leader",
-            Mode::Follower => "follower",
-            Mode::Observer => "observer",
-            Mode::Looking => "looking",
-        }
-    }
-}
-
-/// The node's role after the driver's last step.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RoleInfo {
-    /// The mode.
-    pub mode: Mode,
-    /// In broadcast: clients are served.
-    pub serving: bool,
-    /// The leader, once known.
-    pub leader: Option<u64>,
-    /// acceptedEpoch.
-    pub accepted_epoch: u32,
-    /// currentEpoch.
-    pub current_epoch: u32,
-    /// On a leader: connected learners.
-    pub learners: usize,
-    /// On a leader: followers that acknowledged NEWLEADER.
-    pub synced_followers: usize,
-    /// On a leader: observers that acknowledged NEWLEADER.
-    pub synced_observers: usize,
-    /// On a leader: client `sync`s (its own and its learners') waiting for their quorum round.
-    pub pending_syncs: usize,
-    /// ZAB phase (`election`, `discovery`, `synchronization`, `broadcast`).
-    pub phase: &'static str,
-}
-
-/// State shared by the driver, the connections and the four-letter words.
-pub struct Shared {
-    /// The configuration the server started with.
-    pub config: ServerConfig,
-    /// The data tree. Held by the driver while it prepares a batch of writes and while it applies
-    /// committed txns, queues their events and replies, so no connection can read a txn's effects before they are durable and before
-    /// its watch events are queued.
-    pub tree: tokio::sync::Mutex<DataTree>,
-    /// Session deadlines (stamped with [`Shared::now_ms`] under the table's lock).
-    pub sessions: SessionTable,
-    /// Open connections.
-    pub conns: Connections,
-    /// The driver's inbox.
-    pub node_tx: mpsc::Sender<driver::NodeMsg>,
-    /// Counters.
-    pub stats: Arc<ServerStats>,
-    /// zxid of the last applied txn.
-    pub last_zxid: AtomicI64,
-    /// Monotonic base of `now_ms`.
-    pub started: Instant,
-    /// The node's role, published by the driver after every step.
-    pub role: Mutex<RoleInfo>,
-    /// Whether clients are served (the node is in broadcast); handshakes wait for it.
-    pub serving: tokio::sync::watch::Sender<bool>,
-}
-
-impl Shared {
-    /// Shared state over a recovered tree and session table.
-    pub fn new(
-        config: ServerConfig,
-        tree: DataTree,
-        sessions: SessionTracker,
-        node_tx: mpsc::Sender<driver::NodeMsg>,
-        last_zxid: i64,
-    ) -> Shared {
-        Shared {
-            config,
-            tree: tokio::sync::Mutex::new(tree),
-            sessions: SessionTable::new(sessions),
-            conns: Connections::default(),
-            node_tx,
-            stats: Arc::new(ServerStats::default()),
-            last_zxid: AtomicI64::new(last_zxid),
-            started: Instant::now(),
-            role: Mutex::new(RoleInfo::default()),
-            serving: tokio::sync::watch::Sender::new(false),
-        }
-    }
-
-    /// The node's role after the driver's last step.
-    pub fn role(&self) -> RoleInfo {
-        self.role.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Milliseconds on the server's monotonic clock (session expiry).
-    pub fn now_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
-    }
-
-    /// The wall-clock time (ms since the Unix epoch) of server-clock instant `at_ms`.
-    pub fn wall_ms_at(&self, at_ms: u64) -> i64 {
-        wall_clock_ms() + (at_ms as i64 - self.now_ms() as i64)
-    }
-
-    /// zxid of the last applied txn.
-    pub fn last_zxid(&self) -> i64 {
-        self.last_zxid.load(Ordering::SeqCst)
-    }
-
-    /// Runs `f` on the session table.
-    pub fn with_sessions<R>(&self, f: impl FnOnce(&mut SessionTracker) -> R) -> R {
-        self.sessions.with(f)
-    }
-
-    /// Runs `f` on the session table with the server clock, read under the table's lock
-    /// ([`SessionTable::with_now`]): for everything that stamps a deadline.
-    pub fn with_sessions_now<R>(&self, f: impl FnOnce(&mut SessionTracker, u64) -> R) -> R {
-        self.sessions.with_now(|| self.now_ms(), f)
-    }
-}
 
 /// Autopurge on the log writer thread (`StorageExec::purge`).
 fn purge_file_storage(storage: &mut crate::storage::FileStorage, retain: usize) {
@@ -462,7 +182,6 @@ pub async fn run(config: ServerConfig, shutdown: impl Future) -> Result<(), Serv
         config.clone(),
         recovered.tree,
         tracker,
-        node_tx,
         recovered.last_zxid,
     ));
     if config.admin_enable_server {
@@ -511,6 +230,7 @@ pub async fn run(config: ServerConfig, shutdown: impl Future) -> Result<(), Serv
     let mut listener = listener::Listener {
         listener: tcp,
         shared: Arc::clone(&shared),
+        node_tx,
         limit: Arc::new(Semaphore::new(listener::MAX_CONNECTIONS)),
         ip_counts: Arc::new(listener::IpCounts::default()),
         notify_shutdown: notify_shutdown.clone(),

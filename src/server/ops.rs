@@ -7,11 +7,11 @@
 //! section as the read, so a write applied later always finds them. Watchers are connections:
 //! `WatcherId(conn_id)`, as ZooKeeper's watcher is the `ServerCnxn`.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use crate::server::admin::TreeFacts;
-use crate::server::client::ConnHandle;
-use crate::server::Shared;
+use crate::server::conn::ConnHandle;
+use crate::server::shared::Shared;
 use crate::tree::{
     CreateKind, DataTree, TxnResult, WatchedEvent, WatcherId, WatcherMode, WatcherType,
     WriteRequest, ZkError,
@@ -258,6 +258,23 @@ fn multi_read(
         out.push(r);
     }
     Ok(out)
+}
+
+/// Facts about the tree the words report, gathered under the tree lock.
+#[derive(Debug, Default)]
+pub struct TreeFacts {
+    /// Number of znodes (including `/`, `/zookeeper`, ...).
+    pub node_count: usize,
+    /// Sum of path lengths and data lengths (ZooKeeper's approximate data size).
+    pub approximate_data_size: u64,
+    /// Session → its ephemeral paths.
+    pub ephemerals: BTreeMap<i64, BTreeSet<String>>,
+    /// Path → connection ids watching it.
+    pub watches_by_path: BTreeMap<String, BTreeSet<u64>>,
+    /// Total number of watches, data and child tables (mntr `zk_watch_count`).
+    pub watch_count: usize,
+    /// Watches in the data table (wchs `Total watches`), as ZooKeeper's `getWatchesSummary`.
+    pub data_watch_count: usize,
 }
 
 /// Facts for the four-letter words.

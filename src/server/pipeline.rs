@@ -2,8 +2,8 @@
 //! → a txn stamped with the core's zxid (ZooKeeper's `PrepRequestProcessor`); on a learner a
 //! client request → the payload forwarded to the leader.
 //!
-//! Leader: for each [`NodeMsg`] the driver takes from its inbox, it asks the core for the zxid the
-//! next write will get (`Node::next_zxid`) and calls [`Pipeline::prepare`], which runs
+//! Leader: for each [`ClientWrite`] the driver takes from its inbox, it asks the core for the
+//! zxid the next write will get (`Node::next_zxid`) and calls [`Pipeline::prepare`], which runs
 //! `tree::prepare_logged` against the applied tree plus the [`PendingChanges`] of txns proposed
 //! and not yet applied, stamps the `TxnHeader` with that zxid and the wall clock, and returns the
 //! logged bytes the driver feeds to the core as `Input::Write { data }`. A request a learner
@@ -26,12 +26,11 @@ use tokio::sync::oneshot;
 
 use crate::config::ServerConfig;
 use crate::protocol::Zxid;
-use crate::server::apply::Waiter;
-use crate::server::client::ConnHandle;
+use crate::server::apply::{RequestKey, Waiter};
+use crate::server::clock::wall_clock_ms;
+use crate::server::conn::ConnHandle;
 use crate::server::ops::to_write_request;
 use crate::server::sessions::SessionIds;
-use crate::server::syncs::SyncWaiter;
-use crate::server::wall_clock_ms;
 use crate::tree::{
     prepare_logged, DataTree, PendingChanges, PrepareContext, Txn, TxnHeader, WriteRequest, ZkError,
 };
@@ -40,11 +39,12 @@ use crate::wire::forward::Forwarded;
 use crate::wire::jute::JuteWriter;
 use crate::wire::records::Id;
 
-/// What connections ask of the driver.
+/// A client write the driver hands to the pipeline (the driver's inbox carries it as
+/// `driver::NodeMsg::Write`; a `sync` goes to the core instead and never reaches this type).
 #[derive(Debug)]
-pub enum NodeMsg {
-    /// A client write.
-    Write {
+pub enum ClientWrite {
+    /// A client request that writes (or `closeSession`).
+    Request {
         /// The requesting connection (gets the reply).
         conn: ConnHandle,
         /// Its session.
@@ -58,15 +58,47 @@ pub enum NodeMsg {
         /// When the frame was read (latency).
         started: Instant,
     },
-    /// A client `sync`: handed to the core (`Input::Sync`), answered once the tree has applied
-    /// the read index the core confirms (`server/syncs.rs`).
-    Sync(SyncWaiter),
     /// A handshake needs a new session; answered with its id once the txn is committed.
     CreateSession {
         /// Negotiated timeout.
         timeout_ms: u32,
         /// Where the session id goes.
         reply: oneshot::Sender<i64>,
+    },
+}
+
+impl ClientWrite {
+    /// The write can no longer be proposed here: its connection is closed (the client
+    /// reconnects), as ZooKeeper closes client connections when its leader steps down; a
+    /// handshake fails.
+    pub fn refuse(self) {
+        match self {
+            ClientWrite::Request { conn, .. } => {
+                conn.write_answered();
+                conn.close();
+            }
+            ClientWrite::CreateSession { reply, .. } => drop(reply),
+        }
+    }
+}
+
+/// A [`ClientWrite`] taken apart the same way whether the leader prepares it or a learner
+/// forwards it: the session it runs under (a createSession's, allocated here), who waits for it,
+/// and what it asks.
+struct Unpacked {
+    session_id: i64,
+    waiter: Waiter,
+    body: Body,
+}
+
+enum Body {
+    Request {
+        xid: i32,
+        request: Request,
+        auth_ids: Vec<Id>,
+    },
+    CreateSession {
+        timeout_ms: i32,
     },
 }
 
@@ -80,11 +112,6 @@ pub struct Prepared {
     /// Who waits for it to be applied (`None`: server-made).
     pub waiter: Option<Waiter>,
 }
-
-/// Where a forwarded txn's waiter is found when the txn commits: `(session id, Some(cxid))` for
-/// a client request, `(session id, None)` for the createSession of a handshake (ZooKeeper's
-/// learners match committed txns to their pending requests the same way).
-pub type RequestKey = (i64, Option<i32>);
 
 /// A learner's client message, ready for `Input::Forward`.
 #[derive(Debug)]
@@ -119,31 +146,24 @@ impl Pipeline {
         }
     }
 
-    /// Turns a client message into a txn stamped `zxid`.
-    pub fn prepare(&mut self, tree: &DataTree, msg: NodeMsg, zxid: Zxid) -> Prepared {
-        let (session_id, cxid, auth_ids, request, waiter) = match msg {
-            NodeMsg::Write {
-                conn,
-                session_id,
+    /// Turns a client write into a txn stamped `zxid`.
+    pub fn prepare(&mut self, tree: &DataTree, msg: ClientWrite, zxid: Zxid) -> Prepared {
+        let Unpacked {
+            session_id,
+            waiter,
+            body,
+        } = self.unpack(msg);
+        let (cxid, auth_ids, request) = match body {
+            Body::Request {
                 xid,
                 request,
                 auth_ids,
-                started,
-            } => {
-                let w = Waiter::Client { conn, xid, started };
-                let req = self.write_request(&request);
-                (session_id, xid, auth_ids, req, w)
-            }
-            NodeMsg::Sync(_) => {
-                unreachable!("the driver hands a sync to the core, not to the pipeline")
-            }
-            NodeMsg::CreateSession { timeout_ms, reply } => {
-                let id = self.session_ids.next_id();
-                let req = Ok(WriteRequest::CreateSession {
-                    timeout_ms: timeout_ms as i32,
-                });
-                (id, 0, Vec::new(), req, Waiter::Handshake(reply))
-            }
+            } => (xid, auth_ids, self.write_request(&request)),
+            Body::CreateSession { timeout_ms } => (
+                0,
+                Vec::new(),
+                Ok(WriteRequest::CreateSession { timeout_ms }),
+            ),
         };
         Prepared {
             zxid,
@@ -192,47 +212,72 @@ impl Pipeline {
         })
     }
 
-    /// A learner's client message as the payload it forwards to the leader.
-    pub fn forward(&mut self, msg: NodeMsg) -> Forward {
+    /// A learner's client write as the payload it forwards to the leader.
+    pub fn forward(&mut self, msg: ClientWrite) -> Forward {
+        let Unpacked {
+            session_id,
+            waiter,
+            body,
+        } = self.unpack(msg);
+        let (forwarded, key) = match body {
+            Body::Request {
+                xid,
+                request,
+                auth_ids,
+            } => {
+                let mut body = Vec::new();
+                request.encode(&mut JuteWriter::new(&mut body));
+                let forwarded = Forwarded::Request {
+                    session_id,
+                    cxid: xid,
+                    auth_ids,
+                    opcode: request.opcode().as_i32(),
+                    body: Bytes::from(body),
+                };
+                (forwarded, (session_id, Some(xid)))
+            }
+            Body::CreateSession { timeout_ms } => (
+                Forwarded::CreateSession {
+                    session_id,
+                    timeout_ms,
+                },
+                (session_id, None),
+            ),
+        };
+        Forward {
+            payload: crate::wire::forward::encode(&forwarded),
+            key,
+            waiter,
+        }
+    }
+
+    /// Takes a client write apart (`prepare` and `forward` alike); a createSession gets its
+    /// session id here.
+    fn unpack(&mut self, msg: ClientWrite) -> Unpacked {
         match msg {
-            NodeMsg::Write {
+            ClientWrite::Request {
                 conn,
                 session_id,
                 xid,
                 request,
                 auth_ids,
                 started,
-            } => {
-                let mut body = Vec::new();
-                request.encode(&mut JuteWriter::new(&mut body));
-                let payload = crate::wire::forward::encode(&Forwarded::Request {
-                    session_id,
-                    cxid: xid,
+            } => Unpacked {
+                session_id,
+                waiter: Waiter::Client { conn, xid, started },
+                body: Body::Request {
+                    xid,
+                    request,
                     auth_ids,
-                    opcode: request.opcode().as_i32(),
-                    body: Bytes::from(body),
-                });
-                Forward {
-                    payload,
-                    key: (session_id, Some(xid)),
-                    waiter: Waiter::Client { conn, xid, started },
-                }
-            }
-            NodeMsg::Sync(_) => {
-                unreachable!("the driver hands a sync to the core, not to the pipeline")
-            }
-            NodeMsg::CreateSession { timeout_ms, reply } => {
-                let session_id = self.session_ids.next_id();
-                let payload = crate::wire::forward::encode(&Forwarded::CreateSession {
-                    session_id,
+                },
+            },
+            ClientWrite::CreateSession { timeout_ms, reply } => Unpacked {
+                session_id: self.session_ids.next_id(),
+                waiter: Waiter::Handshake(reply),
+                body: Body::CreateSession {
                     timeout_ms: timeout_ms as i32,
-                });
-                Forward {
-                    payload,
-                    key: (session_id, None),
-                    waiter: Waiter::Handshake(reply),
-                }
-            }
+                },
+            },
         }
     }
 

@@ -26,8 +26,9 @@ use std::path::PathBuf;
 
 use crate::config::ServerConfig;
 use crate::protocol::{DurableState, Epoch, Proposal, Zxid};
+use crate::server::clock::wall_clock_ms;
+use crate::server::error::ServerError;
 use crate::server::sessions::SessionIds;
-use crate::server::ServerError;
 use crate::storage::snapshot::{self, ZxidDigest};
 use crate::storage::{FileStorage, StorageConfig};
 use crate::tree::txn::DIGEST_VERSION;
@@ -282,7 +283,7 @@ pub fn recover_with(config: &ServerConfig, rule: CommitRule) -> Result<Recovered
     // Session ids carry the allocating server's id in their top byte (1 standalone).
     let session_ids = SessionIds::new(
         config.my_id.map_or(1, |id| id as u8),
-        crate::server::wall_clock_ms() as u64,
+        wall_clock_ms() as u64,
         sessions.keys().copied(),
     );
     Ok(Recovered {
@@ -419,44 +420,5 @@ mod tests {
         drop(r);
         let (_, recovered) = FileStorage::open(StorageConfig::new(dir.path())).expect("reopen");
         assert_eq!(recovered.snapshot.map(|(z, _)| z), Some(0));
-    }
-
-    /// A SNAP's snapshot as the leader builds it decodes on the learner at the same base; a
-    /// flipped byte or the wrong base is refused.
-    #[test]
-    fn a_leader_snapshot_round_trips_and_bad_bytes_are_refused() {
-        let mut tree = DataTree::new();
-        let hdr = TxnHeader {
-            client_id: 7,
-            cxid: 0,
-            zxid: 5,
-            time_ms: 0,
-            txn_type: 0,
-        };
-        tree.apply(&hdr, &Txn::CreateSession { timeout_ms: 30_000 });
-        let msg = crate::server::apply::snap_message(&tree, Zxid(5), vec![], Zxid(5))
-            .expect("tree at its base");
-        let crate::protocol::PeerMsg::Sync {
-            kind: crate::protocol::SyncKind::Snap { base, snapshot },
-            ..
-        } = msg
-        else {
-            panic!("not a SNAP: {msg:?}");
-        };
-        let installed = decode_leader_snapshot(base, &snapshot).expect("decodes");
-        assert_eq!(installed.last_processed_zxid(), 5);
-        assert_eq!(installed.sessions(), tree.sessions());
-        assert!(
-            decode_leader_snapshot(Zxid(4), &snapshot).is_err(),
-            "wrong base"
-        );
-        let mut bad = snapshot.to_vec();
-        let mid = bad.len() / 2;
-        bad[mid] ^= 0x40;
-        assert!(decode_leader_snapshot(base, &bad).is_err(), "flipped byte");
-        assert!(
-            crate::server::apply::snap_message(&tree, Zxid(4), vec![], Zxid(5)).is_err(),
-            "the tree is not at the requested base"
-        );
     }
 }

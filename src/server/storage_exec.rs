@@ -19,7 +19,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::protocol::{Epoch, Proposal, Zxid};
-use crate::server::ServerError;
+use crate::server::error::ServerError;
 use crate::storage::{
     Completion, GroupCommit, GroupCommitConfig, GroupCommitError, Storage, StorageError,
 };

@@ -18,9 +18,8 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::protocol::Zxid;
-use crate::server::client::ConnHandle;
+use crate::server::conn::ConnHandle;
 use crate::server::ops::reply_frame;
-use crate::server::Shared;
 use crate::wire::client::SyncResponse;
 
 /// A client `sync` waiting for its answer.
@@ -64,13 +63,13 @@ impl Syncs {
 
     /// `Effect::SyncReady { id, zxid }`: answer now if the tree has applied `zxid`, else once it
     /// has.
-    pub fn ready(&mut self, id: u64, zxid: Zxid, applied: Zxid, shared: &Shared) {
+    pub fn ready(&mut self, id: u64, zxid: Zxid, applied: Zxid) {
         let waiter = self
             .issued
             .remove(&id)
             .unwrap_or_else(|| panic!("syncs: the core answered sync {id}, which is not pending"));
         if zxid <= applied {
-            answer(waiter, applied, shared);
+            answer(waiter, applied);
         } else {
             self.ready.entry(zxid).or_default().push(waiter);
         }
@@ -78,13 +77,13 @@ impl Syncs {
 
     /// The tree has applied every txn up to `applied`: answer the syncs whose read index it
     /// reached.
-    pub fn applied(&mut self, applied: Zxid, shared: &Shared) {
+    pub fn applied(&mut self, applied: Zxid) {
         while let Some(entry) = self.ready.first_entry() {
             if *entry.key() > applied {
                 break;
             }
             for waiter in entry.remove() {
-                answer(waiter, applied, shared);
+                answer(waiter, applied);
             }
         }
     }
@@ -92,17 +91,17 @@ impl Syncs {
     /// `Effect::SyncFailed { id }`: the connection is closed.
     pub fn failed(&mut self, id: u64) {
         if let Some(waiter) = self.issued.remove(&id) {
-            refuse(waiter);
+            waiter.refuse();
         }
     }
 
     /// This server stopped serving: every pending `sync` fails.
     pub fn fail_all(&mut self) {
         for (_, waiter) in std::mem::take(&mut self.issued) {
-            refuse(waiter);
+            waiter.refuse();
         }
         for (_, waiters) in std::mem::take(&mut self.ready) {
-            waiters.into_iter().for_each(refuse);
+            waiters.into_iter().for_each(SyncWaiter::refuse);
         }
     }
 
@@ -112,7 +111,7 @@ impl Syncs {
     }
 }
 
-fn answer(waiter: SyncWaiter, applied: Zxid, shared: &Shared) {
+fn answer(waiter: SyncWaiter, applied: Zxid) {
     let SyncWaiter {
         conn,
         xid,
@@ -125,11 +124,15 @@ fn answer(waiter: SyncWaiter, applied: Zxid, shared: &Shared) {
         0,
         Some(&SyncResponse { path }),
     ));
-    conn.record_latency(started, shared);
+    conn.record_latency(started);
     conn.write_answered();
 }
 
-fn refuse(waiter: SyncWaiter) {
-    waiter.conn.write_answered();
-    waiter.conn.close();
+impl SyncWaiter {
+    /// The `sync` will not be answered here: its connection is closed (the client reconnects
+    /// elsewhere and retries).
+    pub fn refuse(self) {
+        self.conn.write_answered();
+        self.conn.close();
+    }
 }

@@ -2,7 +2,7 @@
 //! expire `ticks × tickTime` later, `Effect::CancelTimer(timer)` disarms it, and an expired timer
 //! becomes `Input::Timeout(timer)`.
 //!
-//! Used by `server/driver.rs`, which executes the node's timer effects here and feeds every
+//! Used by `server/driver`, which executes the node's timer effects here and feeds every
 //! expiry back to `Node::step`.
 //!
 //! Semantics are the core's (spec/election.md §Timers, `protocol::timer`): at most one of each

@@ -1,9 +1,10 @@
 //! The network seam: how the runtime binds listeners and dials peers.
 //!
-//! Status: used by `peers.rs` only, which the serving path does not use yet (issue 9's ensemble
-//! driver is future work). [`TokioTransport`] is real TCP; a simulation (turmoil) or a
-//! fault-injecting test supplies its own [`Transport`], whose streams need only be
-//! `AsyncRead + AsyncWrite`.
+//! Used by `server/peers` (the election and quorum links every ensemble member's driver runs
+//! over); the client port is bound by `server/mod.rs` directly. [`TokioTransport`] is real TCP,
+//! and it is what `server::run` starts the peer links with; a simulation (turmoil) or a
+//! fault-injecting test (tests/server_peers.rs) supplies its own [`Transport`], whose streams
+//! need only be `AsyncRead + AsyncWrite`.
 
 use std::future::Future;
 use std::io;

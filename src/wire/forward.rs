@@ -1,7 +1,7 @@
 //! The payload of a learner's REQUEST to its leader (`PeerMsg::Request { payload }`): what a
 //! follower or observer forwards for its clients (ZooKeeper's `Learner.request` packet).
 //!
-//! Role in the data flow: on a learner, `server/driver.rs` encodes a client write (or a new
+//! Role in the data flow: on a learner, `server/driver` encodes a client write (or a new
 //! session, or the sessions its clients touched this tick) with [`encode`] and feeds the bytes to
 //! the core as `Input::Forward`; the core sends them to the leader, whose core hands them back as
 //! `Effect::Prepare`; the leader's driver [`decode`]s them and prepares the txn. The core never

@@ -1,15 +1,14 @@
 //! Sans-IO codec of [`PeerMsg`] for the election and quorum links: bytes in, frames out (check,
 //! then parse).
 //!
-//! Role in the data flow: `server/peers.rs` owns the peer sockets; it hands the bytes it has read
+//! Role in the data flow: `server/peers` owns the peer sockets; it hands the bytes it has read
 //! to [`decode_frame`] and writes what [`encode_hello`] and [`encode_msg`] append. The meaning of
 //! each message is `protocol::message`; this module only spells it. The core never imports
 //! `wire`, and nothing here performs IO, so ZooKeeper's own quorum packets (reference B.2, B.7)
 //! can later be spoken by a second codec without touching the core.
 //!
-//! Status: tested (unit tests below, tests/wire_peer_props.rs, and through tests/server_peers.rs);
-//! the serving path does not use it yet, because nothing in it drives `server/peers.rs` (issue 9's
-//! ensemble driver is future work).
+//! Every ensemble member speaks it on both peer ports (tests/ensemble.rs runs real servers);
+//! tested by the unit tests below, tests/wire_peer_props.rs and tests/server_peers.rs.
 //!
 //! This is zabkeeper's own framing, not ZooKeeper's: a zabkeeper server talks to zabkeeper
 //! servers only. Every frame is

@@ -337,6 +337,10 @@ def test_cut_off_server_closes_its_clients_and_they_reconnect_elsewhere(
     wait_until("server %d to stop serving" % cut, lambda: ens.mode(cut) != role)
     wait_until("the client to lose its connection", lambda: KazooState.SUSPENDED in states)
     wait_until("a leader among %s" % rest, lambda: next((s for s in rest if ens.mode(s) == "leader"), None))
+    # `cons` lists a reconnecting session while the server is still revalidating it with the
+    # leader (Apache ZooKeeper does), so wait for the client's own word that it is connected.
+    wait_until("the client to reconnect", lambda: c.connected)
+    assert c.client_id[0] == session_id
     wait_until(
         "session 0x%x on one of %s" % (session_id, rest),
         lambda: any(
@@ -344,7 +348,6 @@ def test_cut_off_server_closes_its_clients_and_they_reconnect_elsewhere(
             for s in rest
         ),
     )
-    assert c.client_id[0] == session_id
     assert KazooState.LOST not in states
     acked.append(create_acked(c, "/p/after"))
     assert c.exists("/p/before") is not None

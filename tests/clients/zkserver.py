@@ -272,6 +272,8 @@ class LinkProxy:
     The proxy rewrites it to `127.0.0.1:hello_port`, the proxy of the reverse direction.
     """
 
+    CONNECT_PATIENCE_S = 1.5
+
     def __init__(self, target_port, hello_port=None):
         self.target_port = target_port
         self.hello_port = hello_port
@@ -290,22 +292,39 @@ class LinkProxy:
                 near, _ = self._listener.accept()
             except OSError:
                 return  # closed
+            threading.Thread(target=self._open, args=(near,), daemon=True).start()
+
+    def _open(self, near):
+        """Connect `near` through to the target. The dialler's connect has already succeeded (the
+        proxy accepted it), so a target that is not listening yet must not be answered with an
+        immediate close, which no real network does: a learner that dials a just-elected leader
+        before its quorum port is bound would see its handshake cut and give up the round. Retry
+        for up to CONNECT_PATIENCE_S (the dialler's bytes wait in the socket buffer), then close."""
+        deadline = time.monotonic() + self.CONNECT_PATIENCE_S
+        far = None
+        while True:
             with self._lock:
                 blocked = self._blocked
-            far = None
-            if not blocked:
-                try:
-                    far = socket.create_connection(("127.0.0.1", self.target_port), timeout=2)
-                    far.settimeout(None)
-                except OSError:
-                    near.close()  # the target is down: the dialler sees a refused connection
-                    continue
+            if blocked:
+                break
+            try:
+                far = socket.create_connection(("127.0.0.1", self.target_port), timeout=2)
+                far.settimeout(None)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    near.close()  # the target stayed down: the dialler sees its connection end
+                    return
+                time.sleep(0.02)
+        with self._lock:
+            if self._blocked and far is not None:
+                far.close()
+                far = None
             link = _Link(near, far)
-            with self._lock:
-                self._links.append(link)
-            threading.Thread(target=self._pump, args=(link, True), daemon=True).start()
-            if far is not None:
-                threading.Thread(target=self._pump, args=(link, False), daemon=True).start()
+            self._links.append(link)
+        threading.Thread(target=self._pump, args=(link, True), daemon=True).start()
+        if far is not None:
+            threading.Thread(target=self._pump, args=(link, False), daemon=True).start()
 
     def _rewrite_hello(self, src, dst):
         """Forward ZooKeeper's initial election message with the advertised address replaced."""

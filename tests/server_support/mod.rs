@@ -27,8 +27,8 @@ pub struct ServerProcess {
     pub port: u16,
     /// Data directory (kept across restarts).
     pub data_dir: PathBuf,
-    cfg_extra: Vec<String>,
-    tick_ms: u32,
+    /// The zoo.cfg it runs with (rewritten at every start).
+    cfg: String,
 }
 
 /// A fresh empty directory under Cargo's per-target temp dir, unique per test; removed when the
@@ -58,14 +58,31 @@ pub fn four_letter(port: u16, word: &str) -> std::io::Result<String> {
 }
 
 impl ServerProcess {
-    /// Starts a server in `data_dir` with `tickTime = tick_ms` and extra zoo.cfg lines.
+    /// Starts a standalone server in `data_dir` with `tickTime = tick_ms` and extra zoo.cfg
+    /// lines.
     pub fn start(data_dir: &Path, tick_ms: u32, cfg_extra: &[&str]) -> ServerProcess {
+        let port = free_port();
+        let mut cfg = format!(
+            "tickTime={tick_ms}\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
+             4lw.commands.whitelist=*\nmaxClientCnxns=0\n",
+            data_dir.join("data").display(),
+        );
+        for l in cfg_extra {
+            cfg.push_str(l);
+            cfg.push('\n');
+        }
+        ServerProcess::start_with_config(data_dir, port, cfg)
+    }
+
+    /// Starts a server in `data_dir` from the zoo.cfg text `cfg` (written to
+    /// `data_dir/zoo.cfg`), which must make it serve four-letter words on 127.0.0.1:`port`
+    /// (an ensemble member's answer while it elects, too).
+    pub fn start_with_config(data_dir: &Path, port: u16, cfg: String) -> ServerProcess {
         let mut s = ServerProcess {
             child: None,
-            port: free_port(),
+            port,
             data_dir: data_dir.to_path_buf(),
-            cfg_extra: cfg_extra.iter().map(|s| s.to_string()).collect(),
-            tick_ms,
+            cfg,
         };
         s.spawn();
         s
@@ -73,18 +90,7 @@ impl ServerProcess {
 
     fn spawn(&mut self) {
         let cfg = self.data_dir.join("zoo.cfg");
-        let mut text = format!(
-            "tickTime={}\ndataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\n\
-             4lw.commands.whitelist=*\nmaxClientCnxns=0\n",
-            self.tick_ms,
-            self.data_dir.join("data").display(),
-            self.port
-        );
-        for l in &self.cfg_extra {
-            text.push_str(l);
-            text.push('\n');
-        }
-        std::fs::write(&cfg, text).expect("write zoo.cfg");
+        std::fs::write(&cfg, &self.cfg).expect("write zoo.cfg");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -157,6 +163,11 @@ impl ServerProcess {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Whether the process runs (started and not killed by the test).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
     }
 
     /// Starts the server again on the same port and data directory.

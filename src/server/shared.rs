@@ -1,0 +1,147 @@
+//! [`Shared`]: the state the driver, the connections and the four-letter words share — the
+//! configuration, the data tree behind its lock, the session table, the open connections, the
+//! counters, and the role the driver publishes after every step ([`RoleInfo`], [`Mode`]). Below
+//! every module that uses it (`server/mod.rs` "Layers"); the driver's inbox is not here: the
+//! listener hands its sender to each connection.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::config::ServerConfig;
+use crate::server::clock::wall_clock_ms;
+use crate::server::conn::Connections;
+use crate::server::sessions::{SessionTable, SessionTracker};
+use crate::server::stats::ServerStats;
+use crate::tree::DataTree;
+
+/// The server's mode as the four-letter words report it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// No `server.N` lines.
+    #[default]
+    Standalone,
+    /// Ensemble member, leading.
+    Leader,
+    /// Ensemble member, following.
+    Follower,
+    /// Ensemble member, observing.
+    Observer,
+    /// Ensemble member, electing.
+    Looking,
+}
+
+impl Mode {
+    /// ZooKeeper's spelling (`srvr`'s `Mode:`, mntr's `zk_server_state`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Standalone => "standalone",
+            Mode::Leader => "leader",
+            Mode::Follower => "follower",
+            Mode::Observer => "observer",
+            Mode::Looking => "looking",
+        }
+    }
+}
+
+/// The node's role after the driver's last step.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoleInfo {
+    /// The mode.
+    pub mode: Mode,
+    /// In broadcast: clients are served.
+    pub serving: bool,
+    /// The leader, once known.
+    pub leader: Option<u64>,
+    /// acceptedEpoch.
+    pub accepted_epoch: u32,
+    /// currentEpoch.
+    pub current_epoch: u32,
+    /// On a leader: connected learners.
+    pub learners: usize,
+    /// On a leader: followers that acknowledged NEWLEADER.
+    pub synced_followers: usize,
+    /// On a leader: observers that acknowledged NEWLEADER.
+    pub synced_observers: usize,
+    /// On a leader: client `sync`s (its own and its learners') waiting for their quorum round.
+    pub pending_syncs: usize,
+    /// ZAB phase (`election`, `discovery`, `synchronization`, `broadcast`).
+    pub phase: &'static str,
+}
+
+/// State shared by the driver, the connections and the four-letter words.
+pub struct Shared {
+    /// The configuration the server started with.
+    pub config: ServerConfig,
+    /// The data tree. Held by the driver while it prepares a batch of writes and while it applies
+    /// committed txns, queues their events and replies, so no connection can read a txn's effects before they are durable and before
+    /// its watch events are queued.
+    pub tree: tokio::sync::Mutex<DataTree>,
+    /// Session deadlines (stamped with [`Shared::now_ms`] under the table's lock).
+    pub sessions: SessionTable,
+    /// Open connections.
+    pub conns: Connections,
+    /// Counters.
+    pub stats: Arc<ServerStats>,
+    /// zxid of the last applied txn.
+    pub last_zxid: AtomicI64,
+    /// Monotonic base of `now_ms`.
+    pub started: Instant,
+    /// The node's role, published by the driver after every step.
+    pub role: Mutex<RoleInfo>,
+    /// Whether clients are served (the node is in broadcast); handshakes wait for it.
+    pub serving: tokio::sync::watch::Sender<bool>,
+}
+
+impl Shared {
+    /// Shared state over a recovered tree and session table.
+    pub fn new(
+        config: ServerConfig,
+        tree: DataTree,
+        sessions: SessionTracker,
+        last_zxid: i64,
+    ) -> Shared {
+        Shared {
+            config,
+            tree: tokio::sync::Mutex::new(tree),
+            sessions: SessionTable::new(sessions),
+            conns: Connections::default(),
+            stats: Arc::new(ServerStats::default()),
+            last_zxid: AtomicI64::new(last_zxid),
+            started: Instant::now(),
+            role: Mutex::new(RoleInfo::default()),
+            serving: tokio::sync::watch::Sender::new(false),
+        }
+    }
+
+    /// The node's role after the driver's last step.
+    pub fn role(&self) -> RoleInfo {
+        self.role.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Milliseconds on the server's monotonic clock (session expiry).
+    pub fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// The wall-clock time (ms since the Unix epoch) of server-clock instant `at_ms`.
+    pub fn wall_ms_at(&self, at_ms: u64) -> i64 {
+        wall_clock_ms() + (at_ms as i64 - self.now_ms() as i64)
+    }
+
+    /// zxid of the last applied txn.
+    pub fn last_zxid(&self) -> i64 {
+        self.last_zxid.load(Ordering::SeqCst)
+    }
+
+    /// Runs `f` on the session table.
+    pub fn with_sessions<R>(&self, f: impl FnOnce(&mut SessionTracker) -> R) -> R {
+        self.sessions.with(f)
+    }
+
+    /// Runs `f` on the session table with the server clock, read under the table's lock
+    /// ([`SessionTable::with_now`]): for everything that stamps a deadline.
+    pub fn with_sessions_now<R>(&self, f: impl FnOnce(&mut SessionTracker, u64) -> R) -> R {
+        self.sessions.with_now(|| self.now_ms(), f)
+    }
+}
