@@ -396,6 +396,40 @@ mod tests {
     }
 
     #[test]
+    fn the_table_reads_the_clock_under_its_lock() {
+        // Stamps read before the lock could take effect out of their order (a later touch's
+        // deadline pulled back by an earlier one); the loom model in tests/loom/sessions.rs
+        // shows the interleaving. Here: the lock is held whenever the clock is read.
+        let mut tracker = SessionTracker::new(100);
+        tracker.add(7, 1000, 0);
+        let table = SessionTable::new(tracker);
+        let locked = || table.tracker.try_lock().is_err();
+        assert!(table.touch(7, || {
+            assert!(locked(), "touch read the clock outside the lock");
+            500
+        }));
+        assert_eq!(
+            table.with(|t| t.get(7).map(|e| e.expires_at_ms)),
+            Some(1600)
+        );
+        let expired = table.expire(
+            || {
+                assert!(locked(), "expiry read the clock outside the lock");
+                1600
+            },
+            10,
+        );
+        assert_eq!(expired, vec![7]);
+        table.with_now(
+            || {
+                assert!(locked(), "with_now read the clock outside the lock");
+                0
+            },
+            |_, _| (),
+        );
+    }
+
+    #[test]
     fn java_random_matches_known_sequence() {
         // new java.util.Random(0).nextInt() == -1155484576, then -723955400.
         let mut r = JavaRandom::new(0);
