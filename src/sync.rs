@@ -19,8 +19,11 @@
 pub(crate) use loom::sync::{atomic, mpsc, Arc, Condvar, Mutex, MutexGuard};
 #[cfg(loom)]
 pub(crate) use loom::thread;
+// Atomics are used only by the server's outbound byte bound.
+#[cfg(all(not(loom), feature = "server"))]
+pub(crate) use std::sync::atomic;
 #[cfg(not(loom))]
-pub(crate) use std::sync::{atomic, mpsc, Arc, Condvar, Mutex, MutexGuard};
+pub(crate) use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 #[cfg(not(loom))]
 pub(crate) use std::thread;
 
