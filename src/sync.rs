@@ -28,7 +28,7 @@ pub(crate) use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 pub(crate) use std::thread;
 
 /// The bugs a loom model may seed, each named for what the code then gets wrong. The models
-/// (`tests/loom.rs`) and verification.md refer to them by these names.
+/// (`tests/loom/`) and verification.md refer to them by these names.
 pub const SEEDED_BUGS: &[&str] = &[
     // storage/group_commit.rs
     "group_commit_wake_before_push",

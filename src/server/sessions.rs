@@ -1,9 +1,9 @@
 //! Session ids, passwords and the expiry clock (ZooKeeper's `SessionTrackerImpl` + `ExpiryQueue`).
 //!
-//! Role in the data flow: the pipeline asks [`SessionIds`] for a fresh id when a handshake needs a session, and [`password_for`]
-//! for its password; every packet of a session calls [`SessionTracker::touch`]; the driver's
-//! tick asks [`SessionTracker::expired`] which sessions to close (it then runs a CloseSession txn
-//! through the write path). Spec: reference A.15, `spec/server.md` "Sessions".
+//! Role in the data flow: the pipeline asks [`SessionIds`] for a fresh id when a handshake needs
+//! a session, and [`password_for`] for its password; every packet of a session calls
+//! [`SessionTable::touch`]; the driver's tick asks [`SessionTable::expire`] which sessions to
+//! close (it then runs a CloseSession txn through the write path). Spec: reference A.15, `spec/server.md` "Sessions".
 //!
 //! Times here are milliseconds on the server's monotonic clock, passed in by the caller so the
 //! logic stays deterministic and testable. The connections, the driver and apply share one
@@ -232,6 +232,8 @@ impl SessionTracker {
         let Some(entry) = self.sessions.get(&session_id) else {
             return false;
         };
+        // A closing session is never renewed (unless the loom seeded bug
+        // `sessions_touch_revives_closing` is on).
         if entry.closing && !seeded_bug("sessions_touch_revives_closing") {
             return false;
         }
@@ -331,7 +333,8 @@ impl SessionTracker {
                 }
                 if let Some(entry) = self.sessions.get_mut(&id) {
                     if !entry.closing {
-                        // Seeded bug: the expired session is reported but not marked closing.
+                        // Closing, so it is reported once (the loom seeded bug
+                        // `sessions_expiry_not_closing` leaves it open).
                         entry.closing = !seeded_bug("sessions_expiry_not_closing");
                         out.push(id);
                     }

@@ -12,8 +12,9 @@
 //!
 //! Runtime-agnostic: std threads, mutex and condvars only; a tokio caller forwards completions into
 //! a channel of its choice from the callback. All shared state sits behind one `Mutex` with two
-//! `Condvar`s, taken from [`crate::sync`], so the loom models in `tests/loom.rs` run this very code
-//! (no lost wakeup, no completion before its fsync, completions in submit order, shutdown drains).
+//! `Condvar`s, taken from [`crate::sync`], so the loom models in `tests/loom/group_commit.rs` run
+//! this very code (no lost wakeup, no completion before its fsync, completions in submit order,
+//! shutdown drains).
 //!
 //! After a failed append or fsync the writer stops for good: the file state is unknown after a
 //! failed fsync (Linux may drop the dirty pages), so nothing more may be called durable.
@@ -23,7 +24,7 @@ use std::fmt;
 use std::sync::{Arc, PoisonError};
 
 use super::{check_payload, Storage, StorageError};
-// The only synchronisation primitives used: std's, or loom's under `cfg(loom)` (`tests/loom.rs`).
+// The only synchronisation primitives used: std's, or loom's under `cfg(loom)` (`tests/loom/`).
 use crate::sync::thread::{self, JoinHandle};
 use crate::sync::{self, mpsc, seeded_bug, Condvar, Mutex, MutexGuard};
 
