@@ -1,12 +1,12 @@
-//! loom models of the concurrent internals (verification.md "loom"). Built and run only as
-//! `RUSTFLAGS="--cfg loom" cargo test --release -p zabkeeper --test loom`; without `cfg(loom)`
-//! this target is empty.
+//! loom models of the concurrent internals (verification.md §9). Built and run only as
+//! `RUSTFLAGS="--cfg loom" cargo test --release -p zabkeeper --no-default-features --test loom`
+//! (`.ci/run` adds `CARGO_TARGET_DIR=target/loom`); without `cfg(loom)` this target is empty.
 //!
 //! Each model drives the real structure, whose primitives come from `zabkeeper::sync` (loom's
 //! under this cfg), asserts the structure's own invariant, and is bounded by a preemption bound
 //! so that the whole target runs in minutes on two cores. Each seeded bug
 //! (`zabkeeper::sync::SEEDED_BUGS`) has a test that runs the model with that bug switched on and
-//! asserts the model fails: a model that cannot fail is not counted.
+//! asserts that it fails with the expected message: a model that cannot fail is not counted.
 
 #![cfg(loom)]
 
