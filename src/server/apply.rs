@@ -190,8 +190,7 @@ impl Applier {
         self.applied = base;
         self.txns_since_snapshot = 0;
         shared.last_zxid.store(base.0 as i64, Ordering::SeqCst);
-        let now = shared.now_ms();
-        shared.with_sessions(|t| {
+        shared.with_sessions_now(|t, now| {
             let stale: Vec<i64> = t.iter().map(|(id, _)| id).collect();
             for id in stale {
                 t.remove(id);
@@ -235,13 +234,14 @@ impl Applier {
             }
         }
         // 2. Session bookkeeping.
-        let now = shared.now_ms();
         match &outcome.result {
             TxnResult::CreateSession {
                 session_id,
                 timeout_ms,
             } => {
-                shared.with_sessions(|t| t.add(*session_id, (*timeout_ms).max(0) as u32, now));
+                shared.with_sessions_now(|t, now| {
+                    t.add(*session_id, (*timeout_ms).max(0) as u32, now);
+                });
             }
             TxnResult::CloseSession { session_id } => {
                 shared.with_sessions(|t| t.remove(*session_id));

@@ -250,9 +250,8 @@ impl Handler {
                 .map_err(|_| ConnError::ShuttingDown)?;
             rx.await.map_err(|_| ConnError::ShuttingDown)?
         } else {
-            let now = self.shared.now_ms();
             let valid = password_matches(req.session_id, &req.passwd)
-                && self.shared.with_sessions(|t| {
+                && self.shared.with_sessions_now(|t, now| {
                     if t.get(req.session_id).is_some() {
                         t.set_timeout(req.session_id, timeout_ms, now);
                         true
@@ -312,8 +311,11 @@ impl Handler {
         let header = RequestHeader::from_bytes(payload)?;
         conn.stats.last_cxid.store(header.xid, Ordering::Relaxed);
         let session_id = conn.session_id();
-        let now = self.shared.now_ms();
-        if !self.shared.with_sessions(|t| t.touch(session_id, now)) {
+        if !self
+            .shared
+            .sessions
+            .touch(session_id, || self.shared.now_ms())
+        {
             // Expired or closing: ZooKeeper drops the connection; the client's reconnect is told
             // the session is gone.
             tracing::info!(

@@ -7,8 +7,9 @@
 //!
 //! Both the driver (write replies, watch events) and the connection's reader (read replies)
 //! push to one queue, so everything the client receives is in one order. A full queue, or more
-//! than [`OUTBOUND_HARD_BYTES`] queued, closes the connection (the driver never blocks on one
-//! connection); the reader waits below [`OUTBOUND_SOFT_BYTES`] before serving a read.
+//! than [`OUTBOUND_HARD_BYTES`] queued (counted by [`OutboundBytes`], loom-checked), closes the
+//! connection (the driver never blocks on one connection); the reader waits below
+//! [`OUTBOUND_SOFT_BYTES`] before serving a read.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -21,6 +22,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{mpsc, Notify};
 
 use crate::server::clock::wall_clock_ms;
+use crate::server::outbound::OutboundBytes;
 use crate::server::stats::ServerStats;
 use crate::wire::client::ReplyHeader;
 use crate::wire::jute::Record;
@@ -101,7 +103,7 @@ pub struct ConnShared {
     /// Counters.
     pub stats: ConnStats,
     /// Bytes queued for the socket and not yet written.
-    queued_bytes: AtomicUsize,
+    queued_bytes: OutboundBytes,
     /// Signalled by the writer after it wrote a batch.
     drained: Notify,
     server_stats: Arc<ServerStats>,
@@ -135,7 +137,7 @@ impl ConnShared {
             closing: AtomicBool::new(false),
             close_notify: Notify::new(),
             stats: ConnStats::default(),
-            queued_bytes: AtomicUsize::new(0),
+            queued_bytes: OutboundBytes::new(OUTBOUND_HARD_BYTES),
             drained: Notify::new(),
             server_stats,
             out,
@@ -167,9 +169,7 @@ impl ConnShared {
     fn enqueue(&self, frame: Vec<u8>, count: bool) -> bool {
         let len = frame.len();
         // Counted before the frame is visible to the writer, which subtracts after writing it.
-        let before = self.queued_bytes.fetch_add(len, Ordering::Relaxed);
-        if before + len > OUTBOUND_HARD_BYTES {
-            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+        if !self.queued_bytes.reserve(len) {
             tracing::warn!(conn = self.conn_id, peer = %self.peer, "outbound bytes over the limit; closing");
             self.close();
             return false;
@@ -183,7 +183,7 @@ impl ConnShared {
                 true
             }
             Err(e) => {
-                self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+                self.queued_bytes.release(len);
                 if matches!(e, mpsc::error::TrySendError::Full(_)) {
                     tracing::warn!(conn = self.conn_id, peer = %self.peer, "outbound queue full; closing");
                 }
@@ -223,8 +223,7 @@ impl ConnShared {
     pub async fn wait_for_room(&self) {
         loop {
             let drained = self.drained.notified();
-            if self.queued_bytes.load(Ordering::Relaxed) < OUTBOUND_SOFT_BYTES || self.is_closing()
-            {
+            if self.queued_bytes.queued() < OUTBOUND_SOFT_BYTES || self.is_closing() {
                 return;
             }
             drained.await;
@@ -232,7 +231,7 @@ impl ConnShared {
     }
 
     fn wrote(&self, len: usize) {
-        self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+        self.queued_bytes.release(len);
     }
 
     /// Marks one write answered (called by the driver after queueing its reply).

@@ -26,14 +26,15 @@
 //! checks every file); only this file, which starts everything, reaches all of them:
 //!
 //! `listener` → `client` → `admin` → `driver` → `pipeline` → `apply` → `syncs` → `storage_exec`
-//! → `recovery` → `peers` → `transport` → `timers` → `ops` → `shared` → `conn` → `stats` →
-//! `sessions` → `shutdown` → `clock` → `error` → `bench`
+//! → `recovery` → `peers` → `transport` → `timers` → `ops` → `shared` → `conn` → `outbound` →
+//! `stats` → `sessions` → `shutdown` → `clock` → `error` → `bench`
 //!
 //! So a write is followed top-down: the listener accepts, the connection ([`client`]) reads the
 //! frame, the [`driver`] steps the core and hands work down to the pipeline, the applier, the
 //! syncs, the log writer, the peer links and the timers; below them are the read path and reply
 //! frames ([`ops`]), the state they all share ([`shared`]: tree, sessions, connections, role),
-//! one connection's handle and outbound queue ([`conn`]), and the leaves. [`bench`] is a client
+//! one connection's handle and outbound queue ([`conn`], its byte bound in [`outbound`]), and the
+//! leaves. [`bench`] is a client
 //! load generator that uses none of them.
 //!
 //! Tasks: one listener, one driver (the only writer of the tree and the session table, and the
@@ -51,6 +52,7 @@ pub mod driver;
 pub mod error;
 pub mod listener;
 pub mod ops;
+pub mod outbound;
 pub mod peers;
 pub mod pipeline;
 pub mod recovery;

@@ -1,14 +1,21 @@
 //! Session ids, passwords and the expiry clock (ZooKeeper's `SessionTrackerImpl` + `ExpiryQueue`).
 //!
-//! Role in the data flow: the pipeline asks [`SessionIds`] for a fresh id when a handshake needs a session, and [`password_for`]
-//! for its password; every packet of a session calls [`SessionTracker::touch`]; the driver's
-//! tick asks [`SessionTracker::expired`] which sessions to close (it then runs a CloseSession txn
-//! through the write path). Spec: reference A.15, `spec/server.md` "Sessions".
+//! Role in the data flow: the pipeline asks [`SessionIds`] for a fresh id when a handshake needs
+//! a session, and [`password_for`] for its password; every packet of a session calls
+//! [`SessionTable::touch`]; the driver's tick asks [`SessionTable::expire`] which sessions to
+//! close (it then runs a CloseSession txn through the write path). Spec: reference A.15, `spec/server.md` "Sessions".
 //!
 //! Times here are milliseconds on the server's monotonic clock, passed in by the caller so the
-//! logic stays deterministic and testable.
+//! logic stays deterministic and testable. The connections, the driver and apply share one
+//! [`SessionTable`], which reads that clock under its lock ([`SessionTable::with_now`]): a touch
+//! stamped with a time read before the lock could land after a later touch and pull the
+//! deadline back, so a session touched just before an expiry check would expire. The loom model
+//! in `tests/loom/sessions.rs` checks the table under every interleaving.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::PoisonError;
+
+use crate::sync::{seeded_bug, Mutex, MutexGuard};
 
 /// ZooKeeper's `ZooKeeperServer.superSecret`: the password is a pure function of the session id
 /// and this secret, so any server of an ensemble (including a Java one) can check it.
@@ -117,6 +124,63 @@ pub struct SessionEntry {
     pub closing: bool,
 }
 
+/// The session table shared by the connections (touch, reconnect), the driver (expiry, a
+/// learner's reported touches, a new leader's renewal) and apply (create, close).
+#[derive(Debug)]
+pub struct SessionTable {
+    tracker: Mutex<SessionTracker>,
+}
+
+impl SessionTable {
+    /// A table over `tracker` (recovered or empty).
+    pub fn new(tracker: SessionTracker) -> SessionTable {
+        SessionTable {
+            tracker: Mutex::new(tracker),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SessionTracker> {
+        self.tracker.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the tracker under the lock (for what takes no time stamp).
+    pub fn with<R>(&self, f: impl FnOnce(&mut SessionTracker) -> R) -> R {
+        f(&mut self.lock())
+    }
+
+    /// Runs `f` on the tracker with the time `clock` returns, read under the lock, so that time
+    /// stamps follow the lock order: with a monotonic clock a later touch never renews to an
+    /// earlier deadline than one before it, and an expiry check sees every touch stamped before
+    /// its own time.
+    pub fn with_now<R>(
+        &self,
+        clock: impl FnOnce() -> u64,
+        f: impl FnOnce(&mut SessionTracker, u64) -> R,
+    ) -> R {
+        let mut tracker = self.lock();
+        let now_ms = clock();
+        f(&mut tracker, now_ms)
+    }
+
+    /// [`SessionTracker::touch`] at the time `clock` returns (under the lock).
+    pub fn touch(&self, session_id: i64, clock: impl FnOnce() -> u64) -> bool {
+        if seeded_bug("sessions_touch_clock_outside_lock") {
+            // Seeded bug (the shape of the code before the table read the clock): the time is
+            // read before the lock is taken.
+            let now_ms = clock();
+            return self.with(|t| t.touch(session_id, now_ms));
+        }
+        self.with_now(clock, |t, now_ms| t.touch(session_id, now_ms))
+    }
+
+    /// [`SessionTracker::expired`] at the time `clock` returns (under the lock). A check stamped
+    /// early would only be conservative (it expires deadlines at or before its time, and touches
+    /// only move deadlines later); under the lock its stamp also follows the lock order.
+    pub fn expire(&self, clock: impl FnOnce() -> u64, limit: usize) -> Vec<i64> {
+        self.with_now(clock, |t, now_ms| t.expired(now_ms, limit))
+    }
+}
+
 /// Live sessions and their expiry deadlines, bucketed to the tick like ZooKeeper's `ExpiryQueue`.
 #[derive(Debug)]
 pub struct SessionTracker {
@@ -168,7 +232,9 @@ impl SessionTracker {
         let Some(entry) = self.sessions.get(&session_id) else {
             return false;
         };
-        if entry.closing {
+        // A closing session is never renewed (unless the loom seeded bug
+        // `sessions_touch_revives_closing` is on).
+        if entry.closing && !seeded_bug("sessions_touch_revives_closing") {
             return false;
         }
         self.touched.insert(session_id);
@@ -267,7 +333,9 @@ impl SessionTracker {
                 }
                 if let Some(entry) = self.sessions.get_mut(&id) {
                     if !entry.closing {
-                        entry.closing = true;
+                        // Closing, so it is reported once (the loom seeded bug
+                        // `sessions_expiry_not_closing` leaves it open).
+                        entry.closing = !seeded_bug("sessions_expiry_not_closing");
                         out.push(id);
                     }
                 }
@@ -328,6 +396,40 @@ mod tests {
         assert_eq!(t.expired(8000, 10), vec![2]);
         assert_eq!(t.expired(8100, 10), vec![3]);
         assert!(t.get(1).is_none(), "a closing session stays closing");
+    }
+
+    #[test]
+    fn the_table_reads_the_clock_under_its_lock() {
+        // Stamps read before the lock could take effect out of their order (a later touch's
+        // deadline pulled back by an earlier one); the loom model in tests/loom/sessions.rs
+        // shows the interleaving. Here: the lock is held whenever the clock is read.
+        let mut tracker = SessionTracker::new(100);
+        tracker.add(7, 1000, 0);
+        let table = SessionTable::new(tracker);
+        let locked = || table.tracker.try_lock().is_err();
+        assert!(table.touch(7, || {
+            assert!(locked(), "touch read the clock outside the lock");
+            500
+        }));
+        assert_eq!(
+            table.with(|t| t.get(7).map(|e| e.expires_at_ms)),
+            Some(1600)
+        );
+        let expired = table.expire(
+            || {
+                assert!(locked(), "expiry read the clock outside the lock");
+                1600
+            },
+            10,
+        );
+        assert_eq!(expired, vec![7]);
+        table.with_now(
+            || {
+                assert!(locked(), "with_now read the clock outside the lock");
+                0
+            },
+            |_, _| (),
+        );
     }
 
     #[test]

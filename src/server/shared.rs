@@ -11,7 +11,7 @@ use std::time::Instant;
 use crate::config::ServerConfig;
 use crate::server::clock::wall_clock_ms;
 use crate::server::conn::Connections;
-use crate::server::sessions::SessionTracker;
+use crate::server::sessions::{SessionTable, SessionTracker};
 use crate::server::stats::ServerStats;
 use crate::tree::DataTree;
 
@@ -77,8 +77,8 @@ pub struct Shared {
     /// committed txns, queues their events and replies, so no connection can read a txn's effects before they are durable and before
     /// its watch events are queued.
     pub tree: tokio::sync::Mutex<DataTree>,
-    /// Session deadlines.
-    pub sessions: Mutex<SessionTracker>,
+    /// Session deadlines (stamped with [`Shared::now_ms`] under the table's lock).
+    pub sessions: SessionTable,
     /// Open connections.
     pub conns: Connections,
     /// Counters.
@@ -104,7 +104,7 @@ impl Shared {
         Shared {
             config,
             tree: tokio::sync::Mutex::new(tree),
-            sessions: Mutex::new(sessions),
+            sessions: SessionTable::new(sessions),
             conns: Connections::default(),
             stats: Arc::new(ServerStats::default()),
             last_zxid: AtomicI64::new(last_zxid),
@@ -136,7 +136,12 @@ impl Shared {
 
     /// Runs `f` on the session table.
     pub fn with_sessions<R>(&self, f: impl FnOnce(&mut SessionTracker) -> R) -> R {
-        let mut t = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut t)
+        self.sessions.with(f)
+    }
+
+    /// Runs `f` on the session table with the server clock, read under the table's lock
+    /// ([`SessionTable::with_now`]): for everything that stamps a deadline.
+    pub fn with_sessions_now<R>(&self, f: impl FnOnce(&mut SessionTracker, u64) -> R) -> R {
+        self.sessions.with_now(|| self.now_ms(), f)
     }
 }

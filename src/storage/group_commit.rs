@@ -12,18 +12,21 @@
 //!
 //! Runtime-agnostic: std threads, mutex and condvars only; a tokio caller forwards completions into
 //! a channel of its choice from the callback. All shared state sits behind one `Mutex` with two
-//! `Condvar`s (imported in one place below) so a loom model can swap the primitives.
+//! `Condvar`s, taken from [`crate::sync`], so the loom models in `tests/loom/group_commit.rs` run
+//! this very code (no lost wakeup, no completion before its fsync, completions in submit order,
+//! shutdown drains).
 //!
 //! After a failed append or fsync the writer stops for good: the file state is unknown after a
 //! failed fsync (Linux may drop the dirty pages), so nothing more may be called durable.
 
 use std::collections::VecDeque;
 use std::fmt;
-// The only synchronisation primitives used; a loom test swaps these for `loom::sync`/`loom::thread`.
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::{self, JoinHandle};
+use std::sync::{Arc, PoisonError};
 
 use super::{check_payload, Storage, StorageError};
+// The only synchronisation primitives used: std's, or loom's under `cfg(loom)` (`tests/loom/`).
+use crate::sync::thread::{self, JoinHandle};
+use crate::sync::{self, mpsc, seeded_bug, Condvar, Mutex, MutexGuard};
 
 /// Limits of the hand-off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,7 +126,7 @@ impl<S> Shared<S> {
 
 /// The submitting side; the writer thread runs until [`GroupCommit::shutdown`] or drop.
 pub struct GroupCommit<S: Storage + 'static> {
-    shared: Arc<Shared<S>>,
+    shared: sync::Arc<Shared<S>>,
     config: GroupCommitConfig,
     writer: Option<JoinHandle<S>>,
 }
@@ -148,7 +151,7 @@ impl<S: Storage + 'static> GroupCommit<S> {
             queue_capacity: config.queue_capacity.max(1),
             max_batch: config.max_batch.max(1),
         };
-        let shared = Arc::new(Shared {
+        let shared = sync::Arc::new(Shared {
             state: Mutex::new(State {
                 queue: VecDeque::with_capacity(config.queue_capacity),
                 closed: false,
@@ -159,7 +162,7 @@ impl<S: Storage + 'static> GroupCommit<S> {
             writer_wakeup: Condvar::new(),
             submitter_wakeup: Condvar::new(),
         });
-        let writer_shared = Arc::clone(&shared);
+        let writer_shared = sync::Arc::clone(&shared);
         let writer = thread::Builder::new()
             .name("zk-log-writer".into())
             .spawn(move || run_writer(storage, &writer_shared, config.max_batch, on_complete))
@@ -235,7 +238,7 @@ impl<S: Storage + 'static> GroupCommit<S> {
         &self,
         job: impl FnOnce(&mut S) -> R + Send + 'static,
     ) -> Result<R, GroupCommitError> {
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let (tx, rx) = mpsc::channel();
         self.execute(move |storage| {
             // The receiver waits below; a send error means the caller is gone, nothing to do.
             let _ = tx.send(job(storage));
@@ -308,6 +311,13 @@ impl<S: Storage + 'static> GroupCommit<S> {
                 .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
         }
+        if seeded_bug("group_commit_wake_before_push") {
+            // Seeded bug: the wakeup goes out before the request is visible to the writer.
+            drop(state);
+            self.shared.writer_wakeup.notify_one();
+            self.shared.lock().queue.push_back(request);
+            return Ok(());
+        }
         state.queue.push_back(request);
         drop(state);
         self.shared.writer_wakeup.notify_one();
@@ -352,6 +362,10 @@ fn run_writer<S: Storage>(
         let job = {
             let mut state = shared.lock();
             loop {
+                if state.closed && seeded_bug("group_commit_shutdown_drops_queue") {
+                    // Seeded bug: shutdown abandons what is still queued.
+                    return storage;
+                }
                 let may_start = !state.held || state.closed;
                 if may_start && !state.queue.is_empty() {
                     break;
@@ -366,7 +380,9 @@ fn run_writer<S: Storage>(
             }
             let job = take_batch(&mut state.queue, &mut batch, max_batch);
             drop(state);
-            shared.submitter_wakeup.notify_all();
+            if !seeded_bug("group_commit_no_submitter_wakeup") {
+                shared.submitter_wakeup.notify_all();
+            }
             job
         };
         if let Some(job) = job {
@@ -374,6 +390,12 @@ fn run_writer<S: Storage>(
             continue;
         }
         let appended = batch.appends.len() as u64;
+        if seeded_bug("group_commit_report_before_sync") {
+            // Seeded bug: the batch is reported durable before its fsync.
+            if let Some(&(upto, _)) = batch.appends.last() {
+                on_complete(Completion::Durable { upto });
+            }
+        }
         let result = append_and_sync(&mut storage, &mut batch);
         let completion = match result {
             Ok(upto) => {

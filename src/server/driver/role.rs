@@ -22,8 +22,7 @@ impl<S: Storage + 'static> Driver<S> {
         if serving {
             if self.node.leading().is_some() {
                 // A new leader: every session gets a full timeout from now.
-                let now = self.shared.now_ms();
-                self.shared.with_sessions(|t| t.renew_all(now));
+                self.shared.with_sessions_now(|t, now| t.renew_all(now));
             }
             tracing::info!(state = ?self.node.state(), epoch = %self.node.current_epoch(), "serving clients");
             self.shared.serving.send_replace(true);

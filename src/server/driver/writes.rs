@@ -132,8 +132,7 @@ impl<S: Storage + 'static> Driver<S> {
                 }
             };
             if let Forwarded::Touch { sessions } = &forwarded {
-                let now = self.shared.now_ms();
-                self.shared.with_sessions(|t| {
+                self.shared.with_sessions_now(|t, now| {
                     for &(id, timeout_ms) in sessions {
                         t.set_timeout(id, timeout_ms.max(0) as u32, now);
                     }
@@ -227,10 +226,9 @@ impl<S: Storage + 'static> Driver<S> {
         if self.node.next_zxid().is_err() {
             return Ok(());
         }
-        let now = self.shared.now_ms();
         // Never more than the pipeline has room for: the rest stay due for the next tick.
         let room = MAX_IN_FLIGHT.saturating_sub(self.in_flight()).min(BATCH);
-        let expired = self.shared.with_sessions(|t| t.expired(now, room));
+        let expired = self.shared.sessions.expire(|| self.shared.now_ms(), room);
         if expired.is_empty() {
             return Ok(());
         }
