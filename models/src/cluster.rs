@@ -1625,6 +1625,36 @@ mod tests {
     }
 
     #[test]
+    fn core_cluster_runs_the_cores_cross_node_check_on_live_nodes() {
+        let mut cfg = ModelConfig::new(ModelKind::Sync);
+        cfg.crashes = 0;
+        let model = ClusterModel::new(cfg);
+        let quiet = |a: &Action| !matches!(a, Action::Forward { .. } | Action::Write { .. });
+        let state = walk(&model, model.init_states().remove(0), quiet, |s| {
+            (0..s.n()).all(|i| serving(s, i))
+        });
+        assert_eq!(
+            crate::properties::explain(&model, "CORE-CLUSTER", &state),
+            None
+        );
+        let leader = (0..3)
+            .find(|i| state.servers[*i].node.as_ref().unwrap().leading().is_some())
+            .expect("a leader");
+        // A second live node that holds the leader's state: two leaders of one epoch at once.
+        let mut two = state.clone();
+        let other = (leader + 1) % 3;
+        two.servers[other].node = state.servers[leader].node.clone();
+        let v = crate::properties::explain(&model, "CORE-CLUSTER", &two).expect("broken");
+        assert!(v.starts_with("ZAB-LEADER-UNIQUE: "), "{v}");
+        // A crashed server is not a live node: the same pair with one of them down holds.
+        two.servers[leader].node = None;
+        assert_eq!(
+            crate::properties::explain(&model, "CORE-CLUSTER", &two),
+            None
+        );
+    }
+
+    #[test]
     fn a_write_at_a_follower_is_forwarded_prepared_and_proposed_by_the_leader() {
         let mut cfg = ModelConfig::new(ModelKind::Sync);
         cfg.forward = true;
