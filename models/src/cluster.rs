@@ -23,7 +23,8 @@
 //!   its leader or from one of its learners (heartbeats are not modelled: a server that hears
 //!   its peers would keep re-arming the timer). This is how a deposed or paused leader goes on
 //!   believing it leads.
-//! - Clients issue `sync`s (`--syncs`) at serving servers; the model records, when each is
+//! - Clients issue `sync`s (`--syncs`) at any live server (one that is not serving fails it:
+//!   a client session outlives the role it was opened under); the model records, when each is
 //!   issued, every txn committed anywhere so far (ZAB-SYNC-LINEARIZABLE's oracle).
 //! - A server may take a snapshot (`Action::Snapshot`, bounded by `--snapshots`): its applied
 //!   history at its committed zxid becomes its disk's snapshot at once (durable), its disk's log
@@ -1441,10 +1442,7 @@ impl Model for ClusterModel {
             if serving && state.writes < self.cfg.txns {
                 actions.push(Action::Write { server: i });
             }
-            let learner_serving = node
-                .learning()
-                .is_some_and(|l| l.phase == LearnerPhase::Broadcast);
-            if (serving || learner_serving) && state.syncs < self.cfg.syncs {
+            if state.syncs < self.cfg.syncs {
                 actions.push(Action::Sync { server: i });
             }
             let isolations = state.isolated.iter().filter(|x| **x).count();
