@@ -23,7 +23,8 @@
 //!   its leader or from one of its learners (heartbeats are not modelled: a server that hears
 //!   its peers would keep re-arming the timer). This is how a deposed or paused leader goes on
 //!   believing it leads.
-//! - Clients issue `sync`s (`--syncs`) at serving servers; the model records, when each is
+//! - Clients issue `sync`s (`--syncs`) at any live server (one that is not serving fails it:
+//!   a client session outlives the role it was opened under); the model records, when each is
 //!   issued, every txn committed anywhere so far (ZAB-SYNC-LINEARIZABLE's oracle).
 //! - A server may take a snapshot (`Action::Snapshot`, bounded by `--snapshots`): its applied
 //!   history at its committed zxid becomes its disk's snapshot at once (durable), its disk's log
@@ -1441,10 +1442,7 @@ impl Model for ClusterModel {
             if serving && state.writes < self.cfg.txns {
                 actions.push(Action::Write { server: i });
             }
-            let learner_serving = node
-                .learning()
-                .is_some_and(|l| l.phase == LearnerPhase::Broadcast);
-            if (serving || learner_serving) && state.syncs < self.cfg.syncs {
+            if state.syncs < self.cfg.syncs {
                 actions.push(Action::Sync { server: i });
             }
             let isolations = state.isolated.iter().filter(|x| **x).count();
@@ -1622,6 +1620,36 @@ mod tests {
                 || n.learning()
                     .is_some_and(|l| l.phase == LearnerPhase::Broadcast)
         })
+    }
+
+    #[test]
+    fn core_cluster_runs_the_cores_cross_node_check_on_live_nodes() {
+        let mut cfg = ModelConfig::new(ModelKind::Sync);
+        cfg.crashes = 0;
+        let model = ClusterModel::new(cfg);
+        let quiet = |a: &Action| !matches!(a, Action::Forward { .. } | Action::Write { .. });
+        let state = walk(&model, model.init_states().remove(0), quiet, |s| {
+            (0..s.n()).all(|i| serving(s, i))
+        });
+        assert_eq!(
+            crate::properties::explain(&model, "CORE-CLUSTER", &state),
+            None
+        );
+        let leader = (0..3)
+            .find(|i| state.servers[*i].node.as_ref().unwrap().leading().is_some())
+            .expect("a leader");
+        // A second live node that holds the leader's state: two leaders of one epoch at once.
+        let mut two = state.clone();
+        let other = (leader + 1) % 3;
+        two.servers[other].node = state.servers[leader].node.clone();
+        let v = crate::properties::explain(&model, "CORE-CLUSTER", &two).expect("broken");
+        assert!(v.starts_with("ZAB-LEADER-UNIQUE: "), "{v}");
+        // A crashed server is not a live node: the same pair with one of them down holds.
+        two.servers[leader].node = None;
+        assert_eq!(
+            crate::properties::explain(&model, "CORE-CLUSTER", &two),
+            None
+        );
     }
 
     #[test]

@@ -16,10 +16,18 @@
 //!
 //! The properties are oracles independent of the code under test: they read the model's state
 //! (disks, logs, roles, ghost history) and compute quorums and the vote order themselves, never
-//! with the core's `QuorumVerifier`, `Vote` order or `invariants` helpers.
+//! with the core's `QuorumVerifier`, `Vote` order or `invariants` helpers. The one exception is
+//! `CORE-CLUSTER`, which runs the core's own cross-node check (`invariants::check_cluster`) over
+//! the live nodes of every state, beside the oracles that check the same rules over the whole
+//! history (ZAB-LEADER-UNIQUE, ZAB-PREFIX), never instead of them; like the core's local
+//! asserts it is off in a `no-local-asserts` build, so that what that build catches is caught
+//! by the independent oracles.
 
 use stateright::Property;
-use zabkeeper::protocol::{LeaderPhase, LearnerPhase, PeerState, Proposal, Vote, Zxid};
+use zabkeeper::protocol::invariants::check_cluster;
+use zabkeeper::protocol::{
+    LeaderPhase, LearnerPhase, Node, PeerState, Proposal, Vote, Zxid, LOCAL_ASSERTS,
+};
 
 use crate::cluster::{rejoined, ClusterModel, ClusterState, ModelConfig, ModelKind};
 
@@ -63,6 +71,7 @@ macro_rules! catalogue {
 
 catalogue! {
     always "NO-PANIC", no_panic, "no panic in a step of the world: no production assertion fired in Node::step, and nothing else in the step panicked";
+    always "CORE-CLUSTER", core_cluster, "the core's own cross-node check (invariants::check_cluster) holds over the live nodes: one established leader per epoch, committed logs that agree above both log bases";
     always "FLE-VOTE-MONO", fle_vote_mono, "a LOOKING server's proposal never decreases within a round";
     always "FLE-UPTODATE", fle_uptodate, "a leader leads on its own (currentEpoch, last zxid, sid), and that vote is at least as strong, in (epoch, zxid, sid) order, as the own durable vote of a majority of voters";
     always "ZAB-LEADER-UNIQUE", leader_unique, "at most one server establishes each epoch";
@@ -91,6 +100,7 @@ pub fn for_config(cfg: &ModelConfig) -> Vec<Property<ClusterModel>> {
         .into_iter()
         .filter(|(info, _)| applies(cfg.kind, info.name))
         .filter(|(info, _)| match info.name {
+            "CORE-CLUSTER" => LOCAL_ASSERTS,
             "restarted server rejoins" => cfg.crashes > 0,
             "txn committed on all servers" => cfg.txns > 0,
             _ => true,
@@ -122,9 +132,11 @@ pub fn explain(model: &ClusterModel, name: &str, state: &ClusterState) -> Option
 /// keeps the last violating path it visits, so expanding them would lengthen the trace past the
 /// step that broke the property.
 pub fn violated(model: &ClusterModel, state: &ClusterState) -> bool {
-    ALWAYS
-        .iter()
-        .any(|(name, f)| applies(model.cfg.kind, name) && f(model, state).is_some())
+    ALWAYS.iter().any(|(name, f)| {
+        applies(model.cfg.kind, name)
+            && (LOCAL_ASSERTS || *name != "CORE-CLUSTER")
+            && f(model, state).is_some()
+    })
 }
 
 fn applies(kind: ModelKind, name: &str) -> bool {
@@ -132,7 +144,12 @@ fn applies(kind: ModelKind, name: &str) -> bool {
         ModelKind::Election => {
             matches!(
                 name,
-                "NO-PANIC" | "FLE-VOTE-MONO" | "FLE-UPTODATE" | "leader elected" | "all decided"
+                "NO-PANIC"
+                    | "CORE-CLUSTER"
+                    | "FLE-VOTE-MONO"
+                    | "FLE-UPTODATE"
+                    | "leader elected"
+                    | "all decided"
             )
         }
         ModelKind::Zab | ModelKind::Sync => !name.starts_with("FLE-") && name != "all decided",
@@ -166,6 +183,11 @@ fn no_panic(_: &ClusterModel, s: &ClusterState) -> Option<String> {
             .map(|p| format!("{} panicked in Node::step: {p}", sname(i)))
     });
     node.or_else(|| recorded(s, "NO-PANIC"))
+}
+
+fn core_cluster(_: &ClusterModel, s: &ClusterState) -> Option<String> {
+    let live: Vec<&Node> = s.servers.iter().filter_map(|x| x.node.as_ref()).collect();
+    check_cluster(&live).err().map(|v| v.to_string())
 }
 
 fn fle_vote_mono(_: &ClusterModel, s: &ClusterState) -> Option<String> {

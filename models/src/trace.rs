@@ -21,11 +21,13 @@ pub fn zxid_list(ps: &[Proposal]) -> String {
     zxids(ps)
 }
 
-/// One message, with the fields that matter.
+/// One message, with the fields that matter: the core's packet name (`PeerMsg::name`, ZooKeeper's
+/// names) and its arguments.
 pub fn describe_msg(m: &PeerMsg) -> String {
+    let name = m.name();
     match m {
         PeerMsg::Notification { state, vote, round } => format!(
-            "NOTIFICATION({} vote=s{}(epoch {}, zxid {}) round {})",
+            "{name}({} vote=s{}(epoch {}, zxid {}) round {})",
             state_name(*state),
             vote.sid.0,
             vote.epoch,
@@ -33,14 +35,16 @@ pub fn describe_msg(m: &PeerMsg) -> String {
             round
         ),
         PeerMsg::FollowerInfo { accepted_epoch, .. } => {
-            format!("{}(acceptedEpoch {accepted_epoch})", m.name())
+            format!("{name}(acceptedEpoch {accepted_epoch})")
         }
-        PeerMsg::LeaderInfo { epoch } => format!("LEADERINFO(epoch {epoch})"),
+        PeerMsg::LeaderInfo { epoch } | PeerMsg::NewLeader { epoch } => {
+            format!("{name}(epoch {epoch})")
+        }
         PeerMsg::AckEpoch {
             current_epoch,
             last_zxid,
         } => format!(
-            "ACKEPOCH(currentEpoch {}, lastZxid {last_zxid})",
+            "{name}(currentEpoch {}, lastZxid {last_zxid})",
             current_epoch.map_or("-1".to_string(), |e| e.to_string())
         ),
         PeerMsg::Sync {
@@ -49,25 +53,21 @@ pub fn describe_msg(m: &PeerMsg) -> String {
             committed,
         } => {
             let head = match kind {
-                SyncKind::Diff => "DIFF".to_string(),
-                SyncKind::Trunc { to } => format!("TRUNC(to {to})"),
+                SyncKind::Diff => name.to_string(),
+                SyncKind::Trunc { to } => format!("{name}(to {to})"),
                 SyncKind::Snap { base, snapshot } => format!(
-                    "SNAP(base {base}, snapshot {})",
+                    "{name}(base {base}, snapshot {})",
                     zxids(&crate::cluster::decode_history(snapshot))
                 ),
             };
             format!("{head} + {} committed {committed}", zxids(proposals))
         }
-        PeerMsg::NewLeader { epoch } => format!("NEWLEADER(epoch {epoch})"),
-        PeerMsg::UpToDate => "UPTODATE".into(),
-        PeerMsg::Propose(p) => format!("PROPOSAL({})", p.zxid),
-        PeerMsg::Ack { zxid } => format!("ACK({zxid})"),
-        PeerMsg::Commit { zxid } => format!("COMMIT({zxid})"),
-        PeerMsg::Inform(p) => format!("INFORM({})", p.zxid),
-        PeerMsg::Ping { round } => format!("PING(round {round})"),
-        PeerMsg::Request { .. } => "REQUEST".into(),
-        PeerMsg::SyncRequest { id } => format!("REQUEST(sync #{id})"),
-        PeerMsg::SyncReply { id, zxid } => format!("SYNC(#{id}, read index {zxid})"),
+        PeerMsg::UpToDate | PeerMsg::Request { .. } => name.into(),
+        PeerMsg::Propose(p) | PeerMsg::Inform(p) => format!("{name}({})", p.zxid),
+        PeerMsg::Ack { zxid } | PeerMsg::Commit { zxid } => format!("{name}({zxid})"),
+        PeerMsg::Ping { round } => format!("{name}(round {round})"),
+        PeerMsg::SyncRequest { id } => format!("{name} #{id}"),
+        PeerMsg::SyncReply { id, zxid } => format!("{name}(#{id}, read index {zxid})"),
     }
 }
 

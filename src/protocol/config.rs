@@ -216,15 +216,6 @@ impl NodeConfig {
         QuorumVerifier::majority(self.voters.clone())
     }
 
-    /// Every other member: voters and observers but me.
-    pub fn peers(&self) -> impl Iterator<Item = ServerId> + '_ {
-        self.voters
-            .iter()
-            .chain(self.observers.iter())
-            .copied()
-            .filter(move |s| *s != self.my_id)
-    }
-
     /// Is `bug` the seeded bug?
     pub fn has_bug(&self, bug: Bug) -> bool {
         self.bug == Some(bug)

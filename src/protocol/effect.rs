@@ -179,16 +179,6 @@ impl Effects {
         self.0.drain(..)
     }
 
-    /// Number of effects.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// No effects?
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Forgets every effect.
     pub fn clear(&mut self) {
         self.0.clear();

@@ -156,11 +156,13 @@ impl Node {
         self.try_fix_epoch(out);
     }
 
-    /// ZAB-EPOCH-NEW: 1 + the largest acceptedEpoch of a quorum of me and my learners.
+    /// ZAB-EPOCH-NEW: 1 + the largest acceptedEpoch of a quorum of me and my learners. Called
+    /// only while the epoch is not fixed (on election, and on a FOLLOWERINFO before it is).
     fn try_fix_epoch(&mut self, out: &mut Effects) {
-        if self.lead().epoch.is_some() {
-            return;
-        }
+        invariant!(
+            self.lead().epoch.is_none(),
+            "ZAB-EPOCH-NEW: epoch fixed twice"
+        );
         let me = self.config.my_id;
         let lead = self.lead();
         // ZOOKEEPER-2959 (mutant): observers' FOLLOWERINFO counted toward the quorum.
@@ -270,10 +272,11 @@ impl Node {
         out: &mut Effects,
     ) {
         let view = &self.lead().learners[&from];
-        if view.stage != LearnerStage::Connected || self.lead().epoch.is_none() {
+        let fixed = self.lead().epoch;
+        let Some(epoch) = fixed.filter(|_| view.stage == LearnerStage::Connected) else {
             tracing::trace!(%from, "ignored: unexpected ACKEPOCH");
             return;
-        }
+        };
         if let Some(current) = current {
             // ZAB-AHEAD: a learner with a newer history must not be synced to mine.
             if (current, last) > (self.current_epoch, self.last_zxid()) {
@@ -294,17 +297,15 @@ impl Node {
             .expect("checked above")
             .stage = LearnerStage::AckedEpoch(last);
         if self.lead().phase == LeaderPhase::Discovery {
-            self.check_discovery_done(out);
+            self.check_discovery_done(epoch, out);
         } else {
-            self.start_sync(from, out);
+            self.start_sync(from, last, out);
         }
     }
 
-    /// ZAB-ESTABLISH: a quorum acknowledged my epoch; persist currentEpoch and sync them.
-    fn check_discovery_done(&mut self, out: &mut Effects) {
-        let Some(epoch) = self.lead().epoch else {
-            return;
-        };
+    /// ZAB-ESTABLISH: a quorum acknowledged my epoch (fixed as `epoch`); persist currentEpoch
+    /// and sync them.
+    fn check_discovery_done(&mut self, epoch: Epoch, out: &mut Effects) {
         let skip_quorum = self.config.has_bug(Bug::NoAckEpochQuorum);
         if !skip_quorum && !self.is_epoch_quorum(&self.lead().ackepoch) {
             return;
@@ -323,14 +324,16 @@ impl Node {
         let lead = self.lead_mut();
         lead.phase = LeaderPhase::Sync;
         lead.initial_last = initial_last;
-        let ready: Vec<ServerId> = lead
+        let ready: Vec<(ServerId, Zxid)> = lead
             .learners
             .iter()
-            .filter(|(_, v)| matches!(v.stage, LearnerStage::AckedEpoch(_)))
-            .map(|(s, _)| *s)
+            .filter_map(|(s, v)| match v.stage {
+                LearnerStage::AckedEpoch(last) => Some((*s, last)),
+                _ => None,
+            })
             .collect();
-        for sid in ready {
-            self.start_sync(sid, out);
+        for (sid, peer_last) in ready {
+            self.start_sync(sid, peer_last, out);
         }
     }
 
@@ -346,11 +349,9 @@ impl Node {
     /// Sends DIFF/TRUNC/SNAP with the proposals the learner lacks, then NEWLEADER. A SNAP is
     /// based at my committed zxid and goes out as `Effect::SendSnapshot` (the runtime adds the
     /// snapshot of its applied state, which is at that zxid when it executes the effect).
-    fn start_sync(&mut self, sid: ServerId, out: &mut Effects) {
+    /// `peer_last` is the last zxid of the learner's ACKEPOCH (its stage `AckedEpoch`).
+    fn start_sync(&mut self, sid: ServerId, peer_last: Zxid, out: &mut Effects) {
         let epoch = self.lead().epoch.expect("sync after the epoch is fixed");
-        let LearnerStage::AckedEpoch(peer_last) = self.lead().learners[&sid].stage else {
-            unreachable!("start_sync before ACKEPOCH");
-        };
         let plan = plan_sync(
             &self.log,
             self.log_base,
@@ -437,10 +438,10 @@ impl Node {
     pub(crate) fn leader_on_durable(&mut self, out: &mut Effects) {
         match self.lead().phase {
             LeaderPhase::Discovery => {
-                if self.lead().epoch.is_some() && !self.epoch_write_pending {
+                if let Some(epoch) = self.lead().epoch.filter(|_| !self.epoch_write_pending) {
                     let me = self.config.my_id;
                     self.lead_mut().ackepoch.insert(me);
-                    self.check_discovery_done(out);
+                    self.check_discovery_done(epoch, out);
                 }
             }
             LeaderPhase::Sync => self.check_newleader_quorum(out),

@@ -23,11 +23,6 @@ impl QuorumVerifier {
         QuorumVerifier { voters }
     }
 
-    /// Is `sid` a voter?
-    pub fn is_voter(&self, sid: ServerId) -> bool {
-        self.voters.contains(&sid)
-    }
-
     /// Do the voters among `ids` form a majority? Non-voters are ignored.
     pub fn contains_quorum<'a>(&self, ids: impl IntoIterator<Item = &'a ServerId>) -> bool {
         let votes = ids
