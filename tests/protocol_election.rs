@@ -379,3 +379,62 @@ impl SettledAmong for Cluster {
         }
     }
 }
+
+/// A learner whose FOLLOWERINFO reaches its leader only after that leader stepped down and was
+/// elected again joins the newer epoch with the vote of the older election (the runtime holds a
+/// FOLLOWERINFO that arrives while the server is LOOKING, `server/peers`). Decided votes must
+/// then still agree, or a restarted third server hears two different votes for the same
+/// leader and never forms a quorum of them (found by the simulation: seed 254). Decided votes
+/// agree when they name the same leader (FLE-DECIDED-AGREE).
+#[test]
+fn learner_synced_into_a_later_epoch_of_its_leader_lets_a_restarted_peer_join() {
+    let mut c = Cluster::new(&[1, 2, 3], &[]);
+    c.start_all(&[2, 3]);
+    c.assert_settled(3);
+    c.write(3, b"a");
+    c.run_until_stable();
+    // 1 starts and decides, from 2's and 3's decided votes, to follow 3 in epoch 1.
+    c.start(1);
+    for _ in 0..10 {
+        for (a, b) in [(1, 2), (1, 3), (2, 1), (3, 1)] {
+            while c.deliver(a, b).is_some() {}
+        }
+        if c.state(1) == PeerState::Following {
+            break;
+        }
+    }
+    assert_eq!(c.node(1).leader(), Some(sid(3)));
+    let held: Vec<PeerMsg> = c.queued(1, 3);
+    assert!(
+        matches!(held.as_slice(), [PeerMsg::FollowerInfo { .. }]),
+        "{held:?}"
+    );
+    c.drop_queued(1, 3);
+    // 3 loses its quorum and is elected again, by 2, in epoch 2.
+    c.crash(2);
+    c.run_until_stable();
+    assert_eq!(c.state(3), PeerState::Looking);
+    c.restart(2);
+    c.run_until_stable();
+    c.assert_settled_among(&[2, 3], 3);
+    assert_eq!(c.node(3).established_epoch(), Some(Epoch(2)));
+    // The held FOLLOWERINFO reaches the new leader: 1 syncs into epoch 2.
+    c.step(
+        3,
+        Input::Peer {
+            from: sid(1),
+            msg: held[0].clone(),
+        },
+    );
+    c.run_until_stable();
+    c.assert_settled(3);
+    // The case itself: 1 advertises the vote of the epoch-1 election, 2 and 3 that of epoch 2.
+    assert_ne!(c.node(1).current_vote(), c.node(3).current_vote());
+    assert_eq!(c.node(2).current_vote(), c.node(3).current_vote());
+    // 2 restarts: it must follow 3 from 1's and 3's decided votes.
+    c.crash(2);
+    c.run_until_stable();
+    c.restart(2);
+    c.settle();
+    c.assert_settled(3);
+}

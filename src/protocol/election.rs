@@ -261,7 +261,7 @@ impl Node {
         }
         if round == self.round {
             self.election_mut().received.insert(from, (vote, state));
-            if self.quorum_for(vote, |e| {
+            if self.quorum_for_as(vote, state, |e| {
                 e.received
                     .iter()
                     .map(|(s, (v, st))| (*s, *v, *st))
@@ -280,22 +280,43 @@ impl Node {
                 .map(|(s, (v, st, _))| (*s, *v, *st))
                 .collect()
         };
-        if self.quorum_for(vote, oe) && self.leader_confirmed(vote, round, true) {
+        if self.quorum_for_as(vote, state, oe) && self.leader_confirmed(vote, round, true) {
             self.round = round;
             self.decide(vote, out);
         }
     }
 
-    /// Do the voters holding `vote` (by id, zxid and epoch) in the chosen set form a quorum?
+    /// Do the voters holding `vote` in the chosen set form a quorum? A LOOKING vote agrees only
+    /// with the identical vote (leader, zxid and epoch); two decided votes (the senders follow or
+    /// lead) agree when they name the same leader (FLE-DECIDED-AGREE): a server advertises the
+    /// vote of whichever election it joined by, and one leader's members may have joined by
+    /// different ones (spec/election.md §5.2).
     fn quorum_for(
         &self,
         vote: Vote,
         set: impl Fn(&Election) -> Vec<(ServerId, Vote, PeerState)>,
     ) -> bool {
+        self.quorum_for_as(vote, PeerState::Looking, set)
+    }
+
+    /// [`Node::quorum_for`] for a vote heard in state `state`.
+    fn quorum_for_as(
+        &self,
+        vote: Vote,
+        state: PeerState,
+        set: impl Fn(&Election) -> Vec<(ServerId, Vote, PeerState)>,
+    ) -> bool {
         let heard = set(self.election());
+        let agrees = |v: &Vote, st: &PeerState| {
+            if state == PeerState::Looking || *st == PeerState::Looking {
+                *v == vote
+            } else {
+                v.sid == vote.sid
+            }
+        };
         let agreeing: Vec<ServerId> = heard
             .iter()
-            .filter(|(_, v, _)| *v == vote)
+            .filter(|(_, v, st)| agrees(v, st))
             .map(|(s, _, _)| *s)
             .collect();
         if self.config.has_bug(Bug::ElectionMajorityOfHeard) {
