@@ -14,9 +14,9 @@ use loom::sync::atomic::{AtomicU64, Ordering};
 use loom::sync::{Arc, Condvar, Mutex};
 use zabkeeper::storage::{
     encode_txn_payload, Completion, GroupCommit, GroupCommitConfig, MemStorage, Storage,
-    StorageError, TxnIter,
 };
 
+use crate::hooked::Hooked;
 use crate::{caught, explore};
 
 /// Preemption bounds (loom's `preemption_bound`), chosen for a few seconds each on two cores;
@@ -26,56 +26,6 @@ const JOB_THEN_SHUTDOWN_PREEMPTIONS: usize = 4;
 
 /// Appends per model: with `max_batch` 2 they take at least two batches.
 const LAST: u64 = 3;
-
-/// `MemStorage` that publishes the newest zxid its last returned `sync` covered.
-struct Observed {
-    inner: MemStorage,
-    synced: Arc<AtomicU64>,
-}
-
-impl Storage for Observed {
-    fn append(&mut self, zxid: u64, payload: &[u8]) -> Result<(), StorageError> {
-        self.inner.append(zxid, payload)
-    }
-    fn sync(&mut self) -> Result<u64, StorageError> {
-        let upto = self.inner.sync()?;
-        self.synced.store(upto, Ordering::SeqCst);
-        Ok(upto)
-    }
-    fn set_committed(&mut self, zxid: u64) {
-        self.inner.set_committed(zxid);
-    }
-    fn last_logged_zxid(&self) -> u64 {
-        self.inner.last_logged_zxid()
-    }
-    fn roll(&mut self) -> Result<(), StorageError> {
-        self.inner.roll()
-    }
-    fn truncate_after(&mut self, zxid: u64, floor: u64) -> Result<(), StorageError> {
-        self.inner.truncate_after(zxid, floor)
-    }
-    fn read_from(&mut self, from: u64) -> Result<TxnIter, StorageError> {
-        self.inner.read_from(from)
-    }
-    fn accepted_epoch(&self) -> Option<u64> {
-        self.inner.accepted_epoch()
-    }
-    fn set_accepted_epoch(&mut self, epoch: u64) -> Result<(), StorageError> {
-        self.inner.set_accepted_epoch(epoch)
-    }
-    fn current_epoch(&self) -> Option<u64> {
-        self.inner.current_epoch()
-    }
-    fn set_current_epoch(&mut self, epoch: u64) -> Result<(), StorageError> {
-        self.inner.set_current_epoch(epoch)
-    }
-    fn save_snapshot(&mut self, zxid: u64, bytes: &[u8]) -> Result<(), StorageError> {
-        self.inner.save_snapshot(zxid, bytes)
-    }
-    fn latest_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
-        self.inner.latest_snapshot()
-    }
-}
 
 /// The completions reported so far, and a condvar to wait for the next.
 #[derive(Default)]
@@ -95,12 +45,15 @@ impl Reported {
 
 /// A writer over fresh storage whose queue holds `queue_capacity` requests, `max_batch` 2.
 /// The callback asserts that each completion is covered by a returned sync.
-fn start(queue_capacity: usize) -> (GroupCommit<Observed>, Arc<Reported>, Arc<AtomicU64>) {
+fn start(queue_capacity: usize) -> (GroupCommit<Hooked>, Arc<Reported>, Arc<AtomicU64>) {
     let synced = Arc::new(AtomicU64::new(0));
     let reported = Arc::new(Reported::default());
-    let storage = Observed {
-        inner: MemStorage::new(),
-        synced: Arc::clone(&synced),
+    // Publishes the newest zxid the last returned `sync` covered.
+    let storage = {
+        let synced = Arc::clone(&synced);
+        Hooked::after_sync(MemStorage::new(), move |upto| {
+            synced.store(upto, Ordering::SeqCst)
+        })
     };
     let config = GroupCommitConfig {
         queue_capacity,
@@ -131,7 +84,7 @@ fn payload(zxid: u64) -> Vec<u8> {
 }
 
 /// After shutdown: completions strictly increase and end at `last`; the log holds 1..=last.
-fn check_drained(storage: &Observed, reported: &Reported, last: u64) {
+fn check_drained(storage: &Hooked, reported: &Reported, last: u64) {
     let uptos = reported.uptos.lock().unwrap().clone();
     assert!(
         uptos.windows(2).all(|w| w[0] < w[1]),
@@ -183,7 +136,7 @@ fn job_between_appends_then_shutdown() {
         let synced = Arc::clone(&synced);
         loom::thread::spawn(move || {
             let (logged, durable) = gc
-                .call(move |s: &mut Observed| (s.last_logged_zxid(), synced.load(Ordering::SeqCst)))
+                .call(move |s: &mut Hooked| (s.last_logged_zxid(), synced.load(Ordering::SeqCst)))
                 .expect("call");
             assert_eq!(
                 logged, durable,

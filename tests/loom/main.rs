@@ -11,6 +11,8 @@
 #![cfg(loom)]
 
 mod group_commit;
+#[path = "../storage_support/hooked.rs"]
+mod hooked;
 mod outbound;
 mod sessions;
 
