@@ -303,7 +303,22 @@ async fn run_client(run: Arc<Run>, index: usize) -> anyhow::Result<ClientResult>
     // Everyone reaches the barrier, set up or not, so one failure cannot hang the others.
     let client = set_up(&run, &base, &value).await;
     run.start.wait().await;
-    let mut c = client?;
+    let mut c = client.with_context(|| format!("client {index}: set-up"))?;
+    let out = measure(&run, &mut c, index, &base, &value)
+        .await
+        .with_context(|| format!("client {index}"))?;
+    c.close().await;
+    Ok(out)
+}
+
+/// The measured phase of one client: requests until its op budget or the deadline runs out.
+async fn measure(
+    run: &Run,
+    c: &mut BenchClient,
+    index: usize,
+    base: &str,
+    value: &[u8],
+) -> anyhow::Result<ClientResult> {
     let deadline = Instant::now() + Duration::from_secs(run.args.duration_secs);
     let mix = run.mix;
     let mut rng = XorShift(run.args.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (index as u64 + 1));
@@ -328,11 +343,11 @@ async fn run_client(run: Arc<Run>, index: usize) -> anyhow::Result<ClientResult>
             } else if roll < mix.get + mix.set {
                 Request::SetData(SetDataRequest {
                     path: key,
-                    data: Some(value.clone()),
+                    data: Some(value.to_vec()),
                     version: -1,
                 })
             } else if roll < mix.get + mix.set + mix.create || created.is_empty() {
-                create(format!("{base}/e-"), value.clone(), EPHEMERAL_SEQUENTIAL)
+                create(format!("{base}/e-"), value.to_vec(), EPHEMERAL_SEQUENTIAL)
             } else {
                 let path = created.pop().unwrap_or_default();
                 Request::Delete(PathVersion { path, version: -1 })
@@ -369,7 +384,6 @@ async fn run_client(run: Arc<Run>, index: usize) -> anyhow::Result<ClientResult>
             );
         }
     }
-    c.close().await;
     Ok(out)
 }
 
