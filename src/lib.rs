@@ -14,6 +14,8 @@
 //! - `server` (feature `server`): the tokio runtime that drives `protocol::Node` and executes its
 //!   effects: a standalone server as a one-voter ensemble, or a member of a replicated ensemble
 //!   (peer links, forwarding, global sessions), through the same driver.
+//! - `bench` (feature `server`): `zabkeeper bench`, a pipelining load generator; a client of
+//!   the wire protocol, nothing of `server`.
 //!
 //! One write on a standalone server, top-down (`spec/server.md` "The write path"):
 //!
@@ -42,6 +44,8 @@ pub mod sync;
 pub mod tree;
 pub mod wire;
 
+#[cfg(all(feature = "server", not(loom)))]
+pub mod bench;
 #[cfg(feature = "server")]
 pub mod config;
 #[cfg(all(feature = "server", not(loom)))]

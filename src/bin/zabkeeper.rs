@@ -33,7 +33,7 @@ enum Command {
     /// Run a standalone server.
     Serve(ServeArgs),
     /// Drive load against a running server and print ops/s and latency percentiles as JSON.
-    Bench(zabkeeper::server::bench::BenchArgs),
+    Bench(zabkeeper::bench::BenchArgs),
     /// Run N servers of an ensemble on 127.0.0.1 as children of this process and print the
     /// connect string; Ctrl-C or SIGTERM stops them all.
     LocalCluster(local_cluster::LocalClusterArgs),
@@ -80,7 +80,7 @@ fn real_main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args),
         Command::Bench(args) => {
             let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
-            let report = runtime.block_on(zabkeeper::server::bench::run(args))?;
+            let report = runtime.block_on(zabkeeper::bench::run(args))?;
             println!("{report}");
             Ok(())
         }

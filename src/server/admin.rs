@@ -81,7 +81,7 @@ pub async fn four_letter_word(shared: &Shared, word: FourLetterWord, arg: &[u8])
 }
 
 async fn facts(shared: &Shared) -> TreeFacts {
-    let tree = shared.tree.lock().await;
+    let tree = shared.tree.read().await;
     tree_facts(&tree)
 }
 

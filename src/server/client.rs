@@ -132,7 +132,7 @@ impl Handler {
         self.shared.conns.remove(&conn);
         self.shared
             .tree
-            .lock()
+            .write()
             .await
             .remove_watcher(ops::watcher_of(&conn));
         // The writer ends when it has written Close or its queue is closed.

@@ -27,15 +27,14 @@
 //!
 //! `listener` → `client` → `admin` → `driver` → `pipeline` → `apply` → `syncs` → `storage_exec`
 //! → `recovery` → `peers` → `transport` → `timers` → `ops` → `shared` → `conn` → `outbound` →
-//! `stats` → `sessions` → `shutdown` → `clock` → `error` → `bench`
+//! `stats` → `sessions` → `shutdown` → `clock` → `error`
 //!
 //! So a write is followed top-down: the listener accepts, the connection ([`client`]) reads the
 //! frame, the [`driver`] steps the core and hands work down to the pipeline, the applier, the
 //! syncs, the log writer, the peer links and the timers; below them are the read path and reply
 //! frames ([`ops`]), the state they all share ([`shared`]: tree, sessions, connections, role),
 //! one connection's handle and outbound queue ([`conn`], its byte bound in [`outbound`]), and the
-//! leaves. [`bench`] is a client
-//! load generator that uses none of them.
+//! leaves. The load generator (`zabkeeper bench`) is a client and lives outside, in `crate::bench`.
 //!
 //! Tasks: one listener, one driver (the only writer of the tree and the session table, and the
 //! only user of the log writer thread), one reader + one writer task per connection, one snapshot
@@ -44,7 +43,6 @@
 
 pub mod admin;
 pub mod apply;
-pub mod bench;
 pub mod client;
 pub mod clock;
 pub mod conn;

@@ -3,8 +3,9 @@
 //! records and the tree's types that the driver shares.
 //!
 //! Role: `client.rs` calls [`serve_read`] once the connection's own writes have all been
-//! answered (per-session FIFO). Watches are registered under the tree lock in the same critical
-//! section as the read, so a write applied later always finds them. Watchers are connections:
+//! answered (per-session FIFO). Watches are registered under the tree's write lock in the same
+//! critical section as the read, so a write applied later always finds them; reads without a
+//! watch share the read lock. Watchers are connections:
 //! `WatcherId(conn_id)`, as ZooKeeper's watcher is the `ServerCnxn`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -70,66 +71,78 @@ pub fn header_frame(xid: i32, zxid: i64, err: i32) -> Vec<u8> {
 }
 
 /// Serves one non-write request; returns false when the connection must close.
+///
+/// A request that registers or removes a watch takes the tree's write lock, so the watch is in
+/// place before any later write is applied; every other read shares the read lock with the
+/// other readers (the applier holds the write lock while it applies a commit and queues its
+/// events and replies, so a reader never sees half of it), and the reply is encoded after the
+/// lock is released where the answer was copied out.
 pub async fn serve_read(
     shared: &Arc<Shared>,
     conn: &ConnHandle,
     xid: i32,
     request: Request,
 ) -> bool {
+    let request = root_alias(request);
+    let frame = if changes_watches(&request) {
+        let mut tree = shared.tree.write().await;
+        let zxid = shared.last_zxid();
+        serve_watching(&mut tree, conn, xid, zxid, request)
+    } else {
+        let tree = shared.tree.read().await;
+        let zxid = shared.last_zxid();
+        serve_plain(tree, conn, xid, zxid, request)
+    };
+    conn.send(frame);
+    true
+}
+
+/// Whether serving `request` changes the watch table (it then needs the write lock).
+fn changes_watches(request: &Request) -> bool {
+    match request {
+        Request::Exists(r)
+        | Request::GetData(r)
+        | Request::GetChildren(r)
+        | Request::GetChildren2(r) => r.watch,
+        Request::AddWatch(_)
+        | Request::RemoveWatches(_)
+        | Request::SetWatches(_)
+        | Request::SetWatches2(_) => true,
+        _ => false,
+    }
+}
+
+/// The reads that set or remove watches, under the write lock.
+fn serve_watching(
+    tree: &mut DataTree,
+    conn: &ConnHandle,
+    xid: i32,
+    zxid: i64,
+    request: Request,
+) -> Vec<u8> {
     let me = watcher_of(conn);
     let auth = conn.auth_ids();
-    let mut tree = shared.tree.lock().await;
-    let zxid = shared.last_zxid();
-    let w = |watch: bool| if watch { Some(me) } else { None };
-    let request = root_alias(request);
-    let frame = match request {
-        // FinalRequestProcessor answers a ping with PING_XID whatever xid it came with (3.8.0
-        // and master); every other reply below echoes the request's xid, setWatches included.
-        Request::Ping => header_frame(PING_XID, zxid, 0),
-        Request::Exists(r) => match tree.exists(&r.path, w(r.watch)) {
+    match request {
+        Request::Exists(r) => match tree.exists(&r.path, Some(me)) {
             Ok(stat) => reply_frame(xid, zxid, 0, Some(&StatResponse { stat })),
             Err(e) => header_frame(xid, zxid, e.code()),
         },
-        Request::GetData(r) => match tree.get_data(&r.path, &auth, w(r.watch)) {
+        Request::GetData(r) => match tree.get_data(&r.path, &auth, Some(me)) {
             Ok((data, stat)) => reply_frame(xid, zxid, 0, Some(&GetDataResponse { data, stat })),
             Err(e) => header_frame(xid, zxid, e.code()),
         },
-        Request::GetChildren(r) => match tree.get_children(&r.path, &auth, w(r.watch)) {
+        Request::GetChildren(r) => match tree.get_children(&r.path, &auth, Some(me)) {
             Ok((children, _)) => {
                 reply_frame(xid, zxid, 0, Some(&GetChildrenResponse { names: children }))
             }
             Err(e) => header_frame(xid, zxid, e.code()),
         },
-        Request::GetChildren2(r) => match tree.get_children(&r.path, &auth, w(r.watch)) {
+        Request::GetChildren2(r) => match tree.get_children(&r.path, &auth, Some(me)) {
             Ok((children, stat)) => {
                 reply_frame(xid, zxid, 0, Some(&GetChildren2Response { children, stat }))
             }
             Err(e) => header_frame(xid, zxid, e.code()),
         },
-        Request::GetAcl(r) => match tree.get_acl(&r.path, &auth) {
-            Ok((acl, stat)) => reply_frame(xid, zxid, 0, Some(&GetAclResponse { acl, stat })),
-            Err(e) => header_frame(xid, zxid, e.code()),
-        },
-        Request::GetAllChildrenNumber(r) => match tree.get_all_children_number(&r.path, &auth) {
-            Ok(total_number) => reply_frame(
-                xid,
-                zxid,
-                0,
-                Some(&GetAllChildrenNumberResponse { total_number }),
-            ),
-            Err(e) => header_frame(xid, zxid, e.code()),
-        },
-        Request::GetEphemerals(r) => {
-            let strings = tree.get_ephemerals(conn.session_id(), &r.path);
-            reply_frame(xid, zxid, 0, Some(&StringsResponse { names: strings }))
-        }
-        Request::MultiRead(m) => {
-            let results = multi_read(&mut tree, &m.ops, &auth);
-            match results {
-                Ok(results) => reply_frame(xid, zxid, 0, Some(&MultiResponse { results })),
-                Err(e) => header_frame(xid, zxid, e.code()),
-            }
-        }
         Request::AddWatch(r) => match WatcherMode::from_add_watch_mode(r.mode) {
             Some(mode) => {
                 tree.add_watch(&r.path, me, mode);
@@ -138,12 +151,6 @@ pub async fn serve_read(
             // ZooKeeper fails to build the AddWatchMode: MarshallingError, connection kept.
             None => header_frame(xid, zxid, ZkError::MarshallingError.code()),
         },
-        Request::CheckWatches(r) => {
-            match watcher_type(r.watcher_type).and_then(|t| tree.check_watches(&r.path, t, me)) {
-                Ok(()) => header_frame(xid, zxid, 0),
-                Err(e) => header_frame(xid, zxid, e.code()),
-            }
-        }
         Request::RemoveWatches(r) => {
             match watcher_type(r.watcher_type).and_then(|t| tree.remove_watches(&r.path, t, me)) {
                 Ok(()) => header_frame(xid, zxid, 0),
@@ -180,6 +187,124 @@ pub async fn serve_read(
             }
             header_frame(xid, zxid, 0)
         }
+        other => serve_plain_locked(tree, conn, xid, zxid, other),
+    }
+}
+
+/// The reads that leave the watch table alone, under the shared read lock. The hot ones copy
+/// their answer out, release the lock, then encode.
+fn serve_plain(
+    tree: tokio::sync::RwLockReadGuard<'_, DataTree>,
+    conn: &ConnHandle,
+    xid: i32,
+    zxid: i64,
+    request: Request,
+) -> Vec<u8> {
+    let auth = conn.auth_ids();
+    match request {
+        Request::Exists(r) => {
+            let stat = tree.read_exists(&r.path);
+            drop(tree);
+            match stat {
+                Ok(stat) => reply_frame(xid, zxid, 0, Some(&StatResponse { stat })),
+                Err(e) => header_frame(xid, zxid, e.code()),
+            }
+        }
+        Request::GetData(r) => {
+            let read = tree.read_data(&r.path, &auth);
+            drop(tree);
+            match read {
+                Ok((data, stat)) => {
+                    reply_frame(xid, zxid, 0, Some(&GetDataResponse { data, stat }))
+                }
+                Err(e) => header_frame(xid, zxid, e.code()),
+            }
+        }
+        Request::GetChildren(r) => {
+            let read = tree.read_children(&r.path, &auth);
+            drop(tree);
+            match read {
+                Ok((children, _)) => {
+                    reply_frame(xid, zxid, 0, Some(&GetChildrenResponse { names: children }))
+                }
+                Err(e) => header_frame(xid, zxid, e.code()),
+            }
+        }
+        Request::GetChildren2(r) => {
+            let read = tree.read_children(&r.path, &auth);
+            drop(tree);
+            match read {
+                Ok((children, stat)) => {
+                    reply_frame(xid, zxid, 0, Some(&GetChildren2Response { children, stat }))
+                }
+                Err(e) => header_frame(xid, zxid, e.code()),
+            }
+        }
+        other => serve_plain_locked(&tree, conn, xid, zxid, other),
+    }
+}
+
+/// The rarer reads without watch changes, answered and encoded with the tree borrowed.
+fn serve_plain_locked(
+    tree: &DataTree,
+    conn: &ConnHandle,
+    xid: i32,
+    zxid: i64,
+    request: Request,
+) -> Vec<u8> {
+    let me = watcher_of(conn);
+    let auth = conn.auth_ids();
+    match request {
+        // FinalRequestProcessor answers a ping with PING_XID whatever xid it came with (3.8.0
+        // and master); every other reply below echoes the request's xid, setWatches included.
+        Request::Ping => header_frame(PING_XID, zxid, 0),
+        Request::Exists(r) => match tree.read_exists(&r.path) {
+            Ok(stat) => reply_frame(xid, zxid, 0, Some(&StatResponse { stat })),
+            Err(e) => header_frame(xid, zxid, e.code()),
+        },
+        Request::GetData(r) => match tree.read_data(&r.path, &auth) {
+            Ok((data, stat)) => reply_frame(xid, zxid, 0, Some(&GetDataResponse { data, stat })),
+            Err(e) => header_frame(xid, zxid, e.code()),
+        },
+        Request::GetChildren(r) => match tree.read_children(&r.path, &auth) {
+            Ok((children, _)) => {
+                reply_frame(xid, zxid, 0, Some(&GetChildrenResponse { names: children }))
+            }
+            Err(e) => header_frame(xid, zxid, e.code()),
+        },
+        Request::GetChildren2(r) => match tree.read_children(&r.path, &auth) {
+            Ok((children, stat)) => {
+                reply_frame(xid, zxid, 0, Some(&GetChildren2Response { children, stat }))
+            }
+            Err(e) => header_frame(xid, zxid, e.code()),
+        },
+        Request::GetAcl(r) => match tree.get_acl(&r.path, &auth) {
+            Ok((acl, stat)) => reply_frame(xid, zxid, 0, Some(&GetAclResponse { acl, stat })),
+            Err(e) => header_frame(xid, zxid, e.code()),
+        },
+        Request::GetAllChildrenNumber(r) => match tree.get_all_children_number(&r.path, &auth) {
+            Ok(total_number) => reply_frame(
+                xid,
+                zxid,
+                0,
+                Some(&GetAllChildrenNumberResponse { total_number }),
+            ),
+            Err(e) => header_frame(xid, zxid, e.code()),
+        },
+        Request::GetEphemerals(r) => {
+            let strings = tree.get_ephemerals(conn.session_id(), &r.path);
+            reply_frame(xid, zxid, 0, Some(&StringsResponse { names: strings }))
+        }
+        Request::MultiRead(m) => match multi_read(tree, &m.ops, &auth) {
+            Ok(results) => reply_frame(xid, zxid, 0, Some(&MultiResponse { results })),
+            Err(e) => header_frame(xid, zxid, e.code()),
+        },
+        Request::CheckWatches(r) => {
+            match watcher_type(r.watcher_type).and_then(|t| tree.check_watches(&r.path, t, me)) {
+                Ok(()) => header_frame(xid, zxid, 0),
+                Err(e) => header_frame(xid, zxid, e.code()),
+            }
+        }
         Request::WhoAmI => {
             let client_info = auth
                 .iter()
@@ -196,16 +321,16 @@ pub async fn serve_read(
             header_frame(xid, zxid, ZkError::AuthFailed.code())
         }
         other => {
-            // Writes and `sync` (the driver answers it, `server/syncs.rs`) never reach here; anything else is a request this server does not serve.
+            // Writes and `sync` (the driver answers it, `server/syncs.rs`) never reach here;
+            // anything else is a request this server does not serve (watch changes go
+            // through `serve_watching`, which never hands them here).
             tracing::warn!(
                 opcode = other.opcode().as_i32(),
                 "unexpected request on the read path"
             );
             header_frame(xid, -1, ZkError::Unimplemented.code())
         }
-    };
-    conn.send(frame);
-    true
+    }
 }
 
 /// ZooKeeper's DataTree keys the root as "" internally, so a read of "" answers for "/".
@@ -238,18 +363,18 @@ fn user_name(id: &crate::wire::records::Id) -> String {
 /// multiRead (22): getData/getChildren only; a failing op yields an Error result, the rest still
 /// run (ZooKeeper's FinalRequestProcessor for multiRead).
 fn multi_read(
-    tree: &mut DataTree,
+    tree: &DataTree,
     ops: &[MultiOp],
     auth: &[crate::wire::records::Id],
 ) -> Result<Vec<OpResult>, ZkError> {
     let mut out = Vec::with_capacity(ops.len());
     for op in ops {
         let r = match op {
-            MultiOp::GetData(r) => match tree.get_data(&r.path, auth, None) {
+            MultiOp::GetData(r) => match tree.read_data(&r.path, auth) {
                 Ok((data, stat)) => OpResult::GetData { data, stat },
                 Err(e) => OpResult::Error { err: e.code() },
             },
-            MultiOp::GetChildren(r) => match tree.get_children(&r.path, auth, None) {
+            MultiOp::GetChildren(r) => match tree.read_children(&r.path, auth) {
                 Ok((children, _)) => OpResult::GetChildren { children },
                 Err(e) => OpResult::Error { err: e.code() },
             },

@@ -73,10 +73,11 @@ pub struct RoleInfo {
 pub struct Shared {
     /// The configuration the server started with.
     pub config: ServerConfig,
-    /// The data tree. Held by the driver while it prepares a batch of writes and while it applies
-    /// committed txns, queues their events and replies, so no connection can read a txn's effects before they are durable and before
-    /// its watch events are queued.
-    pub tree: tokio::sync::Mutex<DataTree>,
+    /// The data tree. Write-locked by the driver while it prepares a batch of writes and while it
+    /// applies committed txns, queues their events and replies, so no connection can read a txn's
+    /// effects before they are durable and before its watch events are queued; write-locked by a
+    /// read that changes watches; read-locked, shared, by every other read (`ops.rs`).
+    pub tree: tokio::sync::RwLock<DataTree>,
     /// Session deadlines (stamped with [`Shared::now_ms`] under the table's lock).
     pub sessions: SessionTable,
     /// Open connections.
@@ -103,7 +104,7 @@ impl Shared {
     ) -> Shared {
         Shared {
             config,
-            tree: tokio::sync::Mutex::new(tree),
+            tree: tokio::sync::RwLock::new(tree),
             sessions: SessionTable::new(sessions),
             conns: Connections::default(),
             stats: Arc::new(ServerStats::default()),

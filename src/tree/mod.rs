@@ -196,10 +196,15 @@ pub struct ApplyOutcome {
     pub events: Vec<(WatcherId, WatchedEvent)>,
 }
 
+/// The znodes by path, in path order. A persistent map (`imbl::OrdMap`, O(1) clones for the
+/// snapshot) was tried and measured 4–16× slower per create / setData / getData at 1e5 znodes
+/// (`benches/README.md`), so the snapshot still copies this map.
+type NodeMap = BTreeMap<String, Znode>;
+
 /// The data tree plus the session table the snapshot carries, and this server's watches.
 #[derive(Clone, Debug)]
 pub struct DataTree {
-    nodes: BTreeMap<String, Znode>,
+    nodes: NodeMap,
     sessions: BTreeMap<i64, i32>,
     ephemerals: BTreeMap<i64, BTreeSet<String>>,
     containers: BTreeSet<String>,
@@ -228,7 +233,7 @@ impl DataTree {
     /// empty data.
     pub fn new() -> DataTree {
         let mut t = DataTree {
-            nodes: BTreeMap::new(),
+            nodes: NodeMap::new(),
             sessions: BTreeMap::new(),
             ephemerals: BTreeMap::new(),
             containers: BTreeSet::new(),
@@ -643,13 +648,30 @@ impl DataTree {
         auth_ids: &[Id],
         watch: Option<WatcherId>,
     ) -> Result<(Option<Vec<u8>>, Stat), ZkError> {
-        let n = self.nodes.get(path).ok_or(ZkError::NoNode)?;
-        acl::check_acl(&n.acl, perms::READ, auth_ids)?;
-        let out = (n.data.clone(), n.stat());
+        let out = self.read_data(path, auth_ids)?;
         if let Some(w) = watch {
             self.watches.add_data_watch(path, w);
         }
         Ok(out)
+    }
+
+    /// getData without a watch: NoNode, then READ. Takes `&self`, so readers can share the tree.
+    pub fn read_data(
+        &self,
+        path: &str,
+        auth_ids: &[Id],
+    ) -> Result<(Option<Vec<u8>>, Stat), ZkError> {
+        let n = self.nodes.get(path).ok_or(ZkError::NoNode)?;
+        acl::check_acl(&n.acl, perms::READ, auth_ids)?;
+        Ok((n.data.clone(), n.stat()))
+    }
+
+    /// exists without a watch (a path containing NUL is BadArguments), through `&self`.
+    pub fn read_exists(&self, path: &str) -> Result<Stat, ZkError> {
+        if path.contains('\0') {
+            return Err(ZkError::BadArguments);
+        }
+        self.stat(path).ok_or(ZkError::NoNode)
     }
 
     /// exists: no ACL check (3.8.0); the watch is set even when the node is missing, so it
@@ -661,7 +683,7 @@ impl DataTree {
         if let Some(w) = watch {
             self.watches.add_data_watch(path, w);
         }
-        self.stat(path).ok_or(ZkError::NoNode)
+        self.read_exists(path)
     }
 
     /// getChildren / getChildren2: NoNode (no watch), READ, then the child watch. Children in
@@ -672,13 +694,22 @@ impl DataTree {
         auth_ids: &[Id],
         watch: Option<WatcherId>,
     ) -> Result<(Vec<String>, Stat), ZkError> {
-        let n = self.nodes.get(path).ok_or(ZkError::NoNode)?;
-        acl::check_acl(&n.acl, perms::READ, auth_ids)?;
-        let out = (n.children.iter().cloned().collect(), n.stat());
+        let out = self.read_children(path, auth_ids)?;
         if let Some(w) = watch {
             self.watches.add_child_watch(path, w);
         }
         Ok(out)
+    }
+
+    /// getChildren without a watch: NoNode, then READ; children in name order. `&self`.
+    pub fn read_children(
+        &self,
+        path: &str,
+        auth_ids: &[Id],
+    ) -> Result<(Vec<String>, Stat), ZkError> {
+        let n = self.nodes.get(path).ok_or(ZkError::NoNode)?;
+        acl::check_acl(&n.acl, perms::READ, auth_ids)?;
+        Ok((n.children.iter().cloned().collect(), n.stat()))
     }
 
     /// getAllChildrenNumber: every descendant (not the node itself); READ on the node.
@@ -868,6 +899,22 @@ impl DataTree {
     /// mntr `zk_approximate_data_size`: Σ path length (UTF-16 units) + data length.
     pub fn approximate_data_size(&self) -> i64 {
         self.data_size
+    }
+
+    /// A copy of the tree for a snapshot: everything a snapshot and recovery carry, without this
+    /// server's watches (which no snapshot holds). A deep copy, O(znodes) ([`NodeMap`]).
+    pub fn snapshot_copy(&self) -> DataTree {
+        DataTree {
+            nodes: self.nodes.clone(),
+            sessions: self.sessions.clone(),
+            ephemerals: self.ephemerals.clone(),
+            containers: self.containers.clone(),
+            ttls: self.ttls.clone(),
+            last_processed_zxid: self.last_processed_zxid,
+            data_size: self.data_size,
+            quota_roots: self.quota_roots.clone(),
+            watches: WatchTable::default(),
+        }
     }
 
     /// ZooKeeper's tree digest (formats sheet C.3, `DigestCalculator` version 2): wrapping sum

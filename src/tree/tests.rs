@@ -687,7 +687,12 @@ fn digest_matches_zookeeper_definition() {
     assert_eq!(t.digest(), 0x51C6_D660);
     // Only "/" (as "") and "/zookeeper" count; /zookeeper/** is left out.
     let mut only_root = t.clone();
-    only_root.nodes.retain(|p, _| p == "/");
+    only_root.nodes = t
+        .nodes
+        .clone()
+        .into_iter()
+        .filter(|(p, _)| p == "/")
+        .collect();
     assert_eq!(
         t.digest() - only_root.digest(),
         node_digest("/zookeeper", t.node("/zookeeper").unwrap())
@@ -752,3 +757,30 @@ fn snapshot_of_minimal_nodes_loads() {
 }
 
 mod quota;
+
+/// A snapshot copy is the tree as of its zxid: writes applied to the tree afterwards do not
+/// show in it, it serializes as the tree did at the copy, and it carries no watches.
+#[test]
+fn snapshot_copy_is_frozen_and_has_no_watches() {
+    let mut s = Server::new();
+    s.create("/a", 0);
+    s.create("/a/b", 0);
+    assert!(s.tree.exists("/a", Some(W1)).is_ok());
+    let at_copy = s.tree.serialize_snapshot();
+    let copy = s.tree.snapshot_copy();
+    s.write(set("/a", 0));
+    s.write(del("/a/b"));
+    s.create("/c", 0);
+    assert_eq!(copy.serialize_snapshot(), at_copy);
+    assert_eq!(
+        copy.digest(),
+        DataTree::deserialize_snapshot(&at_copy).unwrap().digest()
+    );
+    assert!(copy.node("/a/b").is_some());
+    assert!(s.tree.node("/a/b").is_none());
+    assert!(copy.node("/c").is_none());
+    assert_ne!(copy.digest(), s.tree.digest());
+    assert_eq!(copy.watches().watch_count(), 0);
+    assert_eq!(copy.last_processed_zxid(), 2);
+    assert_eq!(copy.check_invariants(), Ok(()));
+}

@@ -2,8 +2,8 @@
 
 `Server`: one standalone server. Both kinds get the same zoo.cfg on a free 127.0.0.1 port with a
 temporary dataDir. Readiness is detected by polling the client port with the `ruok` and `srvr`
-four-letter words (bounded); the server runs in its own session (setsid) and is always stopped by
-its PID.
+four-letter words (bounded); the server runs in its own session (setsid) with stdin from /dev/null
+and is always stopped by its PID.
 
 `Ensemble`: N servers of one ensemble (myid and zoo.cfg per server), with `kill9`, `restart`,
 `leader`, `mode`, `mntr`, `connect_string`, `sync_modes` (how a learner caught up, from its log)
@@ -126,7 +126,12 @@ class Server:
         # by the driver, whatever level the caller chose for everything else.
         env["RUST_LOG"] = env.get("RUST_LOG", "info") + ",zabkeeper::server::driver=info"
         self.proc = subprocess.Popen(
-            self._command(cfg), stdout=log, stderr=log, env=env, start_new_session=True
+            self._command(cfg),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=env,
+            start_new_session=True,
         )
         log.close()
         return self

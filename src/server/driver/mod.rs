@@ -71,7 +71,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, MutexGuard};
+use tokio::sync::{mpsc, RwLockWriteGuard};
 use tokio::task::JoinHandle;
 
 use crate::protocol::{
@@ -153,7 +153,7 @@ pub struct Driver<S: Storage + 'static> {
     snap_from: Option<ServerId>,
 }
 
-type TreeGuard<'a> = Option<MutexGuard<'a, DataTree>>;
+type TreeGuard<'a> = Option<RwLockWriteGuard<'a, DataTree>>;
 
 impl<S: Storage + 'static> Driver<S> {
     /// A driver over recovered state: `durable` is what the tree in `shared` and the storage
@@ -283,7 +283,7 @@ impl<S: Storage + 'static> Driver<S> {
     /// back until it is fed `Input::SnapshotInstalled`.
     async fn install_sync_snapshot(&mut self, base: Zxid, installed: DataTree) {
         let shared = Arc::clone(&self.shared);
-        let mut guard = shared.tree.lock().await;
+        let mut guard = shared.tree.write().await;
         let orphans = self.applier.install(&mut guard, installed, base, &shared);
         drop(guard);
         orphans.into_iter().for_each(Waiter::refuse);
@@ -345,7 +345,7 @@ impl<S: Storage + 'static> Driver<S> {
                 let msg = match tree.as_ref() {
                     Some(guard) => snap_message(guard, base, proposals, committed)?,
                     None => {
-                        let guard = self.shared.tree.lock().await;
+                        let guard = self.shared.tree.write().await;
                         snap_message(&guard, base, proposals, committed)?
                     }
                 };
@@ -403,7 +403,7 @@ impl<S: Storage + 'static> Driver<S> {
             Some(guard) => self.apply_locked(upto, guard),
             None => {
                 let shared = Arc::clone(&self.shared);
-                let mut guard = shared.tree.lock().await;
+                let mut guard = shared.tree.write().await;
                 self.apply_locked(upto, &mut guard)
             }
         }
@@ -425,7 +425,7 @@ impl<S: Storage + 'static> Driver<S> {
             && self.snapshot_running.is_none()
         {
             self.applier.snapshot_taken();
-            self.snapshot_running = Some(self.storage.snapshot(tree.clone())?);
+            self.snapshot_running = Some(self.storage.snapshot(tree.snapshot_copy())?);
         }
         Ok(())
     }
@@ -497,7 +497,7 @@ mod tests {
                 .expect("answered in time")
                 .expect("session created");
             // Answered only after apply: the tree holds the session, at the core's zxid.
-            assert!(shared.tree.lock().await.sessions().contains_key(&id));
+            assert!(shared.tree.write().await.sessions().contains_key(&id));
             assert_eq!(shared.last_zxid() as u64, EPOCH_1 | counter);
             ids.push(id);
         }

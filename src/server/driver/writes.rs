@@ -30,7 +30,7 @@ impl<S: Storage + 'static> Driver<S> {
             return self.forward_messages(first).await;
         }
         let shared = Arc::clone(&self.shared);
-        let mut tree = Some(shared.tree.lock().await);
+        let mut tree = Some(shared.tree.write().await);
         let mut msg = Some(first);
         let mut n = 0;
         while let Some(m) = msg.take() {
@@ -119,7 +119,7 @@ impl<S: Storage + 'static> Driver<S> {
             return Ok(());
         }
         let shared = Arc::clone(&self.shared);
-        let mut tree = Some(shared.tree.lock().await);
+        let mut tree = Some(shared.tree.write().await);
         while self.in_flight() < MAX_IN_FLIGHT {
             let Some(payload) = self.forwarded.pop_front() else {
                 break;
@@ -233,7 +233,7 @@ impl<S: Storage + 'static> Driver<S> {
             return Ok(());
         }
         let shared = Arc::clone(&self.shared);
-        let mut tree = Some(shared.tree.lock().await);
+        let mut tree = Some(shared.tree.write().await);
         for id in expired {
             tracing::info!(session = format_args!("{id:#x}"), "session expired");
             self.propose_server(&mut tree, id, WriteRequest::CloseSession)
@@ -248,7 +248,7 @@ impl<S: Storage + 'static> Driver<S> {
             return Ok(());
         }
         let shared = Arc::clone(&self.shared);
-        let mut tree = Some(shared.tree.lock().await);
+        let mut tree = Some(shared.tree.write().await);
         let candidates = tree
             .as_ref()
             .expect("held")

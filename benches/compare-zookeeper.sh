@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# zabkeeper beside Apache ZooKeeper 3.8 on this machine, standalone, one command:
+#   benches/compare-zookeeper.sh [--quick] [--reps N] [--sessions 32,128] [--values 100] [--out DIR]
+# Installs Debian's zookeeper package if it is missing (apt-get update first), builds the release
+# binary unless ZABKEEPER_BIN names one, then runs benches/compare_zookeeper.py (its docstring
+# says what is measured and how). The Python driver starts both servers, each under setsid with
+# stdin from /dev/null, and stops them by PID on exit, Ctrl-C or SIGTERM; this wrapper starts
+# no server itself. Writes target/compare/compare.md and compare.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -f /usr/share/java/zookeeper.jar ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zookeeper
+fi
+command -v java >/dev/null || { echo "compare-zookeeper: java missing after installing zookeeper" >&2; exit 1; }
+if [ -z "${ZABKEEPER_BIN:-}" ]; then
+    cargo build --release -q -p zabkeeper --bin zabkeeper
+    export ZABKEEPER_BIN="$PWD/target/release/zabkeeper"
+fi
+exec /usr/bin/python3 benches/compare_zookeeper.py "$@"
