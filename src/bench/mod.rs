@@ -595,12 +595,12 @@ mod tests {
         assert!(resolve_target("[::1]:2181", false).await.is_ok());
     }
 
-    #[test]
-    fn depth_and_clients_are_bounded() {
-        let mut args = BenchArgs {
+    /// Arguments for a get-only run against a closed port.
+    fn test_args(clients: usize, depth: usize) -> BenchArgs {
+        BenchArgs {
             server: "127.0.0.1:1".into(),
-            clients: 1,
-            depth: 1,
+            clients,
+            depth,
             duration_secs: 1,
             ops: None,
             mix: "get=1".into(),
@@ -608,7 +608,12 @@ mod tests {
             seed: 1,
             allow_remote: false,
             server_pid: None,
-        };
+        }
+    }
+
+    #[test]
+    fn depth_and_clients_are_bounded() {
+        let mut args = test_args(1, 1);
         assert!(check_args(&args).is_ok());
         args.depth = 0;
         assert!(check_args(&args).is_err());
@@ -625,18 +630,7 @@ mod tests {
         for us in 1..=1000 {
             h.record(us).expect("in range");
         }
-        let args = BenchArgs {
-            server: "127.0.0.1:1".into(),
-            clients: 2,
-            depth: 4,
-            duration_secs: 1,
-            ops: None,
-            mix: "get=1".into(),
-            value_size: 1,
-            seed: 1,
-            allow_remote: false,
-            server_pid: None,
-        };
+        let args = test_args(2, 4);
         let line = report(&args, &h, 0, 2.0, 0.01, None);
         assert!(line.contains("\"ops\":1000,"), "{line}");
         assert!(line.contains("\"ops_per_s\":500.0,"), "{line}");

@@ -24,6 +24,7 @@ use crate::wire::client::{
     WatcherEvent, WhoAmIResponse, NOTIFICATION_XID, PING_XID,
 };
 use crate::wire::jute::Record;
+use crate::wire::records::{Id, Stat};
 use crate::wire::write_frame;
 
 /// The watcher id of a connection.
@@ -200,47 +201,50 @@ fn serve_plain(
     zxid: i64,
     request: Request,
 ) -> Vec<u8> {
-    let auth = conn.auth_ids();
-    match request {
-        Request::Exists(r) => {
-            let stat = tree.read_exists(&r.path);
+    match hot_read(&tree, &request, &conn.auth_ids()) {
+        Some(answer) => {
             drop(tree);
-            match stat {
-                Ok(stat) => reply_frame(xid, zxid, 0, Some(&StatResponse { stat })),
-                Err(e) => header_frame(xid, zxid, e.code()),
-            }
+            encode_hot_read(xid, zxid, answer)
         }
-        Request::GetData(r) => {
-            let read = tree.read_data(&r.path, &auth);
-            drop(tree);
-            match read {
-                Ok((data, stat)) => {
-                    reply_frame(xid, zxid, 0, Some(&GetDataResponse { data, stat }))
-                }
-                Err(e) => header_frame(xid, zxid, e.code()),
-            }
-        }
-        Request::GetChildren(r) => {
-            let read = tree.read_children(&r.path, &auth);
-            drop(tree);
-            match read {
-                Ok((children, _)) => {
-                    reply_frame(xid, zxid, 0, Some(&GetChildrenResponse { names: children }))
-                }
-                Err(e) => header_frame(xid, zxid, e.code()),
-            }
-        }
-        Request::GetChildren2(r) => {
-            let read = tree.read_children(&r.path, &auth);
-            drop(tree);
-            match read {
-                Ok((children, stat)) => {
-                    reply_frame(xid, zxid, 0, Some(&GetChildren2Response { children, stat }))
-                }
-                Err(e) => header_frame(xid, zxid, e.code()),
-            }
-        }
-        other => serve_plain_locked(&tree, conn, xid, zxid, other),
+        None => serve_plain_locked(&tree, conn, xid, zxid, request),
+    }
+}
+
+/// A hot read's answer (exists, getData, getChildren[2] without a watch), copied out of the tree
+/// so that it is encoded after the lock is released.
+enum HotRead {
+    Exists(Result<Stat, ZkError>),
+    Data(Result<(Option<Vec<u8>>, Stat), ZkError>),
+    Children(Result<(Vec<String>, Stat), ZkError>),
+    Children2(Result<(Vec<String>, Stat), ZkError>),
+}
+
+/// Answers `request` from `tree` if it is a hot read; `None` for every other request.
+fn hot_read(tree: &DataTree, request: &Request, auth: &[Id]) -> Option<HotRead> {
+    Some(match request {
+        Request::Exists(r) => HotRead::Exists(tree.read_exists(&r.path)),
+        Request::GetData(r) => HotRead::Data(tree.read_data(&r.path, auth)),
+        Request::GetChildren(r) => HotRead::Children(tree.read_children(&r.path, auth)),
+        Request::GetChildren2(r) => HotRead::Children2(tree.read_children(&r.path, auth)),
+        _ => return None,
+    })
+}
+
+fn encode_hot_read(xid: i32, zxid: i64, answer: HotRead) -> Vec<u8> {
+    let error = |e: ZkError| header_frame(xid, zxid, e.code());
+    match answer {
+        HotRead::Exists(read) => read.map_or_else(error, |stat| {
+            reply_frame(xid, zxid, 0, Some(&StatResponse { stat }))
+        }),
+        HotRead::Data(read) => read.map_or_else(error, |(data, stat)| {
+            reply_frame(xid, zxid, 0, Some(&GetDataResponse { data, stat }))
+        }),
+        HotRead::Children(read) => read.map_or_else(error, |(names, _)| {
+            reply_frame(xid, zxid, 0, Some(&GetChildrenResponse { names }))
+        }),
+        HotRead::Children2(read) => read.map_or_else(error, |(children, stat)| {
+            reply_frame(xid, zxid, 0, Some(&GetChildren2Response { children, stat }))
+        }),
     }
 }
 
@@ -254,30 +258,13 @@ fn serve_plain_locked(
 ) -> Vec<u8> {
     let me = watcher_of(conn);
     let auth = conn.auth_ids();
+    if let Some(answer) = hot_read(tree, &request, &auth) {
+        return encode_hot_read(xid, zxid, answer);
+    }
     match request {
         // FinalRequestProcessor answers a ping with PING_XID whatever xid it came with (3.8.0
         // and master); every other reply below echoes the request's xid, setWatches included.
         Request::Ping => header_frame(PING_XID, zxid, 0),
-        Request::Exists(r) => match tree.read_exists(&r.path) {
-            Ok(stat) => reply_frame(xid, zxid, 0, Some(&StatResponse { stat })),
-            Err(e) => header_frame(xid, zxid, e.code()),
-        },
-        Request::GetData(r) => match tree.read_data(&r.path, &auth) {
-            Ok((data, stat)) => reply_frame(xid, zxid, 0, Some(&GetDataResponse { data, stat })),
-            Err(e) => header_frame(xid, zxid, e.code()),
-        },
-        Request::GetChildren(r) => match tree.read_children(&r.path, &auth) {
-            Ok((children, _)) => {
-                reply_frame(xid, zxid, 0, Some(&GetChildrenResponse { names: children }))
-            }
-            Err(e) => header_frame(xid, zxid, e.code()),
-        },
-        Request::GetChildren2(r) => match tree.read_children(&r.path, &auth) {
-            Ok((children, stat)) => {
-                reply_frame(xid, zxid, 0, Some(&GetChildren2Response { children, stat }))
-            }
-            Err(e) => header_frame(xid, zxid, e.code()),
-        },
         Request::GetAcl(r) => match tree.get_acl(&r.path, &auth) {
             Ok((acl, stat)) => reply_frame(xid, zxid, 0, Some(&GetAclResponse { acl, stat })),
             Err(e) => header_frame(xid, zxid, e.code()),
