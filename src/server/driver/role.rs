@@ -19,6 +19,8 @@ impl<S: Storage + 'static> Driver<S> {
             return;
         }
         self.serving = serving;
+        self.shared
+            .observe_serving(serving, self.node.leading().is_some());
         if serving {
             if self.node.leading().is_some() {
                 // A new leader: every session gets a full timeout from now.
