@@ -191,11 +191,10 @@ impl Handler {
             (request.timeout_ms.max(0) as u32)
                 .clamp(cfg.min_session_timeout_ms, cfg.max_session_timeout_ms),
         ));
-        let mut serving = self.shared.serving.subscribe();
         tokio::select! {
             biased;
-            r = tokio::time::timeout(wait, serving.wait_for(|s| *s)) => {
-                if !matches!(r, Ok(Ok(_))) {
+            r = tokio::time::timeout(wait, self.shared.serving.wait()) => {
+                if r.is_err() {
                     return Err(ConnError::NotServing(wait));
                 }
             }

@@ -92,7 +92,44 @@ pub struct Shared {
     /// The node's role, published by the driver after every step.
     pub role: Mutex<RoleInfo>,
     /// Whether clients are served (the node is in broadcast); handshakes wait for it.
-    pub serving: tokio::sync::watch::Sender<bool>,
+    pub serving: ServingFlag,
+}
+
+/// Whether the node serves clients, and a wait for it to. Waiters are woken in the order they
+/// began waiting (a `tokio::sync::watch` picks among its wakers at random, which would make a
+/// simulated run depend on more than its seed).
+#[derive(Debug, Default)]
+pub struct ServingFlag {
+    on: std::sync::atomic::AtomicBool,
+    changed: tokio::sync::Notify,
+}
+
+impl ServingFlag {
+    /// Sets the flag; turning it on wakes every waiter.
+    pub fn set(&self, serving: bool) {
+        self.on.store(serving, Ordering::SeqCst);
+        if serving {
+            self.changed.notify_waiters();
+        }
+    }
+
+    /// Whether the node serves clients now.
+    pub fn get(&self) -> bool {
+        self.on.load(Ordering::SeqCst)
+    }
+
+    /// Returns once the node serves clients.
+    pub async fn wait(&self) {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.get() {
+                return;
+            }
+            changed.await;
+        }
+    }
 }
 
 /// What a server reports about itself to a simulation (`server::Seams::observer`). Called on
@@ -126,7 +163,7 @@ impl Shared {
             clock: Arc::new(SystemClock::new()),
             observer: None,
             role: Mutex::new(RoleInfo::default()),
-            serving: tokio::sync::watch::Sender::new(false),
+            serving: ServingFlag::default(),
         }
     }
 
