@@ -142,7 +142,7 @@ fn init_tracing() {
 }
 
 /// The interface: `SIM_SEED` replays one seed with its event log; `SIM_SOAK_SECS` runs seeds
-/// for that long; otherwise `SIM_SEEDS` seeds from `SIM_START` (default 20 from 0), one JSON
+/// for that long; otherwise `SIM_SEEDS` seeds from `SIM_START` (default 10 from 0), one JSON
 /// line. Fails if a seed failed — or, with `SIM_BUG`, if none did.
 #[test]
 fn seeds() {
@@ -189,7 +189,7 @@ fn seeds() {
             summary.failed
         );
     } else {
-        let n = env_u64("SIM_SEEDS").unwrap_or(20);
+        let n = env_u64("SIM_SEEDS").unwrap_or(10);
         for seed in start..start + n {
             let p = params(seed);
             summary.add(seed, &p, &run_seed(&p));
@@ -227,8 +227,11 @@ fn one_seed_twice_gives_the_same_event_log() {
 }
 
 /// The simulation can fail: with a runtime mutant that reports appends durable before their
-/// fsync, some seed within the CI budget loses an acknowledged write.
+/// fsync, some seed within the CI budget loses a committed txn. Ignored in a plain
+/// `cargo test` (a few hundred seeds); `.ci/run`'s simulation step runs it in release with
+/// `--include-ignored`.
 #[test]
+#[ignore = "release only: run by .ci/run with --include-ignored"]
 fn the_ack_before_fsync_mutant_is_caught() {
     for seed in 0..MUTANT_BUDGET {
         let p = Params {
@@ -237,8 +240,15 @@ fn the_ack_before_fsync_mutant_is_caught() {
             bug: Some("ack-before-fsync".into()),
         };
         let outcome = run_seed(&p);
-        if !outcome.violations.is_empty() {
-            println!("ack-before-fsync caught by seed {seed}: {:?}", outcome.violations);
+        // Caught means a safety check failed (a lost or diverging txn, a history that is not
+        // linearizable), not only a server stopping or the cluster not recovering.
+        let safety: Vec<&String> = outcome
+            .violations
+            .iter()
+            .filter(|v| !v.starts_with("liveness") && !v.contains(" stopped: "))
+            .collect();
+        if !safety.is_empty() {
+            println!("ack-before-fsync caught by seed {seed}: {safety:?}");
             return;
         }
     }
