@@ -461,11 +461,7 @@ impl Connections {
 }
 
 /// Drains the outbound queue to the socket, flushing whenever the queue runs dry.
-pub async fn write_loop(
-    write_half: WriteHalf,
-    mut rx: mpsc::Receiver<Outbound>,
-    conn: ConnHandle,
-) {
+pub async fn write_loop(write_half: WriteHalf, mut rx: mpsc::Receiver<Outbound>, conn: ConnHandle) {
     let mut w = BufWriter::with_capacity(64 * 1024, write_half);
     while let Some(item) = rx.recv().await {
         let mut item = Some(item);

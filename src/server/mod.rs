@@ -138,8 +138,7 @@ async fn ensemble_members(
 /// Opens and recovers a server's storage (`Seams::recover`): called once, after the ports are
 /// bound, with the configuration and the server's clock.
 pub type Recover<S> = Box<
-    dyn FnOnce(&ServerConfig, &dyn WallClock) -> Result<recovery::Recovered<S>, ServerError>
-        + Send,
+    dyn FnOnce(&ServerConfig, &dyn WallClock) -> Result<recovery::Recovered<S>, ServerError> + Send,
 >;
 
 /// Where a server meets the world: the network, the disk, the clocks, and who watches it.
@@ -219,16 +218,13 @@ pub async fn run_with<T: Transport, S: Storage + 'static>(
         Some(me) => {
             let members = ensemble_members(&config).await?;
             let mine = members[&crate::protocol::ServerId(me)];
-            let listeners = peers::PeerListeners::bind(
-                &transport,
-                mine.election_addr,
-                mine.quorum_addr,
-            )
-            .await
-            .map_err(|source| ServerError::Bind {
-                addr: format!("{} or {}", mine.election_addr, mine.quorum_addr),
-                source,
-            })?;
+            let listeners =
+                peers::PeerListeners::bind(&transport, mine.election_addr, mine.quorum_addr)
+                    .await
+                    .map_err(|source| ServerError::Bind {
+                        addr: format!("{} or {}", mine.election_addr, mine.quorum_addr),
+                        source,
+                    })?;
             Some((crate::protocol::ServerId(me), members, listeners))
         }
     };
@@ -240,13 +236,8 @@ pub async fn run_with<T: Transport, S: Storage + 'static>(
         tracker.add(id, timeout_ms, 0);
     }
     let shared = Arc::new(
-        Shared::new(
-            config.clone(),
-            recovered.tree,
-            tracker,
-            recovered.last_zxid,
-        )
-        .with_seams(clock, observer),
+        Shared::new(config.clone(), recovered.tree, tracker, recovered.last_zxid)
+            .with_seams(clock, observer),
     );
     if config.admin_enable_server {
         tracing::info!("admin.enableServer: the HTTP AdminServer is not implemented; use 4lw");

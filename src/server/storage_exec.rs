@@ -429,7 +429,16 @@ async fn run_task_writer<S: Storage + 'static>(
                 }
                 other => other,
             };
-            if !task_sync(&mut storage, &mut unsynced, &mut committed, &events, &fsync_delay, ack_before_fsync).await {
+            if !task_sync(
+                &mut storage,
+                &mut unsynced,
+                &mut committed,
+                &events,
+                &fsync_delay,
+                ack_before_fsync,
+            )
+            .await
+            {
                 return;
             }
             match job {
@@ -449,7 +458,16 @@ async fn run_task_writer<S: Storage + 'static>(
                 TaskRequest::Append { .. } => unreachable!("appends were handled above"),
             }
         }
-        if !task_sync(&mut storage, &mut unsynced, &mut committed, &events, &fsync_delay, ack_before_fsync).await {
+        if !task_sync(
+            &mut storage,
+            &mut unsynced,
+            &mut committed,
+            &events,
+            &fsync_delay,
+            ack_before_fsync,
+        )
+        .await
+        {
             return;
         }
     }

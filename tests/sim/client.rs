@@ -9,8 +9,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use turmoil::net::TcpStream;
 use zabkeeper::wire::client::{
-    write_request, ConnectRequest, ConnectResponse, CreateRequest, ReplyHeader, Request,
-    Response, SetDataRequest, NOTIFICATION_XID,
+    write_request, ConnectRequest, ConnectResponse, CreateRequest, ReplyHeader, Request, Response,
+    SetDataRequest, NOTIFICATION_XID,
 };
 use zabkeeper::wire::client::{DeleteRequest, GetDataRequest, SyncRequest};
 use zabkeeper::wire::jute::Record;
@@ -67,7 +67,10 @@ impl Client {
             let payload = read_frame(&mut stream).await?;
             let resp = ConnectResponse::from_bytes(&payload).map_err(invalid)?;
             if resp.session_id == 0 {
-                return Err(io::Error::new(io::ErrorKind::ConnectionRefused, "no session"));
+                return Err(io::Error::new(
+                    io::ErrorKind::ConnectionRefused,
+                    "no session",
+                ));
             }
             Ok(Client {
                 stream,
@@ -80,7 +83,10 @@ impl Client {
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "handshake"))?
     }
 
-    async fn call_raw(&mut self, req: &Request) -> io::Result<(i32, ReplyHeader, Option<Response>)> {
+    async fn call_raw(
+        &mut self,
+        req: &Request,
+    ) -> io::Result<(i32, ReplyHeader, Option<Response>)> {
         let xid = self.next_xid;
         self.next_xid += 1;
         let mut buf = Vec::new();
@@ -206,4 +212,3 @@ async fn read_frame(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
     stream.read_exact(&mut payload).await?;
     Ok(payload)
 }
-

@@ -199,7 +199,10 @@ impl Observer for NodeObserver {
     fn installed(&self, base: u64) {
         let mut w = world(&self.world);
         w.runs[self.id].push(Vec::new());
-        w.event(format!("n{} installed a snapshot at {base:#x}", self.id + 1));
+        w.event(format!(
+            "n{} installed a snapshot at {base:#x}",
+            self.id + 1
+        ));
     }
 }
 
@@ -454,7 +457,9 @@ pub fn run(params: &Params) -> Outcome {
             Ok(true) => break,
             Ok(false) => {}
             Err(e) => {
-                world(&shared).violations.push(format!("simulation error: {e}"));
+                world(&shared)
+                    .violations
+                    .push(format!("simulation error: {e}"));
                 break;
             }
         }
@@ -550,9 +555,9 @@ fn inject(
         if !crashed.is_empty() {
             return None;
         }
-        for i in 0..hosts {
+        for (i, disk) in disks.iter().enumerate().take(hosts) {
             sim.crash(host(i));
-            disks[i].crash();
+            disk.crash();
             crashed.insert(i);
             world(shared).serving[i] = (false, false);
             undo.push((now + rng.range(100, 600), Undo::Restart(i)));
@@ -599,7 +604,11 @@ fn inject(
         for a in 0..hosts {
             for b in a + 1..hosts {
                 if rng.chance(50) {
-                    sim.set_link_latency(host(a).as_str(), host(b).as_str(), Duration::from_millis(ms));
+                    sim.set_link_latency(
+                        host(a).as_str(),
+                        host(b).as_str(),
+                        Duration::from_millis(ms),
+                    );
                     pairs.push((host(a), host(b)));
                 }
             }
@@ -644,8 +653,11 @@ async fn record(
     let mut w = world(w);
     let (ret, returned, acked, result) = match answer {
         Ok(a) => {
-            let acked = (matches!(a.ret, Ret::Ok | Ret::Version(_)) && a.zxid > 0)
-                .then_some((client.session_id, a.xid, a.zxid));
+            let acked = (matches!(a.ret, Ret::Ok | Ret::Version(_)) && a.zxid > 0).then_some((
+                client.session_id,
+                a.xid,
+                a.zxid,
+            ));
             (a.ret.clone(), Some(w.tick()), acked, Ok(a.ret))
         }
         Err(e) => (Ret::Unknown, None, None, Err(e)),
@@ -754,7 +766,10 @@ async fn checker(servers: Vec<SocketAddr>, w: Shared) {
                 }
             };
             while key < KEYS {
-                if record(&w, &who, &mut client, key, Call::Read).await.is_err() {
+                if record(&w, &who, &mut client, key, Call::Read)
+                    .await
+                    .is_err()
+                {
                     break;
                 }
                 key += 1;
@@ -778,9 +793,9 @@ fn check(w: &mut World) {
             Some(false) => w
                 .violations
                 .push(format!("/k{key}: the history is not linearizable")),
-            None => w
-                .violations
-                .push(format!("/k{key}: the linearizability search ran out of budget")),
+            None => w.violations.push(format!(
+                "/k{key}: the linearizability search ran out of budget"
+            )),
         }
     }
     // No acknowledged write lost: its zxid was applied somewhere, as that client's request.

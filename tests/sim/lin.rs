@@ -59,9 +59,7 @@ pub type State = Option<(u64, i32)>;
 pub fn step(state: State, call: &Call, ret: &Ret) -> Option<State> {
     let unknown = *ret == Ret::Unknown;
     match (call, state) {
-        (Call::Create { value }, None) => {
-            (unknown || *ret == Ret::Ok).then_some(Some((*value, 0)))
-        }
+        (Call::Create { value }, None) => (unknown || *ret == Ret::Ok).then_some(Some((*value, 0))),
         (Call::Create { .. }, Some(_)) => (*ret == Ret::NodeExists).then_some(state),
         (Call::Set { .. }, None) => (*ret == Ret::NoNode).then_some(None),
         (Call::Set { value, version }, Some((_, v))) => {
@@ -168,8 +166,24 @@ mod tests {
     fn a_sequential_history_is_linearizable() {
         let h = [
             op(Call::Create { value: 1 }, Ret::Ok, 0, Some(1)),
-            op(Call::Set { value: 2, version: 0 }, Ret::Version(1), 2, Some(3)),
-            op(Call::Read, Ret::Value { value: 2, version: 1 }, 4, Some(5)),
+            op(
+                Call::Set {
+                    value: 2,
+                    version: 0,
+                },
+                Ret::Version(1),
+                2,
+                Some(3),
+            ),
+            op(
+                Call::Read,
+                Ret::Value {
+                    value: 2,
+                    version: 1,
+                },
+                4,
+                Some(5),
+            ),
             op(Call::Delete, Ret::Ok, 6, Some(7)),
             op(Call::Read, Ret::NoNode, 8, Some(9)),
         ];
@@ -180,8 +194,24 @@ mod tests {
     fn a_stale_read_after_an_acknowledged_write_is_not() {
         let h = [
             op(Call::Create { value: 1 }, Ret::Ok, 0, Some(1)),
-            op(Call::Set { value: 2, version: -1 }, Ret::Version(1), 2, Some(3)),
-            op(Call::Read, Ret::Value { value: 1, version: 0 }, 4, Some(5)),
+            op(
+                Call::Set {
+                    value: 2,
+                    version: -1,
+                },
+                Ret::Version(1),
+                2,
+                Some(3),
+            ),
+            op(
+                Call::Read,
+                Ret::Value {
+                    value: 1,
+                    version: 0,
+                },
+                4,
+                Some(5),
+            ),
         ];
         assert!(!linearizable(&h));
     }
@@ -208,8 +238,24 @@ mod tests {
     fn two_cas_on_one_version_cannot_both_succeed() {
         let h = [
             op(Call::Create { value: 1 }, Ret::Ok, 0, Some(1)),
-            op(Call::Set { value: 2, version: 0 }, Ret::Version(1), 2, Some(5)),
-            op(Call::Set { value: 3, version: 0 }, Ret::Version(1), 3, Some(4)),
+            op(
+                Call::Set {
+                    value: 2,
+                    version: 0,
+                },
+                Ret::Version(1),
+                2,
+                Some(5),
+            ),
+            op(
+                Call::Set {
+                    value: 3,
+                    version: 0,
+                },
+                Ret::Version(1),
+                3,
+                Some(4),
+            ),
         ];
         assert!(!linearizable(&h));
     }
@@ -219,9 +265,33 @@ mod tests {
         // The read overlaps the set: it may see the old or the new value.
         let h = [
             op(Call::Create { value: 1 }, Ret::Ok, 0, Some(1)),
-            op(Call::Set { value: 2, version: -1 }, Ret::Version(1), 2, Some(5)),
-            op(Call::Read, Ret::Value { value: 1, version: 0 }, 3, Some(4)),
-            op(Call::Read, Ret::Value { value: 2, version: 1 }, 6, Some(7)),
+            op(
+                Call::Set {
+                    value: 2,
+                    version: -1,
+                },
+                Ret::Version(1),
+                2,
+                Some(5),
+            ),
+            op(
+                Call::Read,
+                Ret::Value {
+                    value: 1,
+                    version: 0,
+                },
+                3,
+                Some(4),
+            ),
+            op(
+                Call::Read,
+                Ret::Value {
+                    value: 2,
+                    version: 1,
+                },
+                6,
+                Some(7),
+            ),
         ];
         assert!(linearizable(&h));
     }
@@ -230,7 +300,15 @@ mod tests {
     fn an_unknown_write_may_or_may_not_have_happened() {
         let seen = [
             op(Call::Create { value: 1 }, Ret::Unknown, 0, None),
-            op(Call::Read, Ret::Value { value: 1, version: 0 }, 5, Some(6)),
+            op(
+                Call::Read,
+                Ret::Value {
+                    value: 1,
+                    version: 0,
+                },
+                5,
+                Some(6),
+            ),
         ];
         assert!(linearizable(&seen));
         let unseen = [
@@ -240,13 +318,29 @@ mod tests {
         assert!(linearizable(&unseen));
         // ...but not before it was invoked, and not undone once seen.
         let early = [
-            op(Call::Read, Ret::Value { value: 1, version: 0 }, 0, Some(1)),
+            op(
+                Call::Read,
+                Ret::Value {
+                    value: 1,
+                    version: 0,
+                },
+                0,
+                Some(1),
+            ),
             op(Call::Create { value: 1 }, Ret::Unknown, 2, None),
         ];
         assert!(!linearizable(&early));
         let undone = [
             op(Call::Create { value: 1 }, Ret::Unknown, 0, None),
-            op(Call::Read, Ret::Value { value: 1, version: 0 }, 5, Some(6)),
+            op(
+                Call::Read,
+                Ret::Value {
+                    value: 1,
+                    version: 0,
+                },
+                5,
+                Some(6),
+            ),
             op(Call::Read, Ret::NoNode, 7, Some(8)),
         ];
         assert!(!linearizable(&undone));
@@ -256,7 +350,15 @@ mod tests {
     fn a_value_nobody_wrote_is_not() {
         let h = [
             op(Call::Create { value: 1 }, Ret::Ok, 0, Some(1)),
-            op(Call::Read, Ret::Value { value: 9, version: 0 }, 2, Some(3)),
+            op(
+                Call::Read,
+                Ret::Value {
+                    value: 9,
+                    version: 0,
+                },
+                2,
+                Some(3),
+            ),
         ];
         assert!(!linearizable(&h));
     }

@@ -60,7 +60,10 @@ fn nodes() -> usize {
 
 fn bug() -> Option<String> {
     let bug = std::env::var("SIM_BUG").ok()?;
-    assert!(BUGS.contains(&bug.as_str()), "SIM_BUG={bug:?}: known are {BUGS:?}");
+    assert!(
+        BUGS.contains(&bug.as_str()),
+        "SIM_BUG={bug:?}: known are {BUGS:?}"
+    );
     Some(bug)
 }
 
@@ -198,7 +201,11 @@ fn seeds() {
     let seconds = started.elapsed().as_secs_f64();
     println!("{}", summary.json(start, nodes, &bug, seconds));
     match bug {
-        None => assert!(summary.failed.is_empty(), "failing seeds: {:?}", summary.failed),
+        None => assert!(
+            summary.failed.is_empty(),
+            "failing seeds: {:?}",
+            summary.failed
+        ),
         Some(b) => assert!(!summary.failed.is_empty(), "the mutant {b} was not caught"),
     }
 }
@@ -214,8 +221,13 @@ fn one_seed_twice_gives_the_same_event_log() {
         };
         let a = run_seed(&p);
         let b = run_seed(&p);
-        assert!(a.events.len() > 50, "seed {seed}: too few events to compare");
-        if let Some(i) = (0..a.events.len().min(b.events.len())).find(|&i| a.events[i] != b.events[i]) {
+        assert!(
+            a.events.len() > 50,
+            "seed {seed}: too few events to compare"
+        );
+        if let Some(i) =
+            (0..a.events.len().min(b.events.len())).find(|&i| a.events[i] != b.events[i])
+        {
             panic!(
                 "seed {seed} diverged at event {i}:\n  {}\n  {}",
                 a.events[i], b.events[i]
