@@ -190,6 +190,7 @@ impl Applier {
         self.applied = base;
         self.txns_since_snapshot = 0;
         shared.last_zxid.store(base.0 as i64, Ordering::SeqCst);
+        shared.observe_installed(base.0);
         shared.with_sessions_now(|t, now| {
             let stale: Vec<i64> = t.iter().map(|(id, _)| id).collect();
             for id in stale {
@@ -227,6 +228,7 @@ impl Applier {
         self.applied = p.zxid;
         self.txns_since_snapshot += 1;
         shared.last_zxid.store(hdr.zxid, Ordering::SeqCst);
+        shared.observe_applied(p.zxid.0, &p.data);
         // 1. Watch events, before the reply and before the tree lock is released.
         for (WatcherId(conn_id), event) in &outcome.events {
             if let Some(c) = shared.conns.by_conn_id(*conn_id) {

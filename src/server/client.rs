@@ -20,12 +20,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::io::{AsyncReadExt, BufReader};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::server::admin;
 use crate::server::conn::{
-    write_loop, ConnHandle, ConnShared, OUTBOUND_QUEUE_FRAMES, WRITER_DRAIN,
+    write_loop, ConnHandle, ConnShared, ReadHalf, WriteHalf, OUTBOUND_QUEUE_FRAMES, WRITER_DRAIN,
 };
 use crate::server::driver::NodeMsg;
 use crate::server::ops;
@@ -99,8 +98,7 @@ impl Handler {
     }
 
     /// Serves the connection until it closes, then unregisters it.
-    pub async fn run(mut self, socket: TcpStream) {
-        let (read_half, write_half) = socket.into_split();
+    pub async fn run(mut self, (read_half, write_half): (ReadHalf, WriteHalf)) {
         let (out_tx, out_rx) = mpsc::channel(OUTBOUND_QUEUE_FRAMES);
         let conn = Arc::new(ConnShared::new(
             self.conn_id,
@@ -153,7 +151,7 @@ impl Handler {
 
     async fn serve(
         &mut self,
-        reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+        reader: &mut BufReader<ReadHalf>,
         conn: &ConnHandle,
     ) -> Result<(), ConnError> {
         let max = self.shared.config.jute_max_buffer_bytes as usize;
@@ -164,6 +162,7 @@ impl Handler {
             self.shared.config.sessionless_cnxn_timeout_ms,
         ));
         let first = tokio::select! {
+            biased;
             r = tokio::time::timeout(bound, read_first_frame(reader, max)) => match r {
                 Ok(first) => first?,
                 Err(_) => return Err(ConnError::HandshakeTimeout(bound)),
@@ -192,10 +191,10 @@ impl Handler {
             (request.timeout_ms.max(0) as u32)
                 .clamp(cfg.min_session_timeout_ms, cfg.max_session_timeout_ms),
         ));
-        let mut serving = self.shared.serving.subscribe();
         tokio::select! {
-            r = tokio::time::timeout(wait, serving.wait_for(|s| *s)) => {
-                if !matches!(r, Ok(Ok(_))) {
+            biased;
+            r = tokio::time::timeout(wait, self.shared.serving.wait()) => {
+                if r.is_err() {
                     return Err(ConnError::NotServing(wait));
                 }
             }
@@ -207,9 +206,10 @@ impl Handler {
         loop {
             let mut prefix = [0u8; FRAME_PREFIX_LEN];
             tokio::select! {
-                r = reader.read_exact(&mut prefix) => { r?; }
+                biased;
                 _ = self.shutdown.recv() => return Ok(()),
                 _ = conn.close_notify.notified() => return Ok(()),
+                r = reader.read_exact(&mut prefix) => { r?; }
             }
             if conn.is_closing() {
                 return Ok(());
@@ -492,7 +492,7 @@ enum FirstFrame {
 /// Reads the first frame: a four-letter word (the first four bytes spell one) or the
 /// length-prefixed ConnectRequest.
 async fn read_first_frame(
-    reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+    reader: &mut BufReader<ReadHalf>,
     max: usize,
 ) -> Result<FirstFrame, ConnError> {
     let mut prefix = [0u8; FRAME_PREFIX_LEN];

@@ -17,8 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicUsize
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use tokio::io::{AsyncWriteExt, BufWriter};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::sync::{mpsc, Notify};
 
 use crate::server::clock::wall_clock_ms;
@@ -28,6 +27,11 @@ use crate::wire::client::ReplyHeader;
 use crate::wire::jute::Record;
 use crate::wire::records::Id;
 use crate::wire::{write_frame, FRAME_PREFIX_LEN};
+
+/// The read half of a client connection (a TCP stream's, or a simulated one's).
+pub type ReadHalf = Box<dyn AsyncRead + Unpin + Send>;
+/// The write half of a client connection.
+pub type WriteHalf = Box<dyn AsyncWrite + Unpin + Send>;
 
 /// Frames a connection may have queued for its socket before it is cut off as too slow.
 pub const OUTBOUND_QUEUE_FRAMES: usize = 16_384;
@@ -457,11 +461,7 @@ impl Connections {
 }
 
 /// Drains the outbound queue to the socket, flushing whenever the queue runs dry.
-pub async fn write_loop(
-    write_half: OwnedWriteHalf,
-    mut rx: mpsc::Receiver<Outbound>,
-    conn: ConnHandle,
-) {
+pub async fn write_loop(write_half: WriteHalf, mut rx: mpsc::Receiver<Outbound>, conn: ConnHandle) {
     let mut w = BufWriter::with_capacity(64 * 1024, write_half);
     while let Some(item) = rx.recv().await {
         let mut item = Some(item);

@@ -12,13 +12,13 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, Semaphore};
 
 use crate::server::client::Handler;
 use crate::server::driver::NodeMsg;
 use crate::server::shared::Shared;
 use crate::server::shutdown::Shutdown;
+use crate::server::transport;
 
 /// Most connections served at once, over all IPs.
 pub const MAX_CONNECTIONS: usize = 10_000;
@@ -65,9 +65,9 @@ impl Drop for IpPermit {
 }
 
 /// Accepts connections until shutdown.
-pub struct Listener {
+pub struct Listener<L: transport::Listener> {
     /// The bound client port.
-    pub listener: TcpListener,
+    pub listener: L,
     /// Server-wide state.
     pub shared: Arc<Shared>,
     /// The driver's inbox, cloned into each handler.
@@ -82,7 +82,7 @@ pub struct Listener {
     pub shutdown_complete_tx: mpsc::Sender<()>,
 }
 
-impl Listener {
+impl<L: transport::Listener> Listener<L> {
     /// The accept loop. Returns on an unrecoverable accept error (the caller logs it).
     pub async fn run(&mut self) -> std::io::Result<()> {
         let mut next_conn_id: u64 = 1;
@@ -110,7 +110,6 @@ impl Listener {
                 drop(socket);
                 continue;
             };
-            let _ = socket.set_nodelay(true);
             let conn_id = next_conn_id;
             next_conn_id += 1;
             let handler = Handler::new(
@@ -122,7 +121,7 @@ impl Listener {
             );
             let done = self.shutdown_complete_tx.clone();
             tokio::spawn(async move {
-                handler.run(socket).await;
+                handler.run(L::split(socket)).await;
                 drop(ip_permit);
                 drop(permit);
                 drop(done);

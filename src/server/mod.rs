@@ -67,13 +67,16 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, Semaphore};
 
 use crate::config::ServerConfig;
+use crate::server::clock::{SystemClock, WallClock};
 pub use crate::server::error::ServerError;
 use crate::server::sessions::SessionTracker;
-use crate::server::shared::Shared;
+use crate::server::shared::{Observer, Shared};
+use crate::server::storage_exec::{Housekeeping, LogWriter};
+use crate::server::transport::{Listener as _, TokioTransport, Transport};
+use crate::storage::{FileStorage, Storage};
 
 /// Capacity of the driver's inbox (writes and session creations waiting to be prepared).
 pub const NODE_INBOX: usize = 4096;
@@ -89,7 +92,7 @@ fn purge_file_storage(storage: &mut crate::storage::FileStorage, retain: usize) 
     }
 }
 
-fn notify_shutdown_early(listener: &listener::Listener) -> usize {
+fn notify_shutdown_early<L: transport::Listener>(listener: &listener::Listener<L>) -> usize {
     listener.notify_shutdown.send(()).unwrap_or(0)
 }
 
@@ -130,6 +133,45 @@ async fn ensemble_members(
     Ok(members)
 }
 
+/// Opens and recovers a server's storage (`Seams::recover`): called once, after the ports are
+/// bound, with the configuration and the server's clock.
+pub type Recover<S> = Box<
+    dyn FnOnce(&ServerConfig, &dyn WallClock) -> Result<recovery::Recovered<S>, ServerError> + Send,
+>;
+
+/// Where a server meets the world: the network, the disk, the clocks, and who watches it.
+/// [`run`] uses [`Seams::real`] (TCP, the data directory, the system clock); a simulation
+/// (tests/sim) supplies simulated ones to [`run_with`], and the same runtime code runs on them.
+pub struct Seams<T: Transport, S: Storage + 'static> {
+    /// How the client port and the peer links bind and dial.
+    pub transport: T,
+    /// Opens the storage and recovers the tree and the core's durable state.
+    pub recover: Recover<S>,
+    /// Autopurge on the log writer, when the storage has one.
+    pub purge: Option<Housekeeping<S>>,
+    /// Which writer runs the storage.
+    pub log_writer: LogWriter,
+    /// The wall and monotonic clocks.
+    pub clock: Arc<dyn WallClock>,
+    /// Told when the server serves and what it applies.
+    pub observer: Option<Arc<dyn Observer>>,
+}
+
+impl Seams<TokioTransport, FileStorage> {
+    /// The server's own: tokio TCP, `dataDir` through `FileStorage` with autopurge, the
+    /// group-commit thread, the system clock, no observer.
+    pub fn real() -> Self {
+        Seams {
+            transport: TokioTransport,
+            recover: Box::new(|config, _| recovery::recover(config)),
+            purge: Some(purge_file_storage),
+            log_writer: LogWriter::Thread,
+            clock: Arc::new(SystemClock::new()),
+            observer: None,
+        }
+    }
+}
+
 /// Runs a server until `shutdown` completes: binds the client port (and, in an ensemble, the
 /// election and quorum ports of its `server.N` line), locks and recovers the data directory,
 /// starts the peer links, serves, and on shutdown stops accepting, closes connections and syncs
@@ -141,11 +183,29 @@ async fn ensemble_members(
 /// recovery wait in the listen backlog; clients that arrive before the node is in broadcast
 /// wait in their handshake.
 pub async fn run(config: ServerConfig, shutdown: impl Future) -> Result<(), ServerError> {
+    run_with(config, Seams::real(), shutdown).await
+}
+
+/// [`run`] on the given seams.
+pub async fn run_with<T: Transport, S: Storage + 'static>(
+    config: ServerConfig,
+    seams: Seams<T, S>,
+    shutdown: impl Future,
+) -> Result<(), ServerError> {
+    let Seams {
+        transport,
+        recover,
+        purge,
+        log_writer,
+        clock,
+        observer,
+    } = seams;
     let addr = match config.client_port_address {
         Some(ip) => std::net::SocketAddr::new(ip, config.client_port),
         None => std::net::SocketAddr::from(([0, 0, 0, 0], config.client_port)),
     };
-    let tcp = TcpListener::bind(addr)
+    let tcp = transport
+        .bind(addr)
         .await
         .map_err(|source| ServerError::Bind {
             addr: addr.to_string(),
@@ -156,32 +216,27 @@ pub async fn run(config: ServerConfig, shutdown: impl Future) -> Result<(), Serv
         Some(me) => {
             let members = ensemble_members(&config).await?;
             let mine = members[&crate::protocol::ServerId(me)];
-            let listeners = peers::PeerListeners::bind(
-                &transport::TokioTransport,
-                mine.election_addr,
-                mine.quorum_addr,
-            )
-            .await
-            .map_err(|source| ServerError::Bind {
-                addr: format!("{} or {}", mine.election_addr, mine.quorum_addr),
-                source,
-            })?;
+            let listeners =
+                peers::PeerListeners::bind(&transport, mine.election_addr, mine.quorum_addr)
+                    .await
+                    .map_err(|source| ServerError::Bind {
+                        addr: format!("{} or {}", mine.election_addr, mine.quorum_addr),
+                        source,
+                    })?;
             Some((crate::protocol::ServerId(me), members, listeners))
         }
     };
-    let recovered = recovery::recover(&config)?;
+    let recovered = recover(&config, clock.as_ref())?;
     let (node_tx, node_rx) = mpsc::channel(NODE_INBOX);
     let mut tracker = SessionTracker::new(config.tick_ms);
     for (&id, &timeout_ms) in &recovered.sessions {
         // ZooKeeper restarts every recovered session's expiry clock at load time.
         tracker.add(id, timeout_ms, 0);
     }
-    let shared = Arc::new(Shared::new(
-        config.clone(),
-        recovered.tree,
-        tracker,
-        recovered.last_zxid,
-    ));
+    let shared = Arc::new(
+        Shared::new(config.clone(), recovered.tree, tracker, recovered.last_zxid)
+            .with_seams(clock, observer),
+    );
     if config.admin_enable_server {
         tracing::info!("admin.enableServer: the HTTP AdminServer is not implemented; use 4lw");
     }
@@ -190,7 +245,7 @@ pub async fn run(config: ServerConfig, shutdown: impl Future) -> Result<(), Serv
         Some((me, members, listeners)) => {
             let (tx, events) = mpsc::channel(PEER_INBOX);
             let net_config = peers::PeerNetConfig::new(me, members);
-            let net = peers::PeerNet::start(transport::TokioTransport, net_config, listeners, tx)
+            let net = peers::PeerNet::start(transport.clone(), net_config, listeners, tx)
                 .map_err(|e| ServerError::Fatal(format!("peer links: {e}")))?;
             tracing::info!(
                 myid = me.0,
@@ -202,17 +257,18 @@ pub async fn run(config: ServerConfig, shutdown: impl Future) -> Result<(), Serv
         }
     };
     tracing::info!(
-        %addr,
+        addr = %tcp.local_addr().map_or(addr, |a| a),
         last_zxid = format_args!("{:#x}", recovered.last_zxid),
         sessions = recovered.sessions.len(),
         "zabkeeper serving"
     );
     let (notify_shutdown, _) = broadcast::channel(1);
     let (shutdown_complete_tx, mut shutdown_complete_rx) = mpsc::channel::<()>(1);
-    let storage = storage_exec::StorageExec::spawn(
+    let storage = storage_exec::StorageExec::spawn_with(
         recovered.storage,
-        Some(recovered.snap_dir),
-        Some(purge_file_storage),
+        recovered.snap_dir,
+        purge,
+        log_writer,
     )?;
     let node = driver::Driver::new(
         Arc::clone(&shared),
@@ -235,6 +291,8 @@ pub async fn run(config: ServerConfig, shutdown: impl Future) -> Result<(), Serv
         shutdown_complete_tx,
     };
     tokio::select! {
+        // Fixed order, not tokio's random pick: a run is a function of its inputs (tests/sim).
+        biased;
         r = listener.run() => {
             if let Err(e) = r {
                 tracing::error!(error = %e, "listener failed");

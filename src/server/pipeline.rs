@@ -19,6 +19,7 @@
 //! (`SessionIds` puts this server's id in the top byte), as ZooKeeper's servers do; the leader
 //! prepares a forwarded createSession with the id the learner chose.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -27,7 +28,7 @@ use tokio::sync::oneshot;
 use crate::config::ServerConfig;
 use crate::protocol::Zxid;
 use crate::server::apply::{RequestKey, Waiter};
-use crate::server::clock::wall_clock_ms;
+use crate::server::clock::WallClock;
 use crate::server::conn::ConnHandle;
 use crate::server::ops::to_write_request;
 use crate::server::sessions::SessionIds;
@@ -132,12 +133,19 @@ pub struct Pipeline {
     extended_types_enabled: bool,
     enforce_quota: bool,
     reconfig_enabled: bool,
+    /// ctime/mtime of the txns prepared here.
+    clock: Arc<dyn WallClock>,
 }
 
 impl Pipeline {
-    /// Nothing in flight.
-    pub fn new(config: &ServerConfig, session_ids: SessionIds) -> Pipeline {
+    /// Nothing in flight; txns are stamped with `clock`'s wall time.
+    pub fn new(
+        config: &ServerConfig,
+        session_ids: SessionIds,
+        clock: Arc<dyn WallClock>,
+    ) -> Pipeline {
         Pipeline {
+            clock,
             pending: PendingChanges::new(),
             session_ids,
             extended_types_enabled: config.extended_types_enabled,
@@ -312,7 +320,7 @@ impl Pipeline {
                     client_id: session_id,
                     cxid,
                     zxid: zxid.0 as i64,
-                    time_ms: wall_clock_ms(),
+                    time_ms: self.clock.wall_ms(),
                     txn_type: txn.op_code(),
                 };
                 (hdr, txn)
@@ -354,7 +362,7 @@ impl Pipeline {
             session_id,
             cxid,
             auth_ids,
-            now_ms: wall_clock_ms(),
+            now_ms: self.clock.wall_ms(),
             zxid: zxid.0 as i64,
             extended_types_enabled: self.extended_types_enabled,
             enforce_quota: self.enforce_quota,

@@ -26,16 +26,16 @@ use std::path::PathBuf;
 
 use crate::config::ServerConfig;
 use crate::protocol::{DurableState, Epoch, Proposal, Zxid};
-use crate::server::clock::wall_clock_ms;
+use crate::server::clock::{SystemClock, WallClock};
 use crate::server::error::ServerError;
 use crate::server::sessions::SessionIds;
 use crate::storage::snapshot::{self, ZxidDigest};
-use crate::storage::{FileStorage, StorageConfig};
+use crate::storage::{FileStorage, Storage, StorageConfig};
 use crate::tree::txn::DIGEST_VERSION;
 use crate::tree::DataTree;
 
 /// What start-up recovered.
-pub struct Recovered {
+pub struct Recovered<S = FileStorage> {
     /// The tree: newest snapshot + every later logged txn applied.
     pub tree: DataTree,
     /// Live sessions and their timeouts.
@@ -43,13 +43,13 @@ pub struct Recovered {
     /// zxid of the last applied txn.
     pub last_zxid: i64,
     /// The storage, ready to append after `last_zxid`.
-    pub storage: FileStorage,
+    pub storage: S,
     /// What the core's node is built from.
     pub durable: DurableState,
     /// Session id allocator, above every recovered id.
     pub session_ids: SessionIds,
-    /// Where snapshots are written.
-    pub snap_dir: PathBuf,
+    /// Where snapshots are written; `None`: through `Storage::save_snapshot`.
+    pub snap_dir: Option<PathBuf>,
 }
 
 /// The snapshot payload of `tree` as ZooKeeper 3.6+ writes it: the body, then the seal and the
@@ -237,6 +237,34 @@ pub fn recover_with(config: &ServerConfig, rule: CommitRule) -> Result<Recovered
     // The start-up snapshot below makes logs-without-snapshot impossible for directories we
     // created; ZooKeeper's `snapshot.trust.empty` default (false) still applies otherwise.
     let (storage, recovered) = FileStorage::open(sc.clone())?;
+    let snap_dir = sc.snap_dir();
+    let mut out = recover_storage(
+        config,
+        rule,
+        storage,
+        recovered,
+        &SystemClock::new(),
+        |_, zxid, payload| {
+            crate::storage::snapshot::write_snapshot(&snap_dir, zxid, payload)?;
+            Ok(())
+        },
+    )?;
+    out.snap_dir = Some(snap_dir);
+    Ok(out)
+}
+
+/// What [`recover_with`] does once a storage is open: rebuilds the tree from what `storage`
+/// recovered (`recovered`), writes the start-up snapshot through `save_snapshot` when anything
+/// was replayed, and builds the core's durable state under `rule`. The session id allocator is
+/// seeded from `clock`. `snap_dir` of the result is `None` (the caller sets it for files).
+pub fn recover_storage<S: Storage>(
+    config: &ServerConfig,
+    rule: CommitRule,
+    mut storage: S,
+    recovered: crate::storage::Recovered,
+    clock: &dyn WallClock,
+    save_snapshot: impl FnOnce(&mut S, u64, &[u8]) -> Result<(), crate::storage::StorageError>,
+) -> Result<Recovered<S>, ServerError> {
     let snap_zxid = recovered.snapshot.as_ref().map_or(0, |(z, _)| *z);
     let upto = match rule {
         CommitRule::EveryLogged => recovered.last_logged_zxid,
@@ -259,7 +287,7 @@ pub fn recover_with(config: &ServerConfig, rule: CommitRule) -> Result<Recovered
         || rebuilt.replayed > 0
     {
         let payload = snapshot_payload(&tree);
-        crate::storage::snapshot::write_snapshot(&sc.snap_dir(), last_zxid as u64, &payload)?;
+        save_snapshot(&mut storage, last_zxid as u64, &payload)?;
     }
     let tail = uncommitted_log(&recovered.txns_after, last_zxid as u64)?;
     if !tail.is_empty() {
@@ -283,7 +311,7 @@ pub fn recover_with(config: &ServerConfig, rule: CommitRule) -> Result<Recovered
     // Session ids carry the allocating server's id in their top byte (1 standalone).
     let session_ids = SessionIds::new(
         config.my_id.map_or(1, |id| id as u8),
-        wall_clock_ms() as u64,
+        clock.wall_ms() as u64,
         sessions.keys().copied(),
     );
     Ok(Recovered {
@@ -293,7 +321,7 @@ pub fn recover_with(config: &ServerConfig, rule: CommitRule) -> Result<Recovered
         storage,
         durable,
         session_ids,
-        snap_dir: sc.snap_dir(),
+        snap_dir: None,
     })
 }
 

@@ -6,10 +6,9 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use crate::config::ServerConfig;
-use crate::server::clock::wall_clock_ms;
+use crate::server::clock::{SystemClock, WallClock};
 use crate::server::conn::Connections;
 use crate::server::sessions::{SessionTable, SessionTracker};
 use crate::server::stats::ServerStats;
@@ -86,12 +85,65 @@ pub struct Shared {
     pub stats: Arc<ServerStats>,
     /// zxid of the last applied txn.
     pub last_zxid: AtomicI64,
-    /// Monotonic base of `now_ms`.
-    pub started: Instant,
+    /// The wall and monotonic clocks (`now_ms`, ctime/mtime, the reaper).
+    pub clock: Arc<dyn WallClock>,
+    /// Told when the server starts or stops serving and of every txn it applies (a simulation's
+    /// checkers); `None` in the server binary.
+    pub observer: Option<Arc<dyn Observer>>,
     /// The node's role, published by the driver after every step.
     pub role: Mutex<RoleInfo>,
     /// Whether clients are served (the node is in broadcast); handshakes wait for it.
-    pub serving: tokio::sync::watch::Sender<bool>,
+    pub serving: ServingFlag,
+}
+
+/// Whether the node serves clients, and a wait for it to. Waiters are woken in the order they
+/// began waiting (a `tokio::sync::watch` picks among its wakers at random, which would make a
+/// simulated run depend on more than its seed).
+#[derive(Debug, Default)]
+pub struct ServingFlag {
+    on: std::sync::atomic::AtomicBool,
+    changed: tokio::sync::Notify,
+}
+
+impl ServingFlag {
+    /// Sets the flag; turning it on wakes every waiter.
+    pub fn set(&self, serving: bool) {
+        self.on.store(serving, Ordering::SeqCst);
+        if serving {
+            self.changed.notify_waiters();
+        }
+    }
+
+    /// Whether the node serves clients now.
+    pub fn get(&self) -> bool {
+        self.on.load(Ordering::SeqCst)
+    }
+
+    /// Returns once the node serves clients.
+    pub async fn wait(&self) {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.get() {
+                return;
+            }
+            changed.await;
+        }
+    }
+}
+
+/// What a server reports about itself to a simulation (`server::Seams::observer`). Called on
+/// the driver task, in the order things happened.
+pub trait Observer: Send + Sync + 'static {
+    /// The server started (`true`) or stopped serving clients; `leading`: as the leader;
+    /// `last_zxid`: its last applied txn.
+    fn serving(&self, serving: bool, leading: bool, last_zxid: u64);
+    /// Committed txn `zxid` was applied to the tree; `data` is its logged bytes.
+    fn applied(&self, zxid: u64, data: &[u8]);
+    /// A leader's snapshot at `base` replaced the tree (the txns up to it were not applied one
+    /// by one).
+    fn installed(&self, base: u64);
 }
 
 impl Shared {
@@ -109,9 +161,44 @@ impl Shared {
             conns: Connections::default(),
             stats: Arc::new(ServerStats::default()),
             last_zxid: AtomicI64::new(last_zxid),
-            started: Instant::now(),
+            clock: Arc::new(SystemClock::new()),
+            observer: None,
             role: Mutex::new(RoleInfo::default()),
-            serving: tokio::sync::watch::Sender::new(false),
+            serving: ServingFlag::default(),
+        }
+    }
+
+    /// The same state read through `clock` and told to `observer` (the seams of
+    /// `server::run_with`).
+    pub fn with_seams(
+        mut self,
+        clock: Arc<dyn WallClock>,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> Shared {
+        self.clock = clock;
+        self.observer = observer;
+        self
+    }
+
+    /// Tells the observer, if any, that txn `zxid` (its logged bytes `data`) was applied.
+    pub fn observe_applied(&self, zxid: u64, data: &[u8]) {
+        if let Some(o) = &self.observer {
+            o.applied(zxid, data);
+        }
+    }
+
+    /// Tells the observer, if any, that the server starts (`true`) or stops serving clients, and
+    /// as what (`leading`) with its last applied zxid.
+    pub fn observe_serving(&self, serving: bool, leading: bool) {
+        if let Some(o) = &self.observer {
+            o.serving(serving, leading, self.last_zxid() as u64);
+        }
+    }
+
+    /// Tells the observer, if any, that a leader's snapshot at `base` replaced the tree.
+    pub fn observe_installed(&self, base: u64) {
+        if let Some(o) = &self.observer {
+            o.installed(base);
         }
     }
 
@@ -122,12 +209,12 @@ impl Shared {
 
     /// Milliseconds on the server's monotonic clock (session expiry).
     pub fn now_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
+        self.clock.monotonic_ms()
     }
 
     /// The wall-clock time (ms since the Unix epoch) of server-clock instant `at_ms`.
     pub fn wall_ms_at(&self, at_ms: u64) -> i64 {
-        wall_clock_ms() + (at_ms as i64 - self.now_ms() as i64)
+        self.clock.wall_ms() + (at_ms as i64 - self.now_ms() as i64)
     }
 
     /// zxid of the last applied txn.

@@ -9,14 +9,22 @@
 //! `EpochPersisted`, `Truncated { after }`), in the order the operations completed, through one
 //! bounded channel; the driver feeds each back to `Node::step` as the matching `Input`.
 //!
+//! Two writers, one contract ([`LogWriter`]): the server's is the group-commit thread; a
+//! simulation's is a tokio task ([`LogWriter::Task`]) on the runtime that runs the rest of the
+//! server, because a simulator schedules tasks but not OS threads. The task takes every append
+//! queued when it wakes as one batch, appends, waits the [`FsyncDelay`] it was given (slow
+//! disks), syncs once, then reports; jobs run in queue order after every earlier append is
+//! durable, as on the thread.
+//!
 //! Generic over [`Storage`]: the server runs it on `FileStorage`, tests on `MemStorage`. The
 //! `committed` watermark of `PersistTxns` travels with its appends and is recorded with their
 //! batch (`Storage::set_committed`); recovery reads it back (`server/recovery.rs`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::protocol::{Epoch, Proposal, Zxid};
 use crate::server::error::ServerError;
@@ -62,9 +70,64 @@ pub enum StorageEvent {
 /// A storage housekeeping job the writer thread runs in queue order (roll, purge).
 pub type Housekeeping<S> = fn(&mut S, usize);
 
+/// How long the next fsync of a [`LogWriter::Task`] takes (simulated time), asked once per sync.
+pub type FsyncDelay = Arc<dyn Fn() -> Duration + Send + Sync>;
+
+/// Which writer runs the storage.
+#[derive(Clone, Default)]
+pub enum LogWriter {
+    /// storage's group commit on its own OS thread (the server).
+    #[default]
+    Thread,
+    /// A tokio task on the current runtime (a simulation).
+    Task {
+        /// Each sync first waits this long.
+        fsync_delay: Option<FsyncDelay>,
+        /// Runtime mutant: report a batch durable before its fsync (the simulation must catch
+        /// it).
+        ack_before_fsync: bool,
+    },
+}
+
+impl std::fmt::Debug for LogWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LogWriter::Thread => f.write_str("Thread"),
+            LogWriter::Task {
+                fsync_delay,
+                ack_before_fsync,
+            } => f
+                .debug_struct("Task")
+                .field("fsync_delay", &fsync_delay.is_some())
+                .field("ack_before_fsync", ack_before_fsync)
+                .finish(),
+        }
+    }
+}
+
+/// A job on the writer: it may report one event once it ran.
+type WriterJob<S> = Box<dyn FnOnce(&mut S) -> Option<StorageEvent> + Send>;
+
+/// What the task writer is asked to do, in queue order.
+enum TaskRequest<S> {
+    Append {
+        zxid: u64,
+        payload: Vec<u8>,
+        committed: u64,
+    },
+    Job(WriterJob<S>),
+    Close(oneshot::Sender<S>),
+}
+
+/// The running writer.
+enum Writer<S: Storage + 'static> {
+    Thread(GroupCommit<S>),
+    Task(mpsc::UnboundedSender<TaskRequest<S>>),
+}
+
 /// Executes persistence effects on one storage, in order.
 pub struct StorageExec<S: Storage + 'static> {
-    log: Option<GroupCommit<S>>,
+    log: Option<Writer<S>>,
     events_tx: mpsc::Sender<StorageEvent>,
     events: mpsc::Receiver<StorageEvent>,
     /// Snapshots are written here off the writer thread; `None`: through `Storage::save_snapshot`.
@@ -80,7 +143,38 @@ impl<S: Storage + 'static> StorageExec<S> {
         snap_dir: Option<PathBuf>,
         purge: Option<Housekeeping<S>>,
     ) -> Result<StorageExec<S>, ServerError> {
+        Self::spawn_with(storage, snap_dir, purge, LogWriter::Thread)
+    }
+
+    /// Starts `writer` over `storage` ([`LogWriter::Task`] must be called inside a tokio runtime).
+    pub fn spawn_with(
+        storage: S,
+        snap_dir: Option<PathBuf>,
+        purge: Option<Housekeeping<S>>,
+        writer: LogWriter,
+    ) -> Result<StorageExec<S>, ServerError> {
         let (events_tx, events) = mpsc::channel(EVENT_CAPACITY);
+        if let LogWriter::Task {
+            fsync_delay,
+            ack_before_fsync,
+        } = writer
+        {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(run_task_writer(
+                storage,
+                rx,
+                events_tx.clone(),
+                fsync_delay,
+                ack_before_fsync,
+            ));
+            return Ok(StorageExec {
+                log: Some(Writer::Task(tx)),
+                events_tx,
+                events,
+                snap_dir,
+                purge,
+            });
+        }
         let completions = events_tx.clone();
         let config = GroupCommitConfig {
             queue_capacity: QUEUE_CAPACITY,
@@ -97,7 +191,7 @@ impl<S: Storage + 'static> StorageExec<S> {
         })
         .map_err(|e| ServerError::Recovery(e.to_string()))?;
         Ok(StorageExec {
-            log: Some(log),
+            log: Some(Writer::Thread(log)),
             events_tx,
             events,
             snap_dir,
@@ -105,7 +199,7 @@ impl<S: Storage + 'static> StorageExec<S> {
         })
     }
 
-    fn log(&self) -> Result<&GroupCommit<S>, ServerError> {
+    fn log(&self) -> Result<&Writer<S>, ServerError> {
         self.log
             .as_ref()
             .ok_or(ServerError::LogFailed(GroupCommitError::Closed))
@@ -115,7 +209,22 @@ impl<S: Storage + 'static> StorageExec<S> {
     /// watermark `committed`. Each proposal's data is the txn's `TxnHeader` + record bytes,
     /// whose header zxid storage checks against the proposal's.
     pub fn persist_txns(&self, proposals: &[Proposal], committed: Zxid) -> Result<(), ServerError> {
-        let log = self.log()?;
+        let log = match self.log()? {
+            Writer::Thread(log) => log,
+            Writer::Task(tx) => {
+                for p in proposals {
+                    let request = TaskRequest::Append {
+                        zxid: p.zxid.0,
+                        payload: p.data.to_vec(),
+                        committed: committed.0,
+                    };
+                    if tx.send(request).is_err() {
+                        return Err(ServerError::LogFailed(GroupCommitError::Closed));
+                    }
+                }
+                return Ok(());
+            }
+        };
         for p in proposals {
             match log.try_submit_committed(p.zxid.0, p.data.to_vec(), committed.0) {
                 Ok(None) => {}
@@ -133,26 +242,22 @@ impl<S: Storage + 'static> StorageExec<S> {
     /// currentEpoch ≤ acceptedEpoch holds on disk at every instant), then reports
     /// [`StorageEvent::EpochPersisted`].
     pub fn persist_epochs(&self, accepted: Epoch, current: Epoch) -> Result<(), ServerError> {
-        let tx = self.events_tx.clone();
         self.run_job(move |storage: &mut S| {
-            let result = write_epochs(storage, accepted, current);
-            let _ = tx.blocking_send(match result {
+            Some(match write_epochs(storage, accepted, current) {
                 Ok(()) => StorageEvent::EpochPersisted,
                 Err(e) => StorageEvent::Failed(Arc::new(e)),
-            });
+            })
         })
     }
 
     /// `Effect::TruncateLog`: drops every logged txn above `after`, then reports
     /// [`StorageEvent::Truncated`].
     pub fn truncate(&self, after: Zxid) -> Result<(), ServerError> {
-        let tx = self.events_tx.clone();
         self.run_job(move |storage: &mut S| {
-            let result = storage.truncate_after(after.0, 0);
-            let _ = tx.blocking_send(match result {
+            Some(match storage.truncate_after(after.0, 0) {
                 Ok(()) => StorageEvent::Truncated(after),
                 Err(e) => StorageEvent::Failed(Arc::new(e)),
-            });
+            })
         })
     }
 
@@ -163,21 +268,39 @@ impl<S: Storage + 'static> StorageExec<S> {
     /// after the newest snapshot). Bytes that do not decode stop the server with a `Corrupt`
     /// error naming the SNAP; nothing was written.
     pub fn install_snapshot(&self, base: Zxid, snapshot: bytes::Bytes) -> Result<(), ServerError> {
-        let tx = self.events_tx.clone();
         self.run_job(move |storage: &mut S| {
-            let event = match install(storage, base, &snapshot) {
+            Some(match install(storage, base, &snapshot) {
                 Ok(tree) => StorageEvent::SnapshotInstalled {
                     base,
                     tree: Box::new(tree),
                 },
                 Err(e) => StorageEvent::Failed(Arc::new(e)),
-            };
-            let _ = tx.blocking_send(event);
+            })
         })
     }
 
-    fn run_job(&self, job: impl FnOnce(&mut S) + Send + 'static) -> Result<(), ServerError> {
-        self.log()?.execute(job).map_err(ServerError::LogFailed)
+    /// Runs `job` on the writer after every earlier append is durable; the event it returns is
+    /// reported in completion order.
+    fn run_job(
+        &self,
+        job: impl FnOnce(&mut S) -> Option<StorageEvent> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        match self.log()? {
+            Writer::Thread(log) => {
+                let tx = self.events_tx.clone();
+                log.execute(move |storage: &mut S| {
+                    if let Some(event) = job(storage) {
+                        // On the writer thread (never inside the runtime); an error means the
+                        // driver is gone (shutting down).
+                        let _ = tx.blocking_send(event);
+                    }
+                })
+                .map_err(ServerError::LogFailed)
+            }
+            Writer::Task(tx) => tx
+                .send(TaskRequest::Job(Box::new(job)))
+                .map_err(|_| ServerError::LogFailed(GroupCommitError::Closed)),
+        }
     }
 
     /// The next completion. A writer that vanished without a word counts as failed.
@@ -199,6 +322,7 @@ impl<S: Storage + 'static> StorageExec<S> {
             if let Err(e) = storage.roll() {
                 tracing::warn!(error = %e, "log roll failed");
             }
+            None
         })?;
         match &self.snap_dir {
             Some(dir) => {
@@ -218,14 +342,14 @@ impl<S: Storage + 'static> StorageExec<S> {
                 }))
             }
             None => {
-                let tx = self.events_tx.clone();
                 self.run_job(move |storage: &mut S| {
                     let payload = crate::server::recovery::snapshot_payload(&tree);
                     match storage.save_snapshot(zxid, &payload) {
-                        Ok(()) => {
-                            let _ = tx.try_send(StorageEvent::SnapshotDurable(Zxid(zxid)));
+                        Ok(()) => Some(StorageEvent::SnapshotDurable(Zxid(zxid))),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "snapshot failed");
+                            None
                         }
-                        Err(e) => tracing::warn!(error = %e, "snapshot failed"),
                     }
                 })?;
                 Ok(tokio::spawn(async {}))
@@ -236,7 +360,10 @@ impl<S: Storage + 'static> StorageExec<S> {
     /// Autopurge on the writer thread: keep `retain` snapshots and the logs they need.
     pub fn purge(&self, retain: usize) -> Result<(), ServerError> {
         match self.purge {
-            Some(purge) => self.run_job(move |storage: &mut S| purge(storage, retain)),
+            Some(purge) => self.run_job(move |storage: &mut S| {
+                purge(storage, retain);
+                None
+            }),
             None => Ok(()),
         }
     }
@@ -247,8 +374,19 @@ impl<S: Storage + 'static> StorageExec<S> {
         // The writer must never wait on a channel nobody reads while we join it.
         self.events.close();
         while self.events.try_recv().is_ok() {}
-        let Some(log) = self.log.take() else {
-            return Err(ServerError::LogFailed(GroupCommitError::Closed));
+        let log = match self.log.take() {
+            Some(Writer::Thread(log)) => log,
+            Some(Writer::Task(tx)) => {
+                let (done, storage) = oneshot::channel();
+                tx.send(TaskRequest::Close(done))
+                    .map_err(|_| ServerError::LogFailed(GroupCommitError::Closed))?;
+                let mut storage = storage
+                    .await
+                    .map_err(|_| ServerError::LogFailed(GroupCommitError::Closed))?;
+                storage.sync()?;
+                return Ok(storage);
+            }
+            None => return Err(ServerError::LogFailed(GroupCommitError::Closed)),
         };
         let joined = tokio::task::spawn_blocking(move || -> Result<S, ServerError> {
             let mut storage = log.shutdown().map_err(ServerError::LogFailed)?;
@@ -258,6 +396,113 @@ impl<S: Storage + 'static> StorageExec<S> {
         .await;
         joined.map_err(|e| ServerError::Fatal(format!("log close task: {e}")))?
     }
+}
+
+/// The task writer ([`LogWriter::Task`]): every request queued when it wakes is one batch; its
+/// appends are made durable by one sync before any job queued after them runs. A failed append
+/// or sync reports `Failed` and stops it for good (nothing later is acknowledged).
+async fn run_task_writer<S: Storage + 'static>(
+    mut storage: S,
+    mut requests: mpsc::UnboundedReceiver<TaskRequest<S>>,
+    events: mpsc::Sender<StorageEvent>,
+    fsync_delay: Option<FsyncDelay>,
+    ack_before_fsync: bool,
+) {
+    let mut unsynced: Option<u64> = None;
+    let mut committed = 0;
+    while let Some(first) = requests.recv().await {
+        let mut next = Some(first);
+        while let Some(request) = next.take().or_else(|| requests.try_recv().ok()) {
+            let job = match request {
+                TaskRequest::Append {
+                    zxid,
+                    payload,
+                    committed: c,
+                } => {
+                    if let Err(e) = storage.append(zxid, &payload) {
+                        let _ = events.send(StorageEvent::Failed(Arc::new(e))).await;
+                        return;
+                    }
+                    committed = committed.max(c);
+                    unsynced = Some(zxid);
+                    continue;
+                }
+                other => other,
+            };
+            if !task_sync(
+                &mut storage,
+                &mut unsynced,
+                &mut committed,
+                &events,
+                &fsync_delay,
+                ack_before_fsync,
+            )
+            .await
+            {
+                return;
+            }
+            match job {
+                TaskRequest::Job(job) => {
+                    if let Some(event) = job(&mut storage) {
+                        let failed = matches!(event, StorageEvent::Failed(_));
+                        let _ = events.send(event).await;
+                        if failed {
+                            return;
+                        }
+                    }
+                }
+                TaskRequest::Close(done) => {
+                    let _ = done.send(storage);
+                    return;
+                }
+                TaskRequest::Append { .. } => unreachable!("appends were handled above"),
+            }
+        }
+        if !task_sync(
+            &mut storage,
+            &mut unsynced,
+            &mut committed,
+            &events,
+            &fsync_delay,
+            ack_before_fsync,
+        )
+        .await
+        {
+            return;
+        }
+    }
+}
+
+/// Makes the appends up to `unsynced` durable and reports them; `false`: the storage failed.
+async fn task_sync<S: Storage>(
+    storage: &mut S,
+    unsynced: &mut Option<u64>,
+    committed: &mut u64,
+    events: &mpsc::Sender<StorageEvent>,
+    fsync_delay: &Option<FsyncDelay>,
+    ack_before_fsync: bool,
+) -> bool {
+    let Some(upto) = unsynced.take() else {
+        return true;
+    };
+    if *committed > 0 {
+        storage.set_committed(*committed);
+        *committed = 0;
+    }
+    if ack_before_fsync {
+        let _ = events.send(StorageEvent::Persisted(Zxid(upto))).await;
+    }
+    if let Some(delay) = fsync_delay {
+        tokio::time::sleep(delay()).await;
+    }
+    if let Err(e) = storage.sync() {
+        let _ = events.send(StorageEvent::Failed(Arc::new(e))).await;
+        return false;
+    }
+    if !ack_before_fsync {
+        let _ = events.send(StorageEvent::Persisted(Zxid(upto))).await;
+    }
+    true
 }
 
 fn install<S: Storage>(

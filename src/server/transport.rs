@@ -1,9 +1,9 @@
 //! The network seam: how the runtime binds listeners and dials peers.
 //!
 //! Used by `server/peers` (the election and quorum links every ensemble member's driver runs
-//! over); the client port is bound by `server/mod.rs` directly. [`TokioTransport`] is real TCP,
-//! and it is what `server::run` starts the peer links with; a simulation (turmoil) or a
-//! fault-injecting test (tests/server_peers.rs) supplies its own [`Transport`], whose streams
+//! over) and by `server/mod.rs` for the client port. [`TokioTransport`] is real TCP, and it is
+//! what `server::run` runs on; a simulation (tests/sim, turmoil) or a fault-injecting test
+//! (tests/server_peers.rs) supplies its own [`Transport`] to `server::run_with`, whose streams
 //! need only be `AsyncRead + AsyncWrite`.
 
 use std::future::Future;
@@ -12,6 +12,8 @@ use std::net::SocketAddr;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::server::conn::{ReadHalf, WriteHalf};
 
 /// Binds listeners and opens connections.
 pub trait Transport: Clone + Send + Sync + 'static {
@@ -30,7 +32,14 @@ pub trait Transport: Clone + Send + Sync + 'static {
 /// A bound listener.
 pub trait Listener: Send + 'static {
     /// The streams it accepts.
-    type Stream;
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+
+    /// Splits an accepted stream into halves a client connection's reader and writer tasks
+    /// own.
+    fn split(stream: Self::Stream) -> (ReadHalf, WriteHalf) {
+        let (r, w) = tokio::io::split(stream);
+        (Box::new(r), Box::new(w))
+    }
 
     /// Waits for the next connection; returns it with the remote address.
     fn accept(&mut self) -> impl Future<Output = io::Result<(Self::Stream, SocketAddr)>> + Send;
@@ -60,6 +69,11 @@ impl Transport for TokioTransport {
 
 impl Listener for TcpListener {
     type Stream = TcpStream;
+
+    fn split(stream: TcpStream) -> (ReadHalf, WriteHalf) {
+        let (r, w) = stream.into_split();
+        (Box::new(r), Box::new(w))
+    }
 
     async fn accept(&mut self) -> io::Result<(TcpStream, SocketAddr)> {
         let (stream, addr) = TcpListener::accept(self).await?;

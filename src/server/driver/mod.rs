@@ -171,7 +171,7 @@ impl<S: Storage + 'static> Driver<S> {
     ) -> Driver<S> {
         let applied = durable.committed.max(durable.log_base);
         let (tick, _) = core_tick(shared.config.tick_ms);
-        let pipeline = Pipeline::new(&shared.config, session_ids);
+        let pipeline = Pipeline::new(&shared.config, session_ids, Arc::clone(&shared.clock));
         Driver {
             node: Node::new(node_config, durable),
             effects: Effects::new(),
@@ -210,6 +210,8 @@ impl<S: Storage + 'static> Driver<S> {
             let room = self.applier.waiting() < MAX_IN_FLIGHT && self.in_flight() < MAX_IN_FLIGHT;
             let serving = self.serving;
             result = tokio::select! {
+                // Fixed order, not tokio's random pick: a run is a function of its inputs (tests/sim).
+                biased;
                 event = self.storage.next_event() => self.on_storage_event(event).await,
                 timer = self.timers.expired() => self.step(Input::Timeout(timer), &mut None).await,
                 event = next_peer_event(&mut self.peers) => self.on_peer_event(event).await,

@@ -19,13 +19,15 @@ impl<S: Storage + 'static> Driver<S> {
             return;
         }
         self.serving = serving;
+        self.shared
+            .observe_serving(serving, self.node.leading().is_some());
         if serving {
             if self.node.leading().is_some() {
                 // A new leader: every session gets a full timeout from now.
                 self.shared.with_sessions_now(|t, now| t.renew_all(now));
             }
             tracing::info!(state = ?self.node.state(), epoch = %self.node.current_epoch(), "serving clients");
-            self.shared.serving.send_replace(true);
+            self.shared.serving.set(true);
         } else {
             tracing::info!(state = ?self.node.state(), "not serving clients: closing their connections");
             self.leave_broadcast();
@@ -36,7 +38,7 @@ impl<S: Storage + 'static> Driver<S> {
     /// prepared but not applied (a deposed leader's pending changes) or forwarded to it.
     pub(super) fn leave_broadcast(&mut self) {
         self.serving = false;
-        self.shared.serving.send_replace(false);
+        self.shared.serving.set(false);
         for waiter in self.applier.take_waiters() {
             waiter.refuse();
         }

@@ -9,7 +9,6 @@ use bytes::Bytes;
 
 use super::{Driver, NodeMsg, TreeGuard};
 use crate::protocol::{Input, RejectReason};
-use crate::server::clock::wall_clock_ms;
 use crate::server::error::ServerError;
 use crate::server::pipeline::{ClientWrite, Prepared};
 use crate::server::storage_exec::MAX_IN_FLIGHT;
@@ -252,7 +251,7 @@ impl<S: Storage + 'static> Driver<S> {
         let candidates = tree
             .as_ref()
             .expect("held")
-            .expired_containers_and_ttls(wall_clock_ms());
+            .expired_containers_and_ttls(self.shared.clock.wall_ms());
         for path in candidates.into_iter().take(10_000) {
             self.propose_server(&mut tree, 0, WriteRequest::DeleteContainer { path })
                 .await?;

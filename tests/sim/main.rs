@@ -1,0 +1,272 @@
+//! Deterministic simulation of the real server (issue 10): N real servers — the same
+//! `src/server` runtime the binary runs, through `server::run_with` — on turmoil's simulated
+//! network and clock, with in-memory disks that lose unsynced writes on a crash, simulated
+//! clients over the real client protocol, faults chosen by the seed, and checks on every run
+//! (verification.md §10).
+//!
+//! ```text
+//! SIM_SEEDS=N SIM_START=S [SIM_NODES=3|5] [SIM_BUG=ack-before-fsync] \
+//!     cargo test --release --test sim -- --nocapture      # seeds S..S+N, one JSON line
+//! SIM_SEED=S cargo test --release --test sim -- --nocapture   # replay one seed, event log
+//! SIM_TRACE=zabkeeper=debug                                    # server logs while replaying
+//! SIM_SOAK_SECS=T                                              # seeds for T seconds
+//! ```
+
+mod client;
+mod cluster;
+mod disk;
+mod lin;
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use cluster::{Outcome, Params};
+
+/// The runtime mutants `SIM_BUG` names.
+const BUGS: &[&str] = &["ack-before-fsync"];
+
+/// Seeds the mutant test may spend before it must have caught the mutant (the CI budget).
+const MUTANT_BUDGET: u64 = 1_000;
+
+thread_local! {
+    /// Panics on this thread (turmoil runs every simulated host on the test's thread).
+    static PANICS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count_panics() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICS.with(|p| p.set(p.get() + 1));
+            default(info);
+        }));
+    });
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().map(|v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number"))
+    })
+}
+
+fn nodes() -> usize {
+    let n = env_u64("SIM_NODES").unwrap_or(3) as usize;
+    assert!(n == 3 || n == 5, "SIM_NODES must be 3 or 5");
+    n
+}
+
+fn bug() -> Option<String> {
+    let bug = std::env::var("SIM_BUG").ok()?;
+    assert!(
+        BUGS.contains(&bug.as_str()),
+        "SIM_BUG={bug:?}: known are {BUGS:?}"
+    );
+    Some(bug)
+}
+
+/// Runs one seed; a panic anywhere in it is a violation.
+fn run_seed(params: &Params) -> Outcome {
+    count_panics();
+    let before = PANICS.with(Cell::get);
+    let mut outcome = cluster::run(params);
+    let panics = PANICS.with(Cell::get) - before;
+    if panics > 0 {
+        outcome.violations.push(format!("{panics} panic(s)"));
+    }
+    outcome
+}
+
+fn replay_command(seed: u64, params: &Params) -> String {
+    let bug = params
+        .bug
+        .as_deref()
+        .map_or(String::new(), |b| format!(" SIM_BUG={b}"));
+    format!(
+        "SIM_SEED={seed} SIM_NODES={}{bug} cargo test --release --test sim -- --nocapture",
+        params.nodes
+    )
+}
+
+/// Totals over a range of seeds.
+#[derive(Default)]
+struct Summary {
+    seeds: u64,
+    failed: Vec<u64>,
+    ops: usize,
+    faults: BTreeMap<&'static str, usize>,
+}
+
+impl Summary {
+    fn add(&mut self, seed: u64, params: &Params, outcome: &Outcome) {
+        self.seeds += 1;
+        self.ops += outcome.ops;
+        for (k, n) in &outcome.faults {
+            *self.faults.entry(k).or_default() += n;
+        }
+        if !outcome.violations.is_empty() {
+            self.failed.push(seed);
+            println!(
+                "seed {seed} failed: {}\n  replay: {}",
+                outcome.violations.join("; "),
+                replay_command(seed, params)
+            );
+        }
+    }
+
+    fn json(&self, start: u64, nodes: usize, bug: &Option<String>, seconds: f64) -> String {
+        let failed: Vec<String> = self.failed.iter().map(u64::to_string).collect();
+        let faults: Vec<String> = self
+            .faults
+            .iter()
+            .map(|(k, n)| format!("\"{k}\":{n}"))
+            .collect();
+        let bug = bug.as_deref().map_or("null".into(), |b| format!("\"{b}\""));
+        format!(
+            "{{\"seeds\":{},\"start\":{start},\"nodes\":{nodes},\"bug\":{bug},\"failed\":[{}],\"ops\":{},\"faults\":{{{}}},\"seconds\":{seconds:.1}}}",
+            self.seeds,
+            failed.join(","),
+            self.ops,
+            faults.join(",")
+        )
+    }
+}
+
+fn init_tracing() {
+    if let Ok(filter) = std::env::var("SIM_TRACE") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_ansi(false)
+            .without_time()
+            .try_init();
+    }
+}
+
+/// The interface: `SIM_SEED` replays one seed with its event log; `SIM_SOAK_SECS` runs seeds
+/// for that long; otherwise `SIM_SEEDS` seeds from `SIM_START` (default 10 from 0), one JSON
+/// line. Fails if a seed failed — or, with `SIM_BUG`, if none did.
+#[test]
+fn seeds() {
+    init_tracing();
+    let nodes = nodes();
+    let bug = bug();
+    let params = |seed| Params {
+        seed,
+        nodes,
+        bug: bug.clone(),
+    };
+    if let Some(seed) = env_u64("SIM_SEED") {
+        let outcome = run_seed(&params(seed));
+        for line in &outcome.events {
+            println!("{line}");
+        }
+        println!("faults: {:?}; ops: {}", outcome.faults, outcome.ops);
+        for v in &outcome.violations {
+            println!("VIOLATION: {v}");
+        }
+        assert_eq!(
+            outcome.violations.is_empty(),
+            bug.is_none(),
+            "seed {seed}: {:?}",
+            outcome.violations
+        );
+        return;
+    }
+    let start = env_u64("SIM_START").unwrap_or(0);
+    let started = Instant::now();
+    let mut summary = Summary::default();
+    if let Some(secs) = env_u64("SIM_SOAK_SECS") {
+        let mut seed = start;
+        while started.elapsed().as_secs() < secs {
+            let p = params(seed);
+            summary.add(seed, &p, &run_seed(&p));
+            seed += 1;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        println!(
+            "soak: {} seeds in {seconds:.1} s ({:.1} seeds/s), failing seeds: {:?}",
+            summary.seeds,
+            summary.seeds as f64 / seconds,
+            summary.failed
+        );
+    } else {
+        let n = env_u64("SIM_SEEDS").unwrap_or(10);
+        for seed in start..start + n {
+            let p = params(seed);
+            summary.add(seed, &p, &run_seed(&p));
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!("{}", summary.json(start, nodes, &bug, seconds));
+    match bug {
+        None => assert!(
+            summary.failed.is_empty(),
+            "failing seeds: {:?}",
+            summary.failed
+        ),
+        Some(b) => assert!(!summary.failed.is_empty(), "the mutant {b} was not caught"),
+    }
+}
+
+/// A run is a function of its seed: the same seed twice gives the same event log. Ignored in a
+/// plain `cargo test`: run alone (`--test-threads=1`, as `.ci/run` does) — with other
+/// simulations running on other threads of the same process, seed 3 was once seen to diverge
+/// (verification.md §10, not yet explained).
+#[test]
+#[ignore = "run serially by .ci/run with --include-ignored --test-threads=1"]
+fn one_seed_twice_gives_the_same_event_log() {
+    for seed in [3, 11] {
+        let p = Params {
+            seed,
+            nodes: 3,
+            bug: None,
+        };
+        let a = run_seed(&p);
+        let b = run_seed(&p);
+        assert!(
+            a.events.len() > 50,
+            "seed {seed}: too few events to compare"
+        );
+        if let Some(i) =
+            (0..a.events.len().min(b.events.len())).find(|&i| a.events[i] != b.events[i])
+        {
+            panic!(
+                "seed {seed} diverged at event {i}:\n  {}\n  {}",
+                a.events[i], b.events[i]
+            );
+        }
+        assert_eq!(a.events, b.events, "seed {seed} diverged");
+        assert_eq!(a.violations, b.violations);
+    }
+}
+
+/// The simulation can fail: with a runtime mutant that reports appends durable before their
+/// fsync, some seed within the CI budget loses a committed txn. Ignored in a plain
+/// `cargo test` (a few hundred seeds); `.ci/run`'s simulation step runs it in release with
+/// `--include-ignored`.
+#[test]
+#[ignore = "release only: run by .ci/run with --include-ignored --test-threads=1"]
+fn the_ack_before_fsync_mutant_is_caught() {
+    for seed in 0..MUTANT_BUDGET {
+        let p = Params {
+            seed,
+            nodes: 3,
+            bug: Some("ack-before-fsync".into()),
+        };
+        let outcome = run_seed(&p);
+        // Caught means a safety check failed (a lost or diverging txn, a history that is not
+        // linearizable), not only a server stopping or the cluster not recovering.
+        let safety: Vec<&String> = outcome
+            .violations
+            .iter()
+            .filter(|v| !v.starts_with("liveness") && !v.contains(" stopped: "))
+            .collect();
+        if !safety.is_empty() {
+            println!("ack-before-fsync caught by seed {seed}: {safety:?}");
+            return;
+        }
+    }
+    panic!("ack-before-fsync survived {MUTANT_BUDGET} seeds");
+}
