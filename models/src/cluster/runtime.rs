@@ -22,6 +22,8 @@ impl ClusterModel {
         marks: &mut Vec<Mark>,
     ) {
         let mut queue = VecDeque::from([(i, input)]);
+        // One buffer for every step, drained after each as the server's driver drains its own.
+        let mut out = Effects::new();
         while let Some((i, input)) = queue.pop_front() {
             let server = &mut state.servers[i];
             let Some(node) = server.node.as_mut() else {
@@ -31,14 +33,24 @@ impl ClusterModel {
                 continue;
             }
             let before = Before::of(node, &input);
-            let mut out = Effects::new();
             if let Err(msg) = panics::catch(|| node.step(input, &mut out)) {
                 server.panic = Some(msg);
                 return;
             }
             before.classify(node, out.as_slice(), marks);
-            for effect in out {
+            for effect in out.drain() {
                 self.execute(state, i, effect, &mut queue);
+            }
+            // The world and the core agree on the epoch write in flight: the core waits for
+            // exactly the write the world will flush (a disagreement is a NO-PANIC of the world).
+            let server = &state.servers[i];
+            if let Some(node) = &server.node {
+                assert_eq!(
+                    node.durable_epochs_pending(),
+                    server.pending_epoch.is_some(),
+                    "{}: the core's and the world's epoch write in flight disagree",
+                    sid(i)
+                );
             }
         }
     }
