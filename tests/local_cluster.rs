@@ -1,8 +1,5 @@
 //! `zabkeeper local-cluster --nodes 3`: the binary prints the connect string, its three children
 //! serve as one ensemble (one leader, two followers), and SIGTERM stops them all and exits 0.
-//!
-//! While the binary refuses `server.N` lines ("replicated mode (server.N lines) is not supported
-//! yet"), the test prints SKIPPED with that line and returns; any other failure fails it.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -14,7 +11,6 @@ use rustix::process::{kill_process, test_kill_process, Pid, Signal};
 
 const NODES: u16 = 3;
 const DEADLINE: Duration = Duration::from_secs(60);
-const REFUSAL: &str = "replicated mode (server.N lines) is not supported yet";
 
 /// A base port with 3 × NODES free consecutive ports after it.
 fn free_base_port() -> u16 {
@@ -139,17 +135,13 @@ fn local_cluster_serves_one_ensemble_and_stops_on_sigterm() {
     assert_eq!(connect, expected.join(","));
     assert_eq!(server_pids.len(), usize::from(NODES), "{seen:?}");
 
-    // One leader and two followers, or the refusal that makes this a skip.
+    // One leader and two followers.
     let ports: Vec<u16> = (0..NODES).map(|i| base + i).collect();
     let deadline = Instant::now() + DEADLINE;
     loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
             seen.extend(lines.try_iter());
             let output = seen.join("\n");
-            if output.contains(REFUSAL) {
-                eprintln!("SKIPPED: this zabkeeper binary refuses server.N lines: {REFUSAL}");
-                return;
-            }
             panic!("local-cluster exited ({status}) before serving; output:\n{output}");
         }
         let mut modes: Vec<Option<String>> = ports.iter().map(|&p| mode(p)).collect();

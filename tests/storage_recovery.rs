@@ -609,15 +609,23 @@ fn epoch_files_follow_zookeepers_rules() {
     let recovered = reopen(&config);
     assert_eq!((recovered.accepted_epoch, recovered.current_epoch), (3, 2));
 
-    // currentEpoch older than the log's epoch: refuse, unless currentEpoch.tmp survived a crash.
+    // currentEpoch older than the log's epoch but acceptedEpoch covering it: a learner that
+    // crashed between its synced txns and currentEpoch; it starts on its recorded currentEpoch.
     fs::write(&current, b"1").expect("write");
+    let recovered = reopen(&config);
+    assert_eq!((recovered.accepted_epoch, recovered.current_epoch), (3, 1));
+    assert_eq!(fs::read(&current).expect("read"), b"1");
+
+    // Not covered by acceptedEpoch (missing here): refuse, unless currentEpoch.tmp survived a
+    // crash.
+    fs::remove_file(&accepted).expect("rm");
     assert!(matches!(
         FileStorage::open(config.clone()),
         Err(StorageError::Epochs(_))
     ));
     fs::write(config.snap_dir().join("currentEpoch.tmp"), b"2").expect("write");
     let recovered = reopen(&config);
-    assert_eq!(recovered.current_epoch, 2);
+    assert_eq!((recovered.accepted_epoch, recovered.current_epoch), (2, 2));
     assert_eq!(fs::read(&current).expect("read"), b"2");
 
     // acceptedEpoch below currentEpoch: refuse.

@@ -79,17 +79,21 @@ pub fn resolve(
         }
     };
     if epoch_of_zxid > current {
-        // A crash between writing currentEpoch.tmp and the rename: ZooKeeper trusts the tmp file.
-        match current_tmp {
-            Some(tmp) => {
-                current = tmp;
-                resolved.write_current = true;
-            }
-            None => {
-                return Err(StorageError::Epochs(format!(
-                    "the current epoch {current} is older than the last zxid {last_zxid:#x}"
-                )))
-            }
+        if accepted.is_some_and(|accepted| accepted >= epoch_of_zxid) {
+            // A learner syncing into an accepted epoch makes the synced txns durable before it
+            // writes currentEpoch (ZAB-NEWLEADER-DURABLE, the ZOOKEEPER-4643 order); a crash
+            // between the two leaves exactly this. It never acknowledged NEWLEADER, so it runs
+            // with the current epoch it recorded: its vote claims no more than it acked.
+        } else if let Some(tmp) = current_tmp {
+            // A crash between writing currentEpoch.tmp and the rename: ZooKeeper trusts the tmp
+            // file.
+            current = tmp;
+            resolved.write_current = true;
+        } else {
+            return Err(StorageError::Epochs(format!(
+                "the current epoch {current} is older than the last zxid {last_zxid:#x} \
+                 and the accepted epoch does not cover it"
+            )));
         }
     }
     let accepted = match accepted {
@@ -129,7 +133,9 @@ pub fn load_or_init(snap_dir: &Path, last_zxid: u64) -> Result<(u64, u64), Stora
     let current = read_epoch(snap_dir, CURRENT_EPOCH_FILE)?;
     let tmp_name = format!("{CURRENT_EPOCH_FILE}{TMP_EXTENSION}");
     // Only consulted when needed, as in ZooKeeper; a torn tmp file then fails loudly.
-    let needs_tmp = current.is_some_and(|current| zxid_epoch(last_zxid) > current);
+    let epoch_of_zxid = zxid_epoch(last_zxid);
+    let needs_tmp = current.is_some_and(|current| epoch_of_zxid > current)
+        && !accepted.is_some_and(|accepted| accepted >= epoch_of_zxid);
     let current_tmp = if needs_tmp {
         read_epoch(snap_dir, &tmp_name)?
     } else {
@@ -161,14 +167,41 @@ mod tests {
     }
 
     #[test]
-    fn current_older_than_last_zxid_fails_unless_tmp_exists() {
+    fn current_older_than_last_zxid_fails_unless_accepted_or_tmp_covers_it() {
+        // Txns of an epoch this server never accepted: refused.
         assert!(matches!(
-            resolve(Some(2), Some(1), None, E2 | 1),
+            resolve(Some(1), Some(1), None, E2 | 1),
             Err(StorageError::Epochs(_))
         ));
-        let r = resolve(Some(2), Some(1), Some(2), E2 | 1).expect("tmp rescues");
+        // ZooKeeper's tmp-file rule (the accepted epoch missing, so it cannot vouch).
+        let r = resolve(None, Some(1), Some(2), E2 | 1).expect("tmp rescues");
         assert_eq!((r.accepted, r.current), (2, 2));
-        assert!(r.write_current && !r.write_accepted);
+        assert!(r.write_current && r.write_accepted);
+    }
+
+    /// A learner that accepted epoch 3, made the txns synced from its leader durable (the last of
+    /// epoch 2) and crashed before writing currentEpoch 3 starts with its recorded current
+    /// epoch (found by the simulation: the server refused its own disk for ever).
+    #[test]
+    fn synced_txns_durable_before_current_epoch_start_with_the_recorded_current_epoch() {
+        let r = resolve(Some(3), Some(1), None, E2 | 0x18).expect("ok");
+        assert_eq!((r.accepted, r.current), (3, 1));
+        assert!(!r.write_accepted && !r.write_current);
+        // The synced txns may reach the accepted epoch itself (a DIFF past NEWLEADER's zxid).
+        let r = resolve(Some(2), Some(1), Some(2), E2 | 1).expect("ok");
+        assert_eq!(
+            (r.accepted, r.current),
+            (2, 1),
+            "the tmp file claims more than acked"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_epoch(dir.path(), ACCEPTED_EPOCH_FILE, 3).expect("write");
+        write_epoch(dir.path(), CURRENT_EPOCH_FILE, 1).expect("write");
+        assert_eq!(load_or_init(dir.path(), E2 | 0x18).expect("ok"), (3, 1));
+        assert_eq!(
+            read_epoch(dir.path(), CURRENT_EPOCH_FILE).expect("read"),
+            Some(1)
+        );
     }
 
     #[test]
