@@ -6,7 +6,8 @@
 //! restarts from durable state, nondeterministic timers, bounded client writes, and ghost state to
 //! check properties that span a whole history.
 //!
-//! - [`cluster`]: the world and the adapter (`ClusterModel`, a `stateright::Model`).
+//! - [`cluster`]: the world and the adapter (`ClusterModel`, a `stateright::Model`), one file
+//!   per seam (bounds, state, events, runtime, ghost, branch classification, `Model` glue).
 //! - [`properties`]: the `Always` and `Sometimes` properties, by spec ID, each able to say in
 //!   words what is wrong with a state.
 //! - [`reach`]: which protocol branches and bounds each run reached.

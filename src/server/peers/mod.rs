@@ -37,7 +37,7 @@
 //! [`PeerEvent::Lost`] is delivered after the link's last message. From that moment until the
 //! driver has taken that event from its inbox and said so ([`PeerNet::to_input`] or
 //! [`PeerNet::acknowledge_lost`]), `send` to that peer on that link is refused
-//! ([`SendError::Fenced`]). So, as in the models (`models/src/cluster.rs`, where a break empties
+//! ([`SendError::Fenced`]). So, as in the models (`models/src/cluster/world.rs`, where a break empties
 //! the link and both ends step `PeerLost` at once), a message the core sent before it learned of
 //! the break is never delivered after messages it sent later: the receiver sees the old link's
 //! prefix, then `Lost`, then only messages sent after the sender stepped `PeerLost`.
