@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::config::ServerConfig;
+use crate::protocol::{DurableState, Effect, Input, NodeConfig};
 use crate::server::clock::{SystemClock, WallClock};
 use crate::server::conn::Connections;
 use crate::server::sessions::{SessionTable, SessionTracker};
@@ -144,6 +145,11 @@ pub trait Observer: Send + Sync + 'static {
     /// A leader's snapshot at `base` replaced the tree (the txns up to it were not applied one
     /// by one).
     fn installed(&self, base: u64);
+    /// The driver built its node as `Node::new(config, durable)` (a trace's starting point).
+    fn node_built(&self, _config: &NodeConfig, _durable: &DurableState) {}
+    /// The node took one step: `Node::step(input)` pushed `effects`, which the driver executes
+    /// next, in this order.
+    fn stepped(&self, _input: &Input, _effects: &[Effect]) {}
 }
 
 impl Shared {

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use zabkeeper::config::ServerConfig;
+use zabkeeper::protocol::{DurableState, Effect, Input, NodeConfig};
 use zabkeeper::server::clock::WallClock;
 use zabkeeper::server::shared::Observer;
 use zabkeeper::server::storage_exec::{FsyncDelay, LogWriter};
@@ -21,6 +22,7 @@ use zabkeeper::server::{run_with, Seams};
 use crate::client::Client;
 use crate::disk::SimDisk;
 use crate::lin::{self, Call, Op, Ret};
+use crate::trace::Validator;
 
 /// Ports every simulated server uses on its own address.
 const CLIENT_PORT: u16 = 2181;
@@ -59,6 +61,10 @@ pub struct Outcome {
     pub ops: usize,
     /// Faults injected, by kind.
     pub faults: BTreeMap<&'static str, usize>,
+    /// Server steps the trace validation checked.
+    pub trace_steps: u64,
+    /// What the trace validation noted without failing the run (`trace.rs`).
+    pub trace_notes: Vec<String>,
 }
 
 /// SplitMix64: the seed's own random numbers (faults, clients).
@@ -121,6 +127,10 @@ struct World {
     healed: bool,
     clients_done: usize,
     connection_losses: usize,
+    /// Every server's steps, checked as they happen (`trace.rs`); `None` with `SIM_NO_TRACE`.
+    trace: Option<Validator>,
+    trace_steps: u64,
+    trace_notes: Vec<String>,
 }
 
 type Shared = Arc<Mutex<World>>;
@@ -193,6 +203,18 @@ impl Observer for NodeObserver {
                 w.violations.push(v);
             }
             Some(_) => {}
+        }
+    }
+
+    fn node_built(&self, config: &NodeConfig, durable: &DurableState) {
+        if let Some(t) = &mut world(&self.world).trace {
+            t.node_built(self.id, config, durable);
+        }
+    }
+
+    fn stepped(&self, input: &Input, effects: &[Effect]) {
+        if let Some(t) = &mut world(&self.world).trace {
+            t.stepped(self.id, input, effects);
         }
     }
 
@@ -303,6 +325,9 @@ pub fn run(params: &Params) -> Outcome {
     let shared: Shared = Arc::new(Mutex::new(World {
         runs: vec![Vec::new(); hosts],
         serving: vec![(false, false); hosts],
+        trace: std::env::var_os("SIM_NO_TRACE")
+            .is_none()
+            .then(|| Validator::new(hosts)),
         ..World::default()
     }));
     let mut sim = turmoil::Builder::new()
@@ -360,6 +385,9 @@ pub fn run(params: &Params) -> Outcome {
                 let result = run_with(config, seams, std::future::pending::<()>()).await;
                 let mut w = world(&w);
                 w.serving[i] = (false, false);
+                if let Some(t) = &mut w.trace {
+                    t.crashed(i);
+                }
                 match result {
                     Ok(()) => w.event(format!("n{} stopped", i + 1)),
                     Err(e) => {
@@ -478,7 +506,15 @@ pub fn run(params: &Params) -> Outcome {
         faults.insert("connection_loss", w.connection_losses);
     }
     check(&mut w);
+    if let Some(mut t) = w.trace.take() {
+        let (violations, notes) = t.finish();
+        w.violations.extend(violations);
+        w.trace_notes = notes;
+        w.trace_steps = t.steps;
+    }
     Outcome {
+        trace_steps: w.trace_steps,
+        trace_notes: w.trace_notes,
         events: w.events,
         violations: w.violations,
         ops: w.ops.len(),
@@ -520,6 +556,15 @@ fn apply_undo(
     world(shared).event(text);
 }
 
+/// Server `i` was crashed: not serving, and its node gone from the trace.
+fn crash_noted(shared: &Shared, i: usize) {
+    let mut w = world(shared);
+    w.serving[i] = (false, false);
+    if let Some(t) = &mut w.trace {
+        t.crashed(i);
+    }
+}
+
 /// Injects one fault chosen by `rng`; returns its kind.
 #[allow(clippy::too_many_arguments)]
 fn inject(
@@ -547,7 +592,7 @@ fn inject(
         sim.crash(host(i));
         disks[i].crash();
         crashed.insert(i);
-        world(shared).serving[i] = (false, false);
+        crash_noted(shared, i);
         undo.push((until, Undo::Restart(i)));
         ("crash", format!("crash n{}", i + 1))
     } else if pick < 32 {
@@ -559,7 +604,7 @@ fn inject(
             sim.crash(host(i));
             disk.crash();
             crashed.insert(i);
-            world(shared).serving[i] = (false, false);
+            crash_noted(shared, i);
             undo.push((now + rng.range(100, 600), Undo::Restart(i)));
         }
         ("power_loss", "power loss: crash every server".into())

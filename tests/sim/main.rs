@@ -10,12 +10,14 @@
 //! SIM_SEED=S cargo test --release --test sim -- --nocapture   # replay one seed, event log
 //! SIM_TRACE=zabkeeper=debug                                    # server logs while replaying
 //! SIM_SOAK_SECS=T                                              # seeds for T seconds
+//! SIM_NO_TRACE=1                                               # skip the trace validation
 //! ```
 
 mod client;
 mod cluster;
 mod disk;
 mod lin;
+mod trace;
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -96,6 +98,9 @@ struct Summary {
     seeds: u64,
     failed: Vec<u64>,
     ops: usize,
+    trace_steps: u64,
+    /// Seeds with trace notes (`trace.rs`: reported, not failed).
+    noted: Vec<u64>,
     faults: BTreeMap<&'static str, usize>,
 }
 
@@ -103,6 +108,14 @@ impl Summary {
     fn add(&mut self, seed: u64, params: &Params, outcome: &Outcome) {
         self.seeds += 1;
         self.ops += outcome.ops;
+        self.trace_steps += outcome.trace_steps;
+        if !outcome.trace_notes.is_empty() {
+            self.noted.push(seed);
+            println!(
+                "seed {seed} trace notes: {}",
+                outcome.trace_notes.join("; ")
+            );
+        }
         for (k, n) in &outcome.faults {
             *self.faults.entry(k).or_default() += n;
         }
@@ -118,6 +131,7 @@ impl Summary {
 
     fn json(&self, start: u64, nodes: usize, bug: &Option<String>, seconds: f64) -> String {
         let failed: Vec<String> = self.failed.iter().map(u64::to_string).collect();
+        let noted: Vec<String> = self.noted.iter().map(u64::to_string).collect();
         let faults: Vec<String> = self
             .faults
             .iter()
@@ -125,10 +139,12 @@ impl Summary {
             .collect();
         let bug = bug.as_deref().map_or("null".into(), |b| format!("\"{b}\""));
         format!(
-            "{{\"seeds\":{},\"start\":{start},\"nodes\":{nodes},\"bug\":{bug},\"failed\":[{}],\"ops\":{},\"faults\":{{{}}},\"seconds\":{seconds:.1}}}",
+            "{{\"seeds\":{},\"start\":{start},\"nodes\":{nodes},\"bug\":{bug},\"failed\":[{}],\"ops\":{},\"trace_steps\":{},\"trace_noted\":[{}],\"faults\":{{{}}},\"seconds\":{seconds:.1}}}",
             self.seeds,
             failed.join(","),
             self.ops,
+            self.trace_steps,
+            noted.join(","),
             faults.join(",")
         )
     }
@@ -165,6 +181,9 @@ fn seeds() {
         println!("faults: {:?}; ops: {}", outcome.faults, outcome.ops);
         for v in &outcome.violations {
             println!("VIOLATION: {v}");
+        }
+        for n in &outcome.trace_notes {
+            println!("NOTE: {n}");
         }
         assert_eq!(
             outcome.violations.is_empty(),

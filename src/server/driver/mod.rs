@@ -172,6 +172,9 @@ impl<S: Storage + 'static> Driver<S> {
         let applied = durable.committed.max(durable.log_base);
         let (tick, _) = core_tick(shared.config.tick_ms);
         let pipeline = Pipeline::new(&shared.config, session_ids, Arc::clone(&shared.clock));
+        if let Some(o) = &shared.observer {
+            o.node_built(&node_config, &durable);
+        }
         Driver {
             node: Node::new(node_config, durable),
             effects: Effects::new(),
@@ -295,13 +298,18 @@ impl<S: Storage + 'static> Driver<S> {
         }
     }
 
-    /// One input through the core, then its effects in order, then the role bookkeeping.
+    /// One input through the core, then its effects in order, then the role bookkeeping. An
+    /// observer (a simulation) is told the input and the effects before they are executed.
     async fn step<'a>(
         &mut self,
         input: Input,
         tree: &mut TreeGuard<'a>,
     ) -> Result<(), ServerError> {
+        let observed = self.shared.observer.as_ref().map(|o| (o, input.clone()));
         self.node.step(input, &mut self.effects);
+        if let Some((o, input)) = observed {
+            o.stepped(&input, self.effects.as_slice());
+        }
         let stats = &self.shared.stats;
         stats
             .core_log_entries
