@@ -91,8 +91,9 @@ impl Bug {
         Bug::SnapBaseBelowApplied,
     ];
 
-    /// Real bugs the models cannot reach (spec/historical-bugs.md §12): `--bug` accepts them,
-    /// but they are not in [`Bug::ALL`], the list CI requires to be caught.
+    /// Real bugs no model run reaches (spec/historical-bugs.md §12; `ackepoch-counts-unknown`
+    /// needs 5 servers and is caught on the core by `tests/protocol_ackepoch.rs`): `--bug`
+    /// accepts them, but they are not in [`Bug::ALL`], the list CI requires to be caught.
     pub const NOT_IN_MODELS: [Bug; 1] = [Bug::AckEpochCountsUnknown];
 
     /// The command-line name (`--bug NAME`).
