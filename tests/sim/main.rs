@@ -289,3 +289,30 @@ fn the_ack_before_fsync_mutant_is_caught() {
     }
     panic!("ack-before-fsync survived {MUTANT_BUDGET} seeds");
 }
+
+/// The `fsync_fail` fault bites: with a runtime mutant whose task writer treats a failed fsync as
+/// done and goes on writing, some seed within the CI budget is caught writing to a disk after a
+/// failed fsync (or by another safety check). Ignored in a plain `cargo test`; `.ci/run`'s
+/// simulation step runs it in release with `--include-ignored`.
+#[test]
+#[ignore = "release only: run by .ci/run with --include-ignored --test-threads=1"]
+fn the_ignore_fsync_failure_mutant_is_caught() {
+    for seed in 0..MUTANT_BUDGET {
+        let p = Params {
+            seed,
+            nodes: 3,
+            bug: Some("ignore-fsync-failure".into()),
+        };
+        let outcome = run_seed(&p);
+        let safety: Vec<&String> = outcome
+            .violations
+            .iter()
+            .filter(|v| !v.starts_with("liveness") && !v.contains(" stopped: "))
+            .collect();
+        if !safety.is_empty() {
+            println!("ignore-fsync-failure caught by seed {seed}: {safety:?}");
+            return;
+        }
+    }
+    panic!("ignore-fsync-failure survived {MUTANT_BUDGET} seeds");
+}
