@@ -86,6 +86,9 @@ pub enum LogWriter {
         /// Runtime mutant: report a batch durable before its fsync (the simulation must catch
         /// it).
         ack_before_fsync: bool,
+        /// Runtime mutant: treat a failed fsync as done and go on writing (the simulation's
+        /// `fsync_fail` fault must catch it).
+        ignore_fsync_failure: bool,
     },
 }
 
@@ -96,10 +99,12 @@ impl std::fmt::Debug for LogWriter {
             LogWriter::Task {
                 fsync_delay,
                 ack_before_fsync,
+                ignore_fsync_failure,
             } => f
                 .debug_struct("Task")
                 .field("fsync_delay", &fsync_delay.is_some())
                 .field("ack_before_fsync", ack_before_fsync)
+                .field("ignore_fsync_failure", ignore_fsync_failure)
                 .finish(),
         }
     }
@@ -157,16 +162,19 @@ impl<S: Storage + 'static> StorageExec<S> {
         if let LogWriter::Task {
             fsync_delay,
             ack_before_fsync,
+            ignore_fsync_failure,
         } = writer
         {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(run_task_writer(
-                storage,
-                rx,
-                events_tx.clone(),
+            let syncer = TaskSyncer {
                 fsync_delay,
                 ack_before_fsync,
-            ));
+                ignore_fsync_failure,
+                events: events_tx.clone(),
+                unsynced: None,
+                committed: 0,
+            };
+            tokio::spawn(run_task_writer(storage, rx, syncer));
             return Ok(StorageExec {
                 log: Some(Writer::Task(tx)),
                 events_tx,
@@ -399,110 +407,108 @@ impl<S: Storage + 'static> StorageExec<S> {
 }
 
 /// The task writer ([`LogWriter::Task`]): every request queued when it wakes is one batch; its
-/// appends are made durable by one sync before any job queued after them runs. A failed append
-/// or sync reports `Failed` and stops it for good (nothing later is acknowledged).
+/// appends are made durable by one sync before any job queued after them runs, and before the
+/// batch ends. A failed append or sync reports `Failed` and stops it for good (nothing later is
+/// acknowledged).
 async fn run_task_writer<S: Storage + 'static>(
     mut storage: S,
     mut requests: mpsc::UnboundedReceiver<TaskRequest<S>>,
-    events: mpsc::Sender<StorageEvent>,
-    fsync_delay: Option<FsyncDelay>,
-    ack_before_fsync: bool,
+    mut syncer: TaskSyncer,
 ) {
-    let mut unsynced: Option<u64> = None;
-    let mut committed = 0;
+    /// What follows the sync: a job, the close, or the end of the batch.
+    enum Next<S> {
+        Job(WriterJob<S>),
+        Close(oneshot::Sender<S>),
+        EndOfBatch,
+    }
     while let Some(first) = requests.recv().await {
         let mut next = Some(first);
-        while let Some(request) = next.take().or_else(|| requests.try_recv().ok()) {
-            let job = match request {
-                TaskRequest::Append {
+        loop {
+            let after = match next.take().or_else(|| requests.try_recv().ok()) {
+                Some(TaskRequest::Append {
                     zxid,
                     payload,
-                    committed: c,
-                } => {
+                    committed,
+                }) => {
                     if let Err(e) = storage.append(zxid, &payload) {
-                        let _ = events.send(StorageEvent::Failed(Arc::new(e))).await;
+                        syncer.fail(e).await;
                         return;
                     }
-                    committed = committed.max(c);
-                    unsynced = Some(zxid);
+                    syncer.committed = syncer.committed.max(committed);
+                    syncer.unsynced = Some(zxid);
                     continue;
                 }
-                other => other,
+                Some(TaskRequest::Job(job)) => Next::Job(job),
+                Some(TaskRequest::Close(done)) => Next::Close(done),
+                None => Next::EndOfBatch,
             };
-            if !task_sync(
-                &mut storage,
-                &mut unsynced,
-                &mut committed,
-                &events,
-                &fsync_delay,
-                ack_before_fsync,
-            )
-            .await
-            {
+            if !syncer.sync(&mut storage).await {
                 return;
             }
-            match job {
-                TaskRequest::Job(job) => {
+            match after {
+                Next::Job(job) => {
                     if let Some(event) = job(&mut storage) {
                         let failed = matches!(event, StorageEvent::Failed(_));
-                        let _ = events.send(event).await;
+                        let _ = syncer.events.send(event).await;
                         if failed {
                             return;
                         }
                     }
                 }
-                TaskRequest::Close(done) => {
+                Next::Close(done) => {
                     let _ = done.send(storage);
                     return;
                 }
-                TaskRequest::Append { .. } => unreachable!("appends were handled above"),
+                Next::EndOfBatch => break,
             }
-        }
-        if !task_sync(
-            &mut storage,
-            &mut unsynced,
-            &mut committed,
-            &events,
-            &fsync_delay,
-            ack_before_fsync,
-        )
-        .await
-        {
-            return;
         }
     }
 }
 
-/// Makes the appends up to `unsynced` durable and reports them; `false`: the storage failed.
-async fn task_sync<S: Storage>(
-    storage: &mut S,
-    unsynced: &mut Option<u64>,
-    committed: &mut u64,
-    events: &mpsc::Sender<StorageEvent>,
-    fsync_delay: &Option<FsyncDelay>,
+/// The task writer's sync: its options, where it reports, and the appends not yet synced.
+struct TaskSyncer {
+    fsync_delay: Option<FsyncDelay>,
     ack_before_fsync: bool,
-) -> bool {
-    let Some(upto) = unsynced.take() else {
-        return true;
-    };
-    if *committed > 0 {
-        storage.set_committed(*committed);
-        *committed = 0;
+    ignore_fsync_failure: bool,
+    events: mpsc::Sender<StorageEvent>,
+    /// The last append no sync covered yet.
+    unsynced: Option<u64>,
+    /// The newest commit point the appends since the last sync carried (0: none).
+    committed: u64,
+}
+
+impl TaskSyncer {
+    /// Reports a storage failure.
+    async fn fail(&self, e: StorageError) {
+        let _ = self.events.send(StorageEvent::Failed(Arc::new(e))).await;
     }
-    if ack_before_fsync {
-        let _ = events.send(StorageEvent::Persisted(Zxid(upto))).await;
+
+    /// Makes the appends up to `unsynced` durable and reports them; `false`: the storage failed.
+    async fn sync<S: Storage>(&mut self, storage: &mut S) -> bool {
+        let Some(upto) = self.unsynced.take() else {
+            return true;
+        };
+        if self.committed > 0 {
+            storage.set_committed(self.committed);
+            self.committed = 0;
+        }
+        if self.ack_before_fsync {
+            let _ = self.events.send(StorageEvent::Persisted(Zxid(upto))).await;
+        }
+        if let Some(delay) = &self.fsync_delay {
+            tokio::time::sleep(delay()).await;
+        }
+        if let Err(e) = storage.sync() {
+            if !self.ignore_fsync_failure {
+                self.fail(e).await;
+                return false;
+            }
+        }
+        if !self.ack_before_fsync {
+            let _ = self.events.send(StorageEvent::Persisted(Zxid(upto))).await;
+        }
+        true
     }
-    if let Some(delay) = fsync_delay {
-        tokio::time::sleep(delay()).await;
-    }
-    if let Err(e) = storage.sync() {
-        let _ = events.send(StorageEvent::Failed(Arc::new(e))).await;
-        return false;
-    }
-    if !ack_before_fsync {
-        let _ = events.send(StorageEvent::Persisted(Zxid(upto))).await;
-    }
-    true
 }
 
 fn install<S: Storage>(

@@ -20,7 +20,7 @@ use zabkeeper::server::transport::{Listener, Transport};
 use zabkeeper::server::{run_with, Seams};
 
 use crate::client::Client;
-use crate::disk::SimDisk;
+use crate::disk::{SimDisk, INJECTED_FSYNC_ERROR};
 use crate::lin::{self, Call, Op, Ret};
 use crate::trace::Validator;
 
@@ -48,6 +48,9 @@ pub struct Params {
     pub nodes: usize,
     /// Runtime mutant (`ack-before-fsync`), if any.
     pub bug: Option<String>,
+    /// Also inject `bridge` partitions (`SIM_BRIDGE=1`). Opt-in: with it on, the determinism
+    /// test's seed 11 runs differently the second time in one process (verification.md §10).
+    pub bridge: bool,
 }
 
 /// What a run saw and found.
@@ -127,6 +130,8 @@ struct World {
     healed: bool,
     clients_done: usize,
     connection_losses: usize,
+    /// Servers that stopped on an injected fsync failure (`fsync_fail`), as they must.
+    fsync_fail_stops: usize,
     /// Every server's steps, checked as they happen (`trace.rs`); `None` with `SIM_NO_TRACE`.
     trace: Option<Validator>,
     trace_steps: u64,
@@ -314,6 +319,9 @@ enum Undo {
     Repair(Vec<(String, String)>),
     Latency(Vec<(String, String)>),
     Fsync(usize),
+    /// The `fsync_fail` fault on this server: crash it (if it still runs), drop its unsynced
+    /// appends, repair its disk, restart it.
+    FsyncFail(usize),
 }
 
 /// Runs one seed.
@@ -347,6 +355,7 @@ pub fn run(params: &Params) -> Outcome {
         .map(|_| Arc::new(AtomicU64::new(base_fsync)))
         .collect();
     let ack_before_fsync = params.bug.as_deref() == Some("ack-before-fsync");
+    let ignore_fsync_failure = params.bug.as_deref() == Some("ignore-fsync-failure");
     for i in 0..hosts {
         let skew_ms = if rng.chance(30) {
             rng.range(0, 4_000) as i64 - 2_000
@@ -361,6 +370,7 @@ pub fn run(params: &Params) -> Outcome {
         let w = Arc::clone(&shared);
         sim.host(host(i), move || {
             let disk = disk.clone();
+            let disk_seen = disk.clone();
             let fsync = Arc::clone(&fsync);
             let w = Arc::clone(&w);
             async move {
@@ -375,6 +385,7 @@ pub fn run(params: &Params) -> Outcome {
                     log_writer: LogWriter::Task {
                         fsync_delay: Some(delay),
                         ack_before_fsync,
+                        ignore_fsync_failure,
                     },
                     clock: Arc::new(SimClock { skew_ms }),
                     observer: Some(Arc::new(NodeObserver {
@@ -399,7 +410,14 @@ pub fn run(params: &Params) -> Outcome {
                         }
                         let e = text;
                         w.event(format!("n{} stopped: {e}", i + 1));
-                        w.violations.push(format!("n{} stopped: {e}", i + 1));
+                        if accepted_stop(disk_seen.syncs_failing(), &e) {
+                            w.fsync_fail_stops += 1;
+                        }
+                        // The one accepted stop: its disk's syncs fail (the `fsync_fail` fault)
+                        // and the error is that failure.
+                        if !accepted_stop(disk_seen.syncs_failing(), &e) {
+                            w.violations.push(format!("n{} stopped: {e}", i + 1));
+                        }
                     }
                 }
                 Ok(())
@@ -441,7 +459,15 @@ pub fn run(params: &Params) -> Outcome {
         if !healed && now >= HEAL_AT {
             healed = true;
             for (_, u) in undo.drain(..) {
-                apply_undo(&mut sim, u, &fsync_ms, base_fsync, &mut crashed, &shared);
+                apply_undo(
+                    &mut sim,
+                    u,
+                    &disks,
+                    &fsync_ms,
+                    base_fsync,
+                    &mut crashed,
+                    &shared,
+                );
             }
             network_fault = false;
             let mut w = world(&shared);
@@ -459,7 +485,15 @@ pub fn run(params: &Params) -> Outcome {
                 if matches!(u, Undo::Repair(_) | Undo::Latency(_)) {
                     network_fault = false;
                 }
-                apply_undo(&mut sim, u, &fsync_ms, base_fsync, &mut crashed, &shared);
+                apply_undo(
+                    &mut sim,
+                    u,
+                    &disks,
+                    &fsync_ms,
+                    base_fsync,
+                    &mut crashed,
+                    &shared,
+                );
             }
             if now >= next_fault {
                 next_fault = now + rng.range(150, 700);
@@ -475,6 +509,7 @@ pub fn run(params: &Params) -> Outcome {
                     &disks,
                     &fsync_ms,
                     &shared,
+                    params.bridge,
                 );
                 if let Some(kind) = kind {
                     *faults.entry(kind).or_default() += 1;
@@ -505,7 +540,19 @@ pub fn run(params: &Params) -> Outcome {
     if w.connection_losses > 0 {
         faults.insert("connection_loss", w.connection_losses);
     }
+    if w.fsync_fail_stops > 0 {
+        faults.insert("fsync_fail_stopped", w.fsync_fail_stops);
+    }
     check(&mut w);
+    for (i, disk) in disks.iter().enumerate() {
+        let n = disk.writes_after_failure();
+        if n > 0 {
+            w.violations.push(format!(
+                "n{} wrote to its disk {n} times after a failed fsync",
+                i + 1
+            ));
+        }
+    }
     if let Some(mut t) = w.trace.take() {
         let (violations, notes) = t.finish();
         w.violations.extend(violations);
@@ -525,6 +572,7 @@ pub fn run(params: &Params) -> Outcome {
 fn apply_undo(
     sim: &mut turmoil::Sim<'_>,
     u: Undo,
+    disks: &[SimDisk],
     fsync_ms: &[Arc<AtomicU64>],
     base_fsync: u64,
     crashed: &mut BTreeSet<usize>,
@@ -552,8 +600,23 @@ fn apply_undo(
             fsync_ms[i].store(base_fsync, Ordering::Relaxed);
             format!("n{} fsync back to {base_fsync} ms", i + 1)
         }
+        Undo::FsyncFail(i) => {
+            sim.crash(host(i));
+            disks[i].crash();
+            disks[i].repair();
+            crash_noted(shared, i);
+            crashed.remove(&i);
+            sim.bounce(host(i));
+            format!("n{} disk repaired (unsynced appends lost), restart", i + 1)
+        }
     };
     world(shared).event(text);
+}
+
+/// A server stopping with error `e` is accepted only while its disk's syncs fail (the
+/// `fsync_fail` fault) and only with that failure as the error's last cause.
+fn accepted_stop(syncs_failing: bool, e: &str) -> bool {
+    syncs_failing && e.ends_with(INJECTED_FSYNC_ERROR)
 }
 
 /// Server `i` was crashed: not serving, and its node gone from the trace.
@@ -579,6 +642,7 @@ fn inject(
     disks: &[SimDisk],
     fsync_ms: &[Arc<AtomicU64>],
     shared: &Shared,
+    bridge: bool,
 ) -> Option<&'static str> {
     let until = now + rng.range(200, 1_500);
     let leader = world(shared).serving.iter().position(|s| s.1);
@@ -612,34 +676,71 @@ fn inject(
         if *network_fault {
             return None;
         }
-        let (kind, group): (&'static str, Vec<usize>) = match (pick - 32) % 3 {
-            0 => (
-                "isolate_leader",
-                vec![leader.unwrap_or(rng.range(0, hosts as u64) as usize)],
-            ),
-            1 => {
-                let others: Vec<usize> = (0..hosts).filter(|i| Some(*i) != leader).collect();
-                (
-                    "isolate_follower",
-                    vec![others[rng.range(0, others.len() as u64) as usize]],
-                )
-            }
-            _ => (
-                "partition_halves",
-                (0..hosts).filter(|_| rng.chance(50)).collect(),
-            ),
-        };
+        // Each fault is a set of cut pairs: a group cut off from the rest, or (`bridge`) two
+        // sides that cannot reach each other while one server reaches both.
+        let (kind, cuts, text): (&'static str, Vec<(usize, usize)>, String) =
+            match (pick - 32) % if bridge { 4 } else { 3 } {
+                3 => {
+                    let bridge = rng.range(0, hosts as u64) as usize;
+                    let mut rest: Vec<usize> = (0..hosts).filter(|&i| i != bridge).collect();
+                    // A seeded shuffle, then split in two non-empty sides.
+                    for k in (1..rest.len()).rev() {
+                        let j = rng.range(0, k as u64 + 1) as usize;
+                        rest.swap(k, j);
+                    }
+                    let (left, right) = rest.split_at(rest.len() / 2);
+                    let cuts = left
+                        .iter()
+                        .flat_map(|&a| right.iter().map(move |&b| (a, b)))
+                        .collect();
+                    let names = |g: &[usize]| g.iter().map(|&i| host(i)).collect::<Vec<_>>();
+                    let text = format!(
+                        "bridge: {:?} | {:?} cut from each other, {} reaches both",
+                        names(left),
+                        names(right),
+                        host(bridge)
+                    );
+                    ("bridge", cuts, text)
+                }
+                k => {
+                    let (kind, group): (&'static str, Vec<usize>) = match k {
+                        0 => (
+                            "isolate_leader",
+                            vec![leader.unwrap_or(rng.range(0, hosts as u64) as usize)],
+                        ),
+                        1 => {
+                            let others: Vec<usize> =
+                                (0..hosts).filter(|i| Some(*i) != leader).collect();
+                            (
+                                "isolate_follower",
+                                vec![others[rng.range(0, others.len() as u64) as usize]],
+                            )
+                        }
+                        _ => (
+                            "partition_halves",
+                            (0..hosts).filter(|_| rng.chance(50)).collect(),
+                        ),
+                    };
+                    let cuts = group
+                        .iter()
+                        .flat_map(|&a| {
+                            (0..hosts)
+                                .filter(|b| !group.contains(b))
+                                .map(move |b| (a, b))
+                        })
+                        .collect();
+                    let names: Vec<String> = group.iter().map(|&i| host(i)).collect();
+                    (kind, cuts, format!("{kind}: cut {names:?} off"))
+                }
+            };
         let mut pairs = Vec::new();
-        for &a in &group {
-            for b in (0..hosts).filter(|b| !group.contains(b)) {
-                sim.hold(host(a).as_str(), host(b).as_str());
-                pairs.push((host(a), host(b)));
-            }
+        for (a, b) in cuts {
+            sim.hold(host(a).as_str(), host(b).as_str());
+            pairs.push((host(a), host(b)));
         }
         *network_fault = true;
         undo.push((until, Undo::Repair(pairs)));
-        let names: Vec<String> = group.iter().map(|&i| host(i)).collect();
-        (kind, format!("{kind}: cut {names:?} off"))
+        (kind, text)
     } else if pick < 82 {
         if *network_fault {
             return None;
@@ -661,6 +762,20 @@ fn inject(
         *network_fault = true;
         undo.push((until, Undo::Latency(pairs)));
         ("delay", format!("message delay {ms} ms on some links"))
+    } else if pick < 88 {
+        // A failed fsync: the server must stop without acknowledging what was not durable and
+        // write nothing more; it counts as crashed until the undo restarts it on its disk.
+        if crashed.len() >= max_crashed || up.is_empty() {
+            return None;
+        }
+        let i = up[rng.range(0, up.len() as u64) as usize];
+        disks[i].fail_syncs();
+        crashed.insert(i);
+        undo.push((until, Undo::FsyncFail(i)));
+        (
+            "fsync_fail",
+            format!("n{}: every fsync fails from now", i + 1),
+        )
     } else {
         let i = rng.range(0, hosts as u64) as usize;
         let ms = rng.range(20, 200);
@@ -876,5 +991,25 @@ fn check(w: &mut World) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_injected_fsync_failure_is_an_accepted_stop() {
+        let injected = format!(
+            "log failed: storage failed: I/O error: fsync sim-disk: {INJECTED_FSYNC_ERROR}"
+        );
+        assert!(accepted_stop(true, &injected));
+        // The same error while the fault is not in force, or another error while it is.
+        assert!(!accepted_stop(false, &injected));
+        assert!(!accepted_stop(
+            true,
+            "log failed: I/O error: append sim-disk: write after a failed fsync"
+        ));
+        assert!(!accepted_stop(true, "fatal: log queue full at 0x100000003"));
     }
 }
