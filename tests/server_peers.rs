@@ -960,7 +960,7 @@ async fn an_older_quorum_connection_finishing_its_hello_late_is_refused() {
     };
     // Dialled first, silent for now.
     let mut older = TcpStream::connect(quorum).await.unwrap();
-    let mut newer = raw_hello(quorum, Some(hello.clone()), &quorum_msg(&ping(1))).await;
+    let mut newer = raw_hello(quorum, Some(hello), &quorum_msg(&ping(1))).await;
     assert_eq!(
         ens.node(1).next_on(Link::Quorum).await,
         PeerEvent::Message {
