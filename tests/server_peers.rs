@@ -25,6 +25,7 @@ use zabkeeper::server::peers::{
 use zabkeeper::server::transport::{Listener, Transport};
 use zabkeeper::wire::peer::{
     decode_frame, encode_hello, encode_msg, Frame, Hello, LearnerType, ELECTION_FRAME_MAX,
+    QUORUM_FRAME_MAX,
 };
 
 /// Longest any single wait may take before the test fails.
@@ -934,5 +935,53 @@ async fn bad_handshakes_are_refused_and_a_raw_peer_is_spoken_to_in_the_codec() {
         .expect("closed");
     // Nothing else reached the inbox from the refused connections.
     assert!(ens.node(1).inbox.try_recv().is_err());
+    ens.shutdown().await;
+}
+
+/// A learner's two connections, accepted in the order it dialled them, whose HELLOs finish in
+/// the other order: the older one must not replace the newer one (it carries what the learner
+/// sent before it dialled again; verification.md §10, seed 527's FOLLOWERINFO delivered after
+/// the messages of the connection that replaced it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_quorum_connection_finishing_its_hello_late_is_refused() {
+    let spec = [(1, LearnerType::Participant), (2, LearnerType::Participant)];
+    let mut ens = Ensemble::start(&spec, &[], |_| {}).await;
+    ens.nodes.remove(&2).unwrap().net.shutdown().await;
+    let quorum = ens.members[&sid(1)].quorum_addr;
+    let hello = Hello::Quorum {
+        sid: sid(2),
+        learner: LearnerType::Participant,
+    };
+    let ping = |round| PeerMsg::Ping { round };
+    let quorum_msg = |msg: &PeerMsg| {
+        let mut buf = BytesMut::new();
+        encode_msg(&mut buf, msg, QUORUM_FRAME_MAX).unwrap();
+        buf.to_vec()
+    };
+    // Dialled first, silent for now.
+    let mut older = TcpStream::connect(quorum).await.unwrap();
+    let mut newer = raw_hello(quorum, Some(hello), &quorum_msg(&ping(1))).await;
+    assert_eq!(
+        ens.node(1).next_on(Link::Quorum).await,
+        PeerEvent::Message {
+            from: sid(2),
+            link: Link::Quorum,
+            msg: ping(1)
+        }
+    );
+    let mut late = BytesMut::new();
+    encode_hello(&mut late, &hello);
+    late.extend_from_slice(&quorum_msg(&ping(2)));
+    older.write_all(&late).await.unwrap();
+    closed_by_server(older).await;
+    newer.write_all(&quorum_msg(&ping(3))).await.unwrap();
+    assert_eq!(
+        ens.node(1).next_on(Link::Quorum).await,
+        PeerEvent::Message {
+            from: sid(2),
+            link: Link::Quorum,
+            msg: ping(3)
+        }
+    );
     ens.shutdown().await;
 }

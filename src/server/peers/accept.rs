@@ -33,6 +33,10 @@ pub(super) async fn accept_loop<L>(
 {
     let permits = Arc::new(Semaphore::new(config.handshakes_max.max(1)));
     let mut handshakes = JoinSet::new();
+    // Accept order: a dialler's connections are accepted in the order it dialled them (it
+    // dials again only after its previous connect completed or was abandoned), while their
+    // HELLOs may finish in any order.
+    let mut accepted: u64 = 0;
     loop {
         while handshakes.try_join_next().is_some() {}
         let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -46,13 +50,20 @@ pub(super) async fn accept_loop<L>(
                 continue;
             }
         };
+        accepted += 1;
+        let number = accepted;
         let config = config.clone();
         let routes = routes.clone();
         handshakes.spawn(async move {
             let _permit = permit;
             match tokio::time::timeout(config.connect_timeout, read_hello(stream)).await {
                 Ok(Ok((stream, hello, buffered))) => {
-                    route(stream, hello, buffered, from, link, &config, &routes).await;
+                    let inbound = Control::Inbound {
+                        stream,
+                        buffered,
+                        accepted: number,
+                    };
+                    route(inbound, hello, from, link, &config, &routes).await;
                 }
                 Ok(Err(why)) => warn!(%from, ?link, "refused connection: {why}"),
                 Err(_) => warn!(%from, ?link, "refused connection: no HELLO in time"),
@@ -85,9 +96,8 @@ where
 
 /// Checks a HELLO against the port and the membership, then hands the connection over.
 async fn route<S>(
-    stream: S,
+    inbound: Control<S>,
     hello: Hello,
-    buffered: BytesMut,
     from: SocketAddr,
     link: Link,
     config: &PeerNetConfig,
@@ -110,6 +120,6 @@ async fn route<S>(
         }
     }
     if let Some(route) = routes.get(&(sid, link)) {
-        let _ = route.send(Control::Inbound { stream, buffered }).await;
+        let _ = route.send(inbound).await;
     }
 }

@@ -44,8 +44,13 @@ struct Conn {
 }
 
 pub(super) enum Control<S> {
-    /// An accepted connection whose HELLO named this link; `buffered` holds what followed it.
-    Inbound { stream: S, buffered: BytesMut },
+    /// An accepted connection whose HELLO named this link; `buffered` holds what followed it;
+    /// `accepted` is its place in its listener's accept order.
+    Inbound {
+        stream: S,
+        buffered: BytesMut,
+        accepted: u64,
+    },
     /// A dial finished (on success our HELLO is written).
     Dialed { attempt: u64, result: io::Result<S> },
     /// A connection's reader or writer stopped.
@@ -68,6 +73,8 @@ pub(super) struct LinkTask<T: Transport, E> {
     backoff: Duration,
     next_dial: Option<Instant>,
     learner_attempts_left: u32,
+    /// Accept number of the latest inbound connection taken in (0: none yet).
+    newest_inbound: u64,
 }
 
 /// The inbox is closed: the driver is gone, so the link task stops.
@@ -106,6 +113,7 @@ where
             backoff,
             next_dial: None,
             learner_attempts_left: 0,
+            newest_inbound: 0,
         };
         (task, control_tx)
     }
@@ -204,7 +212,11 @@ where
 
     async fn on_control(&mut self, control: Control<T::Stream>) -> Result<(), InboxClosed> {
         match control {
-            Control::Inbound { stream, buffered } => self.on_inbound(stream, buffered).await,
+            Control::Inbound {
+                stream,
+                buffered,
+                accepted,
+            } => self.on_inbound(stream, buffered, accepted).await,
             Control::Dialed { attempt, result } => self.on_dialed(attempt, result).await,
             Control::Ended { conn, why } => {
                 if self.conn.as_ref().is_some_and(|c| c.id == conn) {
@@ -219,7 +231,18 @@ where
         &mut self,
         stream: T::Stream,
         buffered: BytesMut,
+        accepted: u64,
     ) -> Result<(), InboxClosed> {
+        if accepted < self.newest_inbound {
+            // Accepted before the connection we took in last, its HELLO finished later: the
+            // peer dialled it first and has abandoned it (it dials again only after that). What
+            // it carries was sent before what the newer one carries; delivering it now would
+            // break FIFO across the peer's reconnection (verification.md §10, seed 527).
+            info!(peer = %self.peer, link = ?self.link, "refused a connection older than the current one");
+            drop(stream);
+            return Ok(());
+        }
+        self.newest_inbound = accepted;
         if self.link == Link::Election && self.i_keep_my_dials() {
             // The smaller sid dialled: it has no live end. Drop what we hold and dial back.
             drop(stream);

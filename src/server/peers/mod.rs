@@ -27,7 +27,10 @@
 //!
 //! Quorum links (reference B.1, B.8). A learner dials its leader's quorum port on
 //! [`PeerNet::connect_to_leader`], retrying a bounded number of times; every server accepts
-//! learners on its quorum port (a new connection from a learner replaces the old one). Nothing
+//! learners on its quorum port (a new connection from a learner replaces the old one; "new" is
+//! accept order: on both ports a connection accepted before the one a link took in last is
+//! refused, however late its HELLO finishes, so a peer's abandoned connection never delivers
+//! after the one that replaced it — verification.md §10). Nothing
 //! redials a broken quorum link: in ZAB a learner that loses its leader goes back to election.
 //! [`PeerNet::disconnect`] closes one (`Effect::Disconnect`) without reporting it.
 //!
