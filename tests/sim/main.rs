@@ -272,27 +272,7 @@ fn one_seed_twice_gives_the_same_event_log() {
 #[test]
 #[ignore = "release only: run by .ci/run with --include-ignored --test-threads=1"]
 fn the_ack_before_fsync_mutant_is_caught() {
-    for seed in 0..MUTANT_BUDGET {
-        let p = Params {
-            seed,
-            nodes: 3,
-            bug: Some("ack-before-fsync".into()),
-            bridge: false,
-        };
-        let outcome = run_seed(&p);
-        // Caught means a safety check failed (a lost or diverging txn, a history that is not
-        // linearizable), not only a server stopping or the cluster not recovering.
-        let safety: Vec<&String> = outcome
-            .violations
-            .iter()
-            .filter(|v| !v.starts_with("liveness") && !v.contains(" stopped: "))
-            .collect();
-        if !safety.is_empty() {
-            println!("ack-before-fsync caught by seed {seed}: {safety:?}");
-            return;
-        }
-    }
-    panic!("ack-before-fsync survived {MUTANT_BUDGET} seeds");
+    assert_caught_within_budget("ack-before-fsync");
 }
 
 /// The `fsync_fail` fault bites: with a runtime mutant whose task writer treats a failed fsync as
@@ -302,11 +282,18 @@ fn the_ack_before_fsync_mutant_is_caught() {
 #[test]
 #[ignore = "release only: run by .ci/run with --include-ignored --test-threads=1"]
 fn the_ignore_fsync_failure_mutant_is_caught() {
+    assert_caught_within_budget("ignore-fsync-failure");
+}
+
+/// Runs seeds 0..MUTANT_BUDGET of 3 nodes with the runtime mutant `bug` until one fails a safety
+/// check — a lost or diverging txn, a history that is not linearizable, a write after a failed
+/// fsync — not only liveness or a server stopping; panics if none does.
+fn assert_caught_within_budget(bug: &str) {
     for seed in 0..MUTANT_BUDGET {
         let p = Params {
             seed,
             nodes: 3,
-            bug: Some("ignore-fsync-failure".into()),
+            bug: Some(bug.into()),
             bridge: false,
         };
         let outcome = run_seed(&p);
@@ -316,9 +303,9 @@ fn the_ignore_fsync_failure_mutant_is_caught() {
             .filter(|v| !v.starts_with("liveness") && !v.contains(" stopped: "))
             .collect();
         if !safety.is_empty() {
-            println!("ignore-fsync-failure caught by seed {seed}: {safety:?}");
+            println!("{bug} caught by seed {seed}: {safety:?}");
             return;
         }
     }
-    panic!("ignore-fsync-failure survived {MUTANT_BUDGET} seeds");
+    panic!("{bug} survived {MUTANT_BUDGET} seeds");
 }
