@@ -14,10 +14,12 @@ pub(super) enum Undo {
     FsyncFail(usize),
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(super) fn apply_undo(
     sim: &mut turmoil::Sim<'_>,
     u: Undo,
     disks: &[SimDisk],
+    graves: &[Arc<Graves>],
     fsync_ms: &[Arc<AtomicU64>],
     base_fsync: u64,
     crashed: &mut BTreeSet<usize>,
@@ -46,7 +48,7 @@ pub(super) fn apply_undo(
             format!("n{} fsync back to {base_fsync} ms", i + 1)
         }
         Undo::FsyncFail(i) => {
-            sim.crash(host(i));
+            crash(sim, graves, i, shared);
             disks[i].crash();
             disks[i].repair();
             crash_noted(shared, i);
@@ -56,6 +58,18 @@ pub(super) fn apply_undo(
         }
     };
     world(shared).event(text);
+}
+
+/// Crashes server `i`'s host, closing its streams in the order it opened them (net.rs).
+fn crash(sim: &mut turmoil::Sim<'_>, graves: &[Arc<Graves>], i: usize, shared: &Shared) {
+    let left = graves[i].crash(sim, &host(i));
+    if left > 0 {
+        let v = format!(
+            "harness: the crash of n{} left {left} streams unclosed",
+            i + 1
+        );
+        world(shared).violations.push(v);
+    }
 }
 
 /// Server `i` was crashed: not serving, and its node gone from the trace.
@@ -79,6 +93,7 @@ pub(super) fn inject(
     network_fault: &mut bool,
     undo: &mut Vec<(u64, Undo)>,
     disks: &[SimDisk],
+    graves: &[Arc<Graves>],
     fsync_ms: &[Arc<AtomicU64>],
     shared: &Shared,
     bridge: bool,
@@ -92,7 +107,7 @@ pub(super) fn inject(
             return None;
         }
         let i = up[rng.range(0, up.len() as u64) as usize];
-        sim.crash(host(i));
+        crash(sim, graves, i, shared);
         disks[i].crash();
         crashed.insert(i);
         crash_noted(shared, i);
@@ -104,7 +119,7 @@ pub(super) fn inject(
             return None;
         }
         for (i, disk) in disks.iter().enumerate().take(hosts) {
-            sim.crash(host(i));
+            crash(sim, graves, i, shared);
             disk.crash();
             crashed.insert(i);
             crash_noted(shared, i);
