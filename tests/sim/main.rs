@@ -285,7 +285,7 @@ fn spawn_tokio_tasks(n: usize) {
 /// `cargo test` (a few hundred seeds); `.ci/run`'s simulation step runs it in release with
 /// `--include-ignored`.
 #[test]
-#[ignore = "release only: run by .ci/run with --include-ignored --test-threads=1"]
+#[ignore = "release only: run by .ci/run with --include-ignored"]
 fn the_ack_before_fsync_mutant_is_caught() {
     assert_caught_within_budget("ack-before-fsync");
 }
@@ -295,7 +295,7 @@ fn the_ack_before_fsync_mutant_is_caught() {
 /// failed fsync (or by another safety check). Ignored in a plain `cargo test`; `.ci/run`'s
 /// simulation step runs it in release with `--include-ignored`.
 #[test]
-#[ignore = "release only: run by .ci/run with --include-ignored --test-threads=1"]
+#[ignore = "release only: run by .ci/run with --include-ignored"]
 fn the_ignore_fsync_failure_mutant_is_caught() {
     assert_caught_within_budget("ignore-fsync-failure");
 }
