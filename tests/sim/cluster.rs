@@ -55,6 +55,9 @@ pub struct Params {
     /// Also inject `bridge` partitions: on unless `SIM_BRIDGE=0` (off: the partition draws
     /// split three ways, the schedules from before bridges).
     pub bridge: bool,
+    /// Also inject `pause` faults (`SIM_PAUSE=1`, opt-in): a server, the leader if there is
+    /// one, not scheduled for 300–1,500 ms (the patched turmoil's `Sim::pause`).
+    pub pause: bool,
 }
 
 /// What a run saw and found.
@@ -476,6 +479,7 @@ pub fn run(params: &Params) -> Outcome {
                     &fsync_ms,
                     &shared,
                     params.bridge,
+                    params.pause,
                 );
                 if let Some(kind) = kind {
                     *faults.entry(kind).or_default() += 1;

@@ -12,6 +12,8 @@ pub(super) enum Undo {
     /// The `fsync_fail` fault on this server: crash it (if it still runs), drop its unsynced
     /// appends, repair its disk, restart it.
     FsyncFail(usize),
+    /// The `pause` fault on this server: let it run again.
+    Resume(usize),
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -56,6 +58,13 @@ pub(super) fn apply_undo(
             sim.bounce(host(i));
             format!("n{} disk repaired (unsynced appends lost), restart", i + 1)
         }
+        Undo::Resume(i) => {
+            // A crash meanwhile ended the pause (and its restart the `crashed` mark).
+            if crashed.remove(&i) {
+                sim.resume(host(i));
+            }
+            format!("n{} resumes", i + 1)
+        }
     };
     world(shared).event(text);
 }
@@ -97,12 +106,36 @@ pub(super) fn inject(
     fsync_ms: &[Arc<AtomicU64>],
     shared: &Shared,
     bridge: bool,
+    pause: bool,
 ) -> Option<&'static str> {
     let until = now + rng.range(200, 1_500);
     let leader = world(shared).serving.iter().position(|s| s.1);
     let pick = rng.range(0, 100);
     let up: Vec<usize> = (0..hosts).filter(|i| !crashed.contains(i)).collect();
-    let (kind, text) = if pick < 25 {
+    let (kind, text) = if pick < 25 && pause && rng.chance(40) {
+        // A pause (SIGSTOP, a long GC): the leader, if there is one, stops being scheduled for
+        // longer than syncLimit (5 ticks, 250 ms) while its clock runs on; messages to it wait.
+        // It counts as down while paused (at most (N-1)/2 down at once).
+        if crashed.len() >= max_crashed || up.is_empty() {
+            return None;
+        }
+        let i = match leader {
+            Some(l) if up.contains(&l) => l,
+            _ => up[rng.range(0, up.len() as u64) as usize],
+        };
+        let ms = rng.range(300, 1_500);
+        sim.pause(host(i));
+        crashed.insert(i);
+        undo.push((now + ms, Undo::Resume(i)));
+        if leader == Some(i) {
+            (
+                "pause_leader",
+                format!("pause n{} (the leader) for {ms} ms", i + 1),
+            )
+        } else {
+            ("pause_other", format!("pause n{} for {ms} ms", i + 1))
+        }
+    } else if pick < 25 {
         if crashed.len() >= max_crashed || up.is_empty() {
             return None;
         }
