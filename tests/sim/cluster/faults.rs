@@ -59,10 +59,9 @@ pub(super) fn apply_undo(
             format!("n{} disk repaired (unsynced appends lost), restart", i + 1)
         }
         Undo::Resume(i) => {
-            // A crash meanwhile ended the pause (and its restart the `crashed` mark).
-            if crashed.remove(&i) {
-                sim.resume(host(i));
-            }
+            // Counted as down while paused, it was not crashed meanwhile (no fault picks it).
+            crashed.remove(&i);
+            sim.resume(host(i));
             format!("n{} resumes", i + 1)
         }
     };
