@@ -16,7 +16,6 @@ use zabkeeper::protocol::{DurableState, Effect, Input, NodeConfig};
 use zabkeeper::server::clock::WallClock;
 use zabkeeper::server::shared::Observer;
 use zabkeeper::server::storage_exec::{FsyncDelay, LogWriter};
-use zabkeeper::server::transport::{Listener, Transport};
 use zabkeeper::server::{run_with, Seams};
 
 use crate::client::Client;
@@ -25,7 +24,9 @@ use crate::lin::{self, Call, Op, Ret};
 use crate::trace::Validator;
 
 mod faults;
+mod net;
 use faults::{apply_undo, inject, Undo};
+use net::{Graves, SimNet};
 
 /// Ports every simulated server uses on its own address.
 const CLIENT_PORT: u16 = 2181;
@@ -51,9 +52,12 @@ pub struct Params {
     pub nodes: usize,
     /// Runtime mutant (`ack-before-fsync`), if any.
     pub bug: Option<String>,
-    /// Also inject `bridge` partitions (`SIM_BRIDGE=1`). Opt-in: with it on, the determinism
-    /// test's seed 11 runs differently the second time in one process (verification.md §10).
+    /// Also inject `bridge` partitions: on unless `SIM_BRIDGE=0` (off: the partition draws
+    /// split three ways, the schedules from before bridges).
     pub bridge: bool,
+    /// Also inject `pause` faults (`SIM_PAUSE=1`, opt-in): a server, the leader if there is
+    /// one, not scheduled for 300–1,500 ms (the patched turmoil's `Sim::pause`).
+    pub pause: bool,
 }
 
 /// What a run saw and found.
@@ -251,43 +255,6 @@ impl WallClock for SimClock {
     }
 }
 
-/// turmoil's TCP as the servers' transport (client port and peer links).
-#[derive(Clone, Copy, Debug)]
-struct SimNet;
-
-/// A bound turmoil listener and the address the server asked for (turmoil binds only the
-/// unspecified address, so a host's own address is bound as that).
-struct SimListener(turmoil::net::TcpListener, SocketAddr);
-
-impl Transport for SimNet {
-    type Stream = turmoil::net::TcpStream;
-    type Listener = SimListener;
-
-    async fn bind(&self, addr: SocketAddr) -> io::Result<SimListener> {
-        let any = SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), addr.port());
-        let listener = turmoil::net::TcpListener::bind(any).await?;
-        let local = listener.local_addr()?;
-        let addr = if addr.port() == 0 { local } else { addr };
-        Ok(SimListener(listener, addr))
-    }
-
-    async fn connect(&self, addr: SocketAddr) -> io::Result<turmoil::net::TcpStream> {
-        turmoil::net::TcpStream::connect(addr).await
-    }
-}
-
-impl Listener for SimListener {
-    type Stream = turmoil::net::TcpStream;
-
-    async fn accept(&mut self) -> io::Result<(turmoil::net::TcpStream, SocketAddr)> {
-        self.0.accept().await
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.1)
-    }
-}
-
 fn host(i: usize) -> String {
     format!("n{}", i + 1)
 }
@@ -342,6 +309,7 @@ pub fn run(params: &Params) -> Outcome {
         .build();
     let mut faults: BTreeMap<&'static str, usize> = BTreeMap::new();
     let disks: Vec<SimDisk> = (0..hosts).map(|_| SimDisk::new()).collect();
+    let graves: Vec<Arc<Graves>> = (0..hosts).map(|_| Arc::default()).collect();
     let base_fsync = rng.range(1, 6);
     let fsync_ms: Vec<Arc<AtomicU64>> = (0..hosts)
         .map(|_| Arc::new(AtomicU64::new(base_fsync)))
@@ -360,7 +328,13 @@ pub fn run(params: &Params) -> Outcome {
         let disk = disks[i].clone();
         let fsync = Arc::clone(&fsync_ms[i]);
         let w = Arc::clone(&shared);
+        let graves = Arc::clone(&graves[i]);
         sim.host(host(i), move || {
+            // Before the server opens a stream (net.rs: a crash closes them in a fixed order).
+            tokio::task::spawn_local(graves.undertaker());
+            let transport = SimNet {
+                graves: Arc::clone(&graves),
+            };
             let disk = disk.clone();
             let disk_seen = disk.clone();
             let fsync = Arc::clone(&fsync);
@@ -371,7 +345,7 @@ pub fn run(params: &Params) -> Outcome {
                 let delay: FsyncDelay =
                     Arc::new(move || Duration::from_millis(fsync.load(Ordering::Relaxed)));
                 let seams = Seams {
-                    transport: SimNet,
+                    transport,
                     recover: Box::new(move |config, clock| disk.recover(config, clock)),
                     purge: None,
                     log_writer: LogWriter::Task {
@@ -455,6 +429,7 @@ pub fn run(params: &Params) -> Outcome {
                     &mut sim,
                     u,
                     &disks,
+                    &graves,
                     &fsync_ms,
                     base_fsync,
                     &mut crashed,
@@ -481,6 +456,7 @@ pub fn run(params: &Params) -> Outcome {
                     &mut sim,
                     u,
                     &disks,
+                    &graves,
                     &fsync_ms,
                     base_fsync,
                     &mut crashed,
@@ -499,9 +475,11 @@ pub fn run(params: &Params) -> Outcome {
                     &mut network_fault,
                     &mut undo,
                     &disks,
+                    &graves,
                     &fsync_ms,
                     &shared,
                     params.bridge,
+                    params.pause,
                 );
                 if let Some(kind) = kind {
                     *faults.entry(kind).or_default() += 1;

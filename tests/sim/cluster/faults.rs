@@ -12,12 +12,16 @@ pub(super) enum Undo {
     /// The `fsync_fail` fault on this server: crash it (if it still runs), drop its unsynced
     /// appends, repair its disk, restart it.
     FsyncFail(usize),
+    /// The `pause` fault on this server: let it run again.
+    Resume(usize),
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(super) fn apply_undo(
     sim: &mut turmoil::Sim<'_>,
     u: Undo,
     disks: &[SimDisk],
+    graves: &[Arc<Graves>],
     fsync_ms: &[Arc<AtomicU64>],
     base_fsync: u64,
     crashed: &mut BTreeSet<usize>,
@@ -46,7 +50,7 @@ pub(super) fn apply_undo(
             format!("n{} fsync back to {base_fsync} ms", i + 1)
         }
         Undo::FsyncFail(i) => {
-            sim.crash(host(i));
+            crash(sim, graves, i, shared);
             disks[i].crash();
             disks[i].repair();
             crash_noted(shared, i);
@@ -54,8 +58,26 @@ pub(super) fn apply_undo(
             sim.bounce(host(i));
             format!("n{} disk repaired (unsynced appends lost), restart", i + 1)
         }
+        Undo::Resume(i) => {
+            // Counted as down while paused, it was not crashed meanwhile (no fault picks it).
+            crashed.remove(&i);
+            sim.resume(host(i));
+            format!("n{} resumes", i + 1)
+        }
     };
     world(shared).event(text);
+}
+
+/// Crashes server `i`'s host, closing its streams in the order it opened them (net.rs).
+fn crash(sim: &mut turmoil::Sim<'_>, graves: &[Arc<Graves>], i: usize, shared: &Shared) {
+    let left = graves[i].crash(sim, &host(i));
+    if left > 0 {
+        let v = format!(
+            "harness: the crash of n{} left {left} streams unclosed",
+            i + 1
+        );
+        world(shared).violations.push(v);
+    }
 }
 
 /// Server `i` was crashed: not serving, and its node gone from the trace.
@@ -79,20 +101,45 @@ pub(super) fn inject(
     network_fault: &mut bool,
     undo: &mut Vec<(u64, Undo)>,
     disks: &[SimDisk],
+    graves: &[Arc<Graves>],
     fsync_ms: &[Arc<AtomicU64>],
     shared: &Shared,
     bridge: bool,
+    pause: bool,
 ) -> Option<&'static str> {
     let until = now + rng.range(200, 1_500);
     let leader = world(shared).serving.iter().position(|s| s.1);
     let pick = rng.range(0, 100);
     let up: Vec<usize> = (0..hosts).filter(|i| !crashed.contains(i)).collect();
-    let (kind, text) = if pick < 25 {
+    let (kind, text) = if pick < 25 && pause && rng.chance(40) {
+        // A pause (SIGSTOP, a long GC): the leader, if there is one, stops being scheduled for
+        // longer than syncLimit (5 ticks, 250 ms) while its clock runs on; messages to it wait.
+        // It counts as down while paused (at most (N-1)/2 down at once).
+        if crashed.len() >= max_crashed || up.is_empty() {
+            return None;
+        }
+        let i = match leader {
+            Some(l) if up.contains(&l) => l,
+            _ => up[rng.range(0, up.len() as u64) as usize],
+        };
+        let ms = rng.range(300, 1_500);
+        sim.pause(host(i));
+        crashed.insert(i);
+        undo.push((now + ms, Undo::Resume(i)));
+        if leader == Some(i) {
+            (
+                "pause_leader",
+                format!("pause n{} (the leader) for {ms} ms", i + 1),
+            )
+        } else {
+            ("pause_other", format!("pause n{} for {ms} ms", i + 1))
+        }
+    } else if pick < 25 {
         if crashed.len() >= max_crashed || up.is_empty() {
             return None;
         }
         let i = up[rng.range(0, up.len() as u64) as usize];
-        sim.crash(host(i));
+        crash(sim, graves, i, shared);
         disks[i].crash();
         crashed.insert(i);
         crash_noted(shared, i);
@@ -104,7 +151,7 @@ pub(super) fn inject(
             return None;
         }
         for (i, disk) in disks.iter().enumerate().take(hosts) {
-            sim.crash(host(i));
+            crash(sim, graves, i, shared);
             disk.crash();
             crashed.insert(i);
             crash_noted(shared, i);
