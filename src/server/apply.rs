@@ -187,6 +187,7 @@ impl Applier {
             "install: the snapshot's tree is not at its base"
         );
         *tree = installed;
+        shared.observe_tree(tree);
         self.applied = base;
         self.txns_since_snapshot = 0;
         shared.last_zxid.store(base.0 as i64, Ordering::SeqCst);
@@ -229,11 +230,18 @@ impl Applier {
         self.txns_since_snapshot += 1;
         shared.last_zxid.store(hdr.zxid, Ordering::SeqCst);
         shared.observe_applied(p.zxid.0, &p.data);
-        // 1. Watch events, before the reply and before the tree lock is released.
-        for (WatcherId(conn_id), event) in &outcome.events {
-            if let Some(c) = shared.conns.by_conn_id(*conn_id) {
-                c.send(notification_frame(event));
+        shared.observe_tree(tree);
+        let send_events = || {
+            for (WatcherId(conn_id), event) in &outcome.events {
+                if let Some(c) = shared.conns.by_conn_id(*conn_id) {
+                    c.send(notification_frame(event));
+                }
             }
+        };
+        // 1. Watch events, before the reply and before the tree lock is released (the
+        // simulation's `watch_after_reply` mutant sends them after the reply instead).
+        if !shared.watch_after_reply {
+            send_events();
         }
         // 2. Session bookkeeping.
         match &outcome.result {
@@ -275,6 +283,9 @@ impl Applier {
                     c.close();
                 }
             }
+        }
+        if shared.watch_after_reply {
+            send_events();
         }
         Ok(())
     }

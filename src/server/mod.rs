@@ -155,6 +155,9 @@ pub struct Seams<T: Transport, S: Storage + 'static> {
     pub clock: Arc<dyn WallClock>,
     /// Told when the server serves and what it applies.
     pub observer: Option<Arc<dyn Observer>>,
+    /// Runtime mutant for the simulation ([`Shared::watch_after_reply`]); false in the binary.
+    #[doc(hidden)]
+    pub watch_after_reply: bool,
 }
 
 impl Seams<TokioTransport, FileStorage> {
@@ -168,6 +171,7 @@ impl Seams<TokioTransport, FileStorage> {
             log_writer: LogWriter::Thread,
             clock: Arc::new(SystemClock::new()),
             observer: None,
+            watch_after_reply: false,
         }
     }
 }
@@ -199,6 +203,7 @@ pub async fn run_with<T: Transport, S: Storage + 'static>(
         log_writer,
         clock,
         observer,
+        watch_after_reply,
     } = seams;
     let addr = match config.client_port_address {
         Some(ip) => std::net::SocketAddr::new(ip, config.client_port),
@@ -233,10 +238,13 @@ pub async fn run_with<T: Transport, S: Storage + 'static>(
         // ZooKeeper restarts every recovered session's expiry clock at load time.
         tracker.add(id, timeout_ms, 0);
     }
-    let shared = Arc::new(
-        Shared::new(config.clone(), recovered.tree, tracker, recovered.last_zxid)
-            .with_seams(clock, observer),
-    );
+    let mut shared = Shared::new(config.clone(), recovered.tree, tracker, recovered.last_zxid)
+        .with_seams(clock, observer);
+    shared.watch_after_reply = watch_after_reply;
+    if let Some(o) = &shared.observer {
+        o.tree(shared.tree.get_mut());
+    }
+    let shared = Arc::new(shared);
     if config.admin_enable_server {
         tracing::info!("admin.enableServer: the HTTP AdminServer is not implemented; use 4lw");
     }

@@ -103,6 +103,24 @@ enum Body {
     },
 }
 
+/// ZooKeeper's `PrepRequestProcessor` calls `sessionTracker.checkSession` before preparing any
+/// client write but a closeSession: a request of a session the leader does not know, or has
+/// begun to close, fails with SessionExpired. Without it a learner that has not applied a
+/// session's close yet forwards the session's create of an ephemeral, the leader prepares it
+/// after the close, and the node outlives its session on every server (ZOOKEEPER-1208's shape;
+/// found by the simulation, seed 34, verification.md §10).
+fn checked_session(
+    request: Result<WriteRequest, ZkError>,
+    session_id: i64,
+    live: &dyn Fn(i64) -> bool,
+) -> Result<WriteRequest, ZkError> {
+    match request {
+        Ok(WriteRequest::CloseSession) => request,
+        Ok(_) if !live(session_id) => Err(ZkError::SessionExpired),
+        other => other,
+    }
+}
+
 /// A txn ready for `Input::Write`.
 #[derive(Debug)]
 pub struct Prepared {
@@ -154,8 +172,16 @@ impl Pipeline {
         }
     }
 
-    /// Turns a client write into a txn stamped `zxid`.
-    pub fn prepare(&mut self, tree: &DataTree, msg: ClientWrite, zxid: Zxid) -> Prepared {
+    /// Turns a client write into a txn stamped `zxid`. `live` says whether a session is live
+    /// (known to this leader's session table and not closing): a request of any other session
+    /// becomes a SessionExpired error txn ([`checked_session`]).
+    pub fn prepare(
+        &mut self,
+        tree: &DataTree,
+        msg: ClientWrite,
+        zxid: Zxid,
+        live: &dyn Fn(i64) -> bool,
+    ) -> Prepared {
         let Unpacked {
             session_id,
             waiter,
@@ -166,7 +192,11 @@ impl Pipeline {
                 xid,
                 request,
                 auth_ids,
-            } => (xid, auth_ids, self.write_request(&request)),
+            } => (
+                xid,
+                auth_ids,
+                checked_session(self.write_request(&request), session_id, live),
+            ),
             Body::CreateSession { timeout_ms } => (
                 0,
                 Vec::new(),
@@ -182,12 +212,14 @@ impl Pipeline {
 
     /// A request a learner forwarded, as a txn stamped `zxid` (nobody waits for it here: the
     /// learner answers its client when the txn commits there). `None` for a session touch,
-    /// which is no txn.
+    /// which is no txn. `live` as for [`Pipeline::prepare`]: the learner checked the session
+    /// against its own table, which may not have applied the session's close yet.
     pub fn prepare_forwarded(
         &mut self,
         tree: &DataTree,
         forwarded: Forwarded,
         zxid: Zxid,
+        live: &dyn Fn(i64) -> bool,
     ) -> Option<Prepared> {
         let (session_id, cxid, auth_ids, request) = match forwarded {
             Forwarded::Request {
@@ -200,6 +232,7 @@ impl Pipeline {
                 let request = Request::decode(opcode, &body)
                     .map_err(|_| ZkError::MarshallingError)
                     .and_then(|r| self.write_request(&r));
+                let request = checked_session(request, session_id, live);
                 (session_id, cxid, auth_ids, request)
             }
             Forwarded::CreateSession {
@@ -384,5 +417,74 @@ impl Pipeline {
     /// either committed by the next leader, and then applied here like any other txn, or lost).
     pub fn discard_pending(&mut self) {
         self.pending = PendingChanges::new();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::clock::SystemClock;
+    use crate::tree::txn::decode;
+    use crate::wire::client::CreateRequest;
+
+    fn forwarded_create(session_id: i64, flags: i32) -> Forwarded {
+        let request = Request::Create2(CreateRequest {
+            path: "/e".into(),
+            data: Some(b"x".to_vec()),
+            acl: crate::wire::records::Acl::open_unsafe(),
+            flags,
+        });
+        let mut body = Vec::new();
+        request.encode(&mut JuteWriter::new(&mut body));
+        Forwarded::Request {
+            session_id,
+            cxid: 1,
+            auth_ids: Vec::new(),
+            opcode: request.opcode().as_i32(),
+            body: Bytes::from(body),
+        }
+    }
+
+    /// A learner that has not applied a session's close yet forwards the session's create of an
+    /// ephemeral; the leader, which closed the session, must log SessionExpired, not a node
+    /// that would outlive its session (simulation seed 34). A closeSession of such a session is
+    /// still prepared as a close (the expiry itself runs through it).
+    #[test]
+    fn a_forwarded_write_of_a_session_the_leader_closed_fails_with_session_expired() {
+        let config = ServerConfig::standalone("/nonexistent".into(), 0, 2000);
+        let mut pipeline = Pipeline::new(
+            &config,
+            SessionIds::new(1, 0, []),
+            Arc::new(SystemClock::new()),
+        );
+        let tree = DataTree::new();
+        let live = |id: i64| id == 7;
+        let txn_of = |p: Option<Prepared>| decode(&p.expect("a txn").data).expect("decodes").1;
+        let ephemeral = 1;
+        let dead =
+            pipeline.prepare_forwarded(&tree, forwarded_create(8, ephemeral), Zxid(1), &live);
+        assert_eq!(
+            txn_of(dead),
+            Txn::Error {
+                err: ZkError::SessionExpired.code()
+            }
+        );
+        let alive =
+            pipeline.prepare_forwarded(&tree, forwarded_create(7, ephemeral), Zxid(2), &live);
+        assert!(
+            matches!(txn_of(alive), Txn::Create2(c) if c.ephemeral),
+            "a live session's create is prepared"
+        );
+        let mut body = Vec::new();
+        Request::CloseSession.encode(&mut JuteWriter::new(&mut body));
+        let close = Forwarded::Request {
+            session_id: 8,
+            cxid: 2,
+            auth_ids: Vec::new(),
+            opcode: Request::CloseSession.opcode().as_i32(),
+            body: Bytes::from(body),
+        };
+        let close = pipeline.prepare_forwarded(&tree, close, Zxid(3), &live);
+        assert!(matches!(txn_of(close), Txn::CloseSession { .. }));
     }
 }

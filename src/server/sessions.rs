@@ -290,6 +290,19 @@ impl SessionTracker {
         }
     }
 
+    /// Clears every closing mark (the server left broadcast: the closeSession txns it proposed
+    /// or forwarded were discarded with its pipeline and may never commit). A session whose
+    /// close does commit is removed when it applies; one whose close was lost is live again and
+    /// expires like any other — kept closing, a new leader would never renew or expire it
+    /// (`renew_all`, `expired` skip closing sessions) and it would live for ever with its
+    /// ephemerals (simulation seed 29, verification.md §10). ZooKeeper rebuilds its session
+    /// tracker from the tree at every role change, with no closing marks.
+    pub fn clear_closing(&mut self) {
+        for entry in self.sessions.values_mut() {
+            entry.closing = false;
+        }
+    }
+
     /// Forgets a session (after its CloseSession txn applied).
     pub fn remove(&mut self, session_id: i64) {
         if let Some(entry) = self.sessions.remove(&session_id) {
@@ -396,6 +409,26 @@ mod tests {
         assert_eq!(t.expired(8000, 10), vec![2]);
         assert_eq!(t.expired(8100, 10), vec![3]);
         assert!(t.get(1).is_none(), "a closing session stays closing");
+    }
+
+    #[test]
+    fn a_session_whose_close_was_discarded_expires_again_under_the_next_leader() {
+        let mut t = SessionTracker::new(100);
+        t.add(1, 1000, 0);
+        assert_eq!(
+            t.expired(1100, 10),
+            vec![1],
+            "the leader proposes its close"
+        );
+        // The close is lost with the leadership; the server leads again later.
+        t.clear_closing();
+        t.renew_all(5000);
+        assert!(t.get(1).is_some(), "live again");
+        assert_eq!(
+            t.expired(6100, 10),
+            vec![1],
+            "and expired by the new leader"
+        );
     }
 
     #[test]

@@ -93,6 +93,10 @@ pub struct Shared {
     pub observer: Option<Arc<dyn Observer>>,
     /// The node's role, published by the driver after every step.
     pub role: Mutex<RoleInfo>,
+    /// Runtime mutant (simulation only, never set by the binary): apply queues a txn's reply
+    /// before its watch events, so a client can read the change before its notification.
+    #[doc(hidden)]
+    pub watch_after_reply: bool,
     /// Whether clients are served (the node is in broadcast); handshakes wait for it.
     pub serving: ServingFlag,
 }
@@ -150,6 +154,10 @@ pub trait Observer: Send + Sync + 'static {
     /// The node took one step: `Node::step(input)` pushed `effects`, which the driver executes
     /// next, in this order.
     fn stepped(&self, _input: &Input, _effects: &[Effect]) {}
+    /// The data tree as it is right after the server recovered it from its disk, after each
+    /// txn it applied ([`Observer::applied`] comes first) and after each snapshot it installed
+    /// (a simulation checks that no ephemeral outlives its session's close).
+    fn tree(&self, _tree: &DataTree) {}
 }
 
 impl Shared {
@@ -171,6 +179,7 @@ impl Shared {
             observer: None,
             role: Mutex::new(RoleInfo::default()),
             serving: ServingFlag::default(),
+            watch_after_reply: false,
         }
     }
 
@@ -198,6 +207,13 @@ impl Shared {
     pub fn observe_serving(&self, serving: bool, leading: bool) {
         if let Some(o) = &self.observer {
             o.serving(serving, leading, self.last_zxid() as u64);
+        }
+    }
+
+    /// Shows the observer, if any, the tree (after a recovery, an apply or an install).
+    pub fn observe_tree(&self, tree: &DataTree) {
+        if let Some(o) = &self.observer {
+            o.tree(tree);
         }
     }
 

@@ -17,9 +17,9 @@
 //! tree, create after NoChildrenForEphemerals, setData after the WRITE check and before the
 //! version check; a refusal is QuotaExceeded (-125), inside a multi like any other failure.
 //!
-//! Not here: session validity (`checkSession`: SessionExpired/SessionMoved) — the session
-//! tracker in `server/sessions.rs` checks it before calling `prepare`; reconfig (disabled by
-//! default, -123 is the caller's).
+//! Not here: session validity (`checkSession`: SessionExpired) — `server/pipeline.rs`
+//! (`checked_session`) checks it against the leader's session table before calling `prepare`;
+//! reconfig (disabled by default, -123 is the caller's).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 

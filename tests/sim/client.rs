@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use turmoil::net::TcpStream;
 use zabkeeper::wire::client::{
     write_request, ConnectRequest, ConnectResponse, CreateRequest, ReplyHeader, Request, Response,
-    SetDataRequest, NOTIFICATION_XID,
+    SetDataRequest, WatcherEvent, NOTIFICATION_XID,
 };
 use zabkeeper::wire::client::{DeleteRequest, GetDataRequest, SyncRequest};
 use zabkeeper::wire::jute::Record;
@@ -36,7 +36,30 @@ pub struct Client {
     stream: TcpStream,
     /// The session's id.
     pub session_id: i64,
+    /// The session's password (to resume it on another connection).
+    pub passwd: Vec<u8>,
     next_xid: i32,
+    /// Notifications read while waiting for replies, in arrival order, not yet taken.
+    notes: Vec<WatcherEvent>,
+}
+
+/// What a handshake that resumes a session got.
+pub enum Resumed {
+    /// The session is live again on a new connection.
+    Open(Client),
+    /// The server answered that the session is expired (or unknown): timeout 0, session 0.
+    Expired,
+}
+
+/// A reply as the connection got it, with the notifications that arrived before it.
+pub struct Reply {
+    /// The notifications read since the previous reply (they were queued before this reply).
+    pub notes: Vec<WatcherEvent>,
+    /// The reply header (its zxid: the txn's for a write, the server's last applied for a
+    /// read).
+    pub header: ReplyHeader,
+    /// The decoded body (`None` on an error or an empty body).
+    pub body: Option<Response>,
 }
 
 /// The answer to one call: the model's view, and the zxid the reply carried (0: none).
@@ -51,14 +74,40 @@ pub struct Answer {
 impl Client {
     /// Connects to `addr` and opens a new session.
     pub async fn connect(addr: SocketAddr, timeout_ms: i32) -> io::Result<Client> {
+        match Client::handshake(addr, timeout_ms, 0, vec![0; 16]).await? {
+            Resumed::Open(client) => Ok(client),
+            Resumed::Expired => Err(io::Error::new(
+                io::ErrorKind::ConnectionRefused,
+                "no session",
+            )),
+        }
+    }
+
+    /// Connects to `addr` and resumes session `session_id` (as a client does after losing its
+    /// connection).
+    pub async fn resume(
+        addr: SocketAddr,
+        timeout_ms: i32,
+        session_id: i64,
+        passwd: Vec<u8>,
+    ) -> io::Result<Resumed> {
+        Client::handshake(addr, timeout_ms, session_id, passwd).await
+    }
+
+    async fn handshake(
+        addr: SocketAddr,
+        timeout_ms: i32,
+        session_id: i64,
+        passwd: Vec<u8>,
+    ) -> io::Result<Resumed> {
         let fut = async {
             let mut stream = TcpStream::connect(addr).await?;
             let req = ConnectRequest {
                 protocol_version: 0,
                 last_zxid_seen: 0,
                 timeout_ms,
-                session_id: 0,
-                passwd: vec![0; 16],
+                session_id,
+                passwd,
                 read_only: Some(false),
             };
             let mut buf = Vec::new();
@@ -66,17 +115,16 @@ impl Client {
             stream.write_all(&buf).await?;
             let payload = read_frame(&mut stream).await?;
             let resp = ConnectResponse::from_bytes(&payload).map_err(invalid)?;
-            if resp.session_id == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::ConnectionRefused,
-                    "no session",
-                ));
+            if resp.session_id == 0 || resp.timeout_ms <= 0 {
+                return Ok(Resumed::Expired);
             }
-            Ok(Client {
+            Ok(Resumed::Open(Client {
                 stream,
                 session_id: resp.session_id,
+                passwd: resp.passwd.to_vec(),
                 next_xid: 1,
-            })
+                notes: Vec::new(),
+            }))
         };
         tokio::time::timeout(REQUEST_TIMEOUT, fut)
             .await
@@ -98,6 +146,8 @@ impl Client {
                 let payload = read_frame(&mut self.stream).await?;
                 let header = ReplyHeader::from_bytes(&payload).map_err(invalid)?;
                 if header.xid == NOTIFICATION_XID {
+                    let event = WatcherEvent::from_bytes(&payload[16..]).map_err(invalid)?;
+                    self.notes.push(event);
                     continue;
                 }
                 if header.xid != xid {
@@ -115,6 +165,16 @@ impl Client {
         tokio::time::timeout(REQUEST_TIMEOUT, fut)
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "request"))?
+    }
+
+    /// Sends `req` and waits for its reply; `Err`: the connection is unusable.
+    pub async fn request(&mut self, req: &Request) -> io::Result<Reply> {
+        let (_, header, body) = self.call_raw(req).await?;
+        Ok(Reply {
+            notes: std::mem::take(&mut self.notes),
+            header,
+            body,
+        })
     }
 
     /// Connection loss in the middle of a write: sends `call` (not a read) on `path` and closes

@@ -21,6 +21,7 @@ use zabkeeper::server::{run_with, Seams};
 use crate::client::Client;
 use crate::disk::{SimDisk, INJECTED_FSYNC_ERROR};
 use crate::lin::{self, Call, Op, Ret};
+use crate::sessions::{self, session_worker, Log, SESSION_CLIENTS};
 use crate::trace::Validator;
 
 mod faults;
@@ -33,7 +34,7 @@ const CLIENT_PORT: u16 = 2181;
 const QUORUM_PORT: u16 = 2888;
 const ELECTION_PORT: u16 = 3888;
 /// The znodes the clients work on.
-const KEYS: usize = 3;
+pub(crate) const KEYS: usize = 3;
 /// Simulated clients (besides the final checker).
 const CLIENTS: usize = 3;
 /// Operations per client, at most.
@@ -75,6 +76,14 @@ pub struct Outcome {
     pub trace_steps: u64,
     /// What the trace validation noted without failing the run (`trace.rs`).
     pub trace_notes: Vec<String>,
+    /// Requests of the session clients, notifications they got, sessions created.
+    pub session_ops: usize,
+    pub notifications: usize,
+    pub sessions: usize,
+    /// Latest a session was closed past `max(last contact, heal) + timeout` (ms; `sessions.rs`).
+    pub expiry_lateness_ms: i64,
+    /// What the session checks noted without failing the run (`sessions.rs` (e)).
+    pub session_notes: Vec<String>,
 }
 
 /// SplitMix64: the seed's own random numbers (faults, clients).
@@ -121,10 +130,10 @@ struct Applied {
 /// Everything the servers, the clients and the driver share (one thread: turmoil runs every
 /// host on the test's thread).
 #[derive(Default)]
-struct World {
+pub(crate) struct World {
     events: Vec<String>,
     seq: u64,
-    now_ms: u64,
+    pub(crate) now_ms: u64,
     ops: Vec<Recorded>,
     /// Per server: runs of applied zxids, a new run at every start and snapshot install.
     runs: Vec<Vec<Vec<u64>>>,
@@ -133,7 +142,7 @@ struct World {
     /// Per server: (serving, leading).
     serving: Vec<(bool, bool)>,
     violations: Vec<String>,
-    stop_clients: bool,
+    pub(crate) stop_clients: bool,
     healed: bool,
     clients_done: usize,
     connection_losses: usize,
@@ -143,16 +152,18 @@ struct World {
     trace: Option<Validator>,
     trace_steps: u64,
     trace_notes: Vec<String>,
+    /// Sessions, ephemerals and watches (`sessions.rs`).
+    pub(crate) sessions: Log,
 }
 
-type Shared = Arc<Mutex<World>>;
+pub(crate) type Shared = Arc<Mutex<World>>;
 
-fn world(w: &Shared) -> MutexGuard<'_, World> {
+pub(crate) fn world(w: &Shared) -> MutexGuard<'_, World> {
     w.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl World {
-    fn event(&mut self, text: String) {
+    pub(crate) fn event(&mut self, text: String) {
         let line = format!("{:>6}ms {text}", self.now_ms);
         self.events.push(line);
     }
@@ -200,6 +211,8 @@ impl Observer for NodeObserver {
             cxid,
         };
         let mut w = world(&self.world);
+        let now = w.now_ms;
+        w.sessions.applied(self.id, zxid, data, now);
         if let Some(run) = w.runs[self.id].last_mut() {
             run.push(zxid);
         }
@@ -228,6 +241,10 @@ impl Observer for NodeObserver {
         if let Some(t) = &mut world(&self.world).trace {
             t.stepped(self.id, input, effects);
         }
+    }
+
+    fn tree(&self, tree: &zabkeeper::tree::DataTree) {
+        world(&self.world).sessions.tree(self.id, tree);
     }
 
     fn installed(&self, base: u64) {
@@ -316,6 +333,7 @@ pub fn run(params: &Params) -> Outcome {
         .collect();
     let ack_before_fsync = params.bug.as_deref() == Some("ack-before-fsync");
     let ignore_fsync_failure = params.bug.as_deref() == Some("ignore-fsync-failure");
+    let watch_after_reply = params.bug.as_deref() == Some("watch-after-reply");
     for i in 0..hosts {
         let skew_ms = if rng.chance(30) {
             rng.range(0, 4_000) as i64 - 2_000
@@ -358,6 +376,7 @@ pub fn run(params: &Params) -> Outcome {
                         id: i,
                         world: Arc::clone(&w),
                     })),
+                    watch_after_reply,
                 };
                 let result = run_with(config, seams, std::future::pending::<()>()).await;
                 let mut w = world(&w);
@@ -399,6 +418,16 @@ pub fn run(params: &Params) -> Outcome {
         let crng = Rng::new(params.seed.wrapping_mul(31).wrapping_add(c as u64 + 1));
         sim.client(format!("c{c}"), async move {
             worker(c, crng, servers, w).await;
+            Ok(())
+        });
+    }
+    for c in 0..SESSION_CLIENTS {
+        let w = Arc::clone(&shared);
+        let servers = servers.clone();
+        let crng = Rng::new(params.seed.wrapping_mul(37).wrapping_add(1_000 + c as u64));
+        sim.client(format!("e{c}"), async move {
+            session_worker(c, crng, servers, Arc::clone(&w)).await;
+            world(&w).clients_done += 1;
             Ok(())
         });
     }
@@ -529,7 +558,13 @@ pub fn run(params: &Params) -> Outcome {
         w.trace_notes = notes;
         w.trace_steps = t.steps;
     }
+    let expiry_lateness_ms = sessions::check_expiry(&w.sessions, HEAL_AT, w.now_ms).1;
     Outcome {
+        session_ops: w.sessions.ops,
+        notifications: w.sessions.notifications,
+        sessions: w.sessions.created(),
+        expiry_lateness_ms,
+        session_notes: std::mem::take(&mut w.sessions.notes),
         trace_steps: w.trace_steps,
         trace_notes: w.trace_notes,
         events: w.events,
@@ -569,6 +604,8 @@ async fn record(
     };
     let answer = client.perform(&format!("/k{key}"), &call).await;
     let mut w = world(w);
+    let now = w.now_ms;
+    w.sessions.last_contact.insert(client.session_id, now);
     let (ret, returned, acked, result) = match answer {
         Ok(a) => {
             let acked = (matches!(a.ret, Ret::Ok | Ret::Version(_)) && a.zxid > 0).then_some((
@@ -665,7 +702,10 @@ async fn checker(servers: Vec<SocketAddr>, w: Shared) {
     loop {
         {
             let w = world(&w);
-            if w.healed && w.clients_done == CLIENTS {
+            if w.healed
+                && w.clients_done == CLIENTS + SESSION_CLIENTS
+                && sessions::all_closed(&w.sessions)
+            {
                 break;
             }
         }
@@ -675,7 +715,8 @@ async fn checker(servers: Vec<SocketAddr>, w: Shared) {
     for (s, addr) in servers.iter().enumerate() {
         let who = format!("checker@n{}", s + 1);
         let mut key = 0;
-        while key < KEYS {
+        // Every key, then `/` (sessions.rs: no ephemeral of a closed session is listed).
+        while key <= KEYS {
             let mut client = match Client::connect(*addr, 4_000).await {
                 Ok(client) => client,
                 Err(_) => {
@@ -683,6 +724,7 @@ async fn checker(servers: Vec<SocketAddr>, w: Shared) {
                     continue;
                 }
             };
+            world(&w).sessions.exempt.insert(client.session_id);
             while key < KEYS {
                 if record(&w, &who, &mut client, key, Call::Read)
                     .await
@@ -692,12 +734,17 @@ async fn checker(servers: Vec<SocketAddr>, w: Shared) {
                 }
                 key += 1;
             }
+            if key == KEYS && sessions::list_root(&w, &who, &mut client).await.is_ok() {
+                key += 1;
+            }
         }
     }
 }
 
 /// The checks on a finished run.
 fn check(w: &mut World) {
+    let session_violations = sessions::check(&w.sessions, HEAL_AT, w.now_ms);
+    w.violations.extend(session_violations);
     // Linearizability, per key.
     for key in 0..KEYS {
         let ops: Vec<Op> = w

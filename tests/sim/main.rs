@@ -5,7 +5,7 @@
 //! (verification.md §10).
 //!
 //! ```text
-//! SIM_SEEDS=N SIM_START=S [SIM_NODES=3|5] [SIM_BUG=ack-before-fsync] \
+//! SIM_SEEDS=N SIM_START=S [SIM_NODES=3|5] [SIM_BUG=ack-before-fsync|watch-after-reply] \
 //!     cargo test --release --test sim -- --nocapture      # seeds S..S+N, one JSON line
 //! SIM_SEED=S cargo test --release --test sim -- --nocapture   # replay one seed, event log
 //! SIM_TRACE=zabkeeper=debug                                    # server logs while replaying
@@ -19,7 +19,9 @@ mod client;
 mod cluster;
 mod disk;
 mod lin;
+mod sessions;
 mod trace;
+mod watches;
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -28,7 +30,11 @@ use std::time::Instant;
 use cluster::{Outcome, Params};
 
 /// The runtime mutants `SIM_BUG` names.
-const BUGS: &[&str] = &["ack-before-fsync"];
+const BUGS: &[&str] = &[
+    "ack-before-fsync",
+    "ignore-fsync-failure",
+    "watch-after-reply",
+];
 
 /// Seeds the mutant test may spend before it must have caught the mutant (the CI budget).
 const MUTANT_BUDGET: u64 = 1_000;
@@ -106,6 +112,13 @@ struct Summary {
     /// Seeds with trace notes (`trace.rs`: reported, not failed).
     noted: Vec<u64>,
     faults: BTreeMap<&'static str, usize>,
+    session_ops: usize,
+    notifications: usize,
+    sessions: usize,
+    /// Latest session close past its due time, over the seeds (ms; `sessions.rs`).
+    expiry_lateness_ms: i64,
+    /// Seeds with session notes (`sessions.rs` (e): reported, not failed).
+    session_noted: Vec<u64>,
 }
 
 impl Summary {
@@ -113,11 +126,22 @@ impl Summary {
         self.seeds += 1;
         self.ops += outcome.ops;
         self.trace_steps += outcome.trace_steps;
+        self.session_ops += outcome.session_ops;
+        self.notifications += outcome.notifications;
+        self.sessions += outcome.sessions;
+        self.expiry_lateness_ms = self.expiry_lateness_ms.max(outcome.expiry_lateness_ms);
         if !outcome.trace_notes.is_empty() {
             self.noted.push(seed);
             println!(
                 "seed {seed} trace notes: {}",
                 outcome.trace_notes.join("; ")
+            );
+        }
+        if !outcome.session_notes.is_empty() {
+            self.session_noted.push(seed);
+            println!(
+                "seed {seed} session notes: {}",
+                outcome.session_notes.join("; ")
             );
         }
         for (k, n) in &outcome.faults {
@@ -136,6 +160,7 @@ impl Summary {
     fn json(&self, start: u64, nodes: usize, bug: &Option<String>, seconds: f64) -> String {
         let failed: Vec<String> = self.failed.iter().map(u64::to_string).collect();
         let noted: Vec<String> = self.noted.iter().map(u64::to_string).collect();
+        let session_noted: Vec<String> = self.session_noted.iter().map(u64::to_string).collect();
         let faults: Vec<String> = self
             .faults
             .iter()
@@ -143,12 +168,17 @@ impl Summary {
             .collect();
         let bug = bug.as_deref().map_or("null".into(), |b| format!("\"{b}\""));
         format!(
-            "{{\"seeds\":{},\"start\":{start},\"nodes\":{nodes},\"bug\":{bug},\"failed\":[{}],\"ops\":{},\"trace_steps\":{},\"trace_noted\":[{}],\"faults\":{{{}}},\"seconds\":{seconds:.1}}}",
+            "{{\"seeds\":{},\"start\":{start},\"nodes\":{nodes},\"bug\":{bug},\"failed\":[{}],\"ops\":{},\"session_ops\":{},\"notifications\":{},\"sessions\":{},\"expiry_lateness_max_ms\":{},\"trace_steps\":{},\"trace_noted\":[{}],\"session_noted\":[{}],\"faults\":{{{}}},\"seconds\":{seconds:.1}}}",
             self.seeds,
             failed.join(","),
             self.ops,
+            self.session_ops,
+            self.notifications,
+            self.sessions,
+            self.expiry_lateness_ms,
             self.trace_steps,
             noted.join(","),
+            session_noted.join(","),
             faults.join(",")
         )
     }
@@ -186,11 +216,18 @@ fn seeds() {
         for line in &outcome.events {
             println!("{line}");
         }
-        println!("faults: {:?}; ops: {}", outcome.faults, outcome.ops);
+        println!(
+            "faults: {:?}; ops: {}; session ops: {}; notifications: {}; sessions: {}",
+            outcome.faults,
+            outcome.ops,
+            outcome.session_ops,
+            outcome.notifications,
+            outcome.sessions
+        );
         for v in &outcome.violations {
             println!("VIOLATION: {v}");
         }
-        for n in &outcome.trace_notes {
+        for n in outcome.trace_notes.iter().chain(&outcome.session_notes) {
             println!("NOTE: {n}");
         }
         assert_eq!(
@@ -304,6 +341,16 @@ fn the_ack_before_fsync_mutant_is_caught() {
 #[ignore = "release only: run by .ci/run with --include-ignored"]
 fn the_ignore_fsync_failure_mutant_is_caught() {
     assert_caught_within_budget("ignore-fsync-failure");
+}
+
+/// The watch check bites: with a runtime mutant whose apply queues a txn's reply before its watch
+/// events, some seed within the CI budget shows a client a change before its notification
+/// (`watches.rs`). Ignored in a plain `cargo test`; `.ci/run`'s simulation step runs it in
+/// release with `--include-ignored`.
+#[test]
+#[ignore = "release only: run by .ci/run with --include-ignored --test-threads=1"]
+fn the_watch_after_reply_mutant_is_caught() {
+    assert_caught_within_budget("watch-after-reply");
 }
 
 /// Runs seeds 0..MUTANT_BUDGET of 3 nodes with the runtime mutant `bug` until one fails a safety

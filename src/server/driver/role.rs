@@ -43,6 +43,9 @@ impl<S: Storage + 'static> Driver<S> {
             waiter.refuse();
         }
         self.pipeline.discard_pending();
+        // The closes it proposed or forwarded went with the pipeline: no session stays closing
+        // on a close that may never commit (`SessionTracker::clear_closing`).
+        self.shared.with_sessions(|t| t.clear_closing());
         self.forwarded.clear();
         self.syncs.fail_all();
         for conn in self.shared.conns.all() {

@@ -41,7 +41,8 @@ impl<S: Storage + 'static> Driver<S> {
                         break;
                     };
                     let guard = tree.as_ref().expect("held for the batch");
-                    let prepared = self.pipeline.prepare(guard, write, zxid);
+                    let live = |id| shared.with_sessions(|t| t.get(id).is_some());
+                    let prepared = self.pipeline.prepare(guard, write, zxid, &live);
                     self.propose(prepared, &mut tree).await?;
                 }
             }
@@ -144,7 +145,11 @@ impl<S: Storage + 'static> Driver<S> {
                 break;
             };
             let guard = tree.as_ref().expect("held for the batch");
-            if let Some(prepared) = self.pipeline.prepare_forwarded(guard, forwarded, zxid) {
+            let live = |id| shared.with_sessions(|t| t.get(id).is_some());
+            let prepared = self
+                .pipeline
+                .prepare_forwarded(guard, forwarded, zxid, &live);
+            if let Some(prepared) = prepared {
                 self.propose(prepared, &mut tree).await?;
             }
         }
