@@ -56,8 +56,9 @@ pub struct Params {
     /// Also inject `bridge` partitions: on unless `SIM_BRIDGE=0` (off: the partition draws
     /// split three ways, the schedules from before bridges).
     pub bridge: bool,
-    /// Also inject `pause` faults (`SIM_PAUSE=1`, opt-in): a server, the leader if there is
-    /// one, not scheduled for 300–1,500 ms (the patched turmoil's `Sim::pause`).
+    /// Also inject `pause` faults: on unless `SIM_PAUSE=0` (off: the crash draws are all
+    /// crashes, the schedules from before pauses). A server, the leader if there is one, not
+    /// scheduled for 300–1,500 ms (the patched turmoil's `Sim::pause`).
     pub pause: bool,
 }
 

@@ -12,7 +12,7 @@
 //! SIM_SOAK_SECS=T                                              # seeds for T seconds
 //! SIM_NO_TRACE=1                                               # skip the trace validation
 //! SIM_BRIDGE=0                                                 # no bridge partitions
-//! SIM_PAUSE=1                                                  # pause faults too
+//! SIM_PAUSE=0                                                  # no pause faults
 //! ```
 
 mod client;
@@ -95,7 +95,7 @@ fn replay_command(seed: u64, params: &Params) -> String {
         .as_deref()
         .map_or(String::new(), |b| format!(" SIM_BUG={b}"));
     let bridge = if params.bridge { "" } else { " SIM_BRIDGE=0" };
-    let pause = if params.pause { " SIM_PAUSE=1" } else { "" };
+    let pause = if params.pause { "" } else { " SIM_PAUSE=0" };
     format!(
         "SIM_SEED={seed} SIM_NODES={}{bug}{bridge}{pause} cargo test --release --test sim -- --nocapture",
         params.nodes
@@ -203,7 +203,7 @@ fn seeds() {
     let nodes = nodes();
     let bug = bug();
     let bridge = std::env::var_os("SIM_BRIDGE").is_none_or(|v| v != "0");
-    let pause = std::env::var_os("SIM_PAUSE").is_some_and(|v| v == "1");
+    let pause = std::env::var_os("SIM_PAUSE").is_none_or(|v| v != "0");
     let params = |seed| Params {
         seed,
         nodes,
@@ -278,7 +278,8 @@ fn seeds() {
 /// earlier run and 0–3 extra tokio tasks — so that it meets tokio's process-wide task-id counter
 /// at every residue of a current-thread runtime's 4 task shards (the cause of the divergence
 /// net.rs fixes) — gives the same event log as its first run. Bridges on, as in every run;
-/// seed 1 also with the opt-in pauses (two of its leaders paused, vendor/turmoil's patch).
+/// pauses (on by default) in seed 1 only (two of its leaders paused, vendor/turmoil's patch),
+/// so that seeds 3 and 11 keep the schedules the test was written against.
 #[test]
 fn one_seed_twice_gives_the_same_event_log() {
     for (seed, pause) in [(3, false), (11, false), (1, true)] {
@@ -355,7 +356,8 @@ fn the_watch_after_reply_mutant_is_caught() {
 
 /// Runs seeds 0..MUTANT_BUDGET of 3 nodes with the runtime mutant `bug` until one fails a safety
 /// check — a lost or diverging txn, a history that is not linearizable, a write after a failed
-/// fsync — not only liveness or a server stopping; panics if none does.
+/// fsync — not only liveness or a server stopping; panics if none does. Without pauses, so that
+/// every crash draw is a crash (the mutants lose what a crash drops).
 fn assert_caught_within_budget(bug: &str) {
     for seed in 0..MUTANT_BUDGET {
         let p = Params {
