@@ -349,7 +349,7 @@ fn the_ignore_fsync_failure_mutant_is_caught() {
 /// (`watches.rs`). Ignored in a plain `cargo test`; `.ci/run`'s simulation step runs it in
 /// release with `--include-ignored`.
 #[test]
-#[ignore = "release only: run by .ci/run with --include-ignored --test-threads=1"]
+#[ignore = "release only: run by .ci/run with --include-ignored"]
 fn the_watch_after_reply_mutant_is_caught() {
     assert_caught_within_budget("watch-after-reply");
 }
