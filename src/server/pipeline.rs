@@ -19,6 +19,7 @@
 //! (`SessionIds` puts this server's id in the top byte), as ZooKeeper's servers do; the leader
 //! prepares a forwarded createSession with the id the learner chose.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -147,6 +148,13 @@ pub struct Forward {
 #[derive(Debug)]
 pub struct Pipeline {
     pending: PendingChanges,
+    /// Sessions whose createSession is prepared here and not yet applied, with its zxid. The
+    /// session table learns a session when its createSession is applied, and a leader applies
+    /// only what its own disk made durable, which may be after a quorum of learners committed
+    /// it: a learner can answer the client and forward its first write before this leader's
+    /// table has the session. Such a session is live for [`checked_session`], as it is in
+    /// ZooKeeper, whose leader adds the session to its tracker when it prepares the create.
+    creating: BTreeMap<i64, Zxid>,
     session_ids: SessionIds,
     extended_types_enabled: bool,
     enforce_quota: bool,
@@ -165,6 +173,7 @@ impl Pipeline {
         Pipeline {
             clock,
             pending: PendingChanges::new(),
+            creating: BTreeMap::new(),
             session_ids,
             extended_types_enabled: config.extended_types_enabled,
             enforce_quota: config.enforce_quota,
@@ -195,13 +204,16 @@ impl Pipeline {
             } => (
                 xid,
                 auth_ids,
-                checked_session(self.write_request(&request), session_id, live),
+                self.checked_session(self.write_request(&request), session_id, live),
             ),
-            Body::CreateSession { timeout_ms } => (
-                0,
-                Vec::new(),
-                Ok(WriteRequest::CreateSession { timeout_ms }),
-            ),
+            Body::CreateSession { timeout_ms } => {
+                self.creating.insert(session_id, zxid);
+                (
+                    0,
+                    Vec::new(),
+                    Ok(WriteRequest::CreateSession { timeout_ms }),
+                )
+            }
         };
         Prepared {
             zxid,
@@ -232,18 +244,21 @@ impl Pipeline {
                 let request = Request::decode(opcode, &body)
                     .map_err(|_| ZkError::MarshallingError)
                     .and_then(|r| self.write_request(&r));
-                let request = checked_session(request, session_id, live);
+                let request = self.checked_session(request, session_id, live);
                 (session_id, cxid, auth_ids, request)
             }
             Forwarded::CreateSession {
                 session_id,
                 timeout_ms,
-            } => (
-                session_id,
-                0,
-                Vec::new(),
-                Ok(WriteRequest::CreateSession { timeout_ms }),
-            ),
+            } => {
+                self.creating.insert(session_id, zxid);
+                (
+                    session_id,
+                    0,
+                    Vec::new(),
+                    Ok(WriteRequest::CreateSession { timeout_ms }),
+                )
+            }
             Forwarded::Touch { .. } => return None,
         };
         Some(Prepared {
@@ -406,6 +421,19 @@ impl Pipeline {
     /// The txns up to `zxid` are applied: their changes are visible in the tree now.
     pub fn applied_through(&mut self, zxid: Zxid) {
         self.pending.applied_through(zxid.0 as i64);
+        self.creating.retain(|_, created| *created > zxid);
+    }
+
+    /// [`checked_session`], with the sessions whose createSession is prepared and not yet
+    /// applied counted live.
+    fn checked_session(
+        &self,
+        request: Result<WriteRequest, ZkError>,
+        session_id: i64,
+        live: &dyn Fn(i64) -> bool,
+    ) -> Result<WriteRequest, ZkError> {
+        let live = |id| self.creating.contains_key(&id) || live(id);
+        checked_session(request, session_id, &live)
     }
 
     /// Changes prepared and not applied.
@@ -417,6 +445,7 @@ impl Pipeline {
     /// either committed by the next leader, and then applied here like any other txn, or lost).
     pub fn discard_pending(&mut self) {
         self.pending = PendingChanges::new();
+        self.creating.clear();
     }
 }
 
@@ -486,5 +515,42 @@ mod tests {
         };
         let close = pipeline.prepare_forwarded(&tree, close, Zxid(3), &live);
         assert!(matches!(txn_of(close), Txn::CloseSession { .. }));
+    }
+
+    /// A leader applies a createSession only once its own disk has it, which may be after a
+    /// quorum of learners committed it and one of them answered the client: the session's first
+    /// forwarded write must not fail as expired while its createSession is prepared here and
+    /// not applied. Once applied, the session table decides again.
+    #[test]
+    fn a_write_of_a_session_whose_create_is_prepared_and_not_applied_is_prepared() {
+        let config = ServerConfig::standalone("/nonexistent".into(), 0, 2000);
+        let mut pipeline = Pipeline::new(
+            &config,
+            SessionIds::new(1, 0, []),
+            Arc::new(SystemClock::new()),
+        );
+        let tree = DataTree::new();
+        let unknown = |_: i64| false;
+        let txn_of = |p: Option<Prepared>| decode(&p.expect("a txn").data).expect("decodes").1;
+        let create_session = Forwarded::CreateSession {
+            session_id: 9,
+            timeout_ms: 2000,
+        };
+        let created = pipeline.prepare_forwarded(&tree, create_session, Zxid(1), &unknown);
+        assert!(matches!(txn_of(created), Txn::CreateSession { .. }));
+        let first = pipeline.prepare_forwarded(&tree, forwarded_create(9, 1), Zxid(2), &unknown);
+        assert!(
+            matches!(txn_of(first), Txn::Create2(c) if c.ephemeral),
+            "the session's create is pending here: live"
+        );
+        pipeline.applied_through(Zxid(2));
+        let later = pipeline.prepare_forwarded(&tree, forwarded_create(9, 1), Zxid(3), &unknown);
+        assert_eq!(
+            txn_of(later),
+            Txn::Error {
+                err: ZkError::SessionExpired.code()
+            },
+            "applied, and not in the session table: expired"
+        );
     }
 }
