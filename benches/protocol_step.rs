@@ -40,7 +40,7 @@ fn settled(initial_log: u32) -> Three {
 
 fn one_write(t: &mut Three, data: &Bytes) {
     let out = &mut t.out;
-    out.clear();
+    out.drain(); // the previous write's effects, dropped
     t.leader.step(Input::Write { data: data.clone() }, out);
     let proposal = out
         .as_slice()

@@ -12,7 +12,7 @@ use zabkeeper::protocol::*;
 fn step(node: &mut Node, input: Input) -> Vec<Effect> {
     let mut out = Effects::new();
     node.step(input, &mut out);
-    out.into_iter().collect()
+    out.drain().collect()
 }
 
 /// A one-voter leader in epoch 1 that logged `n` writes and committed the first `committed`.

@@ -15,7 +15,7 @@ fn one_voter(durable: DurableState) -> Node {
 fn step(node: &mut Node, input: Input) -> Vec<Effect> {
     let mut out = Effects::new();
     node.step(input, &mut out);
-    out.into_iter().collect()
+    out.drain().collect()
 }
 
 /// Drives a fresh or recovered one-voter node to broadcast; returns every effect on the way.

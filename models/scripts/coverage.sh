@@ -6,8 +6,10 @@
 # mutants' runs too, each with every line not reached (verification.md §Coverage of
 # src/protocol). No line is left out of either figure.
 #
-# Usage: models/scripts/coverage.sh [--core-only] [--out DIR]
+# Usage: models/scripts/coverage.sh [--core-only] [--threads K] [--out DIR]
 #   --core-only     run `zabkeeper-check ci` on the core only (one report)
+#   --threads K     checker threads of every run (default: the checker's, all cores); the
+#                   figures do not depend on it (every run is exhaustive)
 #   --out DIR       where the lcov files and the reports go (default target/coverage-report):
 #                   core.lcov / core.txt, and with-mutants.lcov / with-mutants.txt
 #   --report-only   re-print the reports from the lcov files in DIR, run nothing
@@ -22,13 +24,15 @@ cd "$(dirname "$0")/../.."
 
 with_mutants=1
 report_only=0
+threads=()
 out=target/coverage-report
 while [ $# -gt 0 ]; do
     case "$1" in
         --core-only) with_mutants=0 ;;
         --out) out="$2"; shift ;;
+        --threads) threads=(--threads "$2"); shift ;;
         --report-only) report_only=1 ;;
-        *) echo "usage: $0 [--core-only] [--out DIR] [--report-only]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--core-only] [--threads K] [--out DIR] [--report-only]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -57,9 +61,9 @@ for b in json.load(sys.stdin)["bugs"]:
 run_all() {
     while read -r line; do
         [ -n "$line" ] || continue
-        echo "=== zabkeeper-check $line ($(date -u +%H:%M:%S))" >&2
+        echo "=== zabkeeper-check $line ${threads[*]} ($(date -u +%H:%M:%S))" >&2
         # shellcheck disable=SC2086
-        "$bin" $line >/dev/null 2>&1 || echo "    (exit $?)" >&2
+        "$bin" $line "${threads[@]}" >/dev/null 2>&1 || echo "    (exit $?)" >&2
     done
 }
 

@@ -178,17 +178,4 @@ impl Effects {
     pub fn drain(&mut self) -> std::vec::Drain<'_, Effect> {
         self.0.drain(..)
     }
-
-    /// Forgets every effect.
-    pub fn clear(&mut self) {
-        self.0.clear();
-    }
-}
-
-impl IntoIterator for Effects {
-    type Item = Effect;
-    type IntoIter = std::vec::IntoIter<Effect>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.into_iter()
-    }
 }

@@ -566,10 +566,12 @@ impl Node {
     /// established leader's broadcast phase; `Err(ZxidRollover)` when this epoch's counter is
     /// exhausted (the write would be refused and the leader step down).
     pub fn next_zxid(&self) -> Result<Zxid, RejectReason> {
-        let Role::Leading(lead) = &self.role else {
-            return Err(RejectReason::NotLeader);
-        };
-        let Some(epoch) = lead.epoch.filter(|_| lead.phase == LeaderPhase::Broadcast) else {
+        let Role::Leading(Leader {
+            epoch: Some(epoch),
+            phase: LeaderPhase::Broadcast,
+            ..
+        }) = self.role
+        else {
             return Err(RejectReason::NotLeader);
         };
         let last = self.last_zxid();

@@ -32,7 +32,7 @@
 //! node.step(Input::EpochPersisted, &mut out); // acceptedEpoch 1 on disk
 //! node.step(Input::EpochPersisted, &mut out); // currentEpoch 1 on disk: established
 //! assert_eq!(node.state(), PeerState::Leading);
-//! out.clear();
+//! out.drain(); // a driver executes the effects it takes out; here they are dropped
 //! node.step(Input::Write { data: bytes::Bytes::from_static(b"x") }, &mut out);
 //! let zxid = Zxid::new(Epoch(1), 1);
 //! assert!(out.as_slice().contains(&Effect::Proposed { zxid }));
@@ -303,11 +303,7 @@ impl Node {
             // Appends are written after the truncation that preceded them (one ordered log).
             self.truncate_pending = None;
         }
-        match &self.role {
-            Role::Looking(_) => self.start_round_when_durable(out),
-            Role::Leading(_) => self.leader_on_durable(out),
-            Role::Following(_) => self.learner_on_durable(out),
-        }
+        self.on_durable(out);
     }
 
     /// A completion for a write that a later truncation removed, or that is already counted.
@@ -321,11 +317,7 @@ impl Node {
             return;
         }
         self.truncate_pending = None;
-        match &self.role {
-            Role::Looking(_) => self.start_round_when_durable(out),
-            Role::Leading(_) => self.leader_on_durable(out),
-            Role::Following(_) => self.learner_on_durable(out),
-        }
+        self.on_durable(out);
     }
 
     /// The snapshot requested by `install_snapshot` is durable, and so is every log write
@@ -343,15 +335,17 @@ impl Node {
         self.install_pending = None;
         self.durable_zxid = self.durable_zxid.max(logged);
         self.committed_zxid = self.committed_zxid.max(base);
-        match &self.role {
-            Role::Looking(_) => self.start_round_when_durable(out),
-            Role::Leading(_) => self.leader_on_durable(out),
-            Role::Following(_) => self.learner_on_durable(out),
-        }
+        self.on_durable(out);
     }
 
     fn on_epoch_persisted(&mut self, out: &mut Effects) {
         self.epoch_write_pending = false;
+        self.on_durable(out);
+    }
+
+    /// A write I requested is durable (`Persisted`, `EpochPersisted`, `Truncated`,
+    /// `SnapshotInstalled`): the role moves whatever waited for it.
+    fn on_durable(&mut self, out: &mut Effects) {
         match &self.role {
             Role::Looking(_) => self.start_round_when_durable(out),
             Role::Leading(_) => self.leader_on_durable(out),

@@ -294,7 +294,7 @@ impl Cluster {
                 std::panic::resume_unwind(panic);
             }
         }
-        let effects: Vec<Effect> = out.into_iter().collect();
+        let effects: Vec<Effect> = out.drain().collect();
         self.trace.push(Step {
             node: id,
             input,
