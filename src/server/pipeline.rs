@@ -456,6 +456,15 @@ mod tests {
     use crate::tree::txn::decode;
     use crate::wire::client::CreateRequest;
 
+    fn pipeline() -> Pipeline {
+        let config = ServerConfig::standalone("/nonexistent".into(), 0, 2000);
+        Pipeline::new(
+            &config,
+            SessionIds::new(1, 0, []),
+            Arc::new(SystemClock::new()),
+        )
+    }
+
     fn forwarded_create(session_id: i64, flags: i32) -> Forwarded {
         let request = Request::Create2(CreateRequest {
             path: "/e".into(),
@@ -480,13 +489,7 @@ mod tests {
     /// still prepared as a close (the expiry itself runs through it).
     #[test]
     fn a_forwarded_write_of_a_session_the_leader_closed_fails_with_session_expired() {
-        let config = ServerConfig::standalone("/nonexistent".into(), 0, 2000);
-        let mut pipeline = Pipeline::new(
-            &config,
-            SessionIds::new(1, 0, []),
-            Arc::new(SystemClock::new()),
-        );
-        let tree = DataTree::new();
+        let (mut pipeline, tree) = (pipeline(), DataTree::new());
         let live = |id: i64| id == 7;
         let txn_of = |p: Option<Prepared>| decode(&p.expect("a txn").data).expect("decodes").1;
         let ephemeral = 1;
@@ -523,13 +526,7 @@ mod tests {
     /// not applied. Once applied, the session table decides again.
     #[test]
     fn a_write_of_a_session_whose_create_is_prepared_and_not_applied_is_prepared() {
-        let config = ServerConfig::standalone("/nonexistent".into(), 0, 2000);
-        let mut pipeline = Pipeline::new(
-            &config,
-            SessionIds::new(1, 0, []),
-            Arc::new(SystemClock::new()),
-        );
-        let tree = DataTree::new();
+        let (mut pipeline, tree) = (pipeline(), DataTree::new());
         let unknown = |_: i64| false;
         let txn_of = |p: Option<Prepared>| decode(&p.expect("a txn").data).expect("decodes").1;
         let create_session = Forwarded::CreateSession {
