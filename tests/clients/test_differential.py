@@ -401,7 +401,13 @@ def unfinished_handshakes(kind):
         deadline = time.monotonic() + WAIT_S
         refused = False
         while not refused and time.monotonic() < deadline:
-            probe = from_other_ip()
+            try:
+                probe = from_other_ip()
+            except (BrokenPipeError, ConnectionResetError):
+                # Accepted and closed by the server (FIN, then RST) before connect() returned:
+                # Linux reports EPIPE or ECONNRESET from connect() itself.  That is a refusal.
+                refused = True
+                break
             probe.settimeout(0.5)
             try:
                 refused = probe.recv(1) == b""
