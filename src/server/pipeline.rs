@@ -155,6 +155,14 @@ pub struct Pipeline {
     /// table has the session. Such a session is live for [`checked_session`], as it is in
     /// ZooKeeper, whose leader adds the session to its tracker when it prepares the create.
     creating: BTreeMap<i64, Zxid>,
+    /// Sessions whose closeSession is prepared here and not yet applied, with its zxid. Not
+    /// live for [`checked_session`] (ZooKeeper's `PrepRequestProcessor` marks the session
+    /// closing when it prepares the close): the session table drops a session only when the
+    /// close is applied, and a write of the session prepared in between — say one a learner
+    /// cut off by a partition forwarded before the client moved to another server and closed
+    /// the session there — would be logged after the close, its ephemeral outliving the
+    /// session on every server (simulation seed 116148, verification.md §10).
+    closing: BTreeMap<i64, Zxid>,
     session_ids: SessionIds,
     extended_types_enabled: bool,
     enforce_quota: bool,
@@ -174,6 +182,7 @@ impl Pipeline {
             clock,
             pending: PendingChanges::new(),
             creating: BTreeMap::new(),
+            closing: BTreeMap::new(),
             session_ids,
             extended_types_enabled: config.extended_types_enabled,
             enforce_quota: config.enforce_quota,
@@ -415,24 +424,31 @@ impl Pipeline {
             extended_types_enabled: self.extended_types_enabled,
             enforce_quota: self.enforce_quota,
         };
-        prepare_logged(tree, &mut self.pending, req, &ctx)
+        let (hdr, txn) = prepare_logged(tree, &mut self.pending, req, &ctx);
+        if matches!(txn, Txn::CloseSession { .. }) {
+            self.closing.insert(session_id, zxid);
+        }
+        (hdr, txn)
     }
 
     /// The txns up to `zxid` are applied: their changes are visible in the tree now.
     pub fn applied_through(&mut self, zxid: Zxid) {
         self.pending.applied_through(zxid.0 as i64);
         self.creating.retain(|_, created| *created > zxid);
+        self.closing.retain(|_, closed| *closed > zxid);
     }
 
     /// [`checked_session`], with the sessions whose createSession is prepared and not yet
-    /// applied counted live.
+    /// applied counted live, and those whose closeSession is, not.
     fn checked_session(
         &self,
         request: Result<WriteRequest, ZkError>,
         session_id: i64,
         live: &dyn Fn(i64) -> bool,
     ) -> Result<WriteRequest, ZkError> {
-        let live = |id| self.creating.contains_key(&id) || live(id);
+        let live = |id| {
+            !self.closing.contains_key(&id) && (self.creating.contains_key(&id) || live(id))
+        };
         checked_session(request, session_id, &live)
     }
 
@@ -446,6 +462,7 @@ impl Pipeline {
     pub fn discard_pending(&mut self) {
         self.pending = PendingChanges::new();
         self.creating.clear();
+        self.closing.clear();
     }
 }
 
@@ -518,6 +535,51 @@ mod tests {
         };
         let close = pipeline.prepare_forwarded(&tree, close, Zxid(3), &live);
         assert!(matches!(txn_of(close), Txn::CloseSession { .. }));
+    }
+
+    /// A closeSession prepared here (forwarded by one learner, say) and not yet applied: the
+    /// session table still lists the session, but a write of it prepared now — one another
+    /// learner, cut off by a partition, forwarded before the client moved and closed the
+    /// session — must fail as expired, not log an ephemeral after the close (simulation seed
+    /// 116148). Once the close is applied, the table decides again; a discarded pipeline (the
+    /// leader deposed) forgets the mark.
+    #[test]
+    fn a_write_prepared_after_its_sessions_close_fails_with_session_expired() {
+        let (mut pipeline, tree) = (pipeline(), DataTree::new());
+        let live = |id: i64| id == 7;
+        let txn_of = |p: Option<Prepared>| decode(&p.expect("a txn").data).expect("decodes").1;
+        let expired = Txn::Error {
+            err: ZkError::SessionExpired.code(),
+        };
+        let close = |cxid| {
+            let mut body = Vec::new();
+            Request::CloseSession.encode(&mut JuteWriter::new(&mut body));
+            Forwarded::Request {
+                session_id: 7,
+                cxid,
+                auth_ids: Vec::new(),
+                opcode: Request::CloseSession.opcode().as_i32(),
+                body: Bytes::from(body),
+            }
+        };
+        let closed = pipeline.prepare_forwarded(&tree, close(5), Zxid(1), &live);
+        assert!(matches!(txn_of(closed), Txn::CloseSession { .. }));
+        let late = pipeline.prepare_forwarded(&tree, forwarded_create(7, 1), Zxid(2), &live);
+        assert_eq!(txn_of(late), expired, "prepared after the session's close");
+        pipeline.applied_through(Zxid(1));
+        let table = pipeline.prepare_forwarded(&tree, forwarded_create(7, 1), Zxid(3), &live);
+        assert!(
+            matches!(txn_of(table), Txn::Create2(c) if c.ephemeral),
+            "the close is applied: the (here still live) table decides"
+        );
+        let closed = pipeline.prepare_forwarded(&tree, close(6), Zxid(4), &live);
+        assert!(matches!(txn_of(closed), Txn::CloseSession { .. }));
+        pipeline.discard_pending();
+        let after = pipeline.prepare_forwarded(&tree, forwarded_create(7, 1), Zxid(5), &live);
+        assert!(
+            matches!(txn_of(after), Txn::Create2(c) if c.ephemeral),
+            "the close went with the discarded pipeline"
+        );
     }
 
     /// A leader applies a createSession only once its own disk has it, which may be after a
