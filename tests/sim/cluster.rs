@@ -25,8 +25,8 @@ use crate::sessions::{self, session_worker, Log, SESSION_CLIENTS};
 use crate::trace::Validator;
 
 mod faults;
-pub(crate) mod replay;
 mod net;
+pub(crate) mod replay;
 use faults::{apply_undo, inject, Undo};
 use net::{Graves, SimNet};
 

@@ -204,7 +204,10 @@ pub fn parse(text: &str) -> Result<Trace, String> {
     let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     let initial = views(field(&v, "initial")?).map_err(|e| format!("initial state: {e}"))?;
     let mut steps = Vec::new();
-    for s in field(&v, "steps")?.as_array().ok_or("steps are not a list")? {
+    for s in field(&v, "steps")?
+        .as_array()
+        .ok_or("steps are not a list")?
+    {
         let k = number(s, "step")? as usize;
         let text = field(s, "action")?.as_str().unwrap_or_default();
         let a = action(k, text)?;
@@ -376,8 +379,14 @@ enum Phase {
     Electing,
     Syncing,
     Connecting,
-    Written { at: u64, zxid: Zxid, reached: Option<u64> },
-    Restarting { rest: Vec<usize> },
+    Written {
+        at: u64,
+        zxid: Zxid,
+        reached: Option<u64>,
+    },
+    Restarting {
+        rest: Vec<usize>,
+    },
     Rejoining,
     Reading,
 }
@@ -507,7 +516,11 @@ pub fn run(schedule: &Schedule, bug: Option<Bug>, options: Options) -> Replayed 
         let mut power_loss = false;
         match &mut phase {
             Phase::Electing => {
-                let seen = w.replay.roles.as_ref().expect("recording until the power loss");
+                let seen = w
+                    .replay
+                    .roles
+                    .as_ref()
+                    .expect("recording until the power loss");
                 let decided = |i: usize| seen[i].iter().any(|r| r.state != "LOOKING");
                 let decided: Vec<bool> = (0..n).map(decided).collect();
                 for a in 0..n {
@@ -531,8 +544,7 @@ pub fn run(schedule: &Schedule, bug: Option<Bug>, options: Options) -> Replayed 
             Phase::Syncing => {
                 let ready = w.serving[schedule.writer] == (true, true)
                     && (0..n).all(|i| {
-                        schedule.at_write[i].phase.as_deref() != Some("Broadcast")
-                            || w.serving[i].0
+                        schedule.at_write[i].phase.as_deref() != Some("Broadcast") || w.serving[i].0
                     });
                 if ready {
                     w.replay.connect = Some(schedule.writer);
@@ -560,7 +572,11 @@ pub fn run(schedule: &Schedule, bug: Option<Bug>, options: Options) -> Replayed 
                         }
                         w.event(format!(
                             "replay: fsync stalled on {:?}",
-                            schedule.stalled.iter().map(|&i| host(i)).collect::<Vec<_>>()
+                            schedule
+                                .stalled
+                                .iter()
+                                .map(|&i| host(i))
+                                .collect::<Vec<_>>()
                         ));
                     }
                     w.replay.create = true;
@@ -728,10 +744,204 @@ mod tests {
         (with, without)
     }
 
+    /// The violations of a replay whose wording contains `what`.
+    fn caught<'a>(r: &'a Replayed, what: &str) -> Vec<&'a String> {
+        r.outcome
+            .violations
+            .iter()
+            .filter(|v| v.contains(what))
+            .collect()
+    }
+
+    /// With the mutant the replay follows the trace to its end and fails the named checks;
+    /// without it (the same schedule) it follows the trace's roles, cannot reach the end (the
+    /// write does not commit without the mutant), and passes every check.
+    fn replay_catches(text: &str, bug: &str, checks: &[&str]) {
+        let (with, without) = both(text, bug, Options::ALL);
+        assert_eq!(with.followed, Ok(()), "{bug}: the replay left the trace");
+        assert!(
+            with.reached,
+            "{bug}: the replay did not reach the trace's end"
+        );
+        for check in checks {
+            assert!(
+                !caught(&with, check).is_empty(),
+                "{bug}: no violation `{check}` in {:?}",
+                with.outcome.violations
+            );
+        }
+        assert_eq!(
+            without.followed,
+            Ok(()),
+            "{bug} off: the replay left the trace"
+        );
+        assert!(!without.reached, "{bug} off: the trace's end reached");
+        assert!(
+            without.outcome.violations.is_empty(),
+            "{bug} off: {:?}",
+            without.outcome.violations
+        );
+    }
+
+    /// The create is acknowledged by the leader on its own durable copy and the follower's
+    /// early ACK; the power loss takes the follower's copy; the two servers without it elect
+    /// and serve: the acknowledged create is gone (not linearizable) and their next txn comes
+    /// after the session txn, skipping the agreed one (prefix).
     #[test]
-    fn replay_probe() {
-        let _ = both(FOLLOWER_ACK, "follower-ack-before-durable", Options::ALL);
-        let _ = both(LEADER_SELF_ACK, "leader-self-ack-before-durable", Options::ALL);
-        let _ = both(APPLIES_UNCOMMITTED, "follower-applies-uncommitted", Options::ALL);
+    fn replay_follower_ack_before_durable() {
+        replay_catches(
+            FOLLOWER_ACK,
+            "follower-ack-before-durable",
+            &[
+                "/k0: the history is not linearizable",
+                "skipping the committed",
+            ],
+        );
+    }
+
+    /// The leader counts its own ACK before its fsync; the follower's durable copy commits the
+    /// txn and the follower applies it; the power loss takes the leader's copy; the leader and
+    /// the third server elect without it: their next txn skips the txn the follower applied
+    /// (prefix). The leader does not apply (its runtime waits for its own fsync), so the client
+    /// has no answer: linearizability cannot tell.
+    #[test]
+    fn replay_leader_self_ack_before_durable() {
+        replay_catches(
+            LEADER_SELF_ACK,
+            "leader-self-ack-before-durable",
+            &["skipping the committed"],
+        );
+    }
+
+    /// The follower applies its durable copy without a COMMIT; the leader never commits (its
+    /// fsync stalls); the power loss takes the leader's copy; the leader and the third server
+    /// elect without it: their next txn skips the txn the follower applied (agreement/prefix).
+    #[test]
+    fn replay_follower_applies_uncommitted() {
+        replay_catches(
+            APPLIES_UNCOMMITTED,
+            "follower-applies-uncommitted",
+            &["skipping the committed"],
+        );
+    }
+
+    /// The translation carries the trace's disk timing: the same schedule with the mutant but
+    /// without the fsync stalls (with or without the link holds) reaches the trace's end — the
+    /// txn commits — and is caught by no check, for each of the three traces. (Without the holds
+    /// but with the stalls the mutants are still caught: the third server's fsync is stalled too,
+    /// so it adds no durable copy; the holds make the replay follow the trace's deliveries, which
+    /// `followed` checks, not the catch.)
+    #[test]
+    fn replay_needs_the_traces_disk_timing() {
+        for (text, bug) in [
+            (FOLLOWER_ACK, "follower-ack-before-durable"),
+            (LEADER_SELF_ACK, "leader-self-ack-before-durable"),
+            (APPLIES_UNCOMMITTED, "follower-applies-uncommitted"),
+        ] {
+            let s = schedule(text);
+            let b = Bug::from_name(bug).expect("a mutant");
+            for holds in [true, false] {
+                let r = run(
+                    &s,
+                    Some(b),
+                    Options {
+                        holds,
+                        stalls: false,
+                    },
+                );
+                assert!(r.reached, "{bug}, holds {holds}: the end not reached");
+                assert!(
+                    r.outcome.violations.is_empty(),
+                    "{bug}, holds {holds}, no stalls: {:?}",
+                    r.outcome.violations
+                );
+            }
+        }
+    }
+
+    /// `FOLLOWER_ACK` with `edit` applied to its JSON, translated.
+    fn edited(edit: impl FnOnce(&mut Value)) -> Result<Schedule, String> {
+        let mut v: Value = serde_json::from_str(FOLLOWER_ACK).expect("JSON");
+        edit(&mut v);
+        parse(&v.to_string()).and_then(|t| translate(&t))
+    }
+
+    fn refused(edit: impl FnOnce(&mut Value), why: &str) {
+        match edited(edit) {
+            Ok(s) => panic!("translated, not refused ({why}): {s:?}"),
+            Err(e) => assert!(e.contains(why), "refused with {e:?}, not for {why:?}"),
+        }
+    }
+
+    #[test]
+    fn the_translation_of_a_trace() {
+        let s = schedule(FOLLOWER_ACK);
+        assert_eq!(s.open, BTreeSet::from([(0, 2)]));
+        assert_eq!(s.writer, 2);
+        assert_eq!(s.stalled, BTreeSet::from([0, 1]));
+        assert_eq!(s.committed, BTreeSet::from([2]));
+        let s = schedule(LEADER_SELF_ACK);
+        assert_eq!(
+            (s.stalled, s.committed),
+            (BTreeSet::from([1, 2]), BTreeSet::from([0]))
+        );
+        assert!(edited(|_| {}).is_ok());
+    }
+
+    #[test]
+    fn traces_with_what_is_not_translated_are_refused() {
+        for (action, word) in [
+            ("Crash { server: 0 }", "Crash"),
+            ("Restart { server: 0 }", "Restart"),
+            ("BreakLink { a: 0, b: 2 }", "BreakLink"),
+            ("Timeout { server: 0, timer: SyncLimit }", "Timeout"),
+            ("Sync { server: 2 }", "Sync"),
+            ("Isolate { server: 1 }", "Isolate"),
+            ("Forward { server: 0 }", "Forward"),
+            ("Snapshot { server: 2 }", "Snapshot"),
+        ] {
+            refused(
+                |v| v["steps"][4]["action"] = Value::from(action),
+                &format!("step 5: `{word}"),
+            );
+        }
+        refused(
+            |v| v["steps"][0]["action"] = Value::from("Deliver { from: 0, to: 2 }"),
+            "step 1 is not the election",
+        );
+        refused(
+            |v| v["steps"][4]["action"] = Value::from("Elect"),
+            "a second election",
+        );
+        refused(
+            |v| v["steps"][14]["action"] = Value::from("Write { server: 2 }"),
+            "a second client write",
+        );
+        refused(
+            |v| v["steps"][13]["action"] = Value::from("FlushLog { server: 0 }"),
+            "no client write",
+        );
+        refused(
+            |v| v["initial"][1]["disk"]["current_epoch"] = Value::from(1),
+            "not a fresh server",
+        );
+        refused(
+            |v| {
+                let last = v["steps"].as_array().unwrap().len() - 1;
+                v["steps"][last]["servers"][0]["disk"]["current_epoch"] = Value::from(0);
+            },
+            "epoch write not on its disk",
+        );
+        refused(
+            |v| v["steps"][3]["servers"][0] = serde_json::json!({"state": "CRASHED", "disk": {}}),
+            "crashes mid-trace",
+        );
+        refused(
+            |v| {
+                let s = v["initial"][0].clone();
+                v["initial"].as_array_mut().unwrap().push(s);
+            },
+            "4 servers",
+        );
     }
 }
