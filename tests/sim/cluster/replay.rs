@@ -859,6 +859,19 @@ mod tests {
         }
     }
 
+    /// A replay is a function of its schedule: run again in the same process, it gives the
+    /// same event log and violations.
+    #[test]
+    fn a_replay_run_twice_gives_the_same_event_log() {
+        let s = schedule(FOLLOWER_ACK);
+        let bug = Bug::from_name("follower-ack-before-durable");
+        let a = run(&s, bug, Options::ALL);
+        let b = run(&s, bug, Options::ALL);
+        assert!(a.outcome.events.len() > 10, "too few events to compare");
+        assert_eq!(a.outcome.events, b.outcome.events);
+        assert_eq!(a.outcome.violations, b.outcome.violations);
+    }
+
     /// `FOLLOWER_ACK` with `edit` applied to its JSON, translated.
     fn edited(edit: impl FnOnce(&mut Value)) -> Result<Schedule, String> {
         let mut v: Value = serde_json::from_str(FOLLOWER_ACK).expect("JSON");
