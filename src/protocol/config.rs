@@ -10,8 +10,9 @@ use super::quorum::QuorumVerifier;
 
 /// A seeded historical ZooKeeper bug (a "mutant").
 ///
-/// The model checker sets one to prove that the properties catch it; the server never does (no
-/// zoo.cfg key or flag reaches this field), so one build checks every mutant.
+/// The model checker sets one to prove that the properties catch it, and the simulation sets one
+/// (`server::Seams::core_bug`) to replay a model counterexample on the real server; the binary
+/// never does (no zoo.cfg key or flag reaches this field), so one build checks every mutant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Bug {
     /// ZOOKEEPER-1419: the vote comparison ignores the epoch when zxids tie.

@@ -158,6 +158,10 @@ pub struct Seams<T: Transport, S: Storage + 'static> {
     /// Runtime mutant for the simulation ([`Shared::watch_after_reply`]); false in the binary.
     #[doc(hidden)]
     pub watch_after_reply: bool,
+    /// A core mutant for the simulation (`NodeConfig::bug`: tests/sim replays a model
+    /// counterexample of it on the real server); `None` in the binary.
+    #[doc(hidden)]
+    pub core_bug: Option<crate::protocol::Bug>,
 }
 
 impl Seams<TokioTransport, FileStorage> {
@@ -172,6 +176,7 @@ impl Seams<TokioTransport, FileStorage> {
             clock: Arc::new(SystemClock::new()),
             observer: None,
             watch_after_reply: false,
+            core_bug: None,
         }
     }
 }
@@ -204,6 +209,7 @@ pub async fn run_with<T: Transport, S: Storage + 'static>(
         clock,
         observer,
         watch_after_reply,
+        core_bug,
     } = seams;
     let addr = match config.client_port_address {
         Some(ip) => std::net::SocketAddr::new(ip, config.client_port),
@@ -278,10 +284,12 @@ pub async fn run_with<T: Transport, S: Storage + 'static>(
         purge,
         log_writer,
     )?;
+    let mut node_config = driver::node_config(&config);
+    node_config.bug = core_bug;
     let node = driver::Driver::new(
         Arc::clone(&shared),
         node_rx,
-        driver::node_config(&config),
+        node_config,
         recovered.durable,
         storage,
         recovered.session_ids,

@@ -26,6 +26,7 @@ use crate::trace::Validator;
 
 mod faults;
 mod net;
+pub(crate) mod replay;
 use faults::{apply_undo, inject, Undo};
 use net::{Graves, SimNet};
 
@@ -155,6 +156,8 @@ pub(crate) struct World {
     trace_notes: Vec<String>,
     /// Sessions, ephemerals and watches (`sessions.rs`).
     pub(crate) sessions: Log,
+    /// What a trace replay's driver and its client tell each other (`replay.rs`).
+    replay: replay::Flags,
 }
 
 pub(crate) type Shared = Arc<Mutex<World>>;
@@ -233,15 +236,19 @@ impl Observer for NodeObserver {
     }
 
     fn node_built(&self, config: &NodeConfig, durable: &DurableState) {
-        if let Some(t) = &mut world(&self.world).trace {
+        let mut w = world(&self.world);
+        if let Some(t) = &mut w.trace {
             t.node_built(self.id, config, durable);
         }
+        replay::record_role(&mut w, self.id);
     }
 
     fn stepped(&self, input: &Input, effects: &[Effect]) {
-        if let Some(t) = &mut world(&self.world).trace {
+        let mut w = world(&self.world);
+        if let Some(t) = &mut w.trace {
             t.stepped(self.id, input, effects);
         }
+        replay::record_role(&mut w, self.id);
     }
 
     fn tree(&self, tree: &zabkeeper::tree::DataTree) {
@@ -301,6 +308,106 @@ fn config(i: usize, hosts: usize, observer: bool) -> ServerConfig {
     ServerConfig::parse_with_myid(&text, |_| Ok(format!("{}\n", i + 1))).expect("sim zoo.cfg")
 }
 
+/// The mutants a server runs with: the runtime's (`ack-before-fsync`, `ignore-fsync-failure`,
+/// `watch-after-reply`) and the core's (`NodeConfig::bug`, set by a trace replay, `replay.rs`).
+#[derive(Clone, Copy, Default)]
+struct Mutants {
+    ack_before_fsync: bool,
+    ignore_fsync_failure: bool,
+    watch_after_reply: bool,
+    core_bug: Option<zabkeeper::protocol::Bug>,
+}
+
+/// Adds server `i` of `hosts` (the last an observer when `observer`) to the simulation: the real
+/// runtime on `disk`, turmoil's network (`graves`: net.rs), the fsync delay `fsync` (ms), its
+/// wall clock skewed by `skew_ms`, reporting to the world.
+#[allow(clippy::too_many_arguments)]
+fn add_server(
+    sim: &mut turmoil::Sim<'_>,
+    i: usize,
+    hosts: usize,
+    observer: bool,
+    shared: &Shared,
+    disk: &SimDisk,
+    graves: &Arc<Graves>,
+    fsync: &Arc<AtomicU64>,
+    skew_ms: i64,
+    mutants: Mutants,
+) {
+    let Mutants {
+        ack_before_fsync,
+        ignore_fsync_failure,
+        watch_after_reply,
+        core_bug,
+    } = mutants;
+    let disk = disk.clone();
+    let fsync = Arc::clone(fsync);
+    let w = Arc::clone(shared);
+    let graves = Arc::clone(graves);
+    sim.host(host(i), move || {
+        // Before the server opens a stream (net.rs: a crash closes them in a fixed order).
+        tokio::task::spawn_local(graves.undertaker());
+        let transport = SimNet {
+            graves: Arc::clone(&graves),
+        };
+        let disk = disk.clone();
+        let disk_seen = disk.clone();
+        let fsync = Arc::clone(&fsync);
+        let w = Arc::clone(&w);
+        async move {
+            let config = config(i, hosts, observer);
+            world(&w).runs[i].push(Vec::new());
+            let delay: FsyncDelay =
+                Arc::new(move || Duration::from_millis(fsync.load(Ordering::Relaxed)));
+            let seams = Seams {
+                transport,
+                recover: Box::new(move |config, clock| disk.recover(config, clock)),
+                purge: None,
+                log_writer: LogWriter::Task {
+                    fsync_delay: Some(delay),
+                    ack_before_fsync,
+                    ignore_fsync_failure,
+                },
+                clock: Arc::new(SimClock { skew_ms }),
+                observer: Some(Arc::new(NodeObserver {
+                    id: i,
+                    world: Arc::clone(&w),
+                })),
+                watch_after_reply,
+                core_bug,
+            };
+            let result = run_with(config, seams, std::future::pending::<()>()).await;
+            let mut w = world(&w);
+            w.serving[i] = (false, false);
+            if let Some(t) = &mut w.trace {
+                t.crashed(i);
+            }
+            match result {
+                Ok(()) => w.event(format!("n{} stopped", i + 1)),
+                Err(e) => {
+                    let mut text = e.to_string();
+                    let mut source = std::error::Error::source(&e);
+                    while let Some(s) = source {
+                        text.push_str(&format!(": {s}"));
+                        source = s.source();
+                    }
+                    let e = text;
+                    w.event(format!("n{} stopped: {e}", i + 1));
+                    if accepted_stop(disk_seen.syncs_failing(), &e) {
+                        w.fsync_fail_stops += 1;
+                    }
+                    // The one accepted stop: its disk's syncs fail (the `fsync_fail` fault)
+                    // and the error is that failure.
+                    if !accepted_stop(disk_seen.syncs_failing(), &e) {
+                        w.violations.push(format!("n{} stopped: {e}", i + 1));
+                    }
+                }
+            }
+            Ok(())
+        }
+    });
+}
+
 /// Runs one seed.
 pub fn run(params: &Params) -> Outcome {
     let voters = params.nodes;
@@ -344,71 +451,23 @@ pub fn run(params: &Params) -> Outcome {
         if skew_ms != 0 {
             *faults.entry("clock_skew").or_default() += 1;
         }
-        let disk = disks[i].clone();
-        let fsync = Arc::clone(&fsync_ms[i]);
-        let w = Arc::clone(&shared);
-        let graves = Arc::clone(&graves[i]);
-        sim.host(host(i), move || {
-            // Before the server opens a stream (net.rs: a crash closes them in a fixed order).
-            tokio::task::spawn_local(graves.undertaker());
-            let transport = SimNet {
-                graves: Arc::clone(&graves),
-            };
-            let disk = disk.clone();
-            let disk_seen = disk.clone();
-            let fsync = Arc::clone(&fsync);
-            let w = Arc::clone(&w);
-            async move {
-                let config = config(i, hosts, observer);
-                world(&w).runs[i].push(Vec::new());
-                let delay: FsyncDelay =
-                    Arc::new(move || Duration::from_millis(fsync.load(Ordering::Relaxed)));
-                let seams = Seams {
-                    transport,
-                    recover: Box::new(move |config, clock| disk.recover(config, clock)),
-                    purge: None,
-                    log_writer: LogWriter::Task {
-                        fsync_delay: Some(delay),
-                        ack_before_fsync,
-                        ignore_fsync_failure,
-                    },
-                    clock: Arc::new(SimClock { skew_ms }),
-                    observer: Some(Arc::new(NodeObserver {
-                        id: i,
-                        world: Arc::clone(&w),
-                    })),
-                    watch_after_reply,
-                };
-                let result = run_with(config, seams, std::future::pending::<()>()).await;
-                let mut w = world(&w);
-                w.serving[i] = (false, false);
-                if let Some(t) = &mut w.trace {
-                    t.crashed(i);
-                }
-                match result {
-                    Ok(()) => w.event(format!("n{} stopped", i + 1)),
-                    Err(e) => {
-                        let mut text = e.to_string();
-                        let mut source = std::error::Error::source(&e);
-                        while let Some(s) = source {
-                            text.push_str(&format!(": {s}"));
-                            source = s.source();
-                        }
-                        let e = text;
-                        w.event(format!("n{} stopped: {e}", i + 1));
-                        if accepted_stop(disk_seen.syncs_failing(), &e) {
-                            w.fsync_fail_stops += 1;
-                        }
-                        // The one accepted stop: its disk's syncs fail (the `fsync_fail` fault)
-                        // and the error is that failure.
-                        if !accepted_stop(disk_seen.syncs_failing(), &e) {
-                            w.violations.push(format!("n{} stopped: {e}", i + 1));
-                        }
-                    }
-                }
-                Ok(())
-            }
-        });
+        add_server(
+            &mut sim,
+            i,
+            hosts,
+            observer,
+            &shared,
+            &disks[i],
+            &graves[i],
+            &fsync_ms[i],
+            skew_ms,
+            Mutants {
+                ack_before_fsync,
+                ignore_fsync_failure,
+                watch_after_reply,
+                core_bug: None,
+            },
+        );
     }
     let servers: Vec<SocketAddr> = (0..hosts)
         .map(|i| SocketAddr::new(sim.lookup(host(i)), CLIENT_PORT))

@@ -13,6 +13,7 @@
 //! SIM_NO_TRACE=1                                               # skip the trace validation
 //! SIM_BRIDGE=0                                                 # no bridge partitions
 //! SIM_PAUSE=0                                                  # no pause faults
+//! cargo test --release --test sim -- replay                   # model traces replayed (cluster/replay.rs)
 //! ```
 
 mod client;

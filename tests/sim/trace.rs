@@ -251,6 +251,11 @@ impl Validator {
         self.check_invariants(i);
     }
 
+    /// Server `i`'s replayed node (`None` before its first build, after a crash or a violation).
+    pub fn node(&self, i: usize) -> Option<&Node> {
+        self.servers[i].node.as_ref()
+    }
+
     /// Server `i` crashed or stopped: its node is gone, and so is everything in flight to it.
     pub fn crashed(&mut self, i: usize) {
         self.seq += 1;

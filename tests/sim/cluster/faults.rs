@@ -69,7 +69,7 @@ pub(super) fn apply_undo(
 }
 
 /// Crashes server `i`'s host, closing its streams in the order it opened them (net.rs).
-fn crash(sim: &mut turmoil::Sim<'_>, graves: &[Arc<Graves>], i: usize, shared: &Shared) {
+pub(super) fn crash(sim: &mut turmoil::Sim<'_>, graves: &[Arc<Graves>], i: usize, shared: &Shared) {
     let left = graves[i].crash(sim, &host(i));
     if left > 0 {
         let v = format!(
@@ -81,7 +81,7 @@ fn crash(sim: &mut turmoil::Sim<'_>, graves: &[Arc<Graves>], i: usize, shared: &
 }
 
 /// Server `i` was crashed: not serving, and its node gone from the trace.
-fn crash_noted(shared: &Shared, i: usize) {
+pub(super) fn crash_noted(shared: &Shared, i: usize) {
     let mut w = world(shared);
     w.serving[i] = (false, false);
     if let Some(t) = &mut w.trace {
