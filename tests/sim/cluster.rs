@@ -76,8 +76,6 @@ pub struct Outcome {
     pub faults: BTreeMap<&'static str, usize>,
     /// Server steps the trace validation checked.
     pub trace_steps: u64,
-    /// What the trace validation noted without failing the run (`trace.rs`).
-    pub trace_notes: Vec<String>,
     /// Requests of the session clients, notifications they got, sessions created.
     pub session_ops: usize,
     pub notifications: usize,
@@ -153,7 +151,6 @@ pub(crate) struct World {
     /// Every server's steps, checked as they happen (`trace.rs`); `None` with `SIM_NO_TRACE`.
     trace: Option<Validator>,
     trace_steps: u64,
-    trace_notes: Vec<String>,
     /// Sessions, ephemerals and watches (`sessions.rs`).
     pub(crate) sessions: Log,
     /// What a trace replay's driver and its client tell each other (`replay.rs`).
@@ -613,9 +610,7 @@ pub fn run(params: &Params) -> Outcome {
         }
     }
     if let Some(mut t) = w.trace.take() {
-        let (violations, notes) = t.finish();
-        w.violations.extend(violations);
-        w.trace_notes = notes;
+        w.violations.extend(t.finish());
         w.trace_steps = t.steps;
     }
     let expiry_lateness_ms = sessions::check_expiry(&w.sessions, HEAL_AT, w.now_ms).1;
@@ -626,7 +621,6 @@ pub fn run(params: &Params) -> Outcome {
         expiry_lateness_ms,
         session_notes: std::mem::take(&mut w.sessions.notes),
         trace_steps: w.trace_steps,
-        trace_notes: w.trace_notes,
         events: w.events,
         violations: w.violations,
         ops: w.ops.len(),

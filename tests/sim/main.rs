@@ -110,8 +110,6 @@ struct Summary {
     failed: Vec<u64>,
     ops: usize,
     trace_steps: u64,
-    /// Seeds with trace notes (`trace.rs`: reported, not failed).
-    noted: Vec<u64>,
     faults: BTreeMap<&'static str, usize>,
     session_ops: usize,
     notifications: usize,
@@ -131,13 +129,6 @@ impl Summary {
         self.notifications += outcome.notifications;
         self.sessions += outcome.sessions;
         self.expiry_lateness_ms = self.expiry_lateness_ms.max(outcome.expiry_lateness_ms);
-        if !outcome.trace_notes.is_empty() {
-            self.noted.push(seed);
-            println!(
-                "seed {seed} trace notes: {}",
-                outcome.trace_notes.join("; ")
-            );
-        }
         if !outcome.session_notes.is_empty() {
             self.session_noted.push(seed);
             println!(
@@ -160,7 +151,6 @@ impl Summary {
 
     fn json(&self, start: u64, nodes: usize, bug: &Option<String>, seconds: f64) -> String {
         let failed: Vec<String> = self.failed.iter().map(u64::to_string).collect();
-        let noted: Vec<String> = self.noted.iter().map(u64::to_string).collect();
         let session_noted: Vec<String> = self.session_noted.iter().map(u64::to_string).collect();
         let faults: Vec<String> = self
             .faults
@@ -169,7 +159,7 @@ impl Summary {
             .collect();
         let bug = bug.as_deref().map_or("null".into(), |b| format!("\"{b}\""));
         format!(
-            "{{\"seeds\":{},\"start\":{start},\"nodes\":{nodes},\"bug\":{bug},\"failed\":[{}],\"ops\":{},\"session_ops\":{},\"notifications\":{},\"sessions\":{},\"expiry_lateness_max_ms\":{},\"trace_steps\":{},\"trace_noted\":[{}],\"session_noted\":[{}],\"faults\":{{{}}},\"seconds\":{seconds:.1}}}",
+            "{{\"seeds\":{},\"start\":{start},\"nodes\":{nodes},\"bug\":{bug},\"failed\":[{}],\"ops\":{},\"session_ops\":{},\"notifications\":{},\"sessions\":{},\"expiry_lateness_max_ms\":{},\"trace_steps\":{},\"session_noted\":[{}],\"faults\":{{{}}},\"seconds\":{seconds:.1}}}",
             self.seeds,
             failed.join(","),
             self.ops,
@@ -178,7 +168,6 @@ impl Summary {
             self.sessions,
             self.expiry_lateness_ms,
             self.trace_steps,
-            noted.join(","),
             session_noted.join(","),
             faults.join(",")
         )
@@ -228,7 +217,7 @@ fn seeds() {
         for v in &outcome.violations {
             println!("VIOLATION: {v}");
         }
-        for n in outcome.trace_notes.iter().chain(&outcome.session_notes) {
+        for n in &outcome.session_notes {
             println!("NOTE: {n}");
         }
         assert_eq!(
