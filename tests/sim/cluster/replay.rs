@@ -679,7 +679,7 @@ pub fn run(schedule: &Schedule, bug: Option<Bug>, options: Options) -> Replayed 
     let mut w = std::mem::take(&mut *world(&shared));
     check(&mut w);
     if let Some(mut t) = w.trace.take() {
-        let (violations, _notes) = t.finish();
+        let violations = t.finish();
         w.violations.extend(violations);
     }
     Replayed {
