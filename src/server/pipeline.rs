@@ -446,9 +446,8 @@ impl Pipeline {
         session_id: i64,
         live: &dyn Fn(i64) -> bool,
     ) -> Result<WriteRequest, ZkError> {
-        let live = |id| {
-            !self.closing.contains_key(&id) && (self.creating.contains_key(&id) || live(id))
-        };
+        let live =
+            |id| !self.closing.contains_key(&id) && (self.creating.contains_key(&id) || live(id));
         checked_session(request, session_id, &live)
     }
 
