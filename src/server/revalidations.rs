@@ -87,12 +87,20 @@ impl Revalidations {
 }
 
 /// The leader's side (`Effect::CheckSession`, ZooKeeper's `Leader.revalidateSession` →
-/// `touch`): is `session` live in my table, that is present and not closing, or created by a
-/// txn I prepared and have not applied yet (`creating`)? A live one is touched with the
-/// client's negotiated timeout.
+/// `touch`): is `session` in my table, or created by a txn I prepared and have not applied yet
+/// (`creating`)? A live one is touched with the client's negotiated timeout (a closing one is
+/// not renewed: `SessionTracker::touch`).
+///
+/// A *closing* session (its close proposed, not applied) is still valid, unlike ZooKeeper,
+/// whose `touchSession` refuses it: only a close this leader applied — committed — makes a
+/// resume invalid. A leader deposed without knowing it (paused, its clock jumped past the
+/// session's deadline on resume) marks the session closing and proposes a close that never
+/// commits; answering "expired" then tells a session the ensemble keeps alive that it expired
+/// (simulation seed 218, verification.md §10). The client told "valid" here is closed when the
+/// close applies, and its writes meanwhile fail with SessionExpired (`pipeline::checked_session`).
 pub fn check_session(shared: &Shared, session: i64, timeout_ms: i32, creating: bool) -> bool {
     shared.with_sessions_now(|t, now| {
-        if t.get(session).is_some() {
+        if t.contains(session) {
             t.set_timeout(session, timeout_ms.max(0) as u32, now);
             true
         } else {
