@@ -14,7 +14,9 @@
 //!   `SnapshotInstalled { base }` only after `InstallSnapshot { base }` (SNAPSHOT-INSTALLED); a
 //!   confirmation covers the log writes issued before the one it confirms, as the disk writes
 //!   them in order; `Timeout(t)` only for a timer armed by `SetTimer` and not cancelled or fired
-//!   since (TIMEOUT); `Peer { from, msg }` only if `from` sent `msg` to this server and it was
+//!   since (TIMEOUT); `SessionChecked { origin, session, .. }` only for an outstanding
+//!   `CheckSession { origin, session, .. }` of the same server, each answered once
+//!   (SESSION-CHECKED); `Peer { from, msg }` only if `from` sent `msg` to this server and it was
 //!   not delivered yet, in FIFO order per link (each pair has an election and a quorum
 //!   connection) (PEER-SENT); a quorum message passed over (lost) on a link that was up when it
 //!   was sent (a message had been delivered on it since its last loss) only if the link was lost
