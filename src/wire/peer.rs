@@ -27,7 +27,7 @@
 //! | 3 | ACK | `long zxid` |
 //! | 4 | COMMIT | `long zxid` |
 //! | 5 | PING | `long round` |
-//! | 6 | REVALIDATE | learner → leader: `long sessionId`, `int timeout`; leader → learner: `long sessionId`, `boolean valid` |
+//! | 6 | REVALIDATE | `long sessionId`, `int timeout` (learner → leader) |
 //! | 7 | SYNC | `long id`, `long zxid` |
 //! | 8 | INFORM | `long zxid`, `buffer data` |
 //! | 10 | NEWLEADER | `int epoch` |
@@ -42,10 +42,11 @@
 //! | 64 | NOTIFICATION | `int state`, `long leader`, `long zxid`, `int peerEpoch`, `long round` |
 //! | 65 | HELLO | `long sid`, `byte link` (0 election, 1 quorum), quorum only: `byte learner` (0 participant, 1 observer) |
 //! | 66 | REQUEST(sync) | `long id` |
+//! | 67 | REVALIDATE(reply) | `long sessionId`, `boolean valid` (0 or 1; leader → learner) |
 //!
 //! Kinds 1–18 are ZooKeeper's `QuorumPacket` type numbers (reference B.7) so that traces read
-//! alike, and REVALIDATE's two directions keep ZooKeeper's two payloads under one kind (told
-//! apart by their length, 12 or 9 bytes; the `boolean` must be 0 or 1); 64–66 are ours (ZooKeeper forwards a `sync` as a REQUEST whose type is OpCode.sync;
+//! alike; REVALIDATE keeps ZooKeeper's two payloads, but the leader's reply has kind 67 (under
+//! one kind a 9-byte prefix of the learner's 12-byte question would decode as a reply); 64–66 are ours (ZooKeeper forwards a `sync` as a REQUEST whose type is OpCode.sync;
 //! our REQUEST carries opaque bytes, so the forwarded `sync` has its own kind). Epochs are `u32` and travel as the bits of an `int`; sids, zxids
 //! and rounds are `u64` and travel as the bits of a `long`; `state` is ZooKeeper's ServerState
 //! ordinal (reference B.1). HELLO is the first frame on every connection, from the side that
@@ -102,6 +103,7 @@ mod kind {
     pub const NOTIFICATION: u8 = 64;
     pub const HELLO: u8 = 65;
     pub const SYNC_REQUEST: u8 = 66;
+    pub const REVALIDATE_REPLY: u8 = 67;
 }
 
 /// Which of a server's two peer ports a connection belongs to (reference B.1).
@@ -367,7 +369,8 @@ fn msg_kind(msg: &PeerMsg) -> u8 {
         PeerMsg::Request { .. } => kind::REQUEST,
         PeerMsg::SyncRequest { .. } => kind::SYNC_REQUEST,
         PeerMsg::SyncReply { .. } => kind::SYNC,
-        PeerMsg::Revalidate { .. } | PeerMsg::RevalidateReply { .. } => kind::REVALIDATE,
+        PeerMsg::Revalidate { .. } => kind::REVALIDATE,
+        PeerMsg::RevalidateReply { .. } => kind::REVALIDATE_REPLY,
     }
 }
 
@@ -554,21 +557,18 @@ fn read_msg(kind: u8, r: &mut JuteReader<'_>, payload: &Bytes) -> Result<PeerMsg
         kind::SYNC_REQUEST => PeerMsg::SyncRequest {
             id: r.read_long()? as u64,
         },
-        kind::REVALIDATE => {
+        kind::REVALIDATE => PeerMsg::Revalidate {
+            session: r.read_long()?,
+            timeout_ms: r.read_int()?,
+        },
+        kind::REVALIDATE_REPLY => {
             let session = r.read_long()?;
-            if r.remaining() == 1 {
-                match r.read_byte()? as u8 {
-                    b @ (0 | 1) => PeerMsg::RevalidateReply {
-                        session,
-                        valid: b == 1,
-                    },
-                    other => return Err(PeerDecodeError::InvalidBool(other)),
-                }
-            } else {
-                PeerMsg::Revalidate {
+            match r.read_byte()? as u8 {
+                b @ (0 | 1) => PeerMsg::RevalidateReply {
                     session,
-                    timeout_ms: r.read_int()?,
-                }
+                    valid: b == 1,
+                },
+                other => return Err(PeerDecodeError::InvalidBool(other)),
             }
         }
         kind::REQUEST => PeerMsg::Request {
@@ -645,7 +645,7 @@ mod tests {
     }
 
     /// REVALIDATE keeps ZooKeeper's payloads (reference B.7): `long sessionId, int timeout` from
-    /// the learner, `long sessionId, boolean valid` from the leader, both of kind 6.
+    /// the learner (kind 6), `long sessionId, boolean valid` from the leader (kind 67).
     #[test]
     fn revalidate_bytes() {
         let session = 0x19b7_6daa_6350_0007_i64;
@@ -661,7 +661,7 @@ mod tests {
             session,
             valid: true,
         };
-        let mut want = vec![0, 0, 0, 11, 1, 6];
+        let mut want = vec![0, 0, 0, 11, 1, 67];
         want.extend_from_slice(&session.to_be_bytes());
         want.push(1);
         assert_eq!(frame_of(&reply), want);
@@ -671,7 +671,7 @@ mod tests {
             assert_eq!(decoded, Some(Frame::Msg(msg)));
         }
         // Only 0 and 1 are a `boolean` (canonical decoding), and no other length is a REVALIDATE.
-        let mut bad = vec![0, 0, 0, 11, 1, 6];
+        let mut bad = vec![0, 0, 0, 11, 1, 67];
         bad.extend_from_slice(&session.to_be_bytes());
         bad.push(2);
         let mut buf = BytesMut::from(&bad[..]);
