@@ -99,6 +99,12 @@ fn peer_msg() -> impl Strategy<Value = PeerMsg> {
         data().prop_map(|payload| PeerMsg::Request { payload }),
         any::<u64>().prop_map(|id| PeerMsg::SyncRequest { id }),
         (any::<u64>(), zxid()).prop_map(|(id, zxid)| PeerMsg::SyncReply { id, zxid }),
+        (any::<i64>(), any::<i32>()).prop_map(|(session, timeout_ms)| PeerMsg::Revalidate {
+            session,
+            timeout_ms
+        }),
+        (any::<i64>(), any::<bool>())
+            .prop_map(|(session, valid)| PeerMsg::RevalidateReply { session, valid }),
     ]
 }
 
@@ -272,11 +278,19 @@ fn one_of_each_variant_round_trips() {
             id: 7,
             zxid: Zxid(9),
         },
+        PeerMsg::Revalidate {
+            session: -2,
+            timeout_ms: 30_000,
+        },
+        PeerMsg::RevalidateReply {
+            session: 0x1234,
+            valid: false,
+        },
     ];
     let mut names: Vec<&str> = msgs.iter().map(PeerMsg::name).collect();
     names.sort_unstable();
     names.dedup();
-    assert_eq!(names.len(), 18, "every ZooKeeper packet name is covered");
+    assert_eq!(names.len(), 20, "every ZooKeeper packet name is covered");
     let mut kinds = Vec::new();
     for m in msgs {
         let bytes = encoded(&Frame::Msg(m.clone()));
@@ -287,7 +301,7 @@ fn one_of_each_variant_round_trips() {
     }
     kinds.sort_unstable();
     kinds.dedup();
-    assert_eq!(kinds.len(), 18, "one kind byte per packet");
+    assert_eq!(kinds.len(), 20, "one kind byte per packet");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -299,7 +313,7 @@ fn one_of_each_variant_round_trips() {
 fn plausible_bytes() -> impl Strategy<Value = Vec<u8>> {
     (
         0u32..80,
-        prop_oneof![1u8..19, 64u8..67, any::<u8>()],
+        prop_oneof![1u8..19, 64u8..68, any::<u8>()],
         vec(any::<u8>(), 0..80),
     )
         .prop_map(|(len, kind, rest)| {

@@ -68,6 +68,11 @@ pub fn describe_msg(m: &PeerMsg) -> String {
         PeerMsg::Ping { round } => format!("{name}(round {round})"),
         PeerMsg::SyncRequest { id } => format!("{name} #{id}"),
         PeerMsg::SyncReply { id, zxid } => format!("{name}(#{id}, read index {zxid})"),
+        PeerMsg::Revalidate {
+            session,
+            timeout_ms,
+        } => format!("{name}({session:#x}, {timeout_ms} ms)"),
+        PeerMsg::RevalidateReply { session, valid } => format!("{name}({session:#x}, {valid})"),
     }
 }
 

@@ -119,6 +119,32 @@ pub enum Effect {
         /// The handle from `Input::Sync`.
         id: u64,
     },
+    /// Leader only: is `session` live in my session table (present and not closing)? If so,
+    /// touch it with `timeout_ms`. Answer with `Input::SessionChecked { origin, session, valid }`
+    /// (ZooKeeper's `Leader.revalidateSession` → `touch`).
+    CheckSession {
+        /// Who asked: the learner whose REVALIDATE this is, or this node for a client of mine.
+        origin: ServerId,
+        /// The session.
+        session: i64,
+        /// The timeout the client negotiated (ms).
+        timeout_ms: i32,
+    },
+    /// The verdict on the resume of `session` (`Input::Revalidate`): valid → the connect
+    /// response carries the session's timeout; invalid → timeout 0 (expired), as ZooKeeper.
+    Revalidated {
+        /// The session.
+        session: i64,
+        /// Live at the leader.
+        valid: bool,
+    },
+    /// The resume of `session` cannot be judged: this server is not serving, or it left
+    /// broadcast while the REVALIDATE was pending. The runtime closes the connection without a
+    /// verdict (the client reconnects elsewhere), as ZooKeeper closes it.
+    RevalidateFailed {
+        /// The session.
+        session: i64,
+    },
     /// A write was refused.
     Reject {
         /// The server whose client sent it: the learner that forwarded a refused REQUEST, or

@@ -73,7 +73,7 @@ impl Node {
 
     /// Enters LOOKING and starts a new round (FLE-START).
     pub(crate) fn become_looking(&mut self, out: &mut Effects) {
-        self.fail_pending_syncs(out);
+        self.fail_pending_requests(out);
         if let Role::Leading(l) = &self.role {
             for peer in l.learners.keys() {
                 out.push(Effect::Disconnect { peer: *peer });

@@ -15,6 +15,9 @@
 //! 4. *Sync (spec/zab.md §5.6).* A client `sync` is forwarded to the leader; its SYNC reply
 //!    carries the read index, and I answer once my tree has applied it. Leaving my leader fails
 //!    the syncs still pending.
+//! 5. *Revalidate (spec/zab.md §5.7).* A client resuming a session here is judged by the
+//!    leader's session table (REVALIDATE), not mine, which may not have applied its close yet.
+//!    Leaving my leader fails the revalidations still pending.
 
 use std::collections::BTreeSet;
 
@@ -65,6 +68,8 @@ pub struct Learner {
     pub acked: Zxid,
     /// Client `sync`s forwarded to the leader and not answered yet (runtime handles).
     pub syncs: BTreeSet<u64>,
+    /// Sessions my clients resume, asked of the leader (REVALIDATE) and not answered yet.
+    pub revalidations: BTreeSet<i64>,
 }
 
 impl Learner {
@@ -79,6 +84,7 @@ impl Learner {
             leader_commit: Zxid::ZERO,
             acked: Zxid::ZERO,
             syncs: BTreeSet::new(),
+            revalidations: BTreeSet::new(),
         }
     }
 }
@@ -158,6 +164,9 @@ impl Node {
             }
             PeerMsg::SyncReply { id, zxid } if phase == LearnerPhase::Broadcast => {
                 self.on_sync_reply(id, zxid, out)
+            }
+            PeerMsg::RevalidateReply { session, valid } if phase == LearnerPhase::Broadcast => {
+                self.on_revalidate_reply(session, valid, out)
             }
             PeerMsg::Ping { round } => {
                 out.send(from, PeerMsg::Ping { round });
@@ -462,5 +471,44 @@ impl Node {
             self.config.my_id
         );
         out.push(Effect::SyncReady { id, zxid });
+    }
+}
+
+// ----- 5. Revalidate: a resumed session is judged by the leader (spec/zab.md §5.7) --------------
+
+impl Node {
+    /// A client resumes `session` here: ask the leader while serving (once per session while
+    /// pending), else fail it.
+    pub(crate) fn learner_on_revalidate(
+        &mut self,
+        session: i64,
+        timeout_ms: i32,
+        out: &mut Effects,
+    ) {
+        if self.learner().phase != LearnerPhase::Broadcast {
+            tracing::trace!(session, phase = ?self.learner().phase, "revalidate while not serving: failed");
+            out.push(Effect::RevalidateFailed { session });
+            return;
+        }
+        let l = self.learner_mut();
+        if l.revalidations.insert(session) {
+            let leader = l.leader;
+            out.send(
+                leader,
+                PeerMsg::Revalidate {
+                    session,
+                    timeout_ms,
+                },
+            );
+        }
+    }
+
+    /// REVALIDATE from my leader: the verdict on a session I asked about.
+    fn on_revalidate_reply(&mut self, session: i64, valid: bool, out: &mut Effects) {
+        if !self.learner_mut().revalidations.remove(&session) {
+            tracing::trace!(session, "ignored: REVALIDATE for no pending revalidation");
+            return;
+        }
+        out.push(Effect::Revalidated { session, valid });
     }
 }

@@ -44,6 +44,26 @@ pub enum Input {
         /// The runtime's handle, echoed in the answer.
         id: u64,
     },
+    /// A client resumes `session` (a reconnect with its id and password) here. A learner asks
+    /// its leader (REVALIDATE), a leader asks its own runtime (`Effect::CheckSession`); the
+    /// verdict is `Effect::Revalidated { session, .. }`, or `Effect::RevalidateFailed { session }`
+    /// when this server is not serving or leaves broadcast first (spec/zab.md §5.7).
+    Revalidate {
+        /// The session id.
+        session: i64,
+        /// The timeout the client negotiated here (ms).
+        timeout_ms: i32,
+    },
+    /// The leader's runtime answers `Effect::CheckSession { origin, session, .. }`: whether
+    /// `session` is live in its session table (it touched it when live).
+    SessionChecked {
+        /// The `origin` of the `CheckSession` answered: a learner, or this node.
+        origin: ServerId,
+        /// The session.
+        session: i64,
+        /// Live (and touched).
+        valid: bool,
+    },
     /// Every txn-log write requested so far, up to and including the txn `upto`, is durable.
     Persisted {
         /// Highest durable zxid.

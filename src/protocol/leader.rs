@@ -112,6 +112,9 @@ pub struct Leader {
     pub ping_round: u64,
     /// Client `sync`s not answered yet, in arrival order.
     pub syncs: Vec<PendingSync>,
+    /// Sessions my own clients resume, handed to my runtime (`Effect::CheckSession`) and not
+    /// answered yet (spec/zab.md §5.7).
+    pub revalidations: BTreeSet<i64>,
 }
 
 impl Leader {
@@ -128,6 +131,7 @@ impl Leader {
             commit_point: Zxid::ZERO,
             ping_round: 0,
             syncs: Vec::new(),
+            revalidations: BTreeSet::new(),
         }
     }
 }
@@ -233,6 +237,10 @@ impl Node {
             }
             PeerMsg::Ping { round } => self.on_ping_echo(from, round, out),
             PeerMsg::SyncRequest { id } => self.leader_on_sync(Some(from), id, out),
+            PeerMsg::Revalidate {
+                session,
+                timeout_ms,
+            } => self.leader_on_revalidate(from, session, timeout_ms, out),
             other => tracing::trace!(%from, msg = other.name(), "ignored by leader"),
         }
     }
@@ -837,6 +845,63 @@ impl Node {
                     },
                 ),
             }
+        }
+    }
+}
+
+// ----- 5. Revalidate: a resumed session, checked in my table (spec/zab.md §5.7) -----------------
+
+impl Node {
+    /// A client resumes `session`: at learner `origin`'s (its REVALIDATE) or mine (`origin` is
+    /// me, `Input::Revalidate`). My runtime checks my session table (`Effect::CheckSession`),
+    /// the one that decides expiry, and answers with `Input::SessionChecked`.
+    pub(crate) fn leader_on_revalidate(
+        &mut self,
+        origin: ServerId,
+        session: i64,
+        timeout_ms: i32,
+        out: &mut Effects,
+    ) {
+        let mine = origin == self.config.my_id;
+        if self.lead().phase != LeaderPhase::Broadcast {
+            // A learner sends REVALIDATE only once it got UPTODATE, which I send only in
+            // Broadcast; a client of mine is served only in Broadcast.
+            tracing::trace!(%origin, session, "revalidate before broadcast: failed");
+            if mine {
+                out.push(Effect::RevalidateFailed { session });
+            }
+            return;
+        }
+        if mine && !self.lead_mut().revalidations.insert(session) {
+            // Already being checked: the one verdict answers every waiter of the session.
+            return;
+        }
+        out.push(Effect::CheckSession {
+            origin,
+            session,
+            timeout_ms,
+        });
+    }
+
+    /// My runtime's verdict on a `CheckSession`: mine → `Revalidated`; a learner's → its
+    /// REVALIDATE reply, if it still follows me (else its resume failed when it left).
+    pub(crate) fn leader_on_session_checked(
+        &mut self,
+        origin: ServerId,
+        session: i64,
+        valid: bool,
+        out: &mut Effects,
+    ) {
+        if origin == self.config.my_id {
+            if self.lead_mut().revalidations.remove(&session) {
+                out.push(Effect::Revalidated { session, valid });
+            } else {
+                tracing::trace!(session, "ignored: verdict for no pending revalidation");
+            }
+        } else if self.lead().learners.contains_key(&origin) {
+            out.send(origin, PeerMsg::RevalidateReply { session, valid });
+        } else {
+            tracing::trace!(%origin, session, "ignored: verdict for a learner that left");
         }
     }
 }

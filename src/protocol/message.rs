@@ -134,6 +134,23 @@ pub enum PeerMsg {
         /// The read index: the leader's last proposed zxid when the request arrived.
         zxid: Zxid,
     },
+    /// REVALIDATE (6), learner → leader: a client resumes `session` here; is it still live in
+    /// the leader's table (ZooKeeper's `Learner.validateSession`)? The learner is the sender.
+    Revalidate {
+        /// The session being resumed.
+        session: i64,
+        /// The session timeout the client negotiated here (ms); the leader touches the session
+        /// with it when valid.
+        timeout_ms: i32,
+    },
+    /// REVALIDATE (6), leader → learner: the verdict on `session` (ZooKeeper's
+    /// `LearnerHandler` → `Leader.revalidateSession`).
+    RevalidateReply {
+        /// The session asked about.
+        session: i64,
+        /// Live in the leader's table (and touched there).
+        valid: bool,
+    },
 }
 
 impl PeerMsg {
@@ -174,6 +191,8 @@ impl PeerMsg {
             PeerMsg::Request { .. } => "REQUEST",
             PeerMsg::SyncRequest { .. } => "REQUEST(sync)",
             PeerMsg::SyncReply { .. } => "SYNC",
+            PeerMsg::Revalidate { .. } => "REVALIDATE",
+            PeerMsg::RevalidateReply { .. } => "REVALIDATE(reply)",
         }
     }
 }

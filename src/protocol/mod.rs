@@ -12,7 +12,9 @@
 //!  Forward{payload}, Persisted{upto},       │ step │  Commit{upto}, Proposed, Prepare, Reject,
 //!  EpochPersisted, Truncated{after},        └──────┘  SyncReady, SyncFailed, SetTimer,
 //!  SnapshotInstalled{base}, Compacted{upto},          CancelTimer, RoleChanged,
-//!  Sync{id}                                           SendSnapshot, InstallSnapshot
+//!  Sync{id}, Revalidate{session,timeout_ms},          SendSnapshot, InstallSnapshot,
+//!  SessionChecked{origin,session,valid}               CheckSession, Revalidated,
+//!                                                     RevalidateFailed
 //! ```
 //!
 //! A node is built from its [`NodeConfig`] and the [`DurableState`] a restart recovered
@@ -192,6 +194,15 @@ impl Node {
             Input::SnapshotInstalled { base } => self.on_snapshot_installed(base, out),
             Input::Compacted { upto } => self.compact_upto(upto),
             Input::Sync { id } => self.on_client_sync(id, out),
+            Input::Revalidate {
+                session,
+                timeout_ms,
+            } => self.on_revalidate(session, timeout_ms, out),
+            Input::SessionChecked {
+                origin,
+                session,
+                valid,
+            } => self.on_session_checked(origin, session, valid, out),
         }
         if LOCAL_ASSERTS {
             if let Err(violation) = invariants::check_local(self) {
@@ -272,9 +283,45 @@ impl Node {
         }
     }
 
-    /// Leaving LEADING or FOLLOWING: every client `sync` still pending here fails (a leader's
-    /// forwarded ones are failed by the learners that forwarded them, when they leave).
-    pub(crate) fn fail_pending_syncs(&mut self, out: &mut Effects) {
+    /// A client resumes a session (spec/zab.md §5.7): the leader checks its own table, a
+    /// learner asks the leader; a LOOKING node fails it.
+    fn on_revalidate(&mut self, session: i64, timeout_ms: i32, out: &mut Effects) {
+        match &self.role {
+            Role::Leading(_) => {
+                self.leader_on_revalidate(self.config.my_id, session, timeout_ms, out)
+            }
+            Role::Following(_) => self.learner_on_revalidate(session, timeout_ms, out),
+            Role::Looking(_) => out.push(Effect::RevalidateFailed { session }),
+        }
+    }
+
+    /// The runtime's answer to `Effect::CheckSession`. Only a leader asks; a node that has left
+    /// LEADING since failed its own pending revalidations when it left.
+    fn on_session_checked(
+        &mut self,
+        origin: ServerId,
+        session: i64,
+        valid: bool,
+        out: &mut Effects,
+    ) {
+        match &self.role {
+            Role::Leading(_) => self.leader_on_session_checked(origin, session, valid, out),
+            _ => tracing::trace!(%origin, session, "ignored: session verdict while not leading"),
+        }
+    }
+
+    /// Leaving LEADING or FOLLOWING: every client `sync` and session revalidation still pending
+    /// here fails (a leader's forwarded ones are failed by the learners that forwarded them,
+    /// when they leave).
+    pub(crate) fn fail_pending_requests(&mut self, out: &mut Effects) {
+        let sessions: Vec<i64> = match &mut self.role {
+            Role::Leading(l) => std::mem::take(&mut l.revalidations).into_iter().collect(),
+            Role::Following(l) => std::mem::take(&mut l.revalidations).into_iter().collect(),
+            Role::Looking(_) => Vec::new(),
+        };
+        for session in sessions {
+            out.push(Effect::RevalidateFailed { session });
+        }
         let ids: Vec<u64> = match &mut self.role {
             Role::Leading(l) => std::mem::take(&mut l.syncs)
                 .into_iter()

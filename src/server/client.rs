@@ -29,6 +29,7 @@ use crate::server::conn::{
 use crate::server::driver::NodeMsg;
 use crate::server::ops;
 use crate::server::pipeline::ClientWrite;
+use crate::server::revalidations::RevalidateWaiter;
 use crate::server::sessions::{password_for, password_matches};
 use crate::server::shared::Shared;
 use crate::server::shutdown::Shutdown;
@@ -250,15 +251,36 @@ impl Handler {
                 .map_err(|_| ConnError::ShuttingDown)?;
             rx.await.map_err(|_| ConnError::ShuttingDown)?
         } else {
-            let valid = password_matches(req.session_id, &req.passwd)
-                && self.shared.with_sessions_now(|t, now| {
-                    if t.get(req.session_id).is_some() {
-                        t.set_timeout(req.session_id, timeout_ms, now);
-                        true
-                    } else {
-                        false
-                    }
+            // The leader's session table judges a resume, not mine: mine may not have applied
+            // the session's close yet (REVALIDATE, `server/revalidations.rs`). No verdict (this
+            // server left broadcast meanwhile): close without answering; the client moves on.
+            let valid = password_matches(req.session_id, &req.passwd) && {
+                let (reply, verdict) = oneshot::channel();
+                let msg = NodeMsg::Revalidate(RevalidateWaiter {
+                    session: req.session_id,
+                    timeout_ms: timeout_ms as i32,
+                    reply,
                 });
+                self.node_tx
+                    .send(msg)
+                    .await
+                    .map_err(|_| ConnError::ShuttingDown)?;
+                let Ok(valid) = verdict.await else {
+                    tracing::info!(
+                        conn = self.conn_id,
+                        session = format_args!("{:#x}", req.session_id),
+                        "session resume not judged (left broadcast); closing"
+                    );
+                    conn.close();
+                    return Ok(false);
+                };
+                valid
+            };
+            if valid {
+                // Renew it here too (on a learner the leader already touched it).
+                self.shared
+                    .with_sessions_now(|t, now| t.set_timeout(req.session_id, timeout_ms, now));
+            }
             if !valid {
                 tracing::info!(
                     conn = self.conn_id,

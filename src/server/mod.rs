@@ -54,6 +54,7 @@ pub mod outbound;
 pub mod peers;
 pub mod pipeline;
 pub mod recovery;
+pub mod revalidations;
 pub mod sessions;
 pub mod shared;
 pub mod shutdown;

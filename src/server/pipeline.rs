@@ -451,6 +451,12 @@ impl Pipeline {
         checked_session(request, session_id, &live)
     }
 
+    /// Whether I prepared `session_id`'s createSession and have not applied it yet (it counts
+    /// as live: a learner may have applied it and answered the client first).
+    pub fn is_creating(&self, session_id: i64) -> bool {
+        self.creating.contains_key(&session_id)
+    }
+
     /// Changes prepared and not applied.
     pub fn pending(&self) -> usize {
         self.pending.len()

@@ -27,6 +27,7 @@
 //! | 3 | ACK | `long zxid` |
 //! | 4 | COMMIT | `long zxid` |
 //! | 5 | PING | `long round` |
+//! | 6 | REVALIDATE | `long sessionId`, `int timeout` (learner → leader) |
 //! | 7 | SYNC | `long id`, `long zxid` |
 //! | 8 | INFORM | `long zxid`, `buffer data` |
 //! | 10 | NEWLEADER | `int epoch` |
@@ -41,9 +42,11 @@
 //! | 64 | NOTIFICATION | `int state`, `long leader`, `long zxid`, `int peerEpoch`, `long round` |
 //! | 65 | HELLO | `long sid`, `byte link` (0 election, 1 quorum), quorum only: `byte learner` (0 participant, 1 observer) |
 //! | 66 | REQUEST(sync) | `long id` |
+//! | 67 | REVALIDATE(reply) | `long sessionId`, `boolean valid` (0 or 1; leader → learner) |
 //!
 //! Kinds 1–18 are ZooKeeper's `QuorumPacket` type numbers (reference B.7) so that traces read
-//! alike; 64–66 are ours (ZooKeeper forwards a `sync` as a REQUEST whose type is OpCode.sync;
+//! alike; REVALIDATE keeps ZooKeeper's two payloads, but the leader's reply has kind 67 (under
+//! one kind a 9-byte prefix of the learner's 12-byte question would decode as a reply); 64–66 are ours (ZooKeeper forwards a `sync` as a REQUEST whose type is OpCode.sync;
 //! our REQUEST carries opaque bytes, so the forwarded `sync` has its own kind). Epochs are `u32` and travel as the bits of an `int`; sids, zxids
 //! and rounds are `u64` and travel as the bits of a `long`; `state` is ZooKeeper's ServerState
 //! ordinal (reference B.1). HELLO is the first frame on every connection, from the side that
@@ -85,6 +88,7 @@ mod kind {
     pub const ACK: u8 = 3;
     pub const COMMIT: u8 = 4;
     pub const PING: u8 = 5;
+    pub const REVALIDATE: u8 = 6;
     pub const SYNC: u8 = 7;
     pub const INFORM: u8 = 8;
     pub const NEWLEADER: u8 = 10;
@@ -99,6 +103,7 @@ mod kind {
     pub const NOTIFICATION: u8 = 64;
     pub const HELLO: u8 = 65;
     pub const SYNC_REQUEST: u8 = 66;
+    pub const REVALIDATE_REPLY: u8 = 67;
 }
 
 /// Which of a server's two peer ports a connection belongs to (reference B.1).
@@ -193,6 +198,9 @@ pub enum PeerDecodeError {
     /// A null (length -1) buffer where a message needs bytes.
     #[error("null buffer in field `{0}`")]
     NullBuffer(&'static str),
+    /// A REVALIDATE `valid` byte other than 0 or 1 (non-canonical).
+    #[error("invalid boolean {0}")]
+    InvalidBool(u8),
     /// Bytes left after the last field of the frame.
     #[error("{0} trailing bytes after the last field")]
     TrailingBytes(usize),
@@ -277,6 +285,17 @@ pub fn encode_msg(buf: &mut BytesMut, msg: &PeerMsg, max: usize) -> Result<(), P
             w.write_long(*id as i64);
             w.write_long(zxid.0 as i64);
         }
+        PeerMsg::Revalidate {
+            session,
+            timeout_ms,
+        } => {
+            w.write_long(*session);
+            w.write_int(*timeout_ms);
+        }
+        PeerMsg::RevalidateReply { session, valid } => {
+            w.write_long(*session);
+            w.write_bool(*valid);
+        }
         PeerMsg::Propose(p) | PeerMsg::Inform(p) => write_proposal(&mut w, p),
         PeerMsg::Ack { zxid } | PeerMsg::Commit { zxid } => w.write_long(zxid.0 as i64),
         PeerMsg::Request { payload } => w.write_bytes(payload),
@@ -350,6 +369,8 @@ fn msg_kind(msg: &PeerMsg) -> u8 {
         PeerMsg::Request { .. } => kind::REQUEST,
         PeerMsg::SyncRequest { .. } => kind::SYNC_REQUEST,
         PeerMsg::SyncReply { .. } => kind::SYNC,
+        PeerMsg::Revalidate { .. } => kind::REVALIDATE,
+        PeerMsg::RevalidateReply { .. } => kind::REVALIDATE_REPLY,
     }
 }
 
@@ -536,6 +557,20 @@ fn read_msg(kind: u8, r: &mut JuteReader<'_>, payload: &Bytes) -> Result<PeerMsg
         kind::SYNC_REQUEST => PeerMsg::SyncRequest {
             id: r.read_long()? as u64,
         },
+        kind::REVALIDATE => PeerMsg::Revalidate {
+            session: r.read_long()?,
+            timeout_ms: r.read_int()?,
+        },
+        kind::REVALIDATE_REPLY => {
+            let session = r.read_long()?;
+            match r.read_byte()? as u8 {
+                b @ (0 | 1) => PeerMsg::RevalidateReply {
+                    session,
+                    valid: b == 1,
+                },
+                other => return Err(PeerDecodeError::InvalidBool(other)),
+            }
+        }
         kind::REQUEST => PeerMsg::Request {
             payload: read_data(r, payload, "payload")?,
         },
@@ -607,6 +642,48 @@ mod tests {
         let mut want = vec![0, 0, 0, 10, 1, 66];
         want.extend_from_slice(&9u64.to_be_bytes());
         assert_eq!(frame_of(&PeerMsg::SyncRequest { id: 9 }), want);
+    }
+
+    /// REVALIDATE keeps ZooKeeper's payloads (reference B.7): `long sessionId, int timeout` from
+    /// the learner (kind 6), `long sessionId, boolean valid` from the leader (kind 67).
+    #[test]
+    fn revalidate_bytes() {
+        let session = 0x19b7_6daa_6350_0007_i64;
+        let ask = PeerMsg::Revalidate {
+            session,
+            timeout_ms: 4000,
+        };
+        let mut want = vec![0, 0, 0, 14, 1, 6];
+        want.extend_from_slice(&session.to_be_bytes());
+        want.extend_from_slice(&4000i32.to_be_bytes());
+        assert_eq!(frame_of(&ask), want);
+        let reply = PeerMsg::RevalidateReply {
+            session,
+            valid: true,
+        };
+        let mut want = vec![0, 0, 0, 11, 1, 67];
+        want.extend_from_slice(&session.to_be_bytes());
+        want.push(1);
+        assert_eq!(frame_of(&reply), want);
+        for msg in [ask, reply] {
+            let mut buf = BytesMut::from(&frame_of(&msg)[..]);
+            let decoded = decode_frame(&mut buf, QUORUM_FRAME_MAX).unwrap();
+            assert_eq!(decoded, Some(Frame::Msg(msg)));
+        }
+        // Only 0 and 1 are a `boolean` (canonical decoding), and no other length is a REVALIDATE.
+        let mut bad = vec![0, 0, 0, 11, 1, 67];
+        bad.extend_from_slice(&session.to_be_bytes());
+        bad.push(2);
+        let mut buf = BytesMut::from(&bad[..]);
+        assert_eq!(
+            decode_frame(&mut buf, QUORUM_FRAME_MAX),
+            Err(PeerDecodeError::InvalidBool(2))
+        );
+        let mut short = vec![0, 0, 0, 12, 1, 6];
+        short.extend_from_slice(&session.to_be_bytes());
+        short.extend_from_slice(&[0, 0]);
+        let mut buf = BytesMut::from(&short[..]);
+        assert!(decode_frame(&mut buf, QUORUM_FRAME_MAX).is_err());
     }
 
     #[test]

@@ -14,7 +14,9 @@
 //!   `SnapshotInstalled { base }` only after `InstallSnapshot { base }` (SNAPSHOT-INSTALLED); a
 //!   confirmation covers the log writes issued before the one it confirms, as the disk writes
 //!   them in order; `Timeout(t)` only for a timer armed by `SetTimer` and not cancelled or fired
-//!   since (TIMEOUT); `Peer { from, msg }` only if `from` sent `msg` to this server and it was
+//!   since (TIMEOUT); `SessionChecked { origin, session, .. }` only for an outstanding
+//!   `CheckSession { origin, session, .. }` of the same server, each answered once
+//!   (SESSION-CHECKED); `Peer { from, msg }` only if `from` sent `msg` to this server and it was
 //!   not delivered yet, in FIFO order per link (each pair has an election and a quorum
 //!   connection) (PEER-SENT); a message passed over (lost) that was sent on an up link (a
 //!   message had been delivered on it since its last loss) only if the pair's link was lost
@@ -124,6 +126,8 @@ struct Server {
     log_writes: VecDeque<LogWrite>,
     epoch_writes: u32,
     timers: BTreeSet<Timer>,
+    /// `CheckSession`s not answered yet: (origin, session), one entry per effect.
+    session_checks: Vec<(ServerId, i64)>,
 }
 
 /// The disk confirmed `write` (`input`): it and every log write issued before it are done.
@@ -325,6 +329,25 @@ impl Validator {
                 s.epoch_writes -= 1;
                 Ok(())
             }
+            Input::SessionChecked {
+                origin, session, ..
+            } => match s
+                .session_checks
+                .iter()
+                .position(|c| *c == (*origin, *session))
+            {
+                Some(k) => {
+                    s.session_checks.remove(k);
+                    Ok(())
+                }
+                None => Err((
+                    "SESSION-CHECKED",
+                    format!(
+                        "{input:?} with no such CheckSession outstanding: {:?}",
+                        s.session_checks
+                    ),
+                )),
+            },
             Input::Timeout(timer) => {
                 if !s.timers.remove(timer) {
                     return Err((
@@ -348,6 +371,7 @@ impl Validator {
             | Input::Write { .. }
             | Input::Forward { .. }
             | Input::Sync { .. }
+            | Input::Revalidate { .. }
             | Input::Compacted { .. } => Ok(()),
         }
     }
@@ -400,11 +424,16 @@ impl Validator {
                 })
             }
             Effect::Disconnect { peer } => self.lose(i, index(*peer)),
+            Effect::CheckSession {
+                origin, session, ..
+            } => s.session_checks.push((*origin, *session)),
             Effect::Commit { .. }
             | Effect::Proposed { .. }
             | Effect::Prepare { .. }
             | Effect::SyncReady { .. }
             | Effect::SyncFailed { .. }
+            | Effect::Revalidated { .. }
+            | Effect::RevalidateFailed { .. }
             | Effect::Reject { .. }
             | Effect::RoleChanged { .. } => {}
         }
@@ -699,6 +728,33 @@ mod tests {
         let base = Zxid::new(Epoch(1), 3);
         w.v.stepped(0, &Input::SnapshotInstalled { base }, &[]);
         assert_rejected(&mut w.v, "SNAPSHOT-INSTALLED");
+    }
+
+    #[test]
+    fn a_session_verdict_nobody_asked_for_is_rejected() {
+        let mut w = started();
+        let checked = Input::SessionChecked {
+            origin: sid(1),
+            session: 7,
+            valid: true,
+        };
+        w.v.stepped(0, &checked, &[]);
+        assert_rejected(&mut w.v, "SESSION-CHECKED");
+        // Asked once (by n2 about session 7), answered once; a second answer is rejected.
+        let mut v = Validator::new(1);
+        v.node_built(
+            0,
+            &NodeConfig::new(sid(0), [sid(0)]),
+            &DurableState::default(),
+        );
+        let ask = Effect::CheckSession {
+            origin: sid(1),
+            session: 7,
+            timeout_ms: 4000,
+        };
+        v.record_effect(0, &ask);
+        assert_eq!(v.world_rule(0, &checked), Ok(()));
+        assert!(v.world_rule(0, &checked).is_err());
     }
 
     #[test]

@@ -166,6 +166,13 @@ impl ClusterModel {
                 state.servers[i].prepared.push_back(payload);
             }
             Effect::Reject { .. } | Effect::RoleChanged { .. } => {}
+            // The world never steps `Input::Revalidate` (sessions live outside the models;
+            // verification.md), so no node has a revalidation to check, answer or fail.
+            e @ (Effect::CheckSession { .. }
+            | Effect::Revalidated { .. }
+            | Effect::RevalidateFailed { .. }) => {
+                unreachable!("{e:?} in a world without session resumes")
+            }
         }
     }
 

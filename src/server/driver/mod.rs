@@ -81,6 +81,7 @@ use crate::server::apply::{snap_message, Applier, Waiter};
 use crate::server::error::ServerError;
 use crate::server::peers::{PeerEvent, PeerNet};
 use crate::server::pipeline::{ClientWrite, Pipeline};
+use crate::server::revalidations::{check_session, RevalidateWaiter, Revalidations};
 use crate::server::sessions::SessionIds;
 use crate::server::shared::Shared;
 use crate::server::shutdown::Shutdown;
@@ -103,6 +104,9 @@ pub enum NodeMsg {
     /// A client `sync`, for the core (`Input::Sync`), answered once the tree has applied the
     /// read index the core confirms (`server/syncs.rs`).
     Sync(SyncWaiter),
+    /// A handshake resuming a session, for the core (`Input::Revalidate`), answered with the
+    /// leader's verdict (`server/revalidations.rs`).
+    Revalidate(RevalidateWaiter),
 }
 
 impl NodeMsg {
@@ -112,6 +116,7 @@ impl NodeMsg {
         match self {
             NodeMsg::Write(write) => write.refuse(),
             NodeMsg::Sync(waiter) => waiter.refuse(),
+            NodeMsg::Revalidate(waiter) => waiter.refuse(),
         }
     }
 }
@@ -149,6 +154,11 @@ pub struct Driver<S: Storage + 'static> {
     held: HeldFollowerInfos,
     /// Client `sync`s between `Input::Sync` and their reply.
     syncs: Syncs,
+    /// Session resumes between `Input::Revalidate` and the verdict.
+    revalidations: Revalidations,
+    /// Verdicts on `Effect::CheckSession` (leader), stepped as `Input::SessionChecked` after the
+    /// step that asked.
+    checked: VecDeque<Input>,
     /// The leader whose SNAP is being installed (its log line waits for the install).
     snap_from: Option<ServerId>,
 }
@@ -190,6 +200,8 @@ impl<S: Storage + 'static> Driver<S> {
             forwarded: VecDeque::new(),
             held: HeldFollowerInfos::default(),
             syncs: Syncs::new(),
+            revalidations: Revalidations::new(),
+            checked: VecDeque::new(),
             snap_from: None,
             inbox,
             shared,
@@ -234,6 +246,9 @@ impl<S: Storage + 'static> Driver<S> {
             }
             if result.is_ok() {
                 result = self.prepare_forwarded().await;
+            }
+            if result.is_ok() {
+                result = self.step_session_checks().await;
             }
             if result.is_ok() && self.node.next_zxid() == Err(RejectReason::ZxidRollover) {
                 result = self.step_down_on_rollover().await;
@@ -405,7 +420,38 @@ impl<S: Storage + 'static> Driver<S> {
                 self.syncs.failed(id);
                 Ok(())
             }
+            Effect::CheckSession {
+                origin,
+                session,
+                timeout_ms,
+            } => {
+                let creating = self.pipeline.is_creating(session);
+                let valid = check_session(&self.shared, session, timeout_ms, creating);
+                self.checked.push_back(Input::SessionChecked {
+                    origin,
+                    session,
+                    valid,
+                });
+                Ok(())
+            }
+            Effect::Revalidated { session, valid } => {
+                self.revalidations.answer(session, valid);
+                Ok(())
+            }
+            Effect::RevalidateFailed { session } => {
+                self.revalidations.failed(session);
+                Ok(())
+            }
         }
+    }
+
+    /// The verdicts of this iteration's `CheckSession`s, each as `Input::SessionChecked` (its
+    /// effects may ask for more: they are stepped in turn).
+    async fn step_session_checks(&mut self) -> Result<(), ServerError> {
+        while let Some(input) = self.checked.pop_front() {
+            self.step(input, &mut None).await?;
+        }
+        Ok(())
     }
 
     async fn apply<'a>(&mut self, upto: Zxid, tree: &mut TreeGuard<'a>) -> Result<(), ServerError> {

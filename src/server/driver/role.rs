@@ -48,6 +48,8 @@ impl<S: Storage + 'static> Driver<S> {
         self.shared.with_sessions(|t| t.clear_closing());
         self.forwarded.clear();
         self.syncs.fail_all();
+        self.revalidations.fail_all();
+        self.checked.clear();
         for conn in self.shared.conns.all() {
             conn.close();
         }

@@ -11,6 +11,7 @@ use super::{Driver, NodeMsg, TreeGuard};
 use crate::protocol::{Input, RejectReason};
 use crate::server::error::ServerError;
 use crate::server::pipeline::{ClientWrite, Prepared};
+use crate::server::revalidations::RevalidateWaiter;
 use crate::server::storage_exec::MAX_IN_FLIGHT;
 use crate::server::syncs::SyncWaiter;
 use crate::storage::Storage;
@@ -35,6 +36,7 @@ impl<S: Storage + 'static> Driver<S> {
         while let Some(m) = msg.take() {
             match m {
                 NodeMsg::Sync(waiter) => self.issue_sync(waiter, &mut tree).await?,
+                NodeMsg::Revalidate(waiter) => self.issue_revalidate(waiter, &mut tree).await?,
                 NodeMsg::Write(write) => {
                     let Ok(zxid) = self.node.next_zxid() else {
                         write.refuse();
@@ -67,6 +69,7 @@ impl<S: Storage + 'static> Driver<S> {
             }
             match m {
                 NodeMsg::Sync(waiter) => self.issue_sync(waiter, &mut None).await?,
+                NodeMsg::Revalidate(waiter) => self.issue_revalidate(waiter, &mut None).await?,
                 NodeMsg::Write(write) => self.forward_one(write).await?,
             }
             n += 1;
@@ -109,6 +112,24 @@ impl<S: Storage + 'static> Driver<S> {
     ) -> Result<(), ServerError> {
         let id = self.syncs.issue(waiter);
         self.step(Input::Sync { id }, tree).await
+    }
+
+    /// A session resume → `Input::Revalidate`; the core answers with `Revalidated` or
+    /// `RevalidateFailed` (`server/revalidations.rs`).
+    pub(super) async fn issue_revalidate<'a>(
+        &mut self,
+        waiter: RevalidateWaiter,
+        tree: &mut TreeGuard<'a>,
+    ) -> Result<(), ServerError> {
+        let (session, timeout_ms) = self.revalidations.issue(waiter);
+        self.step(
+            Input::Revalidate {
+                session,
+                timeout_ms,
+            },
+            tree,
+        )
+        .await
     }
 
     /// The leader's side of forwarding: what learners sent (`Effect::Prepare`) is decoded and
