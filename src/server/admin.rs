@@ -172,7 +172,7 @@ fn mntr(shared: &Shared, facts: &TreeFacts) -> String {
     } else {
         total as f64 / count as f64
     };
-    let ephemerals: usize = facts.ephemerals.values().map(BTreeSet::len).sum();
+    let ephemerals: usize = facts.ephemerals.values().map(|s| s.len()).sum();
     let watching_conns: BTreeSet<u64> = facts
         .watches_by_path
         .values()

@@ -380,7 +380,7 @@ pub struct TreeFacts {
     /// Sum of path lengths and data lengths (ZooKeeper's approximate data size).
     pub approximate_data_size: u64,
     /// Session → its ephemeral paths.
-    pub ephemerals: BTreeMap<i64, BTreeSet<String>>,
+    pub ephemerals: imbl::OrdMap<i64, imbl::OrdSet<String>>,
     /// Path → connection ids watching it.
     pub watches_by_path: BTreeMap<String, BTreeSet<u64>>,
     /// Total number of watches, data and child tables (mntr `zk_watch_count`).

@@ -61,7 +61,7 @@ pub fn snapshot_payload(tree: &DataTree) -> Vec<u8> {
         version: DIGEST_VERSION,
         digest: tree.digest(),
     };
-    snapshot::payload_with_digest(&tree.serialize_snapshot(), &digest)
+    snapshot::seal_with_digest(tree.serialize_snapshot(), &digest)
 }
 
 /// A snapshot payload received in a SNAP at `base`, decoded: the seal must match, and a

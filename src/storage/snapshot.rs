@@ -104,18 +104,25 @@ impl<E> From<DecodeError> for PayloadError<E> {
 /// The payload of a ZooKeeper 3.6+ snapshot: `body`, the seal over header and body, `digest`.
 /// [`write_snapshot`] adds the header in front and the final seal behind.
 pub fn payload_with_digest(body: &[u8], digest: &ZxidDigest) -> Vec<u8> {
-    let mut adler = Adler32::default();
-    adler.update(&header_bytes());
-    adler.update(body);
     let mut out = Vec::with_capacity(body.len() + SNAP_TRAILER_LEN + ZXID_DIGEST_LEN);
     out.extend_from_slice(body);
-    let mut w = JuteWriter::new(&mut out);
+    seal_with_digest(out, digest)
+}
+
+/// [`payload_with_digest`] over an owned body: the seal and digest are appended in place, so a
+/// snapshot of a large tree is not held twice in memory.
+pub fn seal_with_digest(mut body: Vec<u8>, digest: &ZxidDigest) -> Vec<u8> {
+    let mut adler = Adler32::default();
+    adler.update(&header_bytes());
+    adler.update(&body);
+    body.reserve_exact(SNAP_TRAILER_LEN + ZXID_DIGEST_LEN);
+    let mut w = JuteWriter::new(&mut body);
     w.write_long(i64::from(adler.value()));
     w.write_string("/");
     w.write_long(digest.zxid);
     w.write_int(digest.version);
     w.write_long(digest.digest);
-    out
+    body
 }
 
 /// Splits a payload [`read_snapshot`] returned: `read_body` parses the body from the start and

@@ -2,6 +2,8 @@
 //! same order and gets the same tree, results and watch events (spec/data-tree.md). Also the
 //! one server-local write, `init_config_node` (`/zookeeper/config`, not replicated).
 
+use std::collections::BTreeSet;
+
 use super::*;
 
 impl DataTree {
@@ -152,7 +154,7 @@ impl DataTree {
         if c.path == path::ROOT {
             return Err(ZkError::NodeExists);
         }
-        let parent = self.nodes.get_mut(parent_path).ok_or(ZkError::NoNode)?;
+        let parent = self.node_mut(parent_path).ok_or(ZkError::NoNode)?;
         if parent.children.contains(child) {
             return Err(ZkError::NodeExists);
         }
@@ -174,7 +176,7 @@ impl DataTree {
         );
         let stat = node.stat();
         self.data_size += node_size(&c.path, c.data.as_deref());
-        self.nodes.insert(c.path.clone(), node);
+        self.nodes.insert(c.path.clone(), Arc::new(node));
         let data_len = c.data.as_ref().map_or(0, Vec::len) as i64;
         self.quota_on_create(&c.path, &parent_path, child, data_len);
         match EphemeralKind::of(owner) {
@@ -213,7 +215,7 @@ impl DataTree {
         if node_path == path::ROOT {
             return Err(ZkError::BadArguments);
         }
-        let parent = self.nodes.get_mut(parent_path).ok_or(ZkError::NoNode)?;
+        let parent = self.node_mut(parent_path).ok_or(ZkError::NoNode)?;
         parent.children.remove(child);
         // Only move forward (a later create may already have set a higher pzxid on replay).
         if zxid > parent.stat.pzxid {
@@ -263,7 +265,7 @@ impl DataTree {
         time: i64,
         ev: &mut Vec<(WatcherId, WatchedEvent)>,
     ) -> Result<Stat, ZkError> {
-        let n = self.nodes.get_mut(node_path).ok_or(ZkError::NoNode)?;
+        let n = self.node_mut(node_path).ok_or(ZkError::NoNode)?;
         let old = n.data_length() as i64;
         n.data = data;
         n.stat.mtime = time;
@@ -279,7 +281,7 @@ impl DataTree {
     }
 
     fn set_acl(&mut self, node_path: &str, acl: Vec<Acl>, version: i32) -> Result<Stat, ZkError> {
-        let n = self.nodes.get_mut(node_path).ok_or(ZkError::NoNode)?;
+        let n = self.node_mut(node_path).ok_or(ZkError::NoNode)?;
         n.stat.aversion = version;
         n.acl = acl;
         Ok(n.stat())
@@ -290,7 +292,7 @@ impl DataTree {
         let Ok((parent_path, _)) = path::split_parent(child_path) else {
             return;
         };
-        if let Some(n) = self.nodes.get_mut(parent_path) {
+        if let Some(n) = self.node_mut(parent_path) {
             let v = if new_cversion == -1 {
                 n.stat.cversion.wrapping_add(1)
             } else {
@@ -336,7 +338,7 @@ impl DataTree {
         time_ms: i64,
     ) -> Vec<(WatcherId, WatchedEvent)> {
         if !self.nodes.contains_key(CONFIG_ZOOKEEPER) {
-            if let Some(proc_node) = self.nodes.get_mut(PROC_ZOOKEEPER) {
+            if let Some(proc_node) = self.node_mut(PROC_ZOOKEEPER) {
                 proc_node.children.insert("config".into());
                 let mut n = Znode::new(
                     StatPersisted::default(),
@@ -345,7 +347,7 @@ impl DataTree {
                 );
                 n.stat.aversion = -1;
                 self.data_size += node_size(CONFIG_ZOOKEEPER, Some(&[]));
-                self.nodes.insert(CONFIG_ZOOKEEPER.into(), n);
+                self.nodes.insert(CONFIG_ZOOKEEPER.into(), Arc::new(n));
             }
         }
         let mut ev = Vec::new();

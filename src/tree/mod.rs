@@ -61,7 +61,10 @@ pub mod txn;
 pub mod watches;
 pub mod znode;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use imbl::{OrdMap, OrdSet};
 
 pub use error::ZkError;
 pub use prepare::{prepare, prepare_logged, PendingChanges, PrepareContext, WriteRequest};
@@ -198,19 +201,23 @@ pub struct ApplyOutcome {
     pub events: Vec<(WatcherId, WatchedEvent)>,
 }
 
-/// The znodes by path, in path order. A persistent map (`imbl::OrdMap`, O(1) clones for the
-/// snapshot) was tried and measured 4–16× slower per create / setData / getData at 1e5 znodes
-/// (`benches/README.md`), so the snapshot still copies this map.
-type NodeMap = BTreeMap<String, Znode>;
+/// The znodes by path, in path order: a persistent B-tree (`imbl::OrdMap`) of shared nodes, so
+/// [`DataTree::snapshot_copy`] is O(1) and a write after it copies only the B-tree chunks on its
+/// path and the one `Znode` it changes (`Arc::make_mut`), never the whole map. Values are
+/// `Arc<Znode>` so a copied chunk clones 64 pointers, not 64 nodes with their data and ACLs.
+type NodeMap = OrdMap<String, Arc<Znode>>;
+
+/// Ephemeral paths per owning session (persistent, shared with snapshot copies like [`NodeMap`]).
+type EphemeralIndex = OrdMap<i64, OrdSet<String>>;
 
 /// The data tree plus the session table the snapshot carries, and this server's watches.
 #[derive(Clone, Debug)]
 pub struct DataTree {
     nodes: NodeMap,
     sessions: BTreeMap<i64, i32>,
-    ephemerals: BTreeMap<i64, BTreeSet<String>>,
-    containers: BTreeSet<String>,
-    ttls: BTreeSet<String>,
+    ephemerals: EphemeralIndex,
+    containers: OrdSet<String>,
+    ttls: OrdSet<String>,
     last_processed_zxid: i64,
     data_size: i64,
     /// Quota roots, derived from the `/zookeeper/quota` nodes (`quota.rs`).
@@ -237,9 +244,9 @@ impl DataTree {
         let mut t = DataTree {
             nodes: NodeMap::new(),
             sessions: BTreeMap::new(),
-            ephemerals: BTreeMap::new(),
-            containers: BTreeSet::new(),
-            ttls: BTreeSet::new(),
+            ephemerals: EphemeralIndex::new(),
+            containers: OrdSet::new(),
+            ttls: OrdSet::new(),
             last_processed_zxid: 0,
             data_size: 0,
             quota_roots: quota::QuotaRoots::default(),
@@ -268,7 +275,7 @@ impl DataTree {
             (CONFIG_ZOOKEEPER, config),
         ] {
             t.data_size += node_size(p, n.data.as_deref());
-            t.nodes.insert(p.to_string(), n);
+            t.nodes.insert(p.to_string(), Arc::new(n));
         }
         t
     }
@@ -281,13 +288,13 @@ impl DataTree {
     }
 
     /// Ephemeral paths of every session that owns one.
-    pub fn ephemerals(&self) -> &BTreeMap<i64, BTreeSet<String>> {
+    pub fn ephemerals(&self) -> &OrdMap<i64, OrdSet<String>> {
         &self.ephemerals
     }
 
     /// Total ephemeral nodes (mntr `zk_ephemerals_count`).
     pub fn ephemerals_count(&self) -> usize {
-        self.ephemerals.values().map(BTreeSet::len).sum()
+        self.ephemerals.values().map(OrdSet::len).sum()
     }
 
     /// Candidates for the container/TTL reaper (`ContainerManager.getCandidates` with
@@ -295,7 +302,7 @@ impl DataTree {
     /// nodes whose mtime is more than their TTL before `now_ms`. Path order. Each is deleted
     /// through a `WriteRequest::DeleteContainer` (opcode 20) from session 0.
     pub fn expired_containers_and_ttls(&self, now_ms: i64) -> Vec<String> {
-        let mut out = BTreeSet::new();
+        let mut out = std::collections::BTreeSet::new();
         for p in &self.containers {
             if let Some(n) = self.nodes.get(p) {
                 if n.children.is_empty() && n.stat.cversion > 0 {
@@ -337,8 +344,11 @@ impl DataTree {
         self.data_size
     }
 
-    /// A copy of the tree for a snapshot: everything a snapshot and recovery carry, without this
-    /// server's watches (which no snapshot holds). A deep copy, O(znodes) ([`NodeMap`]).
+    /// A frozen copy of the tree for a snapshot: everything a snapshot and recovery carry, without
+    /// this server's watches (which no snapshot holds). O(1) for the znodes and the ephemeral,
+    /// container and TTL indexes (persistent maps sharing their chunks: [`NodeMap`]); the session
+    /// table (a `BTreeMap`, one entry per live session) and the quota roots are copied. Later
+    /// applies to `self` copy on write and never change the copy.
     pub fn snapshot_copy(&self) -> DataTree {
         DataTree {
             nodes: self.nodes.clone(),
@@ -361,13 +371,18 @@ impl DataTree {
             .fold(0i64, |acc, (p, n)| acc.wrapping_add(node_digest(p, n)))
     }
 
+    /// The node at `path` for a change: copied first when a snapshot copy still shares it.
+    fn node_mut(&mut self, path: &str) -> Option<&mut Znode> {
+        self.nodes.get_mut(path).map(Arc::make_mut)
+    }
+
     /// O(n) consistency check for tests and debug builds: every node but the root is listed
     /// by its parent and vice versa; the ephemeral/container/TTL indexes match the owners;
     /// the cached data size matches a recount; no ephemeral has children.
     pub fn check_invariants(&self) -> Result<(), TreeViolation> {
         let fail = |m: String| Err(TreeViolation(m));
-        let mut ephemerals: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
-        let (mut containers, mut ttls) = (BTreeSet::new(), BTreeSet::new());
+        let mut ephemerals = EphemeralIndex::new();
+        let (mut containers, mut ttls) = (OrdSet::new(), OrdSet::new());
         let mut size = 0i64;
         for (p, n) in &self.nodes {
             size += node_size(p, n.data.as_deref());

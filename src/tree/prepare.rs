@@ -562,7 +562,7 @@ fn prepare_close_session(view: &mut View<'_>, ctx: &PrepareContext<'_>) -> Txn {
         .tree
         .ephemerals()
         .get(&ctx.session_id)
-        .cloned()
+        .map(|s| s.iter().cloned().collect())
         .unwrap_or_default();
     for c in &view.pending.queue {
         match &c.node {

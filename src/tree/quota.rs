@@ -364,7 +364,7 @@ impl DataTree {
 
     /// Sets a stats node's data without touching its Stat (ZooKeeper assigns `node.data`).
     fn replace_stats_data(&mut self, stat_path: &str, data: Vec<u8>) {
-        if let Some(node) = self.nodes.get_mut(stat_path) {
+        if let Some(node) = self.node_mut(stat_path) {
             let old = node_size(stat_path, node.data.as_deref());
             node.data = Some(data);
             self.data_size += node_size(stat_path, node.data.as_deref()) - old;

@@ -6,12 +6,12 @@ use super::*;
 impl DataTree {
     /// The node at `path`, if any.
     pub fn node(&self, path: &str) -> Option<&Znode> {
-        self.nodes.get(path)
+        self.nodes.get(path).map(AsRef::as_ref)
     }
 
     /// The client Stat of `path`, if it exists (no ACL check, no watch).
     pub fn stat(&self, path: &str) -> Option<Stat> {
-        self.nodes.get(path).map(Znode::stat)
+        self.nodes.get(path).map(|n| n.stat())
     }
 
     /// getData: NoNode (no watch set), then READ, then the watch.

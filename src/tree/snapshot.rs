@@ -24,6 +24,7 @@
 //! and an ACL reference the cache holds.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bytes::BufMut;
 
@@ -172,7 +173,7 @@ impl DataTree {
                 let next = refs.len() as i64 + 1;
                 *refs.entry(node.acl.as_slice()).or_insert(next)
             };
-            order.push((key.as_str(), node, aclref));
+            order.push((key.as_str(), node.as_ref(), aclref));
             stack.extend(node.children.iter().rev().map(|c| path::join(&p, c)));
         }
         let mut by_ref: Vec<(i64, &[Acl])> = refs.into_iter().map(|(acl, r)| (r, acl)).collect();
@@ -283,7 +284,7 @@ impl DataTree {
         if p != path::ROOT {
             path::validate_path(&p).map_err(|_| bad())?;
             let (parent, child) = path::split_parent(&p).map_err(|_| bad())?;
-            let parent = self.nodes.get_mut(parent).ok_or_else(bad)?;
+            let parent = self.node_mut(parent).ok_or_else(bad)?;
             if matches!(
                 EphemeralKind::of(parent.stat.ephemeral_owner),
                 EphemeralKind::Normal(_)
@@ -305,7 +306,7 @@ impl DataTree {
             EphemeralKind::Void => {}
         }
         self.data_size += node_size(&p, node.data.as_deref());
-        self.nodes.insert(p, node);
+        self.nodes.insert(p, Arc::new(node));
         Ok(())
     }
 }

@@ -784,3 +784,105 @@ fn snapshot_copy_is_frozen_and_has_no_watches() {
     assert_eq!(copy.last_processed_zxid(), 2);
     assert_eq!(copy.check_invariants(), Ok(()));
 }
+
+/// The structural-sharing snapshot (`NodeMap`): a copy shares the tree's maps (O(1)), and after
+/// thousands of writes to the live tree — setData on every node, deletes, creates under the same
+/// parents, a closeSession that removes a session's ephemerals, a second copy in between — each
+/// copy still serializes to the bytes the tree serialized at its zxid, and the live tree ends
+/// exactly as a twin that took no copy.
+#[test]
+fn snapshot_copies_stay_at_their_zxid_under_many_writes() {
+    const OTHER: i64 = SESSION + 1;
+    let mut s = Server::new();
+    let mut twin = Server::new();
+    let both = |s: &mut Server, t: &mut Server, session: i64, req: WriteRequest| {
+        assert_eq!(
+            s.write_as(session, &[], req.clone()),
+            t.write_as(session, &[], req)
+        );
+    };
+    both(
+        &mut s,
+        &mut twin,
+        SESSION,
+        WriteRequest::CreateSession { timeout_ms: 4000 },
+    );
+    both(
+        &mut s,
+        &mut twin,
+        OTHER,
+        WriteRequest::CreateSession { timeout_ms: 4000 },
+    );
+    for p in 0..20 {
+        both(
+            &mut s,
+            &mut twin,
+            SESSION,
+            create_req(CreateKind::Create2, &format!("/p{p}"), 0),
+        );
+        for c in 0..100 {
+            let path = format!("/p{p}/n{c}");
+            both(
+                &mut s,
+                &mut twin,
+                SESSION,
+                create_req(CreateKind::Create2, &path, 0),
+            );
+        }
+        for (session, flags) in [(SESSION, 1), (OTHER, 3)] {
+            let path = format!("/p{p}/e");
+            both(
+                &mut s,
+                &mut twin,
+                session,
+                create_req(CreateKind::Create2, &path, flags),
+            );
+        }
+    }
+    let bytes1 = s.tree.serialize_snapshot();
+    let (digest1, ephemerals1) = (s.tree.digest(), s.tree.ephemerals().clone());
+    let copy1 = s.tree.snapshot_copy();
+    assert!(copy1.nodes.ptr_eq(&s.tree.nodes), "the copy shares the map");
+    for p in 0..20 {
+        for c in 0..100 {
+            both(&mut s, &mut twin, SESSION, set(&format!("/p{p}/n{c}"), -1));
+        }
+        for c in (0..100).step_by(3) {
+            both(&mut s, &mut twin, SESSION, del(&format!("/p{p}/n{c}")));
+        }
+    }
+    let bytes2 = s.tree.serialize_snapshot();
+    let copy2 = s.tree.snapshot_copy();
+    both(&mut s, &mut twin, OTHER, WriteRequest::CloseSession);
+    for p in 0..20 {
+        for c in 0..50 {
+            let path = format!("/p{p}/m{c}");
+            both(
+                &mut s,
+                &mut twin,
+                SESSION,
+                create_req(CreateKind::Create2, &path, 2),
+            );
+        }
+        both(&mut s, &mut twin, SESSION, set(&format!("/p{p}"), -1));
+    }
+    assert_eq!(copy1.serialize_snapshot(), bytes1);
+    assert_eq!(copy1.digest(), digest1);
+    assert_eq!(copy1.ephemerals(), &ephemerals1);
+    assert_eq!(copy1.last_processed_zxid(), 2 + 20 * 103);
+    assert_eq!(copy2.serialize_snapshot(), bytes2);
+    assert_eq!(copy2.ephemerals_count(), 40);
+    for c in [&copy1, &copy2] {
+        assert_eq!(c.check_invariants(), Ok(()));
+        assert_eq!(
+            c.serialize_snapshot(),
+            DataTree::deserialize_snapshot(&c.serialize_snapshot())
+                .unwrap()
+                .serialize_snapshot()
+        );
+    }
+    assert_eq!(s.tree.ephemerals_count(), 20);
+    assert_eq!(s.tree.serialize_snapshot(), twin.tree.serialize_snapshot());
+    assert_eq!(s.tree.digest(), twin.tree.digest());
+    assert_ne!(s.tree.digest(), copy2.digest());
+}

@@ -7,7 +7,7 @@
 //! containers and TTL nodes. Special nodes `/zookeeper`, `/zookeeper/quota`, `/zookeeper/config`
 //! exist from the start with zero stats; `/zookeeper/config` has aversion -1 and `[READ, world:anyone]`.
 
-use std::collections::BTreeSet;
+use imbl::OrdSet;
 
 use crate::wire::records::{Acl, Stat};
 
@@ -108,8 +108,9 @@ pub struct Znode {
     pub data: Option<Vec<u8>>,
     /// The ACL as stored (already fixed up by prepare).
     pub acl: Vec<Acl>,
-    /// Child names (not paths), ordered for determinism.
-    pub children: BTreeSet<String>,
+    /// Child names (not paths), ordered for determinism; a persistent set, so copying a node
+    /// that a snapshot shares does not copy a large parent's child list.
+    pub children: OrdSet<String>,
 }
 
 impl Znode {
@@ -119,7 +120,7 @@ impl Znode {
             stat,
             data,
             acl,
-            children: BTreeSet::new(),
+            children: OrdSet::new(),
         }
     }
 

@@ -367,13 +367,13 @@ impl<S: Storage + 'static> Driver<S> {
                 proposals,
                 committed,
             } => {
-                let msg = match tree.as_ref() {
-                    Some(guard) => snap_message(guard, base, proposals, committed)?,
-                    None => {
-                        let guard = self.shared.tree.write().await;
-                        snap_message(&guard, base, proposals, committed)?
-                    }
+                // An O(1) frozen copy (`DataTree::snapshot_copy`), serialised after the tree
+                // lock is released — unless this step already holds it (`tree` is `Some`).
+                let frozen = match tree.as_ref() {
+                    Some(guard) => guard.snapshot_copy(),
+                    None => self.shared.tree.read().await.snapshot_copy(),
                 };
+                let msg = snap_message(&frozen, base, proposals, committed)?;
                 self.send(to, msg)
             }
             Effect::Commit { upto } => self.apply(upto, tree).await,
