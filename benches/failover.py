@@ -36,8 +36,10 @@ import zkserver  # noqa: E402
 DEADLINE_S = 120.0
 
 
-def one_run(kind, tick_ms, run):
-    ens = zkserver.Ensemble(kind=kind, tick_ms=tick_ms)
+def one_run(kind, tick_ms, run, java_props=()):
+    """One fresh ensemble of `kind`: (election_s, failover_s). benches/compare_zookeeper.py calls
+    this too (its fail-over part), with its JVM options."""
+    ens = zkserver.Ensemble(kind=kind, tick_ms=tick_ms, java_props=java_props)
     client = None
     try:
         t0 = time.monotonic()

@@ -3,11 +3,22 @@
 //! `wire` only, nothing of `server`.
 //!
 //! N clients, each with its own session and its own subtree `/zkbench/c<i>`, run a weighted mix
-//! of getData / setData / create (ephemeral sequential) / delete, with up to `--depth` requests
+//! of getData / setData / create (ephemeral sequential) / pcreate (persistent sequential: it
+//! stays, so a run of them loads a tree) / delete / multi (one multi of [`MULTI_OPS`] setData on
+//! the client's keys, counted as one op), with up to `--depth` requests
 //! in flight per session (ZooKeeper answers a session's requests in order, so the replies are
 //! matched to the oldest request outstanding), until the duration or the op count runs out (both
 //! bounded). Set-up (64 keys per client) is not measured: every client finishes it, then the
 //! clock starts for all of them at once. Each session is closed at the end (its ephemerals go).
+//! `--server` may list several members of an ensemble (comma-separated): client i connects to
+//! member i mod n, and `--server-pid` may list their PIDs (CPU summed over them).
+//!
+//! With `--watch-nodes K` the run is a watch run instead (see [`watch_run`]): the N clients are
+//! watchers, each holding a data watch on each of K nodes (N×K watches), and one more session
+//! sets all K nodes once per round; a round ends when every watcher has its K notifications and
+//! has set its watches again. The report's ops are notifications delivered, ops/s the fire rate
+//! (notifications over the summed fire phases: the first setData sent → the last notification
+//! received, per round), latencies from the setData sent to the notification received.
 //!
 //! The report is one JSON object: ops/s, latency percentiles in milliseconds from an HDR
 //! histogram (1 µs to 60 s, 3 significant digits), and the generator's own CPU time per op
@@ -29,8 +40,9 @@ use tokio::net::TcpStream;
 use tokio::sync::Barrier;
 
 use crate::wire::client::{
-    write_request, ConnectRequest, ConnectResponse, CreateRequest, CreateResponse, PathVersion,
-    PathWatch, ReplyHeader, Request, SetDataRequest, NOTIFICATION_XID,
+    write_request, ConnectRequest, ConnectResponse, CreateRequest, CreateResponse, EventType,
+    MultiOp, MultiRequest, PathVersion, PathWatch, ReplyHeader, Request, SetDataRequest,
+    WatcherEvent, NOTIFICATION_XID,
 };
 use crate::wire::jute::Record;
 use crate::wire::records::Acl;
@@ -44,6 +56,10 @@ pub const MAX_CLIENTS: usize = 1024;
 pub const MAX_DEPTH: usize = 256;
 /// Keys per client subtree.
 const KEYS: usize = 64;
+/// setData ops in one `multi` op of the mix.
+pub const MULTI_OPS: usize = 10;
+/// Most nodes a watch run watches.
+pub const MAX_WATCH_NODES: usize = 1024;
 /// Largest reply frame the bench client accepts.
 const MAX_FRAME: usize = 16 * 1024 * 1024;
 /// Largest latency the histogram records (longer ones are clamped to it), in µs.
@@ -54,7 +70,8 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Arguments of `zabkeeper bench`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Server address (must be loopback unless --allow-remote).
+    /// Server address (must be loopback unless --allow-remote); several, comma-separated, spread
+    /// the clients over them (client i → address i mod n).
     #[arg(long, default_value = "127.0.0.1:2181")]
     pub server: String,
     /// Concurrent clients (sessions).
@@ -69,7 +86,8 @@ pub struct BenchArgs {
     /// Total operations over all clients; stops earlier than the duration.
     #[arg(long)]
     pub ops: Option<u64>,
-    /// Op mix as weights, e.g. `get=70,set=20,create=5,delete=5`.
+    /// Op mix as weights, e.g. `get=70,set=20,create=5,delete=5`; also `pcreate` (persistent
+    /// sequential create) and `multi` (a multi of 10 setData).
     #[arg(long, default_value = "get=70,set=20,create=5,delete=5")]
     pub mix: String,
     /// Value size in bytes for set and create.
@@ -82,9 +100,15 @@ pub struct BenchArgs {
     #[arg(long)]
     pub allow_remote: bool,
     /// PID of the server process on this machine: its CPU time over the measured phase (from
-    /// `/proc/PID/stat`, clock-tick resolution) is reported per op.
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// `/proc/PID/stat`, clock-tick resolution) is reported per op; several, comma-separated, are
+    /// summed.
+    #[arg(long, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
+    /// A watch run on this many nodes instead of the mix (0: the mix): every client watches
+    /// every node, one more session sets them all once per round; `--ops` bounds the
+    /// notifications.
+    #[arg(long, default_value_t = 0)]
+    pub watch_nodes: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +116,8 @@ struct Mix {
     get: u32,
     set: u32,
     create: u32,
+    pcreate: u32,
+    multi: u32,
     delete: u32,
 }
 
@@ -100,6 +126,8 @@ fn parse_mix(text: &str) -> anyhow::Result<Mix> {
         get: 0,
         set: 0,
         create: 0,
+        pcreate: 0,
+        multi: 0,
         delete: 0,
     };
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -114,14 +142,24 @@ fn parse_mix(text: &str) -> anyhow::Result<Mix> {
             "get" => m.get = v,
             "set" => m.set = v,
             "create" => m.create = v,
+            "pcreate" => m.pcreate = v,
+            "multi" => m.multi = v,
             "delete" => m.delete = v,
-            other => bail!("unknown op {other:?} in --mix (get, set, create, delete)"),
+            other => {
+                bail!("unknown op {other:?} in --mix (get, set, create, pcreate, multi, delete)")
+            }
         }
     }
-    if m.get + m.set + m.create + m.delete == 0 {
+    if m.total() == 0 {
         bail!("--mix has no positive weight");
     }
     Ok(m)
+}
+
+impl Mix {
+    fn total(&self) -> u32 {
+        self.get + self.set + self.create + self.pcreate + self.multi + self.delete
+    }
 }
 
 struct XorShift(u64);
@@ -135,6 +173,22 @@ impl XorShift {
         self.0 = x;
         x
     }
+}
+
+/// The addresses of each comma-separated entry of `servers`, refused unless all are loopback
+/// or `allow_remote`.
+async fn resolve_targets(
+    servers: &str,
+    allow_remote: bool,
+) -> anyhow::Result<Vec<Vec<SocketAddr>>> {
+    let mut out = Vec::new();
+    for server in servers.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        out.push(resolve_target(server, allow_remote).await?);
+    }
+    if out.is_empty() {
+        bail!("--server names no address");
+    }
+    Ok(out)
 }
 
 /// The addresses `server` resolves to, refused unless all are loopback or `allow_remote`.
@@ -257,6 +311,8 @@ fn create(path: String, data: Vec<u8>, flags: i32) -> Request {
 
 /// Ephemeral | sequential.
 const EPHEMERAL_SEQUENTIAL: i32 = 3;
+/// Persistent sequential.
+const PERSISTENT_SEQUENTIAL: i32 = 2;
 
 fn latency_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds")
@@ -270,7 +326,8 @@ struct ClientResult {
 /// What every client shares: the run's parameters and the start line.
 struct Run {
     args: BenchArgs,
-    addrs: Vec<SocketAddr>,
+    /// One address list per `--server` entry.
+    addrs: Vec<Vec<SocketAddr>>,
     mix: Mix,
     ops_per_client: u64,
     /// All clients and the coordinator: set-up done, the measured phase starts.
@@ -286,8 +343,8 @@ struct InFlight {
     is_create: bool,
 }
 
-async fn set_up(run: &Run, base: &str, value: &[u8]) -> anyhow::Result<BenchClient> {
-    let mut c = BenchClient::connect(&run.addrs).await?;
+async fn set_up(run: &Run, index: usize, base: &str, value: &[u8]) -> anyhow::Result<BenchClient> {
+    let mut c = BenchClient::connect(&run.addrs[index % run.addrs.len()]).await?;
     c.call(&create("/zkbench".into(), Vec::new(), 0)).await?;
     c.call(&create(base.to_string(), Vec::new(), 0)).await?;
     for k in 0..KEYS {
@@ -301,7 +358,7 @@ async fn run_client(run: Arc<Run>, index: usize) -> anyhow::Result<ClientResult>
     let base = format!("/zkbench/c{index}");
     let value = vec![b'x'; run.args.value_size];
     // Everyone reaches the barrier, set up or not, so one failure cannot hang the others.
-    let client = set_up(&run, &base, &value).await;
+    let client = set_up(&run, index, &base, &value).await;
     run.start.wait().await;
     let mut c = client.with_context(|| format!("client {index}: set-up"))?;
     let out = measure(&run, &mut c, index, &base, &value)
@@ -322,7 +379,7 @@ async fn measure(
     let deadline = Instant::now() + Duration::from_secs(run.args.duration_secs);
     let mix = run.mix;
     let mut rng = XorShift(run.args.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (index as u64 + 1));
-    let total = u64::from(mix.get + mix.set + mix.create + mix.delete);
+    let total = u64::from(mix.total());
     let mut created: Vec<String> = Vec::new();
     let mut out = ClientResult {
         latencies_us: latency_histogram(),
@@ -335,24 +392,40 @@ async fn measure(
         while in_flight.len() < run.args.depth && issued < run.ops_per_client && now < deadline {
             let roll = (rng.next() % total) as u32;
             let key = format!("{base}/k{}", rng.next() % KEYS as u64);
-            let req = if roll < mix.get {
+            let (get, set, create_to) =
+                (mix.get, mix.get + mix.set, mix.get + mix.set + mix.create);
+            let (pcreate, multi) = (create_to + mix.pcreate, create_to + mix.pcreate + mix.multi);
+            let req = if roll < get {
                 Request::GetData(PathWatch {
                     path: key,
                     watch: false,
                 })
-            } else if roll < mix.get + mix.set {
+            } else if roll < set {
                 Request::SetData(SetDataRequest {
                     path: key,
                     data: Some(value.to_vec()),
                     version: -1,
                 })
-            } else if roll < mix.get + mix.set + mix.create || created.is_empty() {
+            } else if roll >= create_to && roll < pcreate {
+                create(format!("{base}/p-"), value.to_vec(), PERSISTENT_SEQUENTIAL)
+            } else if roll >= pcreate && roll < multi {
+                let ops = (0..MULTI_OPS)
+                    .map(|_| {
+                        MultiOp::SetData(SetDataRequest {
+                            path: format!("{base}/k{}", rng.next() % KEYS as u64),
+                            data: Some(value.to_vec()),
+                            version: -1,
+                        })
+                    })
+                    .collect();
+                Request::Multi(MultiRequest { ops })
+            } else if roll < create_to || created.is_empty() {
                 create(format!("{base}/e-"), value.to_vec(), EPHEMERAL_SEQUENTIAL)
             } else {
                 let path = created.pop().unwrap_or_default();
                 Request::Delete(PathVersion { path, version: -1 })
             };
-            let is_create = matches!(req, Request::Create(_));
+            let is_create = matches!(&req, Request::Create(c) if c.flags == EPHEMERAL_SEQUENTIAL);
             let xid = c.queue(&req);
             in_flight.push_back(InFlight {
                 xid,
@@ -414,6 +487,226 @@ fn proc_cpu(pid: u32) -> anyhow::Result<Duration> {
     Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
 }
 
+/// The summed CPU time of `pids` (None without any).
+fn servers_cpu(pids: &[u32]) -> anyhow::Result<Option<Duration>> {
+    if pids.is_empty() {
+        return Ok(None);
+    }
+    let mut sum = Duration::ZERO;
+    for &pid in pids {
+        sum += proc_cpu(pid)?;
+    }
+    Ok(Some(sum))
+}
+
+/// Seconds of CPU `pids` used since `before` (from [`servers_cpu`]).
+fn servers_cpu_since(pids: &[u32], before: Option<Duration>) -> anyhow::Result<Option<f64>> {
+    Ok(match (servers_cpu(pids)?, before) {
+        (Some(now), Some(before)) => Some(now.saturating_sub(before).as_secs_f64()),
+        _ => None,
+    })
+}
+
+/// What the writer and the watchers of a watch run share.
+struct WatchRun {
+    nodes: Vec<String>,
+    rounds: u64,
+    /// When the writer queued each node's setData in the current round.
+    sent: std::sync::Mutex<Vec<Instant>>,
+    /// Latest notification of the current round, in ns since `epoch`.
+    last_ns: AtomicU64,
+    epoch: Instant,
+    /// Watchers and the writer: all watches are set (round start) / all notified (round end).
+    barrier: Barrier,
+}
+
+/// The path of the `j`th watched node.
+fn watch_node(j: usize) -> String {
+    format!("/zkbench/w/n{j}")
+}
+
+/// Sets a data watch on every node (getData with watch, pipelined); errors are fatal.
+async fn arm(c: &mut BenchClient, nodes: &[String]) -> anyhow::Result<()> {
+    for path in nodes {
+        c.queue(&Request::GetData(PathWatch {
+            path: path.clone(),
+            watch: true,
+        }));
+    }
+    c.flush().await?;
+    for path in nodes {
+        let (_, err) = c.next_reply().await?;
+        if err != 0 {
+            bail!("getData {path} with watch: err {err}");
+        }
+    }
+    Ok(())
+}
+
+/// One watcher: per round, waits for a NodeDataChanged of every node, records each one's
+/// latency from the writer's send, then sets its watches again.
+async fn watcher(
+    w: Arc<WatchRun>,
+    addrs: Vec<SocketAddr>,
+    done: Arc<AtomicU64>,
+) -> anyhow::Result<Histogram<u64>> {
+    let mut hist = latency_histogram();
+    let setup = async {
+        let mut c = BenchClient::connect(&addrs).await?;
+        arm(&mut c, &w.nodes).await?;
+        anyhow::Ok(c)
+    }
+    .await;
+    w.barrier.wait().await; // set-up done (reached even on failure, so no one hangs)
+    let mut c = setup?;
+    for _ in 0..w.rounds {
+        w.barrier.wait().await; // round start: every watch is set
+        let mut seen = vec![false; w.nodes.len()];
+        let mut left = w.nodes.len();
+        while left > 0 {
+            c.read_frame().await?;
+            let header = ReplyHeader::from_bytes(&c.frame).context("bad ReplyHeader")?;
+            if header.xid != NOTIFICATION_XID {
+                bail!("reply xid {} while waiting for notifications", header.xid);
+            }
+            let now = Instant::now();
+            let event = WatcherEvent::from_bytes(c.frame.get(16..).unwrap_or_default())
+                .context("bad WatcherEvent")?;
+            if event.event_type != EventType::NodeDataChanged as i32 {
+                bail!("unexpected event {event:?}");
+            }
+            let j = event
+                .path
+                .strip_prefix("/zkbench/w/n")
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|&j| j < seen.len() && !seen[j])
+                .with_context(|| format!("notification for {:?}", event.path))?;
+            seen[j] = true;
+            left -= 1;
+            let sent = w.sent.lock().map_err(|_| anyhow::anyhow!("poisoned"))?[j];
+            let us =
+                u64::try_from(now.saturating_duration_since(sent).as_micros()).unwrap_or(u64::MAX);
+            hist.saturating_record(us.clamp(1, MAX_LATENCY_US));
+            done.fetch_add(1, Ordering::Relaxed);
+            let ns = u64::try_from(now.duration_since(w.epoch).as_nanos()).unwrap_or(u64::MAX);
+            w.last_ns.fetch_max(ns, Ordering::Relaxed);
+        }
+        arm(&mut c, &w.nodes).await?;
+        w.barrier.wait().await; // round end
+    }
+    c.close().await;
+    Ok(hist)
+}
+
+/// A watch run (`--watch-nodes K`): `--clients` watchers × K nodes, one writer setting every
+/// node once per round, `--ops` notifications in all (rounded up to whole rounds).
+async fn watch_run(args: BenchArgs, addrs: Vec<Vec<SocketAddr>>) -> anyhow::Result<String> {
+    let k = args.watch_nodes;
+    let per_round = (args.clients * k) as u64;
+    let rounds = args.ops.unwrap_or(per_round).div_ceil(per_round).max(1);
+    let nodes: Vec<String> = (0..k).map(watch_node).collect();
+    let value = vec![b'w'; args.value_size];
+    let mut writer = BenchClient::connect(&addrs[0]).await?;
+    writer
+        .call(&create("/zkbench".into(), Vec::new(), 0))
+        .await?;
+    writer
+        .call(&create("/zkbench/w".into(), Vec::new(), 0))
+        .await?;
+    for path in &nodes {
+        writer.call(&create(path.clone(), value.clone(), 0)).await?;
+    }
+    let epoch = Instant::now();
+    let w = Arc::new(WatchRun {
+        nodes,
+        rounds,
+        sent: std::sync::Mutex::new(vec![epoch; k]),
+        last_ns: AtomicU64::new(0),
+        epoch,
+        barrier: Barrier::new(args.clients + 1),
+    });
+    let done = Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = (0..args.clients)
+        .map(|i| {
+            tokio::spawn(watcher(
+                Arc::clone(&w),
+                addrs[i % addrs.len()].clone(),
+                Arc::clone(&done),
+            ))
+        })
+        .collect();
+    w.barrier.wait().await; // set-up done
+    let started = Instant::now();
+    let cpu_started = process_cpu();
+    let server_cpu_started = servers_cpu(&args.server_pid)?;
+    // Bounded by --duration-secs: a watcher that fails leaves the barriers short, and the
+    // timeout ends the run with an error instead of a hang.
+    let rounds_done = tokio::time::timeout(Duration::from_secs(args.duration_secs), async {
+        let mut fire = Duration::ZERO;
+        for _ in 0..rounds {
+            w.barrier.wait().await; // round start
+            let first = Instant::now();
+            for (j, path) in w.nodes.iter().enumerate() {
+                w.sent.lock().map_err(|_| anyhow::anyhow!("poisoned"))?[j] = Instant::now();
+                writer.queue(&Request::SetData(SetDataRequest {
+                    path: path.clone(),
+                    data: Some(value.clone()),
+                    version: -1,
+                }));
+            }
+            writer.flush().await?;
+            for path in &w.nodes {
+                let (_, err) = writer.next_reply().await?;
+                if err != 0 {
+                    bail!("setData {path}: err {err}");
+                }
+            }
+            w.barrier.wait().await; // round end
+            let last = epoch + Duration::from_nanos(w.last_ns.load(Ordering::Relaxed));
+            fire += last.saturating_duration_since(first);
+        }
+        anyhow::Ok(fire)
+    })
+    .await;
+    let fire = match rounds_done {
+        Ok(Ok(fire)) => fire,
+        Ok(Err(e)) => {
+            tasks.iter().for_each(|t| t.abort());
+            return Err(e);
+        }
+        Err(_) => {
+            let mut first_error = None;
+            for t in tasks {
+                if t.is_finished() {
+                    if let Ok(Err(e)) = t.await {
+                        first_error.get_or_insert(e);
+                    }
+                } else {
+                    t.abort();
+                }
+            }
+            return Err(first_error.unwrap_or_else(|| {
+                anyhow::anyhow!("watch run not done within {} s", args.duration_secs)
+            }));
+        }
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = process_cpu().saturating_sub(cpu_started).as_secs_f64();
+    let server_cpu = servers_cpu_since(&args.server_pid, server_cpu_started)?;
+    writer.close().await;
+    let mut latencies = latency_histogram();
+    for t in tasks {
+        let hist = t.await.context("watcher panicked")??;
+        latencies.add(&hist).context("merging histograms")?;
+    }
+    let line = report(&args, &latencies, 0, fire.as_secs_f64(), cpu, server_cpu);
+    // The fire rate is over the fire phases; the whole run (with re-arming) is reported beside.
+    Ok(format!(
+        "{},\"watch_nodes\":{k},\"rounds\":{rounds},\"run_s\":{elapsed:.3}}}",
+        line.trim_end_matches('}')
+    ))
+}
+
 /// A progress bar on stderr when it is a terminal, else nothing.
 fn progress_bar(args: &BenchArgs) -> Option<indicatif::ProgressBar> {
     if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
@@ -440,6 +733,12 @@ fn check_args(args: &BenchArgs) -> anyhow::Result<()> {
     if args.duration_secs == 0 || args.duration_secs > MAX_DURATION_SECS {
         bail!("--duration-secs must be 1..={MAX_DURATION_SECS}");
     }
+    if args.watch_nodes > MAX_WATCH_NODES {
+        bail!("--watch-nodes must be 0..={MAX_WATCH_NODES}");
+    }
+    if args.watch_nodes > 0 && args.ops.is_none() {
+        bail!("a watch run needs --ops (notifications) as its bound");
+    }
     Ok(())
 }
 
@@ -447,7 +746,10 @@ fn check_args(args: &BenchArgs) -> anyhow::Result<()> {
 pub async fn run(args: BenchArgs) -> anyhow::Result<String> {
     check_args(&args)?;
     let mix = parse_mix(&args.mix)?;
-    let addrs = resolve_target(&args.server, args.allow_remote).await?;
+    let addrs = resolve_targets(&args.server, args.allow_remote).await?;
+    if args.watch_nodes > 0 {
+        return watch_run(args, addrs).await;
+    }
     let ops_per_client = args
         .ops
         .map_or(u64::MAX, |ops| ops.div_ceil(args.clients as u64));
@@ -465,7 +767,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<String> {
     run.start.wait().await;
     let started = Instant::now();
     let cpu_started = process_cpu();
-    let server_cpu_started = args.server_pid.map(proc_cpu).transpose()?;
+    let server_cpu_started = servers_cpu(&args.server_pid)?;
     let bar = progress_bar(&args).map(|bar| {
         let run = Arc::clone(&run);
         let by_ops = args.ops.is_some();
@@ -501,10 +803,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<String> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = process_cpu().saturating_sub(cpu_started).as_secs_f64();
-    let server_cpu = match (args.server_pid, server_cpu_started) {
-        (Some(pid), Some(before)) => Some(proc_cpu(pid)?.saturating_sub(before).as_secs_f64()),
-        _ => None,
-    };
+    let server_cpu = servers_cpu_since(&args.server_pid, server_cpu_started)?;
     if let Some((bar, handle)) = bar {
         handle.abort();
         bar.finish_and_clear();
@@ -573,6 +872,8 @@ mod tests {
     fn mix_parses_and_rejects_nonsense() {
         let m = parse_mix("get=70, set=20,create=5,delete=5").expect("mix");
         assert_eq!((m.get, m.set, m.create, m.delete), (70, 20, 5, 5));
+        let m = parse_mix("multi=3,pcreate=2").expect("mix");
+        assert_eq!((m.multi, m.pcreate, m.total()), (3, 2, 5));
         assert!(parse_mix("get=0").is_err());
         assert!(parse_mix("scan=3").is_err());
         assert!(parse_mix("get").is_err());
@@ -607,7 +908,8 @@ mod tests {
             value_size: 1,
             seed: 1,
             allow_remote: false,
-            server_pid: None,
+            server_pid: Vec::new(),
+            watch_nodes: 0,
         }
     }
 
