@@ -25,13 +25,14 @@
 //! down this list, never one above it (`tests/server_layers.rs` reads the list from here and
 //! checks every file); only this file, which starts everything, reaches all of them:
 //!
-//! `listener` → `client` → `admin` → `driver` → `pipeline` → `apply` → `syncs` → `storage_exec`
-//! → `recovery` → `peers` → `transport` → `timers` → `ops` → `shared` → `conn` → `outbound` →
-//! `stats` → `sessions` → `shutdown` → `clock` → `error`
+//! `listener` → `client` → `admin` → `driver` → `pipeline` → `apply` → `syncs` → `revalidations`
+//! → `storage_exec` → `recovery` → `peers` → `transport` → `timers` → `ops` → `shared` → `conn`
+//! → `outbound` → `stats` → `sessions` → `shutdown` → `clock` → `error`
 //!
 //! So a write is followed top-down: the listener accepts, the connection ([`client`]) reads the
 //! frame, the [`driver`] steps the core and hands work down to the pipeline, the applier, the
-//! syncs, the log writer, the peer links and the timers; below them are the read path and reply
+//! syncs, the pending REVALIDATE verdicts ([`revalidations`]), the log writer, the peer links and
+//! the timers; below them are the read path and reply
 //! frames ([`ops`]), the state they all share ([`shared`]: tree, sessions, connections, role),
 //! one connection's handle and outbound queue ([`conn`], its byte bound in [`outbound`]), and the
 //! leaves. The load generator (`zabkeeper bench`) is a client and lives outside, in `crate::bench`.
