@@ -922,97 +922,48 @@ mod tests {
 
     /// Seed 92's pattern (verification.md §10): n2 sends `a` twice on an up link, the link is
     /// lost, n2 sends `a` again (down), the first delivery `a` arrives, n2 sends `a` twice more
-    /// (up), two more `a` arrive, then `b`. The three `a`s delivered may be the last three
-    /// sends of `a` (the first two lost with the link); matching the oldest equal send took them
-    /// for the first three and made `b` pass over two `a`s sent on an up link.
-    #[test]
-    fn equal_messages_resent_after_a_loss_are_matched_to_the_resends() {
+    /// (up), `late` more `a` arrive, then `b` is sent and arrives.
+    fn seed_92_schedule(late: usize) -> Validator {
         let (mut w, a, b) = two_notifications_from_n2();
         let from = sid(1);
         let send = |w: &mut World, msg: &PeerMsg| {
             let msg = msg.clone();
             w.v.record_effect(1, &Effect::Send { to: sid(0), msg });
         };
+        let deliver = |w: &mut World, msg: &PeerMsg| {
+            let msg = msg.clone();
+            w.step(0, Input::Peer { from, msg });
+        };
         // The link is up: an earlier `a` was delivered.
-        w.step(
-            0,
-            Input::Peer {
-                from,
-                msg: a.clone(),
-            },
-        );
+        deliver(&mut w, &a);
         send(&mut w, &a);
         send(&mut w, &a);
         w.step(0, Input::PeerLost(from));
         send(&mut w, &a);
-        w.step(
-            0,
-            Input::Peer {
-                from,
-                msg: a.clone(),
-            },
-        );
+        deliver(&mut w, &a);
         send(&mut w, &a);
         send(&mut w, &a);
-        w.step(
-            0,
-            Input::Peer {
-                from,
-                msg: a.clone(),
-            },
-        );
-        w.step(
-            0,
-            Input::Peer {
-                from,
-                msg: a.clone(),
-            },
-        );
+        for _ in 0..late {
+            deliver(&mut w, &a);
+        }
         send(&mut w, &b);
-        w.step(0, Input::Peer { from, msg: b });
-        assert_eq!(w.v.finish(), Vec::<String>::new());
+        deliver(&mut w, &b);
+        w.v
+    }
+
+    /// With two late deliveries the three `a`s delivered may be the last three sends of `a`
+    /// (the first two lost with the link); matching the oldest equal send took them for the
+    /// first three and made `b` pass over two `a`s sent on an up link.
+    #[test]
+    fn equal_messages_resent_after_a_loss_are_matched_to_the_resends() {
+        assert_eq!(seed_92_schedule(2).finish(), Vec::<String>::new());
     }
 
     /// The same sends, but one `a` fewer delivered: then `b` did pass over an `a` sent on an
     /// up link with no loss after it.
     #[test]
     fn one_resend_fewer_delivered_is_a_lost_message() {
-        let (mut w, a, b) = two_notifications_from_n2();
-        let from = sid(1);
-        let send = |w: &mut World, msg: &PeerMsg| {
-            let msg = msg.clone();
-            w.v.record_effect(1, &Effect::Send { to: sid(0), msg });
-        };
-        w.step(
-            0,
-            Input::Peer {
-                from,
-                msg: a.clone(),
-            },
-        );
-        send(&mut w, &a);
-        send(&mut w, &a);
-        w.step(0, Input::PeerLost(from));
-        send(&mut w, &a);
-        w.step(
-            0,
-            Input::Peer {
-                from,
-                msg: a.clone(),
-            },
-        );
-        send(&mut w, &a);
-        send(&mut w, &a);
-        w.step(
-            0,
-            Input::Peer {
-                from,
-                msg: a.clone(),
-            },
-        );
-        send(&mut w, &b);
-        w.step(0, Input::Peer { from, msg: b });
-        assert_rejected(&mut w.v, "PEER-LOST");
+        assert_rejected(&mut seed_92_schedule(1), "PEER-LOST");
     }
 
     #[test]
