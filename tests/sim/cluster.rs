@@ -163,6 +163,20 @@ pub(crate) fn world(w: &Shared) -> MutexGuard<'_, World> {
     w.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// One step of the simulation; true when the run ends: every client finished, or turmoil
+/// reported an error (recorded as a violation).
+fn step_or_stop(sim: &mut turmoil::Sim<'_>, shared: &Shared) -> bool {
+    match sim.step() {
+        Ok(done) => done,
+        Err(e) => {
+            world(shared)
+                .violations
+                .push(format!("simulation error: {e}"));
+            true
+        }
+    }
+}
+
 impl World {
     pub(crate) fn event(&mut self, text: String) {
         let line = format!("{:>6}ms {text}", self.now_ms);
@@ -572,15 +586,8 @@ pub fn run(params: &Params) -> Outcome {
                 }
             }
         }
-        match sim.step() {
-            Ok(true) => break,
-            Ok(false) => {}
-            Err(e) => {
-                world(&shared)
-                    .violations
-                    .push(format!("simulation error: {e}"));
-                break;
-            }
+        if step_or_stop(&mut sim, &shared) {
+            break;
         }
         if now > deadline {
             let mut w = world(&shared);

@@ -658,15 +658,8 @@ pub fn run(schedule: &Schedule, bug: Option<Bug>, options: Options) -> Replayed 
                 rest: (0..n).filter(|i| !first.contains(i)).collect(),
             };
         }
-        match sim.step() {
-            Ok(true) => break,
-            Ok(false) => {}
-            Err(e) => {
-                world(&shared)
-                    .violations
-                    .push(format!("simulation error: {e}"));
-                break;
-            }
+        if step_or_stop(&mut sim, &shared) {
+            break;
         }
         if now > DEADLINE_MS {
             world(&shared).violations.push(format!(
