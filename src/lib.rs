@@ -38,6 +38,8 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "server")]
+pub mod probe;
 pub mod protocol;
 pub mod storage;
 pub mod sync;
