@@ -38,8 +38,6 @@
 
 #![forbid(unsafe_code)]
 
-#[cfg(feature = "server")]
-pub mod probe;
 pub mod protocol;
 pub mod storage;
 pub mod sync;

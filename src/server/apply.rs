@@ -266,10 +266,6 @@ impl Applier {
         match waiter {
             Some(Waiter::Client { conn, xid, started }) => {
                 conn.send(write_reply_frame(xid, hdr.zxid, &outcome.result));
-                crate::probe::record("read_to_reply_queued_us", crate::probe::us(started));
-                if crate::probe::on() {
-                    *conn.probe_replied.lock().unwrap() = Some(Instant::now());
-                }
                 conn.record_latency(started);
                 conn.write_answered();
                 if matches!(txn, Txn::CloseSession { .. }) {

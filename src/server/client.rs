@@ -330,11 +330,6 @@ impl Handler {
     /// Dispatches one request frame. Returns false when the connection must close.
     async fn on_frame(&self, conn: &ConnHandle, payload: &[u8]) -> Result<bool, ConnError> {
         let started = Instant::now();
-        if crate::probe::on() {
-            if let Some(t) = conn.probe_replied.lock().unwrap().take() {
-                crate::probe::record("reply_queued_to_next_frame_us", crate::probe::us(t));
-            }
-        }
         let header = RequestHeader::from_bytes(payload)?;
         conn.stats.last_cxid.store(header.xid, Ordering::Relaxed);
         let session_id = conn.session_id();

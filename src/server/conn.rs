@@ -112,8 +112,6 @@ pub struct ConnShared {
     drained: Notify,
     server_stats: Arc<ServerStats>,
     out: mpsc::Sender<Outbound>,
-    /// TEMPORARY probe: when the last write reply was queued.
-    pub probe_replied: Mutex<Option<Instant>>,
 }
 
 /// A handle to one connection.
@@ -147,7 +145,6 @@ impl ConnShared {
             drained: Notify::new(),
             server_stats,
             out,
-            probe_replied: Mutex::new(None),
         }
     }
 
@@ -468,7 +465,6 @@ pub async fn write_loop(write_half: WriteHalf, mut rx: mpsc::Receiver<Outbound>,
     let mut w = BufWriter::with_capacity(64 * 1024, write_half);
     while let Some(item) = rx.recv().await {
         let mut item = Some(item);
-        let mut n = 0u64;
         while let Some(next) = item.take() {
             match next {
                 Outbound::Frame(bytes) => {
@@ -488,9 +484,7 @@ pub async fn write_loop(write_half: WriteHalf, mut rx: mpsc::Receiver<Outbound>,
                 }
             }
             item = rx.try_recv().ok();
-            n += 1;
         }
-        crate::probe::record("conn_frames_per_flush", n);
         let flushed = w.flush().await.is_ok();
         conn.drained.notify_waiters();
         conn.drained.notify_one();

@@ -373,17 +373,11 @@ fn run_writer<S: Storage>(
                 if state.closed && state.queue.is_empty() {
                     return storage;
                 }
-                #[cfg(feature = "server")]
-                let idle = std::time::Instant::now();
                 state = shared
                     .writer_wakeup
                     .wait(state)
                     .unwrap_or_else(PoisonError::into_inner);
-                #[cfg(feature = "server")]
-                crate::probe::record("writer_idle_us", crate::probe::us(idle));
             }
-            #[cfg(feature = "server")]
-            crate::probe::record("writer_queue_at_take", state.queue.len() as u64);
             let job = take_batch(&mut state.queue, &mut batch, max_batch);
             drop(state);
             if !seeded_bug("group_commit_no_submitter_wakeup") {
@@ -402,17 +396,7 @@ fn run_writer<S: Storage>(
                 on_complete(Completion::Durable { upto });
             }
         }
-        #[cfg(feature = "server")]
-        crate::probe::record("appends_per_fsync", appended);
-        #[cfg(feature = "server")]
-        let synced = std::time::Instant::now();
         let result = append_and_sync(&mut storage, &mut batch);
-        #[cfg(feature = "server")]
-        crate::probe::record("append_and_fsync_us", crate::probe::us(synced));
-        #[cfg(feature = "server")]
-        if let Ok(upto) = &result {
-            crate::probe::durable(*upto);
-        }
         let completion = match result {
             Ok(upto) => {
                 let mut state = shared.lock();

@@ -257,7 +257,6 @@ impl<S: Storage + 'static> Driver<S> {
         if let Err(e) = &result {
             tracing::error!(error = %e, "stopping the server");
         }
-        crate::probe::dump();
         self.leave_broadcast();
         if let Some(peers) = self.peers.take() {
             peers.net.shutdown().await;
@@ -282,15 +281,7 @@ impl<S: Storage + 'static> Driver<S> {
 
     async fn on_storage_event(&mut self, event: StorageEvent) -> Result<(), ServerError> {
         let input = match event {
-            StorageEvent::Persisted(upto) => {
-                if let Some(t) = crate::probe::durable_time(upto.0) {
-                    crate::probe::record("durable_to_driver_us", crate::probe::us(t));
-                }
-                let t = std::time::Instant::now();
-                let r = self.step(Input::Persisted { upto }, &mut None).await;
-                crate::probe::record("drv_persisted_step_us", crate::probe::us(t));
-                return r;
-            }
+            StorageEvent::Persisted(upto) => Input::Persisted { upto },
             StorageEvent::EpochPersisted => Input::EpochPersisted,
             StorageEvent::Truncated(after) => Input::Truncated { after },
             StorageEvent::SnapshotDurable(upto) => Input::Compacted { upto },
@@ -362,10 +353,7 @@ impl<S: Storage + 'static> Driver<S> {
             Effect::PersistTxns {
                 proposals,
                 committed,
-            } => {
-                crate::probe::record("txns_per_persist_effect", proposals.len() as u64);
-                self.storage.persist_txns(&proposals, committed)
-            }
+            } => self.storage.persist_txns(&proposals, committed),
             Effect::PersistEpoch { accepted, current } => {
                 self.storage.persist_epochs(accepted, current)
             }
@@ -471,23 +459,15 @@ impl<S: Storage + 'static> Driver<S> {
             Some(guard) => self.apply_locked(upto, guard),
             None => {
                 let shared = Arc::clone(&self.shared);
-                let t = std::time::Instant::now();
                 let mut guard = shared.tree.write().await;
-                crate::probe::record("apply_lock_wait_us", crate::probe::us(t));
                 self.apply_locked(upto, &mut guard)
             }
         }
     }
 
     fn apply_locked(&mut self, upto: Zxid, tree: &mut DataTree) -> Result<(), ServerError> {
-        let before = self.applier.applied();
-        let t = std::time::Instant::now();
-        let r = self
-            .applier
-            .apply_committed(tree, self.node.committed_log(), upto, &self.shared);
-        crate::probe::record("apply_txns_per_commit", upto.0.saturating_sub(before.0));
-        crate::probe::record("apply_us_per_commit", crate::probe::us(t));
-        r?;
+        self.applier
+            .apply_committed(tree, self.node.committed_log(), upto, &self.shared)?;
         self.pipeline.applied_through(self.applier.applied());
         self.syncs.applied(self.applier.applied());
         if self

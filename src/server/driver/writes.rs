@@ -30,15 +30,10 @@ impl<S: Storage + 'static> Driver<S> {
             return self.forward_messages(first).await;
         }
         let shared = Arc::clone(&self.shared);
-        let locking = std::time::Instant::now();
         let mut tree = Some(shared.tree.write().await);
-        crate::probe::record("drv_msgs_lock_wait_us", crate::probe::us(locking));
         let mut msg = Some(first);
         let mut n = 0;
         while let Some(m) = msg.take() {
-            if let NodeMsg::Write(ClientWrite::Request { started, .. }) = &m {
-                crate::probe::record("read_to_driver_us", crate::probe::us(*started));
-            }
             match m {
                 NodeMsg::Sync(waiter) => self.issue_sync(waiter, &mut tree).await?,
                 NodeMsg::Revalidate(waiter) => self.issue_revalidate(waiter, &mut tree).await?,
@@ -59,8 +54,6 @@ impl<S: Storage + 'static> Driver<S> {
             }
             msg = self.inbox.try_recv().ok();
         }
-        crate::probe::record("drv_msgs_per_wake", n as u64);
-        crate::probe::record("drv_msgs_wake_us", crate::probe::us(locking));
         Ok(())
     }
 
