@@ -152,6 +152,9 @@ pub enum DriverPlacement {
     Task,
 }
 
+/// The name of the driver's thread ([`DriverPlacement::OwnThread`]; Linux keeps 15 bytes of it).
+pub const DRIVER_THREAD: &str = "zk-driver";
+
 /// The driver on its own thread ([`DriverPlacement::OwnThread`]); the handle is a task on the
 /// caller's runtime that ends with the driver.
 fn spawn_driver_thread<S: Storage + 'static>(
@@ -159,7 +162,7 @@ fn spawn_driver_thread<S: Storage + 'static>(
 ) -> Result<tokio::task::JoinHandle<Result<(), ServerError>>, ServerError> {
     let (done_tx, done) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
-        .name("zabkeeper-driver".into())
+        .name(DRIVER_THREAD.into())
         .spawn(move || {
             let outcome = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
