@@ -141,7 +141,7 @@ async fn ensemble_members(
 /// between the connections' tasks, and a disk confirmation from the log writer thread is a
 /// wake-up from outside the runtime, which tokio's workers take from their global queue between
 /// runs of local tasks. On its own thread the server made 1.00–1.31× the write ops/s with a lower
-/// p50 in every run measured (benches/README.md "Write path: where a write waited").
+/// or equal p50 in every run measured (benches/README.md "Write path: where a write waited").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DriverPlacement {
     /// Its own OS thread running a current-thread runtime, woken by the kernel as soon as a
