@@ -146,7 +146,7 @@ async fn ensemble_members(
 pub enum DriverPlacement {
     /// Its own OS thread running a current-thread runtime, woken by the kernel as soon as a
     /// message, a disk confirmation or a timer is there (the server; ZooKeeper likewise runs
-    /// each request processor on its own thread).
+    /// its `PrepRequestProcessor` and `SyncRequestProcessor` on threads of their own).
     OwnThread,
     /// A task on the caller's runtime (a simulation, whose scheduler must own every task).
     Task,
