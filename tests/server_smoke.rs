@@ -620,3 +620,31 @@ fn pipelined_large_reads_are_paced_not_dropped() {
         assert_eq!(d.data.map(|d| d.len()), Some(big.len()));
     }
 }
+
+/// The driver runs on a thread of its own in the server (`DriverPlacement::OwnThread`,
+/// benches/README.md "Write path: where a write waited"), not as a task of the connections'
+/// worker pool: the binary has a thread named `zk-driver` once it serves.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_driver_runs_on_its_own_thread() {
+    let s = server("smoke-driver-thread", 2000);
+    let mut c = Client::connect(s.port, 30_000).expect("connect");
+    assert_eq!(
+        c.call(&create("/t", b"x", 0)).expect("create").header.err,
+        OK
+    );
+    let pid = s.pid().expect("running");
+    let names: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("the server's threads")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|n| n.trim().to_string())
+        .collect();
+    assert_eq!(
+        names
+            .iter()
+            .filter(|n| *n == zabkeeper::server::DRIVER_THREAD)
+            .count(),
+        1,
+        "threads: {names:?}"
+    );
+}

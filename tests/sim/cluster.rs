@@ -16,7 +16,7 @@ use zabkeeper::protocol::{DurableState, Effect, Input, NodeConfig};
 use zabkeeper::server::clock::WallClock;
 use zabkeeper::server::shared::Observer;
 use zabkeeper::server::storage_exec::{FsyncDelay, LogWriter};
-use zabkeeper::server::{run_with, Seams};
+use zabkeeper::server::{run_with, DriverPlacement, Seams};
 
 use crate::client::Client;
 use crate::disk::{SimDisk, INJECTED_FSYNC_ERROR};
@@ -379,6 +379,7 @@ fn add_server(
                     ack_before_fsync,
                     ignore_fsync_failure,
                 },
+                driver_placement: DriverPlacement::Task,
                 clock: Arc::new(SimClock { skew_ms }),
                 observer: Some(Arc::new(NodeObserver {
                     id: i,
