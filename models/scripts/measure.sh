@@ -19,7 +19,10 @@ for line in sys.stdin:
     if d['violations']:
         res = 'violated: ' + ', '.join(d['violations'])
     else:
-        res = 'complete, all hold' if d['complete'] else 'incomplete'
+        res = 'complete, all hold' if d['complete'] else (d.get('error') or 'incomplete')
+    if d.get('kind') == 'schedule':
+        print(f"| {d['run']} | schedule of {d['steps']} actions, `{d['bounds']}` | — | {d['steps_taken'] + 1} on its path | {d['steps_taken']} | {d['seconds']} | {res} | |")
+        continue
     reached = ', '.join(f'{k} {v:,}' for k, v in d['reached'].items() if v)
     cmd = d['command'].replace('zabkeeper-check run ', '')
     print(f"| {d['run']} | `{cmd}` | {d['unique_states']:,} | {d['states']:,} | {d['max_depth']} | {d['seconds']} | {res} | {reached} |")
@@ -38,7 +41,8 @@ for line in sys.stdin:
             print(f"| `{bug}` | **not caught** | | | | {d['seconds']} |")
         else:
             props = ', '.join(run['violations'])
-            print(f"| `{bug}` | {run['run']} | {props} | {run['unique_states']:,} | {run['trace_steps']} | {d['seconds']} |")
+            states = run.get('unique_states', run.get('steps_taken', 0) + 1)
+            print(f"| `{bug}` | {run['run']} | {props} | {states:,} | {run['trace_steps']} | {d['seconds']} |")
     elif d['violations']:
         run = d
 PY

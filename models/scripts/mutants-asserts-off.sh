@@ -43,6 +43,7 @@ run = next((l for l in lines if l.get("run") and l["violations"]), None)
 if run is None:
     print(f"| `{bug}` | NOT CAUGHT | | | | {last['seconds']} |")
     sys.exit()
-print(f"| `{bug}` | {run['run']} | {', '.join(run['violations'])} | {run.get('trace_steps') or ''} | {run['unique_states']:,} | {last['seconds']} |")
+states = run.get("unique_states", run.get("steps_taken", 0) + 1)  # a schedule run: its path's
+print(f"| `{bug}` | {run['run']} | {', '.join(run['violations'])} | {run.get('trace_steps') or ''} | {states:,} | {last['seconds']} |")
 PY
 done

@@ -14,6 +14,8 @@
 //! - [`profile`]: the CI profile, the one list of runs `zabkeeper-check ci` and `.ci/run` make.
 //! - [`args`]: the bounds of a run as command-line flags.
 //! - [`run`]: the checker driver shared by the CLI and the tests.
+//! - [`schedule`]: a recorded schedule of actions replayed in a model's world, every property
+//!   checked in every state (the profile's schedule runs).
 //! - [`trace`]: a counterexample as text, JSON and a Mermaid sequence diagram.
 //! - [`panics`]: panics in a step of the world become counterexamples; others are printed.
 
@@ -24,6 +26,7 @@ pub mod profile;
 pub mod properties;
 pub mod reach;
 pub mod run;
+pub mod schedule;
 pub mod trace;
 
 pub use cluster::{Action, ClusterModel, ClusterState, ModelConfig, ModelKind};

@@ -16,9 +16,14 @@
 //! violated (the counterexample is printed); 2 usage error; 3 no violation, but the search was
 //! cut by `--depth` (not a proof). The last line is one JSON object.
 //!
-//! `ci`: runs the CI profile (`profile.rs`), one JSON line per run, then
-//! `{"profile":"ci","runs":N,"complete":..,"violations":[..],"unreached":[..],"seconds":..}`.
-//! 0 every run complete, no violation, every run's reach goals met; 1 otherwise; 2 usage error.
+//! `ci`: runs the CI profile (`profile.rs`): its searches, then its schedule runs (a recorded
+//! schedule replayed in a model's world, `schedule.rs`); one JSON line per run (`"kind"`:
+//! `"search"` or `"schedule"`), then
+//! `{"profile":"ci","runs":N,"complete":..,"violations":[..],"unreached":[..],"errors":[..],"seconds":..}`.
+//! 0 every run complete, no violation, every search's reach goals met, every schedule's steps
+//! taken; 1 otherwise (a schedule step the model does not enable is an error, named in
+//! `errors`); 2 usage error. It stops after the first run that finds a violation unless
+//! `--keep-going`.
 //!
 //! `explore`: 2 for a malformed or non-loopback `--addr`, 1 if the address cannot be bound.
 //!
@@ -36,6 +41,7 @@ use zabkeeper::protocol::Bug;
 use zabkeeper_models::args::{bug_by_name, Bounds, Search};
 use zabkeeper_models::cluster::{Action, ClusterModel, ClusterState, ModelKind};
 use zabkeeper_models::run::{run, RunOptions, RunResult};
+use zabkeeper_models::schedule::{self, Outcome, ScheduleResult};
 use zabkeeper_models::{profile, properties, trace};
 
 #[derive(Parser)]
@@ -125,7 +131,8 @@ fn list(as_json: bool) -> ExitCode {
             .collect();
         let ci: Vec<_> = profile::CI
             .iter()
-            .map(|r| json!({"name": r.name, "command": r.command(), "goals": r.goals.iter().map(|(m, n)| json!([m.name(), n])).collect::<Vec<_>>(), "why": r.why}))
+            .map(|r| json!({"name": r.name, "kind": "search", "command": r.command(), "goals": r.goals.iter().map(|(m, n)| json!([m.name(), n])).collect::<Vec<_>>(), "why": r.why}))
+            .chain(profile::SCHEDULES.iter().map(|r| json!({"name": r.name, "kind": "schedule", "bounds": r.flags.join(" "), "steps": r.steps.len(), "why": r.why})))
             .collect();
         println!("{}", json!({"models": models, "bugs": bugs, "ci": ci}));
         return ExitCode::SUCCESS;
@@ -142,7 +149,10 @@ fn list(as_json: bool) -> ExitCode {
     }
     println!("CI profile (zabkeeper-check ci):");
     for r in profile::CI {
-        println!("  {:<15} {}", r.name, r.command());
+        println!("  {:<17} {}", r.name, r.command());
+    }
+    for r in profile::SCHEDULES {
+        println!("  {:<17} {}", r.name, r.describe());
     }
     ExitCode::SUCCESS
 }
@@ -201,6 +211,26 @@ fn report(result: &RunResult, out: &TraceArgs) -> serde_json::Value {
     result.summary()
 }
 
+/// Prints a schedule run's verdict in words (the counterexample, if any) and returns its summary.
+fn report_schedule(result: &ScheduleResult, out: &TraceArgs) -> serde_json::Value {
+    match &result.outcome {
+        Outcome::Violated { properties, path } => {
+            print_trace(&result.model, properties[0], path, out);
+        }
+        Outcome::Completed => println!(
+            "OK: all {} steps of the schedule taken, every always-property holds in each of its {} states, in {:.1}s (one path, not a proof).",
+            result.steps,
+            result.steps + 1,
+            result.seconds
+        ),
+        Outcome::Stuck { .. } => println!(
+            "ERROR: the schedule could not be replayed: {}",
+            result.error().unwrap_or_default()
+        ),
+    }
+    result.summary()
+}
+
 fn run_command(bounds: Bounds, search: Search, out: TraceArgs) -> ExitCode {
     let line = zabkeeper_models::args::RunLine { bounds, search };
     let mut opts = match RunOptions::from_line(&line) {
@@ -236,7 +266,7 @@ fn ci_command(bug: Option<String>, threads: Option<usize>, keep_going: bool) -> 
         trace_out: None,
     };
     let (mut runs, mut complete) = (0, true);
-    let (mut violations, mut unreached) = (Vec::new(), Vec::new());
+    let (mut violations, mut unreached, mut errors) = (Vec::new(), Vec::new(), Vec::new());
     for r in profile::CI {
         let line = match r.line(bug.as_deref(), threads) {
             Ok(l) => l,
@@ -264,6 +294,7 @@ fn ci_command(bug: Option<String>, threads: Option<usize>, keep_going: bool) -> 
             Vec::new()
         };
         summary["run"] = json!(r.name);
+        summary["kind"] = json!("search");
         summary["command"] = json!(r.command());
         summary["unreached"] = json!(missed);
         println!("{summary}");
@@ -279,16 +310,43 @@ fn ci_command(bug: Option<String>, threads: Option<usize>, keep_going: bool) -> 
             break;
         }
     }
-    let ok = complete && violations.is_empty() && unreached.is_empty() && runs == profile::CI.len();
+    let stopped = !violations.is_empty() && !keep_going;
+    for r in profile::SCHEDULES.iter().filter(|_| !stopped) {
+        let cfg = match r.line(bug.as_deref()).and_then(|l| l.bounds.config()) {
+            Ok(c) => c,
+            Err(e) => return usage(&format!("profile run {}: {e}", r.name)),
+        };
+        eprintln!("ci run {}: {}", r.name, r.describe());
+        let result = schedule::replay(cfg, r.steps);
+        runs += 1;
+        let mut summary = report_schedule(&result, &text);
+        summary["run"] = json!(r.name);
+        summary["unreached"] = json!([]);
+        println!("{summary}");
+        complete &= result.complete();
+        errors.extend(result.error().map(|e| format!("{}: {e}", r.name)));
+        violations.extend(
+            result
+                .violations()
+                .iter()
+                .map(|n| format!("{}: {n}", r.name)),
+        );
+        if !result.violations().is_empty() && !keep_going {
+            break;
+        }
+    }
+    let all = profile::CI.len() + profile::SCHEDULES.len();
+    let ok = complete && violations.is_empty() && unreached.is_empty() && runs == all;
     println!(
         "{}",
         json!({
             "profile": "ci",
             "bug": bug,
             "runs": runs,
-            "complete": complete && runs == profile::CI.len(),
+            "complete": complete && runs == all,
             "violations": violations,
             "unreached": unreached,
+            "errors": errors,
             "seconds": (start.elapsed().as_secs_f64() * 10.0).round() / 10.0,
         })
     );

@@ -2,15 +2,26 @@
 //!
 //! `zabkeeper-check ci` runs exactly these, in this order, and `.ci/run` calls
 //! `zabkeeper-check ci` (on the core, then with every `--bug`); nothing else defines CI bounds.
-//! Each run is written as the `zabkeeper-check run` flags that reproduce it, and states what it
-//! must reach (`reach.rs`): a run that passes without reaching its branches proves nothing about
-//! them, so a missed goal fails the profile like a violation does. Runs are ordered cheapest
-//! first, so that a seeded bug is usually caught by an early run.
+//! Two kinds of run:
+//!
+//! - [`CI`], searches: each is written as the `zabkeeper-check run` flags that reproduce it, and
+//!   states what it must reach (`reach.rs`): a run that passes without reaching its branches
+//!   proves nothing about them, so a missed goal fails the profile like a violation does. They
+//!   are ordered cheapest first, so that a seeded bug is usually caught by an early run.
+//! - [`SCHEDULES`], schedule runs (`schedule.rs`): a recorded schedule of actions replayed in the
+//!   world of a model's bounds, every property checked in every state it reaches; a step that is
+//!   not enabled is an error of the run. A regression check of one known behaviour, not
+//!   exploration: it stands for a bug whose search does not finish (the 5-server schedule of
+//!   `ackepoch-counts-unknown`, issue 8; the 5-server search is issue 12's). They run after the
+//!   searches, so that a bug a search catches is reported with the search's shortest
+//!   counterexample (another bug may also disable a schedule's step: that is an error, not a
+//!   catch).
 //!
 //! verification.md §3 has, per run, its states and time, and per property the run that can
 //! violate it.
 
 use crate::args::{parse_run_line, RunLine};
+use crate::cluster::{ackepoch, Action};
 use crate::reach::Mark;
 
 /// One run of the profile.
@@ -173,6 +184,48 @@ pub const CI: &[ProfileRun] = &[
     },
 ];
 
+/// One schedule run of the profile: a recorded schedule replayed in a model's world
+/// (`schedule.rs`).
+#[derive(Clone, Copy, Debug)]
+pub struct ScheduleRun {
+    /// Short name in reports.
+    pub name: &'static str,
+    /// The model and bounds the schedule is a behaviour of, as `zabkeeper-check run` flags.
+    pub flags: &'static [&'static str],
+    /// The actions, from the model's first initial state.
+    pub steps: &'static [Action],
+    /// Why the run is in the profile.
+    pub why: &'static str,
+}
+
+impl ScheduleRun {
+    /// The bounds with `--bug NAME` added, parsed as `run` would parse them.
+    pub fn line(&self, bug: Option<&str>) -> Result<RunLine, String> {
+        let mut flags: Vec<&str> = self.flags.to_vec();
+        if let Some(bug) = bug {
+            flags.extend(["--bug", bug]);
+        }
+        parse_run_line(&flags)
+    }
+
+    /// What the run does, in one line.
+    pub fn describe(&self) -> String {
+        format!(
+            "replay of {} recorded actions in the world of: {}",
+            self.steps.len(),
+            self.flags.join(" ")
+        )
+    }
+}
+
+/// The profile's schedule runs, run after [`CI`]'s searches.
+pub const SCHEDULES: &[ScheduleRun] = &[ScheduleRun {
+    name: "schedule-ackepoch",
+    flags: ackepoch::BOUNDS,
+    steps: ackepoch::LOUD_LINK,
+    why: "the 120-step 5-server schedule of tests/protocol_ackepoch.rs (three loud link breaks) in the zab model's world: a leader that counts an ACKEPOCH carrying no currentEpoch establishes an epoch another leader established (ZAB-LEADER-UNIQUE); a regression check of that one path, not a search (the 5-server search does not finish, issue 12)",
+}];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,10 +241,20 @@ mod tests {
             marks.dedup();
             assert_eq!(marks.len(), r.goals.len(), "{}", r.name);
         }
+        for r in SCHEDULES {
+            let line = r.line(Some("no-ackepoch-quorum")).expect(r.name);
+            assert!(line.bounds.config().is_ok(), "{}", r.name);
+            assert!(!r.steps.is_empty(), "{} has no step", r.name);
+        }
         let mut names: Vec<_> = CI.iter().map(|r| r.name).collect();
+        names.extend(SCHEDULES.iter().map(|r| r.name));
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), CI.len(), "run names are unique");
+        assert_eq!(
+            names.len(),
+            CI.len() + SCHEDULES.len(),
+            "run names are unique"
+        );
     }
 
     #[test]

@@ -21,11 +21,25 @@ fn list_json_names_every_seeded_bug_and_the_ci_profile() {
     let ci = out.summary["ci"].as_array().expect("ci profile");
     assert!(ci.len() >= 2);
     for r in ci {
+        if r["kind"] == "schedule" {
+            assert!(
+                r["bounds"].as_str().is_some_and(|b| b.starts_with("zab ")),
+                "{r}"
+            );
+            assert!(r["steps"].as_u64().is_some_and(|n| n > 0), "{r}");
+            continue;
+        }
+        assert_eq!(r["kind"], "search", "{r}");
         assert!(r["command"]
             .as_str()
             .is_some_and(|c| c.starts_with("zabkeeper-check run ")));
         assert!(r["goals"].as_array().is_some_and(|g| !g.is_empty()), "{r}");
     }
+    assert!(
+        ci.iter()
+            .any(|r| r["name"] == "schedule-ackepoch" && r["steps"] == 120),
+        "the ackepoch schedule run is listed"
+    );
     let models = out.summary["models"].as_array().expect("models");
     assert!(models.iter().any(|m| m["name"] == "zab"));
 }

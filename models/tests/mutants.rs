@@ -1,6 +1,6 @@
 //! Every seeded bug in the core (`Bug::ALL`, whoever added it) is caught by the CI profile:
 //! `zabkeeper-check ci --bug NAME` exits 1 with a counterexample whose last line says what is
-//! wrong. This is what proves the profile's properties can fail; the core passing the same
+//! wrong (by a search, or for `ackepoch-counts-unknown` by the schedule run). This is what proves the profile's properties can fail; the core passing the same
 //! profile is `.ci/run`'s `zabkeeper-check ci` step.
 
 mod common;
@@ -28,15 +28,28 @@ fn every_seeded_bug_is_caught_by_the_ci_profile() {
             && caught_by
                 .as_ref()
                 .is_some_and(|l| l["trace_steps"].as_u64() > Some(0));
+        // No search of the profile reaches it (3 servers; spec/historical-bugs.md §12.3): the
+        // schedule run's replay of its 5-server schedule is what catches it.
+        let ok = ok
+            && (bug != Bug::AckEpochCountsUnknown
+                || caught_by.as_ref().is_some_and(|l| {
+                    l["run"] == "schedule-ackepoch"
+                        && l["kind"] == "schedule"
+                        && l["violations"][0] == "ZAB-LEADER-UNIQUE"
+                }));
         if ok {
             let run = caught_by.expect("checked");
+            // A schedule run explores no state space: it has a path, not unique states.
+            let states = match run.get("unique_states") {
+                Some(n) => format!("{n} states of that run"),
+                None => format!("a replay of {} steps", run["steps"]),
+            };
             eprintln!(
-                "{}: caught by run {} ({}) in {} steps, {} states of that run, after {} s",
+                "{}: caught by run {} ({}) in {} steps, {states}, after {} s",
                 bug.name(),
                 run["run"],
                 run["violations"],
                 run["trace_steps"],
-                run["unique_states"],
                 last["seconds"]
             );
         } else {
