@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # zabkeeper beside Apache ZooKeeper 3.8 on this machine, standalone and 3-node ensembles, one command:
-#   benches/compare-zookeeper.sh [--quick] [--reps N] [--sessions 32,128] [--values 100,10240]
-#                                [--parts standalone,ensemble,watch,failover,restart] [--znodes N] [--out DIR]
+#   benches/compare-zookeeper.sh [--quick] [--reps N] [--sessions 8,32,128] [--values 100,10240]
+#                                [--parts standalone,ensemble,watch,failover,restart] [--ensemble-sessions 32] [--znodes N] [--out DIR]
 # Installs Debian's zookeeper package if it is missing (apt-get update first), builds the release
 # binary unless ZABKEEPER_BIN names one, then runs benches/compare_zookeeper.py (its docstring
 # says what is measured and how). The Python driver starts both servers, each under setsid with

@@ -2,9 +2,9 @@
 """zabkeeper beside Apache ZooKeeper 3.8 on 127.0.0.1, standalone and as 3-node ensembles (a
 measurement, not a test).
 
-  benches/compare-zookeeper.sh [--quick] [--reps N] [--sessions 32,128] [--values 100,10240]
+  benches/compare-zookeeper.sh [--quick] [--reps N] [--sessions 8,32,128] [--values 100,10240]
                                [--parts standalone,ensemble,watch,failover,restart]
-                               [--znodes 1000000] [--out DIR]
+                               [--ensemble-sessions 32] [--znodes 1000000] [--out DIR]
 
 Every server gets the same zoo.cfg (tests/clients/zkserver: tickTime 2000, snapCount 100000,
 fsync on: ZooKeeper's forceSync default, zabkeeper always syncs its log), runs in its own session
@@ -23,7 +23,7 @@ generator is `zabkeeper bench` with bounded op counts. The parts (`--parts`, all
               ops/s, p50/p99/p99.9 (the bench's HDR histogram), server CPU µs per op
               (/proc/PID/stat) and the bench's own; RSS (VmRSS) and peak (VmHWM) after the runs.
   ensemble    a 3-node ensemble of each kind (zkserver.Ensemble) for the whole part, the same
-              workloads (first session count, 100 B unless --ensemble-values) with the sessions
+              workloads (--ensemble-sessions, default 32; 100 B unless --ensemble-values) with the sessions
               spread over the three members (session i → member i mod 3); server CPU summed over
               the three; RSS and peak per member after the runs.
   watch       on the standalone servers: W watcher sessions each watching each of 10 nodes
@@ -37,21 +37,29 @@ generator is `zabkeeper bench` with bounded op counts. The parts (`--parts`, all
               100 B (pipelined creates: 32 sessions × depth 16), bytes per znode (RSS after the
               load − RSS before) / count, then per repetition `kill -9` and a restart on the same
               dataDir (snapshots + log), timed launch → serving, and the znode count checked
-              (`mntr` zk_znode_count).
+              (`mntr` zk_znode_count). Then writes during snapshots of that tree: per repetition
+              one set run (32 sessions, 100 B, 150,000 ops) on the server restarted with
+              snapCount=100000 (each kind snapshots the whole tree at least once in the run; the
+              part fails if one does not) and one restarted with snapCount=10^9 (none),
+              alternately; p99 with ÷ p99 without, and the peak RSS (VmHWM) ÷ RSS before the run.
+  With both standalone and ensemble: the ensemble's ops/s ÷ the standalone server's for each
+  workload both ran (reads spread over three members against one server).
 
 --quick (the .ci/run step, under a minute): 3 repetitions, 32 sessions, 100 B, small op counts;
 ensemble with the set workload only; watch with 200 watches; fail-over once; restart at 10,000
-znodes; 2,000 ops per write run, 10,000 per read run. Writes compare.md (the tables) and compare.json (medians, ratios, load averages) into
+znodes, its snapshot runs once each at snapCount=1000 with 1,500 ops; 2,000 ops per write run, 10,000 per read run. Writes compare.md (the tables) and compare.json (medians, ratios, load averages) into
 --out and prints the tables. ZABKEEPER_BIN selects the binary (default target/release/zabkeeper).
 """
 import argparse
 import datetime
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -105,10 +113,11 @@ def wait_serving(server, t0):
     return time.monotonic() - t0
 
 
-def start(kind, owned, data_dir=None, port=None):
+def start(kind, owned, data_dir=None, port=None, cfg=None):
     """A standalone server, registered in `owned` before it is launched (so it is stopped on any
-    error); returns (server, seconds launch → serving)."""
-    server = zkserver.Server(kind=kind, tick_ms=TICK_MS, extra_cfg=CFG, data_dir=data_dir, port=port)
+    error); returns (server, seconds launch → serving). `cfg` replaces the zoo.cfg extras CFG."""
+    server = zkserver.Server(kind=kind, tick_ms=TICK_MS, extra_cfg=CFG if cfg is None else cfg,
+                             data_dir=data_dir, port=port)
     server.java_props = list(JAVA)
     owned.append(server)
     t0 = time.monotonic()
@@ -209,7 +218,7 @@ def part_ensemble(res, args, owned, sessions, workloads, write_ops, read_ops):
         ensembles[kind] = ens
         targets[kind] = Target(ens.connect_string(), [ens.servers[s].proc.pid for s in ens.sids])
     values = [int(v) for v in args.ensemble_values.split(",")]
-    cases, warm = mix_cases(sessions[:1], values, workloads, write_ops, read_ops)
+    cases, warm = mix_cases(sessions, values, workloads, write_ops, read_ops)
     res["ensemble_medians"] = ab(targets, cases, args.reps, "ensemble", warm)
     per = {}
     for kind, ens in ensembles.items():
@@ -247,10 +256,10 @@ def part_failover(res, runs):
     }
 
 
-def part_restart(res, args, owned, znodes, restarts):
+def part_restart(res, args, owned, znodes, restarts, stall):
     out = {}
     for kind in KINDS:
-        server, _ = start(kind, owned)
+        server, _ = start(kind, owned, data_dir=tempfile.mkdtemp(prefix="zk-compare-restart-"))
         rss0 = proc_status(server.proc.pid, "VmRSS")
         t0 = time.monotonic()
         load = bench(Target(server.address, [server.proc.pid]),
@@ -276,16 +285,63 @@ def part_restart(res, args, owned, znodes, restarts):
         out[kind] = {"znodes": znodes, "load_s": round(load_s, 3), "load_ops_per_s": load["ops_per_s"],
                      "rss_before_mib": rss0, "rss_loaded_mib": rss1, "bytes_per_znode": round(per_znode, 1),
                      "restart_s": round(statistics.median(times), 3), "restart_samples": times}
+        if stall:
+            out[kind]["stall"] = snapshot_stall(kind, owned, server, znodes, **stall)
+        shutil.rmtree(server.data_dir, ignore_errors=True)
     res["restart"] = out
+
+
+def snapshot_files(server):
+    return len([f for f in os.listdir(os.path.join(server.data_dir, "data", "version-2"))
+                if f.startswith("snapshot.")])
+
+
+def snapshot_stall(kind, owned, server, znodes, snap_count, ops, reps):
+    """On the loaded dataDir of `server` (stopped): per repetition, one set run of `ops` (32
+    sessions, 100 B) on a server restarted with snapCount=`snap_count` (ops >= 1.5 × snap_count, so
+    both kinds snapshot the whole tree at least once during it: zabkeeper every snapCount txns,
+    ZooKeeper after snapCount/2 + a random roll below snapCount/2) and one on a server restarted with
+    snapCount=10^9 (no snapshot), alternately with/without and without/with. Per series: medians of
+    ops/s, p50, p99, p99.9; snapshots written during the runs; RSS before the run and the server's
+    peak (VmHWM: since its launch, which is before the load of the run) after it."""
+    series = {"with": ["snapCount=%d" % snap_count], "without": ["snapCount=1000000000"]}
+    samples = {name: [] for name in series}
+    for rep in range(reps):
+        for name in (("with", "without") if rep % 2 == 0 else ("without", "with")):
+            server.kill()
+            server, _ = start(kind, owned, data_dir=server.data_dir, port=server.port, cfg=series[name])
+            before, rss = snapshot_files(server), proc_status(server.proc.pid, "VmRSS")
+            r = bench(Target(server.address, [server.proc.pid]),
+                      ["--clients", "32", "--mix", "set=1", "--value-size", "100", "--ops", str(ops)])
+            r.update(snapshots=snapshot_files(server) - before, rss_before_mib=rss,
+                     rss_peak_mib=proc_status(server.proc.pid, "VmHWM"))
+            samples[name].append(r)
+            print("%-9s stall rep %d %-7s %9.0f ops/s p50 %.3f p99 %.3f p99.9 %.3f ms, %d snapshots, "
+                  "RSS %.1f MiB, peak %.1f MiB" % (
+                      kind, rep + 1, name, r["ops_per_s"], r["p50_ms"], r["p99_ms"], r["p999_ms"],
+                      r["snapshots"], rss, r["rss_peak_mib"]), flush=True)
+    server.kill()
+    if min(r["snapshots"] for r in samples["with"]) < 1:
+        raise RuntimeError("%s wrote no snapshot during a run with snapCount=%d" % (kind, snap_count))
+    if max(r["snapshots"] for r in samples["without"]) > 0:
+        raise RuntimeError("%s wrote a snapshot during a run with snapCount=10^9" % kind)
+    out = {"snap_count": snap_count, "ops": ops, "znodes": znodes, "reps": reps}
+    for name, runs in samples.items():
+        out[name] = median_of(runs, ("ops_per_s", "p50_ms", "p99_ms", "p999_ms", "snapshots",
+                                     "rss_before_mib", "rss_peak_mib"))
+    out["p99_with_over_without"] = ratio(out["with"]["p99_ms"], out["without"]["p99_ms"])
+    out["peak_over_rss_before"] = ratio(out["with"]["rss_peak_mib"], out["with"]["rss_before_mib"])
+    return out
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the .ci/run step: small, under a minute")
     parser.add_argument("--reps", type=int, default=None, help="repetitions (>= 3; default 4, quick 3)")
-    parser.add_argument("--sessions", default=None, help="session counts (default 32,128; quick 32)")
+    parser.add_argument("--sessions", default=None, help="session counts (default 8,32,128; quick 32)")
     parser.add_argument("--values", default=None, help="value sizes in bytes (default 100,10240; quick 100)")
     parser.add_argument("--ensemble-values", default="100", help="value sizes of the ensemble part")
+    parser.add_argument("--ensemble-sessions", default="32", help="session counts of the ensemble part")
     parser.add_argument("--parts", default=",".join(PARTS), help="which parts, of " + ",".join(PARTS))
     parser.add_argument("--znodes", type=int, default=None, help="restart part (default 1e6; quick 20000)")
     parser.add_argument("--failover-runs", type=int, default=None, help="default 3; quick 1")
@@ -300,7 +356,7 @@ def main():
     parts = [p for p in args.parts.split(",") if p]
     if any(p not in PARTS for p in parts):
         parser.error("--parts takes %s" % ",".join(PARTS))
-    sessions = [int(s) for s in (args.sessions or ("32" if args.quick else "32,128")).split(",")]
+    sessions = [int(s) for s in (args.sessions or ("32" if args.quick else "8,32,128")).split(",")]
     values = [int(v) for v in (args.values or ("100" if args.quick else "100,10240")).split(",")]
     write_ops, read_ops = (2000, 10000) if args.quick else (20000, 100000)
     znodes = args.znodes or (10000 if args.quick else 1000000)
@@ -328,11 +384,14 @@ def main():
             del owned[:]
         if "ensemble" in parts:
             ens_workloads = ["set"] if args.quick else [w for w, _ in WORKLOADS]
-            part_ensemble(res, args, owned, sessions, ens_workloads, write_ops, read_ops)
+            ens_sessions = [int(n) for n in args.ensemble_sessions.split(",")]
+            part_ensemble(res, args, owned, ens_sessions, ens_workloads, write_ops, read_ops)
         if "failover" in parts:
             part_failover(res, failover_runs)
         if "restart" in parts:
-            part_restart(res, args, owned, znodes, 3 if not args.quick else 1)
+            stall = {"snap_count": 1000 if args.quick else 100000, "ops": 1500 if args.quick else 150000,
+                     "reps": 1 if args.quick else args.reps}
+            part_restart(res, args, owned, znodes, 3 if not args.quick else 1, stall)
     finally:
         for o in owned:
             o.destroy()
@@ -366,8 +425,17 @@ def ratios(res):
         f = res["failover"]
         out["failover_s"] = ratio(f["zabkeeper"]["failover_s"], f["zookeeper"]["failover_s"])
         out["election_s"] = ratio(f["zabkeeper"]["election_s"], f["zookeeper"]["election_s"])
+    if "medians" in res and "ensemble_medians" in res:
+        # The same workload spread over 3 members ÷ on one server, per kind (follower reads).
+        for key, k in res["ensemble_medians"].items():
+            if key in res["medians"]:
+                out["spread:" + key] = {kind: ratio(k[kind]["ops_per_s"], res["medians"][key][kind]["ops_per_s"])
+                                        for kind in KINDS}
     if "restart" in res:
         r = res["restart"]
+        if "stall" in r["zookeeper"]:
+            out["stall_p99_with_over_without"] = {kind: r[kind]["stall"]["p99_with_over_without"] for kind in KINDS}
+            out["stall_peak_over_rss_before"] = {kind: r[kind]["stall"]["peak_over_rss_before"] for kind in KINDS}
         out["restart_s"] = ratio(r["zabkeeper"]["restart_s"], r["zookeeper"]["restart_s"])
         out["bytes_per_znode"] = ratio(r["zabkeeper"]["bytes_per_znode"], r["zookeeper"]["bytes_per_znode"])
     return out
@@ -443,6 +511,30 @@ def tables(res):
                   "| `kill -9`, restart (snapshot + log) → serving, s (median of %d) | %.3f | %.3f | **%.2f×** |" % (
                       len(r["zookeeper"]["restart_samples"]), r["zookeeper"]["restart_s"],
                       r["zabkeeper"]["restart_s"], rat["restart_s"]), ""]
+        if "stall" in r["zookeeper"]:
+            st = {kind: r[kind]["stall"] for kind in KINDS}
+            lines += ["Writes during snapshots of the %d-znode tree (set, 32 sessions, 100 B, %d ops a run, medians of "
+                      "%d runs per series; snapCount=%d against 10^9):" % (
+                          n, st["zookeeper"]["ops"], st["zookeeper"]["reps"],
+                          st["zookeeper"]["snap_count"]), "",
+                      "| server | snapshots a run | ops/s with / without | p99 ms with / without | p99 with ÷ without "
+                      "| p99.9 ms with / without | RSS before the run / peak MiB | peak ÷ RSS before |",
+                      "|---|---:|---:|---:|---:|---:|---:|---:|"]
+            for kind in KINDS:
+                w, wo = st[kind]["with"], st[kind]["without"]
+                lines.append("| %s | %.0f | %.0f / %.0f | %.3f / %.3f | **%.2f×** | %.3f / %.3f | %.1f / %.1f | %.2f× |" % (
+                    kind, w["snapshots"], w["ops_per_s"], wo["ops_per_s"], w["p99_ms"], wo["p99_ms"],
+                    st[kind]["p99_with_over_without"], w["p999_ms"], wo["p999_ms"], w["rss_before_mib"],
+                    w["rss_peak_mib"], st[kind]["peak_over_rss_before"]))
+            lines.append("")
+    spread = sorted(k for k in rat if k.startswith("spread:"))
+    if spread:
+        lines += ["The same workload on a 3-node ensemble (sessions spread over the members) ÷ on one server, ops/s:",
+                  "", "| workload/sessions/value | ZooKeeper | zabkeeper |", "|---|---:|---:|"]
+        for k in spread:
+            lines.append("| %s | %.2f× | %.2f× |" % (k[len("spread:"):], rat[k]["zookeeper"] or 0,
+                                                      rat[k]["zabkeeper"] or 0))
+        lines.append("")
     return "\n".join(lines) + "\n"
 
 
