@@ -16,8 +16,8 @@
 //! violated (the counterexample is printed); 2 usage error; 3 no violation, but the search was
 //! cut by `--depth` (not a proof). The last line is one JSON object.
 //!
-//! `ci`: runs the CI profile (`profile.rs`): its searches, then its schedule runs (a recorded
-//! schedule replayed in a model's world, `schedule.rs`); one JSON line per run (`"kind"`:
+//! `ci`: runs the CI profile (`profile.rs`): its first search, its schedule runs (a recorded
+//! schedule replayed in a model's world, `schedule.rs`), then its other searches; one JSON line per run (`"kind"`:
 //! `"search"` or `"schedule"`), then
 //! `{"profile":"ci","runs":N,"complete":..,"violations":[..],"unreached":[..],"errors":[..],"seconds":..}`.
 //! 0 every run complete, no violation, every search's reach goals met, every schedule's steps
@@ -254,6 +254,12 @@ fn run_command(bounds: Bounds, search: Search, out: TraceArgs) -> ExitCode {
     }
 }
 
+/// One run of the CI profile, in the order `ci` makes them.
+enum Planned<'a> {
+    Search(&'a profile::ProfileRun),
+    Schedule(&'a profile::ScheduleRun),
+}
+
 fn ci_command(bug: Option<String>, threads: Option<usize>, keep_going: bool) -> ExitCode {
     if let Some(name) = &bug {
         if let Err(e) = bug_by_name(name) {
@@ -267,72 +273,85 @@ fn ci_command(bug: Option<String>, threads: Option<usize>, keep_going: bool) -> 
     };
     let (mut runs, mut complete) = (0, true);
     let (mut violations, mut unreached, mut errors) = (Vec::new(), Vec::new(), Vec::new());
-    for r in profile::CI {
-        let line = match r.line(bug.as_deref(), threads) {
-            Ok(l) => l,
-            Err(e) => return usage(&format!("profile run {}: {e}", r.name)),
-        };
-        let mut opts = match RunOptions::from_line(&line) {
-            Ok(o) => o,
-            Err(e) => return usage(&format!("profile run {}: {e}", r.name)),
-        };
-        opts.progress = true;
-        eprintln!("ci run {}: {}", r.name, r.command());
-        let result = run(&opts);
-        runs += 1;
-        let mut summary = report(&result, &text);
-        let missed = if result.violations.is_empty() {
-            let mut missed = r.unreached(&result.reach);
-            missed.extend(
-                result
-                    .missing_examples
-                    .iter()
-                    .map(|m| format!("{}: sometimes {m:?}", r.name)),
-            );
-            missed
-        } else {
-            Vec::new()
-        };
-        summary["run"] = json!(r.name);
-        summary["kind"] = json!("search");
-        summary["command"] = json!(r.command());
-        summary["unreached"] = json!(missed);
-        println!("{summary}");
-        complete &= result.complete;
-        unreached.extend(missed);
-        violations.extend(
-            result
-                .violations
-                .iter()
-                .map(|(n, _)| format!("{}: {n}", r.name)),
-        );
-        if !result.violations.is_empty() && !keep_going {
+    // The order: the first search (sync-smoke, seconds, the shortest counterexample of most
+    // bugs), then the schedule runs (a replay of milliseconds each), then the other searches,
+    // so a bug only a schedule reaches is caught without the minutes of searches. The runs are
+    // the same set in any order.
+    let (first, rest) = profile::CI.split_at(1);
+    let plan = first
+        .iter()
+        .map(Planned::Search)
+        .chain(profile::SCHEDULES.iter().map(Planned::Schedule))
+        .chain(rest.iter().map(Planned::Search));
+    let mut stopped = false;
+    for planned in plan {
+        if stopped {
             break;
         }
-    }
-    let stopped = !violations.is_empty() && !keep_going;
-    for r in profile::SCHEDULES.iter().filter(|_| !stopped) {
-        let cfg = match r.line(bug.as_deref()).and_then(|l| l.bounds.config()) {
-            Ok(c) => c,
-            Err(e) => return usage(&format!("profile run {}: {e}", r.name)),
-        };
-        eprintln!("ci run {}: {}", r.name, r.describe());
-        let result = schedule::replay(cfg, r.steps);
-        runs += 1;
-        let mut summary = report_schedule(&result, &text);
-        summary["run"] = json!(r.name);
-        summary["unreached"] = json!([]);
-        println!("{summary}");
-        complete &= result.complete();
-        errors.extend(result.error().map(|e| format!("{}: {e}", r.name)));
-        violations.extend(
-            result
-                .violations()
-                .iter()
-                .map(|n| format!("{}: {n}", r.name)),
-        );
-        if !result.violations().is_empty() && !keep_going {
-            break;
+        match planned {
+            Planned::Search(r) => {
+                let line = match r.line(bug.as_deref(), threads) {
+                    Ok(l) => l,
+                    Err(e) => return usage(&format!("profile run {}: {e}", r.name)),
+                };
+                let mut opts = match RunOptions::from_line(&line) {
+                    Ok(o) => o,
+                    Err(e) => return usage(&format!("profile run {}: {e}", r.name)),
+                };
+                opts.progress = true;
+                eprintln!("ci run {}: {}", r.name, r.command());
+                let result = run(&opts);
+                runs += 1;
+                let mut summary = report(&result, &text);
+                let missed = if result.violations.is_empty() {
+                    let mut missed = r.unreached(&result.reach);
+                    missed.extend(
+                        result
+                            .missing_examples
+                            .iter()
+                            .map(|m| format!("{}: sometimes {m:?}", r.name)),
+                    );
+                    missed
+                } else {
+                    Vec::new()
+                };
+                summary["run"] = json!(r.name);
+                summary["kind"] = json!("search");
+                summary["command"] = json!(r.command());
+                summary["unreached"] = json!(missed);
+                println!("{summary}");
+                complete &= result.complete;
+                unreached.extend(missed);
+                violations.extend(
+                    result
+                        .violations
+                        .iter()
+                        .map(|(n, _)| format!("{}: {n}", r.name)),
+                );
+                stopped = !result.violations.is_empty() && !keep_going;
+            }
+            Planned::Schedule(r) => {
+                let cfg = match r.line(bug.as_deref()).and_then(|l| l.bounds.config()) {
+                    Ok(c) => c,
+                    Err(e) => return usage(&format!("profile run {}: {e}", r.name)),
+                };
+                eprintln!("ci run {}: {}", r.name, r.describe());
+                let result = schedule::replay(cfg, r.steps);
+                runs += 1;
+                let mut summary = report_schedule(&result, &text);
+                summary["run"] = json!(r.name);
+                summary["unreached"] = json!([]);
+                println!("{summary}");
+                complete &= result.complete();
+                errors.extend(result.error().map(|e| format!("{}: {e}", r.name)));
+                violations.extend(
+                    result
+                        .violations()
+                        .iter()
+                        .map(|n| format!("{}: {n}", r.name)),
+                );
+                stopped = !result.violations().is_empty() && !keep_going;
+            }
         }
     }
     let all = profile::CI.len() + profile::SCHEDULES.len();
