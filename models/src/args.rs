@@ -38,6 +38,11 @@ pub struct Bounds {
     /// as `Input::Compacted`).
     #[arg(long, default_value_t = 0)]
     pub snapshots: u8,
+    /// In-memory compactions the servers may make in the whole run (the runtime's bound on the
+    /// core's log, `commitLogCount`): `Input::Compacted` at the committed zxid with no snapshot
+    /// written, the disk keeps its log.
+    #[arg(long, default_value_t = 0)]
+    pub compactions: u8,
     /// Largest epoch explored.
     #[arg(long = "max-epoch")]
     pub max_epoch: Option<u32>,
@@ -144,6 +149,10 @@ impl Bounds {
             return Err("--snapshots applies to the zab and sync models".into());
         }
         cfg.snapshots = self.snapshots;
+        if self.compactions > 0 && kind == ModelKind::Election {
+            return Err("--compactions applies to the zab and sync models".into());
+        }
+        cfg.compactions = self.compactions;
         if let Some(e) = self.max_epoch {
             cfg.max_epoch = e;
         }

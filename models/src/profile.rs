@@ -93,15 +93,16 @@ pub const CI: &[ProfileRun] = &[
     },
     ProfileRun {
         name: "sync-snap",
-        flags: &["sync", "--servers", "3", "--txns", "1", "--crashes", "1", "--snapshots", "1"],
+        flags: &["sync", "--servers", "3", "--txns", "1", "--crashes", "1", "--snapshots", "1", "--compactions", "1"],
         goals: &[
             (Compacted, 1),
+            (CompactedInMemory, 1),
             (SnapBelowBase, 1),
             (SnapInstall, 1),
             (CrashInstallPending, 1),
             (CrashAfterInstallLogged, 1),
         ],
-        why: "a snapshot and a SNAP below the compacted base in seconds: install, crash before it is durable and after (its space is contained in sync-2txn's)",
+        why: "a snapshot, an in-memory compaction with no snapshot (the runtime's commitLogCount bound) and a SNAP below the compacted base in seconds: install, crash before it is durable and after, restart over a log longer than memory held",
     },
     ProfileRun {
         name: "election",

@@ -47,6 +47,8 @@ marks! {
     SnapInstall = "sync:snap-install",
     /// A server other than a learner moved its log base up after a snapshot (`Compacted`).
     Compacted = "zab:compacted",
+    /// A server dropped committed log entries with no snapshot written (`Action::Compact`).
+    CompactedInMemory = "zab:compacted-in-memory",
     /// A crash while a snapshot install was still being written.
     CrashInstallPending = "crash:install-pending",
     /// A crash after a snapshot install reached the disk, with log writes after it pending.

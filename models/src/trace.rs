@@ -126,6 +126,10 @@ pub fn describe_action(before: &ClusterState, action: &Action) -> String {
             "{} writes a snapshot at its committed zxid (durable) and compacts",
             s(server)
         ),
+        Action::Compact { server } => format!(
+            "{} drops its log up to its committed zxid from memory (no snapshot; the disk keeps it)",
+            s(server)
+        ),
     }
 }
 
@@ -376,7 +380,8 @@ pub fn mermaid(model: &ClusterModel, property: &str, path: &Path<ClusterState, A
                     | Action::Restart { server }
                     | Action::Sync { server }
                     | Action::Isolate { server }
-                    | Action::Snapshot { server } => *server,
+                    | Action::Snapshot { server }
+                    | Action::Compact { server } => *server,
                     _ => 0,
                 };
                 format!(

@@ -61,6 +61,8 @@ pub struct ModelConfig {
     pub isolations: u8,
     /// Snapshots (`Action::Snapshot`) the whole run may take.
     pub snapshots: u8,
+    /// In-memory compactions (`Action::Compact`) the whole run may take.
+    pub compactions: u8,
     /// No state with an acceptedEpoch above this is explored.
     pub max_epoch: u32,
     /// No state with an election round above this is explored.
@@ -110,6 +112,7 @@ impl ModelConfig {
             syncs: 0,
             isolations: 0,
             snapshots: 0,
+            compactions: 0,
             // `zab` interleaves every election message with everything else; at one epoch and
             // one round it completes in seconds, at two it does not finish in CI time
             // (verification.md). `sync` reaches three epochs.
@@ -129,6 +132,7 @@ impl ModelConfig {
             "servers": self.servers, "observers": self.observers, "txns": self.txns,
             "crashes": self.crashes, "link_faults": self.link_faults, "syncs": self.syncs,
             "isolations": self.isolations, "snapshots": self.snapshots,
+            "compactions": self.compactions,
             "max_epoch": self.max_epoch, "max_round": self.max_round,
             "timers": self.fire.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>(),
             "timer_fires": self.timer_fires, "forward": self.forward,

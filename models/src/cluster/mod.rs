@@ -32,6 +32,10 @@
 //!   server is its applied history (`Server::applied`), extended by `Effect::Commit`. A SNAP
 //!   carries that history encoded as bytes (`encode_history`); `Effect::InstallSnapshot` is one
 //!   more ordered log write whose flush replaces the disk's snapshot and the applied history.
+//! - A server may drop its committed log entries from memory with no snapshot written
+//!   (`Action::Compact`, bounded by `--compactions`): the server's runtime bounds the core's log
+//!   to `commitLogCount` committed entries this way. The node is fed `Input::Compacted` at its
+//!   committed zxid; the disk keeps its log and snapshot, so a restart recovers the longer log.
 //!
 //! Every step of the world runs under `panics::catch`: a panic in `Node::step` is recorded on its
 //! server, a panic anywhere else in the step (the model's disk, its bookkeeping) is recorded as a

@@ -122,6 +122,14 @@ impl Model for ClusterModel {
             {
                 actions.push(Action::Snapshot { server: i });
             }
+            if state.compactions < self.cfg.compactions
+                && node.committed_zxid() > node.log_base()
+                && node.install_pending().is_none()
+                && !installing
+                && s.panic.is_none()
+            {
+                actions.push(Action::Compact { server: i });
+            }
         }
         if state.link_faults < self.cfg.link_faults {
             for a in 0..n {

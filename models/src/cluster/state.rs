@@ -120,6 +120,8 @@ pub struct ClusterState {
     pub timer_fires: u8,
     /// Snapshots taken so far.
     pub snapshots: u8,
+    /// In-memory compactions so far.
+    pub compactions: u8,
     /// Property bookkeeping.
     pub ghost: Ghost,
 }
@@ -225,6 +227,13 @@ pub enum Action {
         /// Server index.
         server: usize,
     },
+    /// The runtime drops the node's committed log entries without a snapshot (its bound on the
+    /// core's log, `commitLogCount`): `Input::Compacted` at the committed zxid; the disk keeps
+    /// its log, so a restart recovers them.
+    Compact {
+        /// Server index.
+        server: usize,
+    },
 }
 
 /// A history as snapshot bytes: per txn its zxid (8 bytes), data length (1 byte), data.
@@ -277,7 +286,13 @@ impl Server {
             LogWrite::Install { history, .. } => Some(history.as_slice()),
             _ => None,
         });
-        let under = pending.unwrap_or(&self.snapshot);
+        // Below a base the disk's snapshot does not reach (an in-memory compaction,
+        // `Action::Compact`), the txns are those the node applied.
+        let under = pending.unwrap_or(if node.log_base() > self.disk.log_base {
+            &self.applied
+        } else {
+            &self.snapshot
+        });
         let mut h = upto(under, node.log_base()).to_vec();
         h.extend_from_slice(node.log());
         h

@@ -65,6 +65,7 @@ impl ClusterModel {
             isolated: vec![false; n],
             timer_fires: 0,
             snapshots: 0,
+            compactions: 0,
             ghost: Ghost {
                 committed: vec![Vec::new(); n],
                 watermarks: vec![Default::default(); n],
@@ -322,6 +323,16 @@ impl ClusterModel {
                 s.disk.log.retain(|p| p.zxid > at);
                 s.disk.log_base = at;
                 s.disk.committed = s.disk.committed.max(at);
+                self.step(&mut state, server, Input::Compacted { upto: at }, marks);
+            }
+            Action::Compact { server } => {
+                state.compactions += 1;
+                let at = state.servers[server]
+                    .node
+                    .as_ref()
+                    .expect("live")
+                    .committed_zxid();
+                marks.push(Mark::CompactedInMemory);
                 self.step(&mut state, server, Input::Compacted { upto: at }, marks);
             }
             Action::BreakLink { a, b } => {
