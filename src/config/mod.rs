@@ -44,6 +44,8 @@ pub const DEFAULT_TICK_MS: u32 = 3000;
 pub const DEFAULT_MAX_CLIENT_CNXNS: u32 = 60;
 /// Default `snapCount`.
 pub const DEFAULT_SNAP_COUNT: u64 = 100_000;
+/// Default `commitLogCount` (ZooKeeper's `ZKDatabase.DEFAULT_COMMIT_LOG_COUNT`).
+pub const DEFAULT_COMMIT_LOG_COUNT: u64 = 500;
 /// Default and minimum `autopurge.snapRetainCount`.
 pub const MIN_SNAP_RETAIN_COUNT: u32 = 3;
 /// Default `jute.maxbuffer` (0xFFFFF).
@@ -169,6 +171,9 @@ pub struct ServerConfig {
     pub max_session_timeout_ms: u32,
     /// `snapCount`: txns between snapshots (minimum 2).
     pub snap_count: u64,
+    /// `commitLogCount`: committed txns the protocol core keeps in memory for DIFFs (the
+    /// runtime drops older ones, `server/driver`); a learner further behind gets a SNAP.
+    pub commit_log_count: u64,
     /// `autopurge.snapRetainCount` (minimum 3).
     pub autopurge_snap_retain_count: u32,
     /// `autopurge.purgeInterval` in hours; 0 = off.
@@ -214,6 +219,7 @@ impl ServerConfig {
             min_session_timeout_ms: tick_ms.saturating_mul(2),
             max_session_timeout_ms: tick_ms.saturating_mul(20),
             snap_count: DEFAULT_SNAP_COUNT,
+            commit_log_count: DEFAULT_COMMIT_LOG_COUNT,
             autopurge_snap_retain_count: MIN_SNAP_RETAIN_COUNT,
             autopurge_purge_interval_hours: 0,
             four_letter_whitelist: FourLetterWhitelist::default(),
@@ -344,6 +350,7 @@ struct Builder {
     min_session_timeout_ms: Option<u32>,
     max_session_timeout_ms: Option<u32>,
     snap_count: Option<u64>,
+    commit_log_count: Option<u64>,
     snap_retain_count: Option<u32>,
     purge_interval_hours: Option<u32>,
     whitelist: Option<FourLetterWhitelist>,
@@ -381,6 +388,7 @@ const PREFIXABLE: &[&str] = &[
     "extendedTypesEnabled",
     "enforceQuota",
     "snapCount",
+    "commitLogCount",
     "jute.maxbuffer",
     "4lw.commands.whitelist",
     "znode.container.checkIntervalMs",
@@ -430,6 +438,7 @@ impl Builder {
                 }
                 self.snap_count = Some(v.max(2));
             }
+            "commitLogCount" => self.commit_log_count = Some(num(key, value)?),
             "autopurge.snapRetainCount" => {
                 let v: u32 = num(key, value)?;
                 if v < MIN_SNAP_RETAIN_COUNT {
@@ -631,6 +640,7 @@ impl Builder {
             min_session_timeout_ms: min,
             max_session_timeout_ms: max,
             snap_count: self.snap_count.unwrap_or(DEFAULT_SNAP_COUNT),
+            commit_log_count: self.commit_log_count.unwrap_or(DEFAULT_COMMIT_LOG_COUNT),
             autopurge_snap_retain_count: self.snap_retain_count.unwrap_or(MIN_SNAP_RETAIN_COUNT),
             autopurge_purge_interval_hours: self.purge_interval_hours.unwrap_or(0),
             four_letter_whitelist: self.whitelist.unwrap_or_default(),
@@ -696,6 +706,7 @@ clientPort=2181
         assert_eq!(c.max_client_cnxns, 60);
         assert_eq!(c.sessionless_cnxn_timeout_ms, 10_000);
         assert_eq!(c.snap_count, 100_000);
+        assert_eq!(c.commit_log_count, 500);
         assert_eq!(c.autopurge_snap_retain_count, 3);
         assert_eq!(c.autopurge_purge_interval_hours, 0);
         assert_eq!(c.jute_max_buffer_bytes, 0xFFFFF);
@@ -721,6 +732,7 @@ nio.sessionlessCnxnTimeout=300
 minSessionTimeout=150
 maxSessionTimeout=9000
 snapCount=10
+zookeeper.commitLogCount=7
 autopurge.snapRetainCount=5
 autopurge.purgeInterval=2
 4lw.commands.whitelist=ruok, stat ,mntr
@@ -744,6 +756,7 @@ server.1=h1:2889:3889;127.0.0.1:2182
         assert_eq!(c.min_session_timeout_ms, 150);
         assert_eq!(c.max_session_timeout_ms, 9000);
         assert_eq!(c.snap_count, 10);
+        assert_eq!(c.commit_log_count, 7);
         assert_eq!(c.autopurge_snap_retain_count, 5);
         assert_eq!(c.autopurge_purge_interval_hours, 2);
         assert!(c.four_letter_whitelist.allows("stat"));

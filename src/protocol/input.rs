@@ -82,11 +82,12 @@ pub enum Input {
         /// The zxid of the installed snapshot.
         base: Zxid,
     },
-    /// A snapshot holding every txn up to `upto` is durable: the node may drop its log entries
-    /// up to there (they are committed: ZAB-COMPACT-COMMITTED) and sends a learner whose last
-    /// zxid is below `upto` a SNAP instead of a DIFF.
+    /// The runtime no longer needs the node to hold its log entries up to `upto`: a durable
+    /// snapshot holds them, or the runtime bounds the in-memory log (`commitLogCount`) and its
+    /// disk keeps them. The node drops them (they must be committed: ZAB-COMPACT-COMMITTED) and
+    /// sends a learner whose last zxid is below `upto` a SNAP instead of a DIFF.
     Compacted {
-        /// The zxid the durable snapshot covers.
+        /// The newest zxid the node may drop (at most its committed zxid).
         upto: Zxid,
     },
 }

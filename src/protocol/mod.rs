@@ -131,7 +131,8 @@ pub struct Node {
     /// An `InstallSnapshot` at `.0` has not been reported durable yet; `.1` is the last zxid of
     /// the log when it was requested (every log write before it is durable once it is).
     install_pending: Option<(Zxid, Zxid)>,
-    /// Snapshot base of `log`.
+    /// Base of `log`: every txn up to here is in a snapshot or was dropped from memory
+    /// (`Input::Compacted`).
     log_base: Zxid,
     /// The log as requested: durable entries followed by entries still being written.
     log: Vec<Proposal>,
@@ -471,8 +472,9 @@ impl Node {
         out.push(Effect::InstallSnapshot { base, snapshot });
     }
 
-    /// `Input::Compacted`: a durable snapshot holds every txn up to `upto`; the log entries up to
-    /// there are dropped and `upto` becomes the log's base (a learner behind it gets a SNAP,
+    /// `Input::Compacted`: the runtime no longer needs the txns up to `upto` in memory (a durable
+    /// snapshot holds them, or its `commitLogCount` bound drops them while the disk keeps them);
+    /// the log entries up to there are dropped and `upto` becomes the log's base (a learner behind it gets a SNAP,
     /// `sync::plan_sync`). Only committed entries may go (ZAB-COMPACT-COMMITTED): an uncommitted
     /// one may still be truncated or needed by a learner's DIFF, and cannot be in a snapshot of
     /// the applied tree anyway. A base at or above `upto` already is a no-op.

@@ -18,8 +18,8 @@ pub struct ServerStats {
     pub latency_total_ms: AtomicU64,
     /// Number of latencies.
     pub latency_count: AtomicU64,
-    /// Entries in the core's in-memory log after the driver's last step (bounded by `snapCount`
-    /// plus the proposals in flight once snapshots compact it).
+    /// Entries in the core's in-memory log after the driver's last step (at most twice
+    /// `commitLogCount` committed txns, plus the proposals in flight).
     pub core_log_entries: AtomicU64,
     /// The core's log base after the driver's last step (the newest compacted snapshot's zxid).
     pub core_log_base: AtomicU64,

@@ -299,7 +299,7 @@ fn host(i: usize) -> String {
 fn config(i: usize, hosts: usize, observer: bool) -> ServerConfig {
     let mut text = String::from(
         "tickTime=50\ninitLimit=10\nsyncLimit=5\ndataDir=/sim\nclientPort=2181\n\
-         maxClientCnxns=0\nsnapCount=40\n",
+         maxClientCnxns=0\nsnapCount=40\ncommitLogCount=8\n",
     );
     for j in 0..hosts {
         let ip = turmoil::lookup(host(j));

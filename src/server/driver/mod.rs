@@ -47,10 +47,11 @@
 //! committed zxid (ZooKeeper's snapshot payload, digest included) and the proposals after it, so
 //! a leader whose log was compacted past a learner's zxid still syncs it.
 //!
-//! Memory: every snapshot that reached the disk (every `snapCount` applied txns, written off the
-//! task) is fed back as `Input::Compacted { upto }`, in standalone and ensemble mode alike, so the
-//! core's in-memory log is bounded by `snapCount` (`spec/server.md` "The write path" has the
-//! measurement); a learner behind the leader's log base gets a SNAP.
+//! Memory: the core's in-memory log holds about `commitLogCount` committed txns (default 500,
+//! ZooKeeper's): past twice that, the driver drops the older ones by `Input::Compacted`
+//! (`bound_core_log`), in standalone and ensemble mode alike; every snapshot that reached the
+//! disk (every `snapCount` applied txns, written off the task) is fed back the same way. A
+//! learner behind the leader's log base gets a SNAP (`spec/server.md` "Memory").
 //!
 //! Files: this one holds the loop, the step and the effects; `node_config.rs` maps zoo.cfg to the
 //! core's `NodeConfig`; `writes.rs` feeds client writes, `sync`s, forwarded requests and
@@ -249,6 +250,9 @@ impl<S: Storage + 'static> Driver<S> {
             }
             if result.is_ok() {
                 result = self.step_session_checks().await;
+            }
+            if result.is_ok() {
+                result = self.bound_core_log().await;
             }
             if result.is_ok() && self.node.next_zxid() == Err(RejectReason::ZxidRollover) {
                 result = self.step_down_on_rollover().await;
@@ -454,6 +458,29 @@ impl<S: Storage + 'static> Driver<S> {
         Ok(())
     }
 
+    /// Keeps the core's in-memory log to about `commitLogCount` committed txns (ZooKeeper's
+    /// `ZKDatabase.commitLogCount`, 500 by default): once twice that many are committed and
+    /// applied, all but the newest `commitLogCount` are dropped by `Input::Compacted`. No
+    /// snapshot is written for it: the txn log on disk keeps them, so recovery is unchanged
+    /// (the models take the same step, `Action::Compact`). A learner further behind than the
+    /// kept txns gets a SNAP of the tree (`protocol::sync::plan_sync`), where ZooKeeper would
+    /// first try a DIFF read from its txn log files.
+    async fn bound_core_log(&mut self) -> Result<(), ServerError> {
+        let keep = usize::try_from(self.shared.config.commit_log_count).unwrap_or(usize::MAX);
+        let committed = self.node.committed_log();
+        if committed.len() <= keep.saturating_mul(2).max(1) || self.node.install_pending().is_some()
+        {
+            return Ok(());
+        }
+        let upto = committed[committed.len() - keep - 1]
+            .zxid
+            .min(self.applier.applied());
+        if upto <= self.node.log_base() {
+            return Ok(());
+        }
+        self.step(Input::Compacted { upto }, &mut None).await
+    }
+
     async fn apply<'a>(&mut self, upto: Zxid, tree: &mut TreeGuard<'a>) -> Result<(), ServerError> {
         match tree.as_mut() {
             Some(guard) => self.apply_locked(upto, guard),
@@ -568,6 +595,48 @@ mod tests {
         assert_eq!(storage.accepted_epoch(), Some(1));
         assert_eq!(storage.current_epoch(), Some(1));
         assert_ne!(ids[0], ids[1]);
+    }
+
+    /// Without any snapshot the core's log stays bounded by `commitLogCount` (here 3): past
+    /// twice that many committed txns the driver compacts it in memory, and the storage keeps
+    /// every txn, so recovery rebuilds all of them.
+    #[tokio::test]
+    async fn commit_log_count_bounds_the_core_log_without_a_snapshot() {
+        let mut config = ServerConfig::standalone("/nonexistent".into(), 0, 2000);
+        config.snap_count = 1_000_000;
+        config.commit_log_count = 3;
+        let (shared, node_tx, notify, handle) = spawn_on_mem_storage(&config);
+        const TXNS: u64 = 20;
+        let stats = Arc::clone(&shared.stats);
+        let mut most = 0;
+        for _ in 0..TXNS {
+            let (reply, answer) = oneshot::channel();
+            let msg = NodeMsg::Write(ClientWrite::CreateSession {
+                timeout_ms: 30_000,
+                reply,
+            });
+            node_tx.send(msg).await.expect("driver inbox");
+            tokio::time::timeout(WAIT, answer)
+                .await
+                .expect("answered in time")
+                .expect("session created");
+            most = most.max(stats.core_log_entries.load(Ordering::Relaxed));
+        }
+        assert!(most <= 2 * 3 + 1, "the core log held {most} entries");
+        let base = stats.core_log_base.load(Ordering::Relaxed);
+        assert!(
+            base >= EPOCH_1 | (TXNS - 2 * 3),
+            "log base {base:#x} after {TXNS} txns"
+        );
+        notify.send(()).expect("driver listening");
+        let storage = handle.await.expect("driver task").expect("clean stop");
+        assert_eq!(storage.latest_snapshot().expect("read"), None);
+        let recovered = storage
+            .trust_empty_snapshot(true)
+            .recover()
+            .expect("recovers");
+        let zxids: Vec<u64> = recovered.txns_after.iter().map(|(z, _)| *z).collect();
+        assert_eq!(zxids, (1..=TXNS).map(|c| EPOCH_1 | c).collect::<Vec<_>>());
     }
 
     /// Memory does not grow with the txn count: every snapshot (here every 2 txns) that reached
