@@ -38,7 +38,7 @@ generator is `zabkeeper bench` with bounded op counts. The parts (`--parts`, all
               load − RSS before) / count, then per repetition `kill -9` and a restart on the same
               dataDir (snapshots + log), timed launch → serving, and the znode count checked
               (`mntr` zk_znode_count). Then writes during snapshots of that tree: per repetition
-              one set run (32 sessions, 100 B, 150,000 ops) on the server restarted with
+              one set run (32 sessions, 100 B, 200,000 ops) on the server restarted with
               snapCount=100000 (each kind snapshots the whole tree at least once in the run; the
               part fails if one does not) and one restarted with snapCount=10^9 (none),
               alternately; p99 with ÷ p99 without, and the peak RSS (VmHWM) ÷ RSS before the run.
@@ -47,7 +47,7 @@ generator is `zabkeeper bench` with bounded op counts. The parts (`--parts`, all
 
 --quick (the .ci/run step, under a minute): 3 repetitions, 32 sessions, 100 B, small op counts;
 ensemble with the set workload only; watch with 200 watches; fail-over once; restart at 10,000
-znodes, its snapshot runs once each at snapCount=1000 with 1,500 ops; 2,000 ops per write run, 10,000 per read run. Writes compare.md (the tables) and compare.json (medians, ratios, load averages) into
+znodes, its snapshot runs once each at snapCount=1000 with 2,000 ops; 2,000 ops per write run, 10,000 per read run. Writes compare.md (the tables) and compare.json (medians, ratios, load averages) into
 --out and prints the tables. ZABKEEPER_BIN selects the binary (default target/release/zabkeeper).
 """
 import argparse
@@ -298,9 +298,10 @@ def snapshot_files(server):
 
 def snapshot_stall(kind, owned, server, znodes, snap_count, ops, reps):
     """On the loaded dataDir of `server` (stopped): per repetition, one set run of `ops` (32
-    sessions, 100 B) on a server restarted with snapCount=`snap_count` (ops >= 1.5 × snap_count, so
-    both kinds snapshot the whole tree at least once during it: zabkeeper every snapCount txns,
-    ZooKeeper after snapCount/2 + a random roll below snapCount/2) and one on a server restarted with
+    sessions, 100 B) on a server restarted with snapCount=`snap_count` (ops = 2 × snap_count, so
+    both kinds start a snapshot of the whole tree during it with room to finish it inside the run:
+    zabkeeper after snapCount txns, ZooKeeper after snapCount/2 + a random roll below snapCount/2;
+    a "with" run waits up to 60 s after the bench for a snapshot it started to reach the dataDir) and one on a server restarted with
     snapCount=10^9 (no snapshot), alternately with/without and without/with. Per series: medians of
     ops/s, p50, p99, p99.9; snapshots written during the runs; RSS before the run and the server's
     peak (VmHWM: since its launch, which is before the load of the run) after it."""
@@ -313,6 +314,9 @@ def snapshot_stall(kind, owned, server, znodes, snap_count, ops, reps):
             before, rss = snapshot_files(server), proc_status(server.proc.pid, "VmRSS")
             r = bench(Target(server.address, [server.proc.pid]),
                       ["--clients", "32", "--mix", "set=1", "--value-size", "100", "--ops", str(ops)])
+            deadline = time.monotonic() + (60 if name == "with" else 0)
+            while snapshot_files(server) == before and time.monotonic() < deadline:
+                time.sleep(0.2)
             r.update(snapshots=snapshot_files(server) - before, rss_before_mib=rss,
                      rss_peak_mib=proc_status(server.proc.pid, "VmHWM"))
             samples[name].append(r)
@@ -389,7 +393,7 @@ def main():
         if "failover" in parts:
             part_failover(res, failover_runs)
         if "restart" in parts:
-            stall = {"snap_count": 1000 if args.quick else 100000, "ops": 1500 if args.quick else 150000,
+            stall = {"snap_count": 1000 if args.quick else 100000, "ops": 2000 if args.quick else 200000,
                      "reps": 1 if args.quick else args.reps}
             part_restart(res, args, owned, znodes, 3 if not args.quick else 1, stall)
     finally:
