@@ -209,20 +209,28 @@ def test_restarted_follower_catches_up_by_diff(make_ensemble, clients):
     assert read_each_server(ens, "/d", [lagging]) == {lagging: {str(k) for k in range(6)}}
 
 
+def lag_a_follower(ens, clients, path, values):
+    """Creates `path`, kills one follower, then sets `path` to each of `values` through the
+    leader, every write acknowledged; returns (leader, the killed follower)."""
+    leader = ens.leader()
+    lagging = followers(ens, leader)[0]
+    c = clients(ens.address(leader))
+    c.create(path, b"")
+    ens.kill9(lagging)
+    for r in [c.set_async(path, v) for v in values]:
+        r.get(timeout=DEADLINE_S)
+    return leader, lagging
+
+
 def test_follower_behind_the_leaders_log_catches_up_by_snap(make_ensemble, clients):
     # snapCount=10: the leader snapshots (and compacts what it keeps for DIFF) every few txns;
     # 600 writes of 1 KiB also pass ZooKeeper's 500-proposal committedLog and make its txn-log
     # DIFF larger than a third of the snapshot, so neither server can send a DIFF.
     writes = 600
     ens = make_ensemble(extra_cfg=["snapCount=10"])
-    leader = ens.leader()
-    lagging = followers(ens, leader)[0]
-    c = clients(ens.address(leader))
-    c.create("/s", b"")
-    ens.kill9(lagging)
-    results = [c.set_async("/s", b"%04d" % k + b"x" * 1020) for k in range(writes)]
-    for r in results:
-        r.get(timeout=DEADLINE_S)
+    leader, lagging = lag_a_follower(
+        ens, clients, "/s", [b"%04d" % k + b"x" * 1020 for k in range(writes)]
+    )
     before = sync_counters(ens, leader)
 
     offset = ens.restart(lagging)
@@ -251,13 +259,7 @@ def test_follower_behind_the_kept_commit_log_catches_up(make_ensemble, clients):
     # (snapshotSizeFactor). Either way it ends with every acknowledged write.
     writes = 40
     ens = make_ensemble(extra_cfg=["commitLogCount=5"])
-    leader = ens.leader()
-    lagging = followers(ens, leader)[0]
-    c = clients(ens.address(leader))
-    c.create("/m", b"")
-    ens.kill9(lagging)
-    for k in range(writes):
-        c.set("/m", b"%04d" % k)
+    leader, lagging = lag_a_follower(ens, clients, "/m", [b"%04d" % k for k in range(writes)])
     offset = ens.restart(lagging)
     assert ens.leader() == leader
     modes = ens.sync_modes(lagging, offset)

@@ -536,6 +536,20 @@ mod tests {
         tokio::task::JoinHandle<Result<MemStorage, ServerError>>,
     );
 
+    /// One createSession through the driver, answered.
+    async fn create_session(node_tx: &mpsc::Sender<NodeMsg>) {
+        let (reply, answer) = oneshot::channel();
+        let msg = NodeMsg::Write(ClientWrite::CreateSession {
+            timeout_ms: 30_000,
+            reply,
+        });
+        node_tx.send(msg).await.expect("driver inbox");
+        tokio::time::timeout(WAIT, answer)
+            .await
+            .expect("answered in time")
+            .expect("session created");
+    }
+
     /// A driver over a fresh tree and `MemStorage`, running on its own task.
     fn spawn_on_mem_storage(config: &ServerConfig) -> Started {
         let (node_tx, inbox) = mpsc::channel(16);
@@ -610,16 +624,7 @@ mod tests {
         let stats = Arc::clone(&shared.stats);
         let mut most = 0;
         for _ in 0..TXNS {
-            let (reply, answer) = oneshot::channel();
-            let msg = NodeMsg::Write(ClientWrite::CreateSession {
-                timeout_ms: 30_000,
-                reply,
-            });
-            node_tx.send(msg).await.expect("driver inbox");
-            tokio::time::timeout(WAIT, answer)
-                .await
-                .expect("answered in time")
-                .expect("session created");
+            create_session(&node_tx).await;
             most = most.max(stats.core_log_entries.load(Ordering::Relaxed));
         }
         assert!(most <= 2 * 3 + 1, "the core log held {most} entries");
@@ -649,16 +654,7 @@ mod tests {
         let (shared, node_tx, notify, handle) = spawn_on_mem_storage(&config);
         const TXNS: u64 = 20;
         for _ in 0..TXNS {
-            let (reply, answer) = oneshot::channel();
-            let msg = NodeMsg::Write(ClientWrite::CreateSession {
-                timeout_ms: 30_000,
-                reply,
-            });
-            node_tx.send(msg).await.expect("driver inbox");
-            tokio::time::timeout(WAIT, answer)
-                .await
-                .expect("answered in time")
-                .expect("session created");
+            create_session(&node_tx).await;
         }
         // The last snapshot's notice arrives after its txn was answered: wait for it, bounded.
         let deadline = Instant::now() + WAIT;
