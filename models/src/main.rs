@@ -17,8 +17,8 @@
 //! cut by `--depth` (not a proof). The last line is one JSON object.
 //!
 //! `ci`: runs the CI profile (`profile.rs`): its first search, its schedule runs (a recorded
-//! schedule replayed in a model's world, `schedule.rs`), then its other searches; one JSON line per run (`"kind"`:
-//! `"search"` or `"schedule"`), then
+//! schedule replayed in a model's world, `schedule.rs`), then its other searches; one JSON line
+//! per run (`"kind"`: `"search"` or `"schedule"`), then
 //! `{"profile":"ci","runs":N,"complete":..,"violations":[..],"unreached":[..],"errors":[..],"seconds":..}`.
 //! 0 every run complete, no violation, every search's reach goals met, every schedule's steps
 //! taken; 1 otherwise (a schedule step the model does not enable is an error, named in

@@ -474,8 +474,8 @@ impl Node {
 
     /// `Input::Compacted`: the runtime no longer needs the txns up to `upto` in memory (a durable
     /// snapshot holds them, or its `commitLogCount` bound drops them while the disk keeps them);
-    /// the log entries up to there are dropped and `upto` becomes the log's base (a learner behind it gets a SNAP,
-    /// `sync::plan_sync`). Only committed entries may go (ZAB-COMPACT-COMMITTED): an uncommitted
+    /// the log entries up to there are dropped and `upto` becomes the log's base (a learner
+    /// behind it gets a SNAP, `sync::plan_sync`). Only committed entries may go (ZAB-COMPACT-COMMITTED): an uncommitted
     /// one may still be truncated or needed by a learner's DIFF, and cannot be in a snapshot of
     /// the applied tree anyway. A base at or above `upto` already is a no-op.
     fn compact_upto(&mut self, upto: Zxid) {

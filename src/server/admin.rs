@@ -235,7 +235,8 @@ fn mntr(shared: &Shared, facts: &TreeFacts) -> String {
         // Ours: the epochs (ZooKeeper shows them only inside the zxid).
         rows.push(("zk_current_epoch", role.current_epoch.to_string()));
         rows.push(("zk_accepted_epoch", role.accepted_epoch.to_string()));
-        // Ours: the protocol core's in-memory log (about commitLogCount committed txns, plus those in flight).
+        // Ours: the protocol core's in-memory log (about commitLogCount committed txns, plus
+        // those in flight).
         let stats = &shared.stats;
         rows.push((
             "zk_core_log_entries",
