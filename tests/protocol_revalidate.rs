@@ -1,7 +1,9 @@
 //! REVALIDATE in the core, effect by effect (spec/zab.md §5.7): a learner asks its leader about
 //! a session a client resumes there, the leader asks its runtime (`CheckSession`) and relays the
-//! verdict; a leader judges its own clients' resumes the same way, without a message; a resume
-//! pending when its node leaves broadcast fails, and a LOOKING node fails one at once.
+//! verdict once a quorum echoed a heartbeat round started after the check
+//! (ZAB-REVALIDATE-QUORUM); a leader judges its own clients' resumes the same way, without a
+//! message; a resume pending when its node leaves broadcast fails, and a LOOKING node fails one
+//! at once. A leader cut off from its quorum answers no resume from its own table.
 
 mod support;
 
@@ -61,6 +63,13 @@ fn lose_quorum(c: &mut Cluster, id: u64) -> Vec<Effect> {
     panic!("{id} still {:?}", c.state(id));
 }
 
+fn ping(to: u64, round: u64) -> Effect {
+    Effect::Send {
+        to: sid(to),
+        msg: PeerMsg::Ping { round },
+    }
+}
+
 fn hop(c: &mut Cluster, from: u64, to: u64) -> Vec<Effect> {
     c.deliver(from, to)
         .unwrap_or_else(|| panic!("nothing queued {from} → {to}"))
@@ -85,16 +94,22 @@ fn a_learner_asks_its_leader_and_answers_with_the_leaders_verdict() {
         assert_eq!(revalidate(&mut c, 1), vec![]);
         // The leader asks its runtime, which checks (and touches) the session in its table.
         assert_eq!(hop(&mut c, 1, 3), vec![check(1)]);
+        // The verdict waits for a heartbeat round started after the check.
+        assert_eq!(checked(&mut c, 3, 1, valid), vec![ping(1, 1), ping(2, 1)]);
+        hop(&mut c, 3, 2);
         assert_eq!(
-            checked(&mut c, 3, 1, valid),
+            hop(&mut c, 2, 3),
             vec![Effect::Send {
                 to: sid(1),
                 msg: PeerMsg::RevalidateReply {
                     session: SESSION,
                     valid
                 }
-            }]
+            }],
+            "2's echo makes a quorum with the leader"
         );
+        hop(&mut c, 3, 1); // 1 echoes round 1: nothing more to answer
+        assert_eq!(hop(&mut c, 1, 3), vec![]);
         assert_eq!(
             hop(&mut c, 3, 1),
             vec![Effect::Revalidated {
@@ -111,8 +126,14 @@ fn a_leader_judges_its_own_clients_resume_without_a_message() {
     let mut c = three();
     assert_eq!(revalidate(&mut c, 3), vec![check(3)]);
     assert_eq!(revalidate(&mut c, 3), vec![], "one check per session");
+    assert_eq!(checked(&mut c, 3, 3, false), vec![ping(1, 1), ping(2, 1)]);
+    // A second verdict for a session already judged answers nothing.
+    assert_eq!(checked(&mut c, 3, 3, true), vec![]);
+    // Resumed again while the verdict waits for its round: the same verdict answers it.
+    assert_eq!(revalidate(&mut c, 3), vec![]);
+    hop(&mut c, 3, 1);
     assert_eq!(
-        checked(&mut c, 3, 3, false),
+        hop(&mut c, 1, 3),
         vec![Effect::Revalidated {
             session: SESSION,
             valid: false
@@ -120,6 +141,55 @@ fn a_leader_judges_its_own_clients_resume_without_a_message() {
     );
     // A verdict for nothing pending answers nothing.
     assert_eq!(checked(&mut c, 3, 3, true), vec![]);
+}
+
+/// Simulation seeds 213198 and 216659 (verification.md §10): a leader deposed without knowing
+/// it answers from its own session table, which may still hold a session the new leader
+/// expired, or lack one it created. Cut off, it gets no echo of the round, so it answers
+/// neither verdict; its resumes fail when it gives up leading.
+#[test]
+fn a_leader_cut_off_from_its_quorum_answers_no_resume() {
+    for valid in [false, true] {
+        let mut c = three();
+        c.isolate_silently(3);
+        assert_eq!(revalidate(&mut c, 3), vec![check(3)]);
+        let effects = checked(&mut c, 3, 3, valid);
+        assert!(
+            !effects
+                .iter()
+                .any(|e| matches!(e, Effect::Revalidated { .. })),
+            "{effects:?}"
+        );
+        // Heartbeats repeat the round; no echo comes back.
+        let beat = c.fire(3, Timer::Heartbeat);
+        assert!(
+            !beat.iter().any(|e| matches!(e, Effect::Revalidated { .. })),
+            "{beat:?}"
+        );
+        let left = lose_quorum(&mut c, 3);
+        assert!(
+            left.contains(&Effect::RevalidateFailed { session: SESSION }),
+            "{left:?}"
+        );
+        assert!(
+            !left.iter().any(|e| matches!(e, Effect::Revalidated { .. })),
+            "{left:?}"
+        );
+    }
+}
+
+/// A learner's verdict waits for the round like the leader's own; the learner's link breaking
+/// meanwhile drops it.
+#[test]
+fn a_verdict_waiting_for_its_round_is_dropped_when_its_learner_leaves() {
+    let mut c = three();
+    revalidate(&mut c, 1);
+    assert_eq!(hop(&mut c, 1, 3), vec![check(1)]);
+    assert_eq!(checked(&mut c, 3, 1, true), vec![ping(1, 1), ping(2, 1)]);
+    c.step(3, Input::PeerLost(sid(1)));
+    hop(&mut c, 3, 2);
+    assert_eq!(hop(&mut c, 2, 3), vec![], "no reply to a learner that left");
+    assert!(c.node(3).leading().unwrap().verdicts.is_empty());
 }
 
 #[test]

@@ -64,6 +64,11 @@ pub enum Bug {
     /// New: a SNAP's base is the txn before the leader's committed zxid, while the snapshot the
     /// runtime ships holds its applied state at the committed zxid.
     SnapBaseBelowApplied,
+    /// The leader answers a session resume (REVALIDATE, its own client's or a learner's) from
+    /// its session table at once, without the quorum round that proves it still leads (what
+    /// Apache ZooKeeper's `Leader.revalidateSession` does): a deposed leader that has not
+    /// noticed resumes a session the new leader expired, or expires one it created.
+    RevalidateWithoutQuorum,
 }
 
 impl Bug {
@@ -95,10 +100,12 @@ impl Bug {
     ];
 
     /// Real bugs no model run reaches: `--bug` accepts them, but they are not in [`Bug::ALL`],
-    /// the list CI requires to be caught. None today: `ackepoch-counts-unknown`, which no
-    /// search reaches (it needs 5 servers, spec/historical-bugs.md §12.3), is caught by the CI
-    /// profile's schedule run (`models/src/profile.rs` `SCHEDULES`).
-    pub const NOT_IN_MODELS: [Bug; 0] = [];
+    /// the list CI requires the models to catch. `revalidate-without-quorum`: the models do not
+    /// generate session resumes (sessions live in the runtime); the simulation catches it
+    /// (`SIM_BUG=revalidate-without-quorum`, tests/sim/main.rs). (`ackepoch-counts-unknown`,
+    /// which no search reaches — it needs 5 servers, spec/historical-bugs.md §12.3 — is caught
+    /// by the CI profile's schedule run, `models/src/profile.rs` `SCHEDULES`.)
+    pub const NOT_IN_MODELS: [Bug; 1] = [Bug::RevalidateWithoutQuorum];
 
     /// The command-line name (`--bug NAME`).
     pub fn name(self) -> &'static str {
@@ -125,6 +132,7 @@ impl Bug {
             Bug::ObserversInEpochQuorum => "observers-in-epoch-quorum",
             Bug::SyncWithoutQuorum => "sync-without-quorum",
             Bug::SnapBaseBelowApplied => "snap-base-below-committed",
+            Bug::RevalidateWithoutQuorum => "revalidate-without-quorum",
         }
     }
 
@@ -146,6 +154,7 @@ impl Bug {
             }
             Bug::ObserversInEpochQuorum => "ZOOKEEPER-2959",
             Bug::SyncWithoutQuorum => "ZOOKEEPER-1675, ZOOKEEPER-2136",
+            Bug::RevalidateWithoutQuorum => "ZooKeeper's Leader.revalidateSession (no issue known)",
             Bug::LeaderSelfAckBeforeDurable
             | Bug::FollowerAckBeforeDurable
             | Bug::AckEpochCountsUnknown

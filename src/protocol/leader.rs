@@ -86,6 +86,20 @@ pub struct PendingSync {
     pub round: u64,
 }
 
+/// A verdict on a resumed session (`Input::SessionChecked`) waiting for a heartbeat round
+/// started after the check (spec/zab.md §5.7, ZAB-REVALIDATE-QUORUM).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PendingVerdict {
+    /// The learner that asked (REVALIDATE), or me for a client of mine.
+    pub origin: ServerId,
+    /// The session resumed.
+    pub session: i64,
+    /// My runtime's verdict: live in my table or not.
+    pub valid: bool,
+    /// The heartbeat round a quorum must echo: the first one started after the check.
+    pub round: u64,
+}
+
 /// LEADING-only data.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Leader {
@@ -115,6 +129,8 @@ pub struct Leader {
     /// Sessions my own clients resume, handed to my runtime (`Effect::CheckSession`) and not
     /// answered yet (spec/zab.md §5.7).
     pub revalidations: BTreeSet<i64>,
+    /// Verdicts checked in my table, waiting for a quorum round before they are answered.
+    pub verdicts: Vec<PendingVerdict>,
 }
 
 impl Leader {
@@ -132,6 +148,7 @@ impl Leader {
             ping_round: 0,
             syncs: Vec::new(),
             revalidations: BTreeSet::new(),
+            verdicts: Vec::new(),
         }
     }
 }
@@ -643,7 +660,7 @@ impl Node {
         let apply = self.lead().commit_point.min(self.durable_zxid);
         self.commit_upto(apply, out);
         if point > before {
-            self.answer_syncs(out);
+            self.answer_confirmed(out);
         }
     }
 
@@ -654,6 +671,7 @@ impl Node {
         // Its forwarded syncs cannot be answered any more; the learner fails them itself when it
         // leaves (`become_looking`).
         self.lead_mut().syncs.retain(|s| s.origin != Some(peer));
+        self.lead_mut().verdicts.retain(|v| v.origin != peer);
         if self.lead().phase == LeaderPhase::Broadcast && !self.has_synced_quorum() {
             tracing::info!(%peer, "lost the quorum of synced followers: abdicating");
             self.become_looking(out);
@@ -694,8 +712,9 @@ impl Node {
                 }
             }
             Timer::Heartbeat => {
-                // Piggyback: a round that a waiting `sync` needs starts with this heartbeat.
-                if self.sync_waits_for_unstarted_round() {
+                // Piggyback: a round that a waiting `sync` or verdict needs starts with this
+                // heartbeat.
+                if self.waits_for_unstarted_round() {
                     self.lead_mut().ping_round += 1;
                 }
                 let round = self.lead().ping_round;
@@ -752,7 +771,7 @@ impl Node {
         if !in_flight {
             self.start_ping_round(out);
         }
-        self.answer_syncs(out);
+        self.answer_confirmed(out);
     }
 
     /// Starts heartbeat round `ping_round + 1`: a PING carrying it to every learner.
@@ -762,18 +781,20 @@ impl Node {
         let round = lead.ping_round;
         let learners: Vec<ServerId> = lead.learners.keys().copied().collect();
         invariant!(
-            self.lead().syncs.iter().all(|s| s.round <= round),
-            "ZAB-SYNC-ROUND: a sync waits for a round after {round}, which is not started"
+            self.lead().syncs.iter().all(|s| s.round <= round)
+                && self.lead().verdicts.iter().all(|v| v.round <= round),
+            "ZAB-SYNC-ROUND: something waits for a round after {round}, not started"
         );
         for sid in learners {
             out.send(sid, PeerMsg::Ping { round });
         }
     }
 
-    /// Does a pending `sync` wait for a round not started yet?
-    fn sync_waits_for_unstarted_round(&self) -> bool {
+    /// Does a pending `sync` or session verdict wait for a round not started yet?
+    fn waits_for_unstarted_round(&self) -> bool {
         let lead = self.lead();
         lead.syncs.iter().any(|s| s.round > lead.ping_round)
+            || lead.verdicts.iter().any(|v| v.round > lead.ping_round)
     }
 
     /// A learner echoed heartbeat round `round`. Only a synced voter's echo counts: it has
@@ -787,8 +808,8 @@ impl Node {
         }
         let view = self.lead_mut().learners.get_mut(&from).expect("checked");
         view.echoed_round = view.echoed_round.max(round);
-        self.answer_syncs(out);
-        if self.round_confirmed(ping_round) && self.sync_waits_for_unstarted_round() {
+        self.answer_confirmed(out);
+        if self.round_confirmed(ping_round) && self.waits_for_unstarted_round() {
             self.start_ping_round(out);
         }
     }
@@ -810,6 +831,13 @@ impl Node {
         self.config
             .quorum()
             .contains_quorum(&echoed.collect::<Vec<_>>())
+    }
+
+    /// Answers what waited for a quorum round: the pending `sync`s ([`Node::answer_syncs`])
+    /// and session verdicts ([`Node::answer_verdicts`]).
+    fn answer_confirmed(&mut self, out: &mut Effects) {
+        self.answer_syncs(out);
+        self.answer_verdicts(out);
     }
 
     /// Answers, in arrival order, every pending `sync` whose read index is committed and whose
@@ -883,8 +911,12 @@ impl Node {
         });
     }
 
-    /// My runtime's verdict on a `CheckSession`: mine → `Revalidated`; a learner's → its
-    /// REVALIDATE reply, if it still follows me (else its resume failed when it left).
+    /// My runtime's verdict on a `CheckSession`, for me or learner `origin`. It is answered
+    /// only once a quorum of voters echoed a heartbeat round started after the check
+    /// (ZAB-REVALIDATE-QUORUM): a leader deposed without knowing it (paused, cut off until its
+    /// syncLimit) still holds a session table, which may still hold a session the new leader
+    /// expired, or lack one the new leader created. ZooKeeper's leader answers from its table
+    /// at once.
     pub(crate) fn leader_on_session_checked(
         &mut self,
         origin: ServerId,
@@ -892,16 +924,65 @@ impl Node {
         valid: bool,
         out: &mut Effects,
     ) {
-        if origin == self.config.my_id {
-            if self.lead_mut().revalidations.remove(&session) {
-                out.push(Effect::Revalidated { session, valid });
-            } else {
-                tracing::trace!(session, "ignored: verdict for no pending revalidation");
-            }
-        } else if self.lead().learners.contains_key(&origin) {
-            out.send(origin, PeerMsg::RevalidateReply { session, valid });
-        } else {
+        let mine = origin == self.config.my_id;
+        let waiting = |l: &Leader| {
+            l.verdicts
+                .iter()
+                .any(|v| v.origin == origin && v.session == session)
+        };
+        if mine && (!self.lead().revalidations.contains(&session) || waiting(self.lead())) {
+            tracing::trace!(session, "ignored: verdict for no pending revalidation");
+            return;
+        }
+        if !mine && !self.lead().learners.contains_key(&origin) {
             tracing::trace!(%origin, session, "ignored: verdict for a learner that left");
+            return;
+        }
+        let in_flight = !self.round_confirmed(self.lead().ping_round);
+        let round = self.lead().ping_round + 1;
+        self.lead_mut().verdicts.push(PendingVerdict {
+            origin,
+            session,
+            valid,
+            round,
+        });
+        if !in_flight {
+            self.start_ping_round(out);
+        }
+        self.answer_confirmed(out);
+    }
+
+    /// Answers, in the order checked, every verdict whose round a quorum confirmed:
+    /// `Revalidated` for mine, its REVALIDATE reply to the learner that asked.
+    fn answer_verdicts(&mut self, out: &mut Effects) {
+        // ZooKeeper's leader (mutant): the verdict from my table at once.
+        let skip_round = self.config.has_bug(Bug::RevalidateWithoutQuorum);
+        let (ready, waiting): (Vec<PendingVerdict>, Vec<PendingVerdict>) =
+            std::mem::take(&mut self.lead_mut().verdicts)
+                .into_iter()
+                .partition(|v| skip_round || self.round_confirmed(v.round));
+        self.lead_mut().verdicts = waiting;
+        for v in ready {
+            if v.origin == self.config.my_id {
+                let pending = self.lead_mut().revalidations.remove(&v.session);
+                invariant!(
+                    pending,
+                    "ZAB-REVALIDATE-QUORUM: verdict on session {:#x}, which is not pending",
+                    v.session
+                );
+                out.push(Effect::Revalidated {
+                    session: v.session,
+                    valid: v.valid,
+                });
+            } else {
+                out.send(
+                    v.origin,
+                    PeerMsg::RevalidateReply {
+                        session: v.session,
+                        valid: v.valid,
+                    },
+                );
+            }
         }
     }
 }

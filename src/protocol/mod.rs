@@ -88,7 +88,7 @@ pub use election::Election;
 pub use follower::{Learner, LearnerPhase};
 pub use ids::{Epoch, ServerId, Zxid, ZxidRollover, COUNTER_MAX};
 pub use input::Input;
-pub use leader::{Leader, LeaderPhase, LearnerStage, LearnerView, PendingSync};
+pub use leader::{Leader, LeaderPhase, LearnerStage, LearnerView, PendingSync, PendingVerdict};
 pub use message::{PeerMsg, Proposal, SyncKind};
 pub use quorum::QuorumVerifier;
 pub use timer::Timer;

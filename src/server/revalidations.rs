@@ -5,8 +5,10 @@
 //! driver registers it here and steps `Input::Revalidate { session, timeout_ms }`: a learner's
 //! core asks its leader (REVALIDATE), a leader's core asks its own runtime
 //! (`Effect::CheckSession`, answered from the leader's session table by
-//! [`check_session`]). The core's verdict, `Effect::Revalidated { session, valid }`, answers
-//! every waiter of that session ([`Revalidations::answer`]); `Effect::RevalidateFailed` and
+//! [`check_session`]). The leader's core answers the check once a quorum echoed a heartbeat
+//! round started after it (ZAB-REVALIDATE-QUORUM: a deposed leader's table is not the
+//! ensemble's). The verdict, `Effect::Revalidated { session, valid }`, answers every waiter of
+//! that session ([`Revalidations::answer`]); `Effect::RevalidateFailed` and
 //! leaving broadcast drop them, which the connection reads as "close without an answer" (the
 //! client reconnects elsewhere), as ZooKeeper closes a connection whose revalidation its
 //! learner could not finish.
@@ -14,7 +16,7 @@
 //! Why: a learner's own session table may not have applied a session's close yet (it lags, or
 //! is cut off from its leader and still serving until syncLimit), so it would resume a session
 //! its leader has already expired (verification.md §10, defect 5). The leader's table decides
-//! expiry, so the leader's verdict is the one that counts.
+//! expiry, so the leader's verdict is the one that counts, and only while a quorum follows it.
 
 use std::collections::BTreeMap;
 

@@ -320,7 +320,8 @@ fn config(i: usize, hosts: usize, observer: bool) -> ServerConfig {
 }
 
 /// The mutants a server runs with: the runtime's (`ack-before-fsync`, `ignore-fsync-failure`,
-/// `watch-after-reply`) and the core's (`NodeConfig::bug`, set by a trace replay, `replay.rs`).
+/// `watch-after-reply`) and the core's (`NodeConfig::bug`: `revalidate-without-quorum` by
+/// `SIM_BUG`, any by a trace replay, `replay.rs`).
 #[derive(Clone, Copy, Default)]
 struct Mutants {
     ack_before_fsync: bool,
@@ -454,6 +455,8 @@ pub fn run(params: &Params) -> Outcome {
     let ack_before_fsync = params.bug.as_deref() == Some("ack-before-fsync");
     let ignore_fsync_failure = params.bug.as_deref() == Some("ignore-fsync-failure");
     let watch_after_reply = params.bug.as_deref() == Some("watch-after-reply");
+    // A core mutant the models cannot reach (`Bug::NOT_IN_MODELS`), by its `--bug` name.
+    let core_bug = params.bug.as_deref().and_then(zabkeeper::protocol::Bug::from_name);
     for i in 0..hosts {
         let skew_ms = if rng.chance(30) {
             rng.range(0, 4_000) as i64 - 2_000
@@ -477,7 +480,7 @@ pub fn run(params: &Params) -> Outcome {
                 ack_before_fsync,
                 ignore_fsync_failure,
                 watch_after_reply,
-                core_bug: None,
+                core_bug,
             },
         );
     }
