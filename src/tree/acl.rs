@@ -9,8 +9,98 @@
 //! `ip:<address>` always, `digest:user:hash` per successful `addauth digest`, and `super:` when
 //! the digest matched the configured super digest.
 
+use std::borrow::Borrow;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use imbl::OrdSet;
+
 use crate::tree::error::ZkError;
 use crate::wire::records::{Acl, Id};
+
+/// A znode's ACL list: immutable and shared. Nodes with equal lists hold one copy through
+/// [`AclCache`] (ZooKeeper's `ReferenceCountedACLCache` stores a reference per node too); a
+/// clone is a reference-count increment.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AclList(Arc<[Acl]>);
+
+impl AclList {
+    /// The entries, owned (a reply or a txn carries them).
+    pub fn to_vec(&self) -> Vec<Acl> {
+        self.0.to_vec()
+    }
+}
+
+impl Deref for AclList {
+    type Target = [Acl];
+    fn deref(&self) -> &[Acl] {
+        &self.0
+    }
+}
+
+impl Borrow<[Acl]> for AclList {
+    fn borrow(&self) -> &[Acl] {
+        &self.0
+    }
+}
+
+impl From<Vec<Acl>> for AclList {
+    fn from(acl: Vec<Acl>) -> AclList {
+        AclList(acl.into())
+    }
+}
+
+impl fmt::Debug for AclList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The distinct ACL lists of one tree, each held once. A persistent set, so that the tree's
+/// snapshot copy (`DataTree: Clone`) stays O(1). Lists no node uses any more are dropped when the
+/// cache has doubled since the last sweep (a list a node or a snapshot copy still holds has
+/// more than the cache's one reference).
+#[derive(Clone, Debug, Default)]
+pub struct AclCache {
+    lists: OrdSet<AclList>,
+    /// Size at which the next sweep runs.
+    sweep_at: usize,
+}
+
+/// The cache is never swept below this size.
+const ACL_CACHE_SWEEP_MIN: usize = 64;
+
+impl AclCache {
+    /// The shared copy of `acl`, added if new.
+    pub fn intern(&mut self, acl: &[Acl]) -> AclList {
+        if let Some(list) = self.lists.get(acl) {
+            return list.clone();
+        }
+        if self.lists.len() >= self.sweep_at.max(ACL_CACHE_SWEEP_MIN) {
+            self.lists = self
+                .lists
+                .iter()
+                .filter(|l| Arc::strong_count(&l.0) > 1)
+                .cloned()
+                .collect();
+            self.sweep_at = 2 * self.lists.len();
+        }
+        let list = AclList::from(acl.to_vec());
+        self.lists.insert(list.clone());
+        list
+    }
+
+    /// Distinct lists held (some may no longer be used until the next sweep).
+    pub fn len(&self) -> usize {
+        self.lists.len()
+    }
+
+    /// Holds no list.
+    pub fn is_empty(&self) -> bool {
+        self.lists.is_empty()
+    }
+}
 
 /// `world:anyone`.
 pub fn anyone() -> Id {
@@ -255,6 +345,29 @@ mod tests {
             perms: p,
             id: id(scheme, i),
         }
+    }
+
+    /// Equal lists share one copy; a sweep drops the lists nobody holds and keeps the others.
+    #[test]
+    fn the_cache_shares_equal_lists_and_sweeps_unused_ones() {
+        let mut cache = AclCache::default();
+        let open = cache.intern(&[acl(perms::ALL, "world", "anyone")]);
+        let again = cache.intern(&[acl(perms::ALL, "world", "anyone")]);
+        assert!(Arc::ptr_eq(&open.0, &again.0), "one copy");
+        let read = cache.intern(&[acl(perms::READ, "world", "anyone")]);
+        assert!(!Arc::ptr_eq(&open.0, &read.0));
+        assert_eq!(cache.len(), 2);
+        drop(read);
+        // Fill the cache to its sweep size with lists nobody keeps: the next new list sweeps.
+        for i in 0..ACL_CACHE_SWEEP_MIN {
+            cache.intern(&[acl(perms::ALL, "digest", &format!("u{i}:h"))]);
+        }
+        // The 63rd new list found 64 held: the sweep kept `open` only (the rest had no holder),
+        // then that list and the last one were added.
+        assert_eq!(cache.len(), 3);
+        let after = cache.intern(&[acl(perms::ALL, "world", "anyone")]);
+        assert!(Arc::ptr_eq(&open.0, &after.0), "a held list survives");
+        assert_eq!(cache.len(), 3);
     }
 
     /// `(user:password, id)` pairs printed by ZooKeeper 3.8's own

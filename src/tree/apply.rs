@@ -169,10 +169,11 @@ impl DataTree {
         }
         parent.children.insert(child.to_string());
         let parent_path = parent_path.to_string();
+        let acl = self.acls.intern(&c.acl);
         let node = Znode::new(
             StatPersisted::new_node(zxid, time, owner),
             c.data.clone(),
-            c.acl.clone(),
+            acl,
         );
         let stat = node.stat();
         self.data_size += node_size(&c.path, c.data.as_deref());
@@ -281,6 +282,10 @@ impl DataTree {
     }
 
     fn set_acl(&mut self, node_path: &str, acl: Vec<Acl>, version: i32) -> Result<Stat, ZkError> {
+        if self.node(node_path).is_none() {
+            return Err(ZkError::NoNode);
+        }
+        let acl = self.acls.intern(&acl);
         let n = self.node_mut(node_path).ok_or(ZkError::NoNode)?;
         n.stat.aversion = version;
         n.acl = acl;
@@ -340,11 +345,8 @@ impl DataTree {
         if !self.nodes.contains_key(CONFIG_ZOOKEEPER) {
             if let Some(proc_node) = self.node_mut(PROC_ZOOKEEPER) {
                 proc_node.children.insert("config".into());
-                let mut n = Znode::new(
-                    StatPersisted::default(),
-                    Some(Vec::new()),
-                    Acl::read_unsafe(),
-                );
+                let acl = self.acls.intern(&Acl::read_unsafe());
+                let mut n = Znode::new(StatPersisted::default(), Some(Vec::new()), acl);
                 n.stat.aversion = -1;
                 self.data_size += node_size(CONFIG_ZOOKEEPER, Some(&[]));
                 self.nodes.insert(CONFIG_ZOOKEEPER.into(), Arc::new(n));

@@ -223,6 +223,8 @@ pub struct DataTree {
     /// Quota roots, derived from the `/zookeeper/quota` nodes (`quota.rs`).
     quota_roots: quota::QuotaRoots,
     watches: WatchTable,
+    /// Every distinct ACL list of the nodes, held once (`acl::AclCache`).
+    acls: acl::AclCache,
 }
 
 impl Default for DataTree {
@@ -251,22 +253,18 @@ impl DataTree {
             data_size: 0,
             quota_roots: quota::QuotaRoots::default(),
             watches: WatchTable::default(),
+            acls: acl::AclCache::default(),
         };
         // ZooKeeper's initial nodes carry ACL reference -1, which reads as OPEN_ACL_UNSAFE.
-        let empty = || {
-            Znode::new(
-                StatPersisted::default(),
-                Some(Vec::new()),
-                Acl::open_unsafe(),
-            )
-        };
+        let open = t.acls.intern(&Acl::open_unsafe());
+        let empty = || Znode::new(StatPersisted::default(), Some(Vec::new()), open.clone());
         let mut root = empty();
         root.children.insert("zookeeper".into());
         let mut proc_node = empty();
         proc_node.children.insert("quota".into());
         proc_node.children.insert("config".into());
         let mut config = empty();
-        config.acl = Acl::read_unsafe();
+        config.acl = t.acls.intern(&Acl::read_unsafe());
         config.stat.aversion = -1;
         for (p, n) in [
             (path::ROOT, root),
@@ -346,7 +344,8 @@ impl DataTree {
 
     /// A frozen copy of the tree for a snapshot: everything a snapshot and recovery carry, without
     /// this server's watches (which no snapshot holds). O(1) for the znodes and the ephemeral,
-    /// container and TTL indexes (persistent maps sharing their chunks: [`NodeMap`]); the session
+    /// container and TTL indexes and the ACL cache (persistent maps sharing their chunks:
+    /// [`NodeMap`]); the session
     /// table (a `BTreeMap`, one entry per live session) and the quota roots are copied. Later
     /// applies to `self` copy on write and never change the copy.
     pub fn snapshot_copy(&self) -> DataTree {
@@ -360,6 +359,7 @@ impl DataTree {
             data_size: self.data_size,
             quota_roots: self.quota_roots.clone(),
             watches: WatchTable::default(),
+            acls: self.acls.clone(),
         }
     }
 

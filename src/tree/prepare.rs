@@ -23,7 +23,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use crate::tree::acl::{check_acl, fixup_acl};
+use crate::tree::acl::{check_acl, fixup_acl, AclList};
 use crate::tree::error::ZkError;
 use crate::tree::path::{self, split_parent, validate_path};
 use crate::tree::txn::{CreateTxn, Txn, TxnHeader};
@@ -121,7 +121,7 @@ pub struct PrepareContext<'a> {
 struct NodeRecord {
     stat: StatPersisted,
     child_count: i32,
-    acl: Vec<Acl>,
+    acl: AclList,
     /// Length of the node's data as of this record (`ChangeRecord.data`, null = 0): the old
     /// length a setData's quota check subtracts.
     data_len: i64,
@@ -354,7 +354,7 @@ fn prepare_op(
             check_acl(&node.acl, perms::ADMIN, ctx.auth_ids)?;
             let new_version = check_and_inc_version(node.stat.aversion, *version)?;
             node.stat.aversion = new_version;
-            node.acl = acl.clone();
+            node.acl = AclList::from(acl.clone());
             view.put(path, Some(node));
             Ok(Txn::SetAcl {
                 path: path.clone(),
@@ -493,7 +493,7 @@ fn prepare_create(
         Some(NodeRecord {
             stat,
             child_count: 0,
-            acl,
+            acl: acl.into(),
             data_len: data_len(data),
         }),
     );

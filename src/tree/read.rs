@@ -117,7 +117,7 @@ impl DataTree {
         let n = self.nodes.get(path).ok_or(ZkError::NoNode)?;
         acl::check_acl(&n.acl, perms::READ | perms::ADMIN, auth_ids)?;
         let acl = match acl::check_acl(&n.acl, perms::ADMIN, auth_ids) {
-            Ok(()) => n.acl.clone(),
+            Ok(()) => n.acl.to_vec(),
             Err(_) => acl::mask_digests(&n.acl),
         };
         Ok((acl, n.stat()))

@@ -167,11 +167,11 @@ impl DataTree {
             let Some((key, node)) = self.nodes.get_key_value(&p) else {
                 continue;
             };
-            let aclref = if node.acl == open {
+            let aclref = if *node.acl == *open {
                 OPEN_ACL_REF
             } else {
                 let next = refs.len() as i64 + 1;
-                *refs.entry(node.acl.as_slice()).or_insert(next)
+                *refs.entry(&node.acl[..]).or_insert(next)
             };
             order.push((key.as_str(), node.as_ref(), aclref));
             stack.extend(node.children.iter().rev().map(|c| path::join(&p, c)));
@@ -219,6 +219,7 @@ impl DataTree {
         }
         // reference → (list, its encoded length)
         let mut acls: BTreeMap<i64, (Vec<Acl>, usize)> = BTreeMap::new();
+        let open = Acl::open_unsafe();
         for _ in 0..read_count(r, "ACL cache", MIN_ACL_ENTRY_LEN)? {
             let aclref = r.read_long()?;
             let start = r.position();
@@ -246,7 +247,7 @@ impl DataTree {
             let aclref = r.read_long()?;
             let stat = StatPersisted::decode(r)?;
             let acl = if aclref == OPEN_ACL_REF {
-                Acl::open_unsafe()
+                t.acls.intern(&open)
             } else {
                 match acls.get(&aclref) {
                     Some((list, encoded)) => {
@@ -254,7 +255,7 @@ impl DataTree {
                         if acl_bytes > acl_limit {
                             return Err(SnapshotError::AclExpansion { limit: acl_limit });
                         }
-                        list.clone()
+                        t.acls.intern(list)
                     }
                     None => return Err(SnapshotError::UnknownAcl { path: p, aclref }),
                 }
@@ -368,10 +369,18 @@ mod tests {
             &[("", -1), ("/b", 7), ("/a", -1), ("/b/x", 7)],
         );
         let t = DataTree::deserialize_snapshot(&bytes).expect("loads");
-        assert_eq!(t.node("/b/x").map(|n| n.acl.clone()), Some(digest_acl()));
+        assert_eq!(t.node("/b/x").map(|n| n.acl.to_vec()), Some(digest_acl()));
         assert_eq!(
-            t.node("/a").map(|n| n.acl.clone()),
+            t.node("/a").map(|n| n.acl.to_vec()),
             Some(Acl::open_unsafe())
+        );
+        // One copy of each list: /b and /b/x share reference 7's, / and /a the open one.
+        let (b, bx) = (t.node("/b").unwrap(), t.node("/b/x").unwrap());
+        assert!(std::ptr::eq(&b.acl[0], &bx.acl[0]), "ACL 7 loaded once");
+        let (root, a) = (t.node("/").unwrap(), t.node("/a").unwrap());
+        assert!(
+            std::ptr::eq(&root.acl[0], &a.acl[0]),
+            "the open ACL loaded once"
         );
         assert_eq!(t.sessions().get(&0x100), Some(&30_000));
         // Written back depth-first in name order with ACLs numbered from 1.

@@ -886,3 +886,34 @@ fn snapshot_copies_stay_at_their_zxid_under_many_writes() {
     assert_eq!(s.tree.digest(), twin.tree.digest());
     assert_ne!(s.tree.digest(), copy2.digest());
 }
+
+/// Nodes with equal ACL lists hold one copy (`acl::AclCache`), through creates and setACL.
+#[test]
+fn equal_acl_lists_are_stored_once() {
+    let mut s = Server::new();
+    s.create("/a", 0);
+    s.create("/b", 0);
+    let shared = |s: &Server, x: &str, y: &str| {
+        let (x, y) = (s.tree.node(x).unwrap(), s.tree.node(y).unwrap());
+        std::ptr::eq(&x.acl[0], &y.acl[0])
+    };
+    assert!(shared(&s, "/a", "/b"), "two creates with the open ACL");
+    assert!(shared(&s, "/a", "/"), "and the initial nodes'");
+    let read = vec![Acl {
+        perms: perms::READ,
+        id: acl::anyone(),
+    }];
+    for p in ["/a", "/b"] {
+        s.write(WriteRequest::SetAcl {
+            path: p.into(),
+            acl: read.clone(),
+            version: -1,
+        });
+    }
+    assert_eq!(s.tree.node("/a").unwrap().acl.to_vec(), read);
+    assert!(shared(&s, "/a", "/b"), "two setACLs to one list");
+    assert!(
+        shared(&s, "/a", "/zookeeper/config"),
+        "the config node's READ list"
+    );
+}

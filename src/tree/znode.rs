@@ -9,7 +9,10 @@
 
 use imbl::OrdSet;
 
-use crate::wire::records::{Acl, Stat};
+use crate::tree::acl::AclList;
+#[cfg(test)]
+use crate::wire::records::Acl;
+use crate::wire::records::Stat;
 
 /// Persisted `ephemeralOwner` of a container (`Long.MIN_VALUE`, EphemeralType.CONTAINER).
 pub const CONTAINER_EPHEMERAL_OWNER: i64 = i64::MIN;
@@ -106,8 +109,9 @@ pub struct Znode {
     pub stat: StatPersisted,
     /// Data; `None` is jute null (a create with null data reads back as length -1).
     pub data: Option<Vec<u8>>,
-    /// The ACL as stored (already fixed up by prepare).
-    pub acl: Vec<Acl>,
+    /// The ACL as stored (already fixed up by prepare), shared with every node of the tree that
+    /// has the same list (`AclCache`).
+    pub acl: AclList,
     /// Child names (not paths), ordered for determinism; a persistent set, so copying a node
     /// that a snapshot shares does not copy a large parent's child list.
     pub children: OrdSet<String>,
@@ -115,7 +119,7 @@ pub struct Znode {
 
 impl Znode {
     /// A node with no children.
-    pub fn new(stat: StatPersisted, data: Option<Vec<u8>>, acl: Vec<Acl>) -> Znode {
+    pub fn new(stat: StatPersisted, data: Option<Vec<u8>>, acl: AclList) -> Znode {
         Znode {
             stat,
             data,
@@ -167,7 +171,7 @@ mod tests {
         let mut n = Znode::new(
             StatPersisted::default(),
             Some(vec![1, 2]),
-            Acl::open_unsafe(),
+            Acl::open_unsafe().into(),
         );
         n.stat.cversion = 3;
         n.children.insert("c".into());
@@ -199,7 +203,7 @@ mod tests {
 
     #[test]
     fn null_data_has_zero_length() {
-        let n = Znode::new(StatPersisted::default(), None, vec![]);
+        let n = Znode::new(StatPersisted::default(), None, Vec::new().into());
         assert_eq!(n.stat().data_length, 0);
     }
 }

@@ -456,7 +456,10 @@ pub fn run(params: &Params) -> Outcome {
     let ignore_fsync_failure = params.bug.as_deref() == Some("ignore-fsync-failure");
     let watch_after_reply = params.bug.as_deref() == Some("watch-after-reply");
     // A core mutant the models cannot reach (`Bug::NOT_IN_MODELS`), by its `--bug` name.
-    let core_bug = params.bug.as_deref().and_then(zabkeeper::protocol::Bug::from_name);
+    let core_bug = params
+        .bug
+        .as_deref()
+        .and_then(zabkeeper::protocol::Bug::from_name);
     for i in 0..hosts {
         let skew_ms = if rng.chance(30) {
             rng.range(0, 4_000) as i64 - 2_000
