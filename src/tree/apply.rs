@@ -167,7 +167,7 @@ impl DataTree {
             parent.stat.cversion = parent_cversion;
             parent.stat.pzxid = zxid;
         }
-        parent.children.insert(child.to_string());
+        parent.children.insert(child.into());
         let parent_path = parent_path.to_string();
         let acl = self.acls.intern(&c.acl);
         let node = Znode::new(
@@ -177,7 +177,7 @@ impl DataTree {
         );
         let stat = node.stat();
         self.data_size += node_size(&c.path, c.data.as_deref());
-        self.nodes.insert(c.path.clone(), Arc::new(node));
+        self.nodes.insert(c.path.as_str().into(), Arc::new(node));
         let data_len = c.data.as_ref().map_or(0, Vec::len) as i64;
         self.quota_on_create(&c.path, &parent_path, child, data_len);
         match EphemeralKind::of(owner) {

@@ -64,6 +64,7 @@ pub mod znode;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use compact_str::CompactString;
 use imbl::{OrdMap, OrdSet};
 
 pub use error::ZkError;
@@ -205,7 +206,9 @@ pub struct ApplyOutcome {
 /// [`DataTree::snapshot_copy`] is O(1) and a write after it copies only the B-tree chunks on its
 /// path and the one `Znode` it changes (`Arc::make_mut`), never the whole map. Values are
 /// `Arc<Znode>` so a copied chunk clones 64 pointers, not 64 nodes with their data and ACLs.
-type NodeMap = OrdMap<String, Arc<Znode>>;
+/// Keys (and child names, `Znode::children`) are `CompactString`s: a path of up to 24 bytes
+/// is stored inline, without an allocation of its own.
+type NodeMap = OrdMap<CompactString, Arc<Znode>>;
 
 /// Ephemeral paths per owning session (persistent, shared with snapshot copies like [`NodeMap`]).
 type EphemeralIndex = OrdMap<i64, OrdSet<String>>;
@@ -273,7 +276,7 @@ impl DataTree {
             (CONFIG_ZOOKEEPER, config),
         ] {
             t.data_size += node_size(p, n.data.as_deref());
-            t.nodes.insert(p.to_string(), Arc::new(n));
+            t.nodes.insert(p.into(), Arc::new(n));
         }
         t
     }
@@ -302,14 +305,14 @@ impl DataTree {
     pub fn expired_containers_and_ttls(&self, now_ms: i64) -> Vec<String> {
         let mut out = std::collections::BTreeSet::new();
         for p in &self.containers {
-            if let Some(n) = self.nodes.get(p) {
+            if let Some(n) = self.nodes.get(p.as_str()) {
                 if n.children.is_empty() && n.stat.cversion > 0 {
                     out.insert(p.clone());
                 }
             }
         }
         for p in &self.ttls {
-            if let Some(n) = self.nodes.get(p) {
+            if let Some(n) = self.nodes.get(p.as_str()) {
                 if let EphemeralKind::Ttl(ttl) = EphemeralKind::of(n.stat.ephemeral_owner) {
                     if n.children.is_empty() && ttl != 0 && now_ms.wrapping_sub(n.stat.mtime) > ttl
                     {
@@ -387,7 +390,7 @@ impl DataTree {
         for (p, n) in &self.nodes {
             size += node_size(p, n.data.as_deref());
             for c in &n.children {
-                if !self.nodes.contains_key(&path::join(p, c)) {
+                if !self.nodes.contains_key(path::join(p, c).as_str()) {
                     return fail(format!("{p} lists missing child {c}"));
                 }
             }
@@ -406,13 +409,13 @@ impl DataTree {
                     if !n.children.is_empty() {
                         return fail(format!("ephemeral {p} has children"));
                     }
-                    ephemerals.entry(s).or_default().insert(p.clone());
+                    ephemerals.entry(s).or_default().insert(p.to_string());
                 }
                 EphemeralKind::Container => {
-                    containers.insert(p.clone());
+                    containers.insert(p.to_string());
                 }
                 EphemeralKind::Ttl(_) => {
-                    ttls.insert(p.clone());
+                    ttls.insert(p.to_string());
                 }
                 EphemeralKind::Void => {}
             }

@@ -27,6 +27,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::ops::Bound::{Excluded, Included};
 
 use crate::tree::error::ZkError;
 use crate::tree::{node_size, path, DataTree, PROC_ZOOKEEPER, QUOTA_ZOOKEEPER};
@@ -317,7 +318,7 @@ impl DataTree {
     /// `bytes`, keeping its other keys. A missing node or unreadable text is left alone.
     fn update_quota_stat(&mut self, prefix: &str, bytes_diff: i64, count_diff: i64) {
         let stat_path = stat_path(prefix);
-        let Some(node) = self.nodes.get(&stat_path) else {
+        let Some(node) = self.nodes.get(stat_path.as_str()) else {
             return;
         };
         let Ok(mut usage) = StatsTrack::parse(node.data.as_deref()) else {
@@ -333,7 +334,7 @@ impl DataTree {
     fn update_quota_for_path(&mut self, real: &str) {
         let (count, bytes) = self.subtree_usage(real);
         let stat_path = stat_path(real);
-        if self.nodes.contains_key(&stat_path) {
+        if self.nodes.contains_key(stat_path.as_str()) {
             self.replace_stats_data(&stat_path, StatsTrack::usage(count, bytes).to_bytes());
         }
     }
@@ -356,7 +357,7 @@ impl DataTree {
             )
         };
         self.nodes
-            .range(lo..hi)
+            .range::<_, str>((Included(lo.as_str()), Excluded(hi.as_str())))
             .fold(own, |(count, bytes), (_, n)| {
                 (count + 1, bytes + n.data_length() as i64)
             })
@@ -380,7 +381,10 @@ impl DataTree {
         let suffix = format!("/{LIMIT_NODE}");
         let roots: Vec<String> = self
             .nodes
-            .range(format!("{QUOTA_ZOOKEEPER}/")..format!("{QUOTA_ZOOKEEPER}0"))
+            .range::<_, str>((
+                Included(format!("{QUOTA_ZOOKEEPER}/").as_str()),
+                Excluded(format!("{QUOTA_ZOOKEEPER}0").as_str()),
+            ))
             .filter(|(p, n)| n.children.is_empty() && p.ends_with(&suffix))
             .filter_map(|(p, _)| {
                 p.find(&suffix)
@@ -407,7 +411,7 @@ impl DataTree {
         let Some(prefix) = self.max_prefix_with_quota(path) else {
             return Ok(());
         };
-        let Some(limit_node) = self.nodes.get(&limit_path(&prefix)) else {
+        let Some(limit_node) = self.nodes.get(limit_path(&prefix).as_str()) else {
             return Ok(());
         };
         let limits =
@@ -418,7 +422,7 @@ impl DataTree {
         if !check_count && !check_bytes {
             return Ok(());
         }
-        let Some(stat_node) = self.nodes.get(&stat_path(&prefix)) else {
+        let Some(stat_node) = self.nodes.get(stat_path(&prefix).as_str()) else {
             return Ok(());
         };
         let usage =

@@ -2,6 +2,7 @@
 //! and watch registration: what a server answers from its own tree without a txn.
 
 use super::*;
+use std::ops::Bound::{Excluded, Included};
 
 impl DataTree {
     /// The node at `path`, if any.
@@ -82,7 +83,7 @@ impl DataTree {
     ) -> Result<(Vec<String>, Stat), ZkError> {
         let n = self.nodes.get(path).ok_or(ZkError::NoNode)?;
         acl::check_acl(&n.acl, perms::READ, auth_ids)?;
-        Ok((n.children.iter().cloned().collect(), n.stat()))
+        Ok((n.children.iter().map(|c| c.to_string()).collect(), n.stat()))
     }
 
     /// getAllChildrenNumber: every descendant (not the node itself); READ on the node.
@@ -94,7 +95,10 @@ impl DataTree {
         }
         let lo = format!("{path}/");
         let hi = format!("{path}0"); // '0' is the character after '/'
-        Ok(self.nodes.range(lo..hi).count() as i32)
+        Ok(self
+            .nodes
+            .range::<_, str>((Included(lo.as_str()), Excluded(hi.as_str())))
+            .count() as i32)
     }
 
     /// getEphemerals: the session's ephemerals whose path starts with `prefix` ("" or "/",
@@ -150,7 +154,7 @@ impl DataTree {
             path: p.to_string(),
         };
         for p in data {
-            match self.nodes.get(p) {
+            match self.nodes.get(p.as_str()) {
                 None => out.push(ev(EventType::NodeDeleted, p)),
                 Some(n) if n.stat.mzxid > relative_zxid => {
                     out.push(ev(EventType::NodeDataChanged, p))
@@ -159,14 +163,14 @@ impl DataTree {
             }
         }
         for p in exist {
-            if self.nodes.contains_key(p) {
+            if self.nodes.contains_key(p.as_str()) {
                 out.push(ev(EventType::NodeCreated, p));
             } else {
                 self.watches.add_data_watch(p, w);
             }
         }
         for p in child {
-            match self.nodes.get(p) {
+            match self.nodes.get(p.as_str()) {
                 None => out.push(ev(EventType::NodeDeleted, p)),
                 Some(n) if n.stat.pzxid > relative_zxid => {
                     out.push(ev(EventType::NodeChildrenChanged, p))

@@ -164,7 +164,7 @@ impl DataTree {
         let mut order: Vec<(&str, &Znode, i64)> = Vec::with_capacity(self.nodes.len());
         let mut stack: Vec<String> = vec![path::ROOT.to_string()];
         while let Some(p) = stack.pop() {
-            let Some((key, node)) = self.nodes.get_key_value(&p) else {
+            let Some((key, node)) = self.nodes.get_key_value(p.as_str()) else {
                 continue;
             };
             let aclref = if *node.acl == *open {
@@ -279,7 +279,7 @@ impl DataTree {
     /// Inserts one loaded node under its (already loaded) parent.
     fn insert_loaded(&mut self, p: String, node: Znode) -> Result<(), SnapshotError> {
         let bad = || SnapshotError::BadNode(p.clone());
-        if self.nodes.contains_key(&p) {
+        if self.nodes.contains_key(p.as_str()) {
             return Err(bad());
         }
         if p != path::ROOT {
@@ -292,7 +292,7 @@ impl DataTree {
             ) {
                 return Err(bad()); // an ephemeral cannot have children
             }
-            parent.children.insert(child.to_string());
+            parent.children.insert(child.into());
         }
         match EphemeralKind::of(node.stat.ephemeral_owner) {
             EphemeralKind::Container => {
@@ -307,7 +307,7 @@ impl DataTree {
             EphemeralKind::Void => {}
         }
         self.data_size += node_size(&p, node.data.as_deref());
-        self.nodes.insert(p, Arc::new(node));
+        self.nodes.insert(p.into(), Arc::new(node));
         Ok(())
     }
 }

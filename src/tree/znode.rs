@@ -7,6 +7,7 @@
 //! containers and TTL nodes. Special nodes `/zookeeper`, `/zookeeper/quota`, `/zookeeper/config`
 //! exist from the start with zero stats; `/zookeeper/config` has aversion -1 and `[READ, world:anyone]`.
 
+use compact_str::CompactString;
 use imbl::OrdSet;
 
 use crate::tree::acl::AclList;
@@ -114,7 +115,7 @@ pub struct Znode {
     pub acl: AclList,
     /// Child names (not paths), ordered for determinism; a persistent set, so copying a node
     /// that a snapshot shares does not copy a large parent's child list.
-    pub children: OrdSet<String>,
+    pub children: OrdSet<CompactString>,
 }
 
 impl Znode {
