@@ -758,20 +758,25 @@ impl Node {
             "ZAB-SYNC-INDEX: read index {read_index} below commit point {}",
             self.lead().commit_point
         );
-        let round = self.lead().ping_round + 1;
-        let in_flight = !self.round_confirmed(self.lead().ping_round);
+        let round = self.round_to_wait_for(out);
         self.lead_mut().syncs.push(PendingSync {
             origin,
             id,
             read_index,
             round,
         });
-        // Batching: while a round is in flight, syncs arriving now share the next one, which
-        // starts when the current one is confirmed (`on_ping_echo`) or at the next heartbeat.
-        if !in_flight {
+        self.answer_confirmed(out);
+    }
+
+    /// The heartbeat round something arriving now must wait for: `ping_round + 1`, started now
+    /// unless a round is in flight. Batching: while one is, whatever arrives shares the next,
+    /// which starts when the current one is confirmed (`on_ping_echo`) or at the next heartbeat.
+    fn round_to_wait_for(&mut self, out: &mut Effects) -> u64 {
+        let round = self.lead().ping_round + 1;
+        if self.round_confirmed(self.lead().ping_round) {
             self.start_ping_round(out);
         }
-        self.answer_confirmed(out);
+        round
     }
 
     /// Starts heartbeat round `ping_round + 1`: a PING carrying it to every learner.
@@ -938,17 +943,13 @@ impl Node {
             tracing::trace!(%origin, session, "ignored: verdict for a learner that left");
             return;
         }
-        let in_flight = !self.round_confirmed(self.lead().ping_round);
-        let round = self.lead().ping_round + 1;
+        let round = self.round_to_wait_for(out);
         self.lead_mut().verdicts.push(PendingVerdict {
             origin,
             session,
             valid,
             round,
         });
-        if !in_flight {
-            self.start_ping_round(out);
-        }
         self.answer_confirmed(out);
     }
 
