@@ -10,7 +10,7 @@
 # stdin from /dev/null; odd repetitions run A first, even ones B first. The fdatasync calls of the
 # server are counted with `perf stat -e syscalls:sys_enter_fdatasync -p PID` (a kernel counter:
 # unlike `strace -f`, it does not stop the server at every syscall). The load generator is
-# BENCH (default: target/release/zabkeeper). Prints one line per run and the medians as a table.
+# BENCH (default: target/release/zabkeeper); MIXES overrides the workloads (e.g. "set=1 multi=1"). Prints one line per run and the medians as a table.
 # Set ZABKEEPER_PROBE=1 to pass it to the servers (the probe of commit 9a5d498, if built in).
 set -euo pipefail
 A=$1; B=$2; REPS=${3:-3}; OUT=${4:-/tmp/write_path_ab.txt}
@@ -51,7 +51,7 @@ PY
 : > "$OUT"
 echo "start $(date -u +%H:%M:%S) loadavg $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT"
 for r in $(seq "$REPS"); do
-    for mix in set=1 create=1; do
+    for mix in ${MIXES:-set=1 create=1}; do
         for c in 32 128; do
             if [ $((r % 2)) = 1 ]; then order="$A $B"; else order="$B $A"; fi
             for bin in $order; do one_run "$bin" "$c" "$mix" | tee -a "$OUT"; done

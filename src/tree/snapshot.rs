@@ -231,6 +231,7 @@ impl DataTree {
                 return Err(SnapshotError::BadAclEntry(aclref));
             }
         }
+        let mut pending = None;
         loop {
             let p = r.read_string("path")?;
             if p == END_OF_NODES {
@@ -265,8 +266,9 @@ impl DataTree {
             } else {
                 p
             };
-            t.insert_loaded(p, Znode::new(stat, data, acl))?;
+            t.insert_loaded(p, Znode::new(stat, data, acl), &mut pending)?;
         }
+        t.add_children(pending.take());
         if !t.nodes.contains_key(path::ROOT) {
             return Err(SnapshotError::BadNode(String::new()));
         }
@@ -276,23 +278,40 @@ impl DataTree {
         Ok(t)
     }
 
-    /// Inserts one loaded node under its (already loaded) parent.
-    fn insert_loaded(&mut self, p: String, node: Znode) -> Result<(), SnapshotError> {
-        let bad = || SnapshotError::BadNode(p.clone());
-        if self.nodes.contains_key(p.as_str()) {
-            return Err(bad());
-        }
+    /// Inserts one loaded node under its (already loaded) parent. Its name joins `pending`, the
+    /// children read in a row for one parent, which are added to that parent when a node of
+    /// another parent comes ([`DataTree::add_children`]): a depth-first body lists a node's leaf
+    /// children in a row, so a million siblings cost one parent lookup, not a million. The
+    /// parent is checked when its first child of a run comes; nodes are never removed while
+    /// loading, so it is still there when the run is added.
+    fn insert_loaded(
+        &mut self,
+        p: String,
+        node: Znode,
+        pending: &mut Option<PendingChildren>,
+    ) -> Result<(), SnapshotError> {
+        let bad = |p: &str| SnapshotError::BadNode(p.to_string());
         if p != path::ROOT {
-            path::validate_path(&p).map_err(|_| bad())?;
-            let (parent, child) = path::split_parent(&p).map_err(|_| bad())?;
-            let parent = self.node_mut(parent).ok_or_else(bad)?;
-            if matches!(
-                EphemeralKind::of(parent.stat.ephemeral_owner),
-                EphemeralKind::Normal(_)
-            ) {
-                return Err(bad()); // an ephemeral cannot have children
-            }
-            parent.children.insert(child.into());
+            path::validate_path(&p).map_err(|_| bad(&p))?;
+            let (parent, child) = path::split_parent(&p).map_err(|_| bad(&p))?;
+            let run = match pending.take() {
+                Some(run) if run.parent == parent => run,
+                other => {
+                    self.add_children(other);
+                    let parent_node = self.nodes.get(parent).ok_or_else(|| bad(&p))?;
+                    if matches!(
+                        EphemeralKind::of(parent_node.stat.ephemeral_owner),
+                        EphemeralKind::Normal(_)
+                    ) {
+                        return Err(bad(&p)); // an ephemeral cannot have children
+                    }
+                    PendingChildren {
+                        parent: parent.to_string(),
+                        names: Vec::new(),
+                    }
+                }
+            };
+            pending.insert(run).names.push(child.into());
         }
         match EphemeralKind::of(node.stat.ephemeral_owner) {
             EphemeralKind::Container => {
@@ -307,9 +326,33 @@ impl DataTree {
             EphemeralKind::Void => {}
         }
         self.data_size += node_size(&p, node.data.as_deref());
-        self.nodes.insert(p.into(), Arc::new(node));
+        let root = p == path::ROOT;
+        // A path read twice replaced the first node: the body is bad (and the tree discarded).
+        if self.nodes.insert(p.into(), Arc::new(node)).is_some() {
+            return Err(
+                match pending.as_ref().and_then(|r| Some((r, r.names.last()?))) {
+                    Some((run, name)) if !root => bad(&path::join(&run.parent, name)),
+                    _ => bad(path::ROOT),
+                },
+            );
+        }
         Ok(())
     }
+
+    /// Adds a run of loaded children to their parent (which was checked to exist).
+    fn add_children(&mut self, run: Option<PendingChildren>) {
+        let Some(run) = run else { return };
+        let parent = self
+            .node_mut(&run.parent)
+            .expect("a run's parent was loaded before its first child");
+        parent.children.extend(run.names);
+    }
+}
+
+/// Children read in a row for one parent while loading a snapshot body, not yet added to it.
+struct PendingChildren {
+    parent: String,
+    names: Vec<compact_str::CompactString>,
 }
 
 /// A collection length as a jute int.
@@ -431,6 +474,54 @@ mod tests {
             DataTree::deserialize_snapshot(&bad_path),
             Err(SnapshotError::BadNode(_))
         ));
+        // Children are added to their parent a run at a time: the checks hold across runs.
+        let late_parent = body(
+            &[],
+            &[],
+            &[("", -1), ("/a", -1), ("/a/x", -1), ("/b/y", -1), ("/b", -1)],
+        );
+        assert_eq!(
+            DataTree::deserialize_snapshot(&late_parent).err(),
+            Some(SnapshotError::BadNode("/b/y".into()))
+        );
+        let twice_across_runs = body(
+            &[],
+            &[],
+            &[("", -1), ("/a", -1), ("/a/x", -1), ("/b", -1), ("/a/x", -1)],
+        );
+        assert_eq!(
+            DataTree::deserialize_snapshot(&twice_across_runs).err(),
+            Some(SnapshotError::BadNode("/a/x".into()))
+        );
+        let root_twice = body(&[], &[], &[("", -1), ("", -1)]);
+        assert_eq!(
+            DataTree::deserialize_snapshot(&root_twice).err(),
+            Some(SnapshotError::BadNode("/".into()))
+        );
+    }
+
+    #[test]
+    fn children_of_interleaved_runs_all_reach_their_parents() {
+        let nodes = [
+            ("", -1),
+            ("/a", -1),
+            ("/b", -1),
+            ("/a/x", -1),
+            ("/b/y", -1),
+            ("/a/z", -1),
+            ("/a/x/q", -1),
+        ];
+        let t = DataTree::deserialize_snapshot(&body(&[], &[], &nodes)).expect("loads");
+        t.check_invariants().expect("consistent");
+        let names = |p: &str| -> Vec<String> {
+            t.nodes[p].children.iter().map(|c| c.to_string()).collect()
+        };
+        assert_eq!(names("/a"), ["x", "z"]);
+        assert_eq!(names("/b"), ["y"]);
+        assert_eq!(names("/a/x"), ["q"]);
+        for (p, _) in &nodes[1..] {
+            assert!(t.nodes.contains_key(*p), "{p} loaded");
+        }
     }
 
     #[test]
