@@ -223,36 +223,53 @@ pub fn quick_check(path: &Path) -> Result<bool, StorageError> {
     Ok(tail == SNAP_SEAL_END)
 }
 
-/// Reads a snapshot file and returns its payload after checking header, checksum and seal.
+/// Reads a snapshot file and returns its payload after checking header, checksum and seal. The
+/// header is read apart, so the payload is read into its own buffer and never moved (a snapshot
+/// of 10⁶ znodes is some 200 MB).
 pub fn read_snapshot(path: &Path) -> Result<Vec<u8>, StorageError> {
-    let mut bytes = fs::read(path).map_err(io_err("read", path))?;
     let corrupt = |offset: usize, reason: &str| StorageError::Corrupt {
         file: path.to_path_buf(),
         offset: offset as u64,
         reason: reason.to_string(),
     };
-    if bytes.len() < SNAP_HEADER_LEN + SNAP_TRAILER_LEN {
+    let mut file = File::open(path).map_err(io_err("read", path))?;
+    let len = file.metadata().map_err(io_err("read", path))?.len();
+    if len < (SNAP_HEADER_LEN + SNAP_TRAILER_LEN) as u64 {
         return Err(corrupt(0, "shorter than a snapshot header and seal"));
     }
+    let mut header = [0u8; SNAP_HEADER_LEN];
+    file.read_exact(&mut header).map_err(io_err("read", path))?;
     // Every FileSnap since 3.0 writes this exact header (dbid is the constant -1); the inner
     // seal of a 3.6+ file is computed over it.
-    if bytes[..SNAP_HEADER_LEN] != header_bytes() {
+    if header != header_bytes() {
         return Err(corrupt(
             0,
             "bad snapshot header (want ZKSN, version 2, dbid -1)",
         ));
     }
+    let rest =
+        usize::try_from(len).map_err(|_| corrupt(0, "larger than memory"))? - SNAP_HEADER_LEN;
+    let mut bytes = Vec::with_capacity(rest);
+    file.read_to_end(&mut bytes).map_err(io_err("read", path))?;
+    if bytes.len() < SNAP_TRAILER_LEN {
+        return Err(corrupt(0, "shorter than a snapshot header and seal"));
+    }
     let seal_at = bytes.len() - SNAP_TRAILER_LEN;
     if bytes[seal_at + 8..] != SNAP_SEAL_END {
-        return Err(corrupt(seal_at + 8, "missing end seal \"/\""));
+        return Err(corrupt(
+            SNAP_HEADER_LEN + seal_at + 8,
+            "missing end seal \"/\"",
+        ));
     }
     let mut stored = [0u8; 8];
     stored.copy_from_slice(&bytes[seal_at..seal_at + 8]);
-    if u64::from_be_bytes(stored) != u64::from(Adler32::checksum(&bytes[..seal_at])) {
-        return Err(corrupt(seal_at, "checksum mismatch"));
+    let mut adler = Adler32::default();
+    adler.update(&header);
+    adler.update(&bytes[..seal_at]);
+    if u64::from_be_bytes(stored) != u64::from(adler.value()) {
+        return Err(corrupt(SNAP_HEADER_LEN + seal_at, "checksum mismatch"));
     }
     bytes.truncate(seal_at);
-    bytes.drain(..SNAP_HEADER_LEN);
     Ok(bytes)
 }
 
