@@ -7,7 +7,7 @@ use zabkeeper::tree::{
 };
 use zabkeeper::wire::records::Acl;
 
-const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
+const SIZES: [usize; 4] = [1_000, 10_000, 100_000, 1_000_000];
 
 fn write(tree: &mut DataTree, req: &WriteRequest) {
     let zxid = tree.last_processed_zxid() + 1;
