@@ -304,14 +304,14 @@ pub fn json(model: &ClusterModel, property: &str, path: &Path<ClusterState, Acti
             "action": format!("{action:?}"),
             "event": describe_action(before, action),
             "message": msg,
-            "servers": after.servers.iter().map(server_json).collect::<Vec<_>>(),
+            "servers": after.servers.iter().map(|s| server_json(s)).collect::<Vec<_>>(),
         }));
     }
     let first = steps.first().map_or(&last, |(s, _)| s);
     json!({
         "property": property,
         "explanation": verdict(model, property, &last),
-        "initial": first.servers.iter().map(server_json).collect::<Vec<_>>(),
+        "initial": first.servers.iter().map(|s| server_json(s)).collect::<Vec<_>>(),
         "steps": out,
         "violations": last.ghost.violations.iter().map(|(k, v)| json!({"id": k, "detail": v})).collect::<Vec<_>>(),
     })

@@ -13,6 +13,7 @@ impl ClusterModel {
     pub(super) fn on_sync_ready(&self, state: &mut ClusterState, i: usize, id: u64, zxid: Zxid) {
         let record = state
             .ghost
+            .make_mut()
             .syncs
             .get_mut(&id)
             .expect("SyncReady for an issued sync");
@@ -30,6 +31,7 @@ impl ClusterModel {
             );
             state
                 .ghost
+                .make_mut()
                 .violations
                 .entry("ZAB-SYNC-LINEARIZABLE")
                 .or_insert(detail);
@@ -41,6 +43,7 @@ impl ClusterModel {
     /// checked record is dropped.
     pub(super) fn check_answered_syncs(&self, state: &mut ClusterState) {
         let mut done = Vec::new();
+        let mut found = Vec::new();
         for (id, r) in &state.ghost.syncs {
             let (Some(zxid), Some(node)) = (r.answer, state.servers[r.server].node.as_ref()) else {
                 continue;
@@ -56,16 +59,22 @@ impl ClusterModel {
                     sid(r.server),
                     p.zxid
                 );
-                state
-                    .ghost
-                    .violations
-                    .entry("ZAB-SYNC-LINEARIZABLE")
-                    .or_insert(detail);
+                found.push(detail);
             }
             done.push(*id);
         }
+        if done.is_empty() && found.is_empty() {
+            return;
+        }
+        let ghost = state.ghost.make_mut();
+        for detail in found {
+            ghost
+                .violations
+                .entry("ZAB-SYNC-LINEARIZABLE")
+                .or_insert(detail);
+        }
         for id in done {
-            state.ghost.syncs.remove(&id);
+            ghost.syncs.remove(&id);
         }
     }
 
@@ -94,24 +103,28 @@ impl ClusterModel {
                     ),
                 ));
             }
-            state.ghost.watermarks[i] = (
+            let now = (
                 disk.accepted_epoch,
                 disk.current_epoch,
                 disk.committed,
                 node.committed_zxid(),
             );
+            if state.ghost.watermarks[i] != now {
+                state.ghost.make_mut().watermarks[i] = now;
+            }
 
             let now = &server.applied;
             let before = &state.ghost.committed[i];
-            if is_prefix(before, now) {
+            if before.len() < now.len() && is_prefix(before, now) {
                 for p in &now[before.len()..] {
                     state
                         .ghost
+                        .make_mut()
                         .commit_epoch
                         .entry(p.zxid)
                         .or_insert(node.accepted_epoch());
                 }
-                state.ghost.committed[i] = now.clone();
+                state.ghost.make_mut().committed[i] = now.clone();
             } else if !is_prefix(now, before) {
                 found.push((
                     "ZAB-PREFIX",
@@ -144,7 +157,11 @@ impl ClusterModel {
                                 ),
                             ));
                         }
-                        state.ghost.established.insert(epoch, (sid(i), history));
+                        state
+                            .ghost
+                            .make_mut()
+                            .established
+                            .insert(epoch, (sid(i), history));
                     }
                 }
             }
@@ -158,11 +175,19 @@ impl ClusterModel {
                         ));
                     }
                 }
-                state.ghost.votes[i] = e.started.then_some((node.round(), e.proposal));
+                let vote = e.started.then_some((node.round(), e.proposal));
+                if state.ghost.votes[i] != vote {
+                    state.ghost.make_mut().votes[i] = vote;
+                }
             }
         }
         for (id, detail) in found {
-            state.ghost.violations.entry(id).or_insert(detail);
+            state
+                .ghost
+                .make_mut()
+                .violations
+                .entry(id)
+                .or_insert(detail);
         }
     }
 

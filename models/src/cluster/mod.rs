@@ -45,7 +45,8 @@
 //! Files: `config.rs` (the bounds), `state.rs` (the world's state and its events, `Action`),
 //! `world.rs` (initial states and the events: `apply`, the atomic election), `runtime.rs` (the
 //! model's runtime: a node's step and its effects on disks, links and timers), `ghost.rs` (the
-//! history kept for properties and the reach counters), `classify.rs` (which protocol branch a
+//! history kept for properties and the reach counters), `shared.rs` (the parts of a state that
+//! successors share until they change them, each hashed once), `classify.rs` (which protocol branch a
 //! step took), `model.rs` (the `stateright::Model` glue); `ackepoch.rs` (the core test
 //! `tests/protocol_ackepoch.rs` recorded as model actions: the CI profile's schedule run).
 
@@ -55,6 +56,7 @@ mod config;
 mod ghost;
 mod model;
 mod runtime;
+mod shared;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -66,6 +68,7 @@ use std::sync::{Arc, Mutex};
 use zabkeeper::protocol::{NodeConfig, ServerId};
 
 pub use config::{ModelConfig, ModelKind};
+pub use shared::Shared;
 pub use state::{
     decode_history, encode_history, rejoined, state_name, Action, ClusterState, Ghost, LogWrite,
     Server, SyncRecord,

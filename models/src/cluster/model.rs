@@ -149,7 +149,7 @@ impl Model for ClusterModel {
             Ok(next) => next?,
             Err(msg) => {
                 let mut state = last.clone();
-                state.ghost.violations.insert(
+                state.ghost.make_mut().violations.insert(
                     "NO-PANIC",
                     format!(
                         "the world panicked in step {}: {msg}",

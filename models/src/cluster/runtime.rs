@@ -25,7 +25,7 @@ impl ClusterModel {
         // One buffer for every step, drained after each as the server's driver drains its own.
         let mut out = Effects::new();
         while let Some((i, input)) = queue.pop_front() {
-            let server = &mut state.servers[i];
+            let server = state.servers[i].make_mut();
             let Some(node) = server.node.as_mut() else {
                 continue;
             };
@@ -68,37 +68,42 @@ impl ClusterModel {
                 let j = to.0 as usize - 1;
                 let deliverable = self.cfg.kind != ModelKind::Election || msg.is_election();
                 if deliverable && state.servers[j].node.is_some() && !state.cut(i, j) {
-                    state.links[i * n + j].push_back(msg);
+                    state.links[i * n + j].make_mut().push_back(msg);
                 }
             }
             Effect::Disconnect { peer } => {
                 let j = peer.0 as usize - 1;
-                state.links[i * n + j].clear();
-                state.links[j * n + i].clear();
+                state.clear_link(i * n + j);
+                state.clear_link(j * n + i);
                 if !state.cut(i, j) {
                     queue.push_back((j, Input::PeerLost(sid(i))));
                 }
             }
             Effect::PersistEpoch { accepted, current } => {
-                state.servers[i].pending_epoch = Some((accepted, current));
+                state.servers[i].make_mut().pending_epoch = Some((accepted, current));
             }
             Effect::PersistTxns {
                 proposals,
                 committed,
             } => {
-                state.servers[i].pending_log.push(LogWrite::Append {
-                    proposals,
-                    committed,
-                });
+                state.servers[i]
+                    .make_mut()
+                    .pending_log
+                    .push(LogWrite::Append {
+                        proposals,
+                        committed,
+                    });
             }
             Effect::TruncateLog { after } => {
                 state.servers[i]
+                    .make_mut()
                     .pending_log
                     .push(LogWrite::Truncate { after });
             }
             Effect::InstallSnapshot { base, snapshot } => {
                 let history = decode_history(&snapshot);
                 state.servers[i]
+                    .make_mut()
                     .pending_log
                     .push(LogWrite::Install { base, history });
             }
@@ -119,7 +124,7 @@ impl ClusterModel {
                 self.execute(state, i, Effect::Send { to, msg }, queue);
             }
             Effect::Commit { upto } => {
-                let server = &mut state.servers[i];
+                let server = state.servers[i].make_mut();
                 let node = server.node.as_ref().expect("live");
                 let last = server.applied.last().map_or(Zxid::ZERO, |p| p.zxid);
                 let log = node.log();
@@ -138,11 +143,13 @@ impl ClusterModel {
                 let history: Vec<Zxid> = state.servers[i].applied.iter().map(|p| p.zxid).collect();
                 state
                     .ghost
+                    .make_mut()
                     .primary_history
                     .entry(zxid.epoch())
                     .or_insert(history);
                 state
                     .ghost
+                    .make_mut()
                     .proposed
                     .entry(zxid.epoch())
                     .or_default()
@@ -152,18 +159,18 @@ impl ClusterModel {
                 // Only timers this world fires are kept: an armed timer that never fires cannot
                 // change any behaviour, and keeping it would split identical states.
                 if self.fires(timer) {
-                    state.servers[i].timers.insert(timer);
+                    state.servers[i].make_mut().timers.insert(timer);
                 }
             }
             Effect::CancelTimer(timer) => {
-                state.servers[i].timers.remove(&timer);
+                state.servers[i].make_mut().timers.remove(&timer);
             }
             Effect::SyncReady { id, zxid } => self.on_sync_ready(state, i, id, zxid),
             Effect::SyncFailed { id } => {
-                state.ghost.syncs.remove(&id);
+                state.ghost.make_mut().syncs.remove(&id);
             }
             Effect::Prepare { payload, .. } => {
-                state.servers[i].prepared.push_back(payload);
+                state.servers[i].make_mut().prepared.push_back(payload);
             }
             Effect::Reject { .. } | Effect::RoleChanged { .. } => {}
             // The world never steps `Input::Revalidate` (sessions live outside the models;

@@ -4,6 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
+
+use super::shared::Shared;
 use zabkeeper::protocol::{
     DurableState, Epoch, LeaderPhase, LearnerPhase, Node, PeerMsg, PeerState, Proposal, ServerId,
     Timer, Zxid,
@@ -103,9 +105,9 @@ pub struct SyncRecord {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ClusterState {
     /// Servers by index (server id = index + 1).
-    pub servers: Vec<Server>,
+    pub servers: Vec<Shared<Server>>,
     /// FIFO links, `from * n + to`.
-    pub links: Vec<VecDeque<PeerMsg>>,
+    pub links: Vec<Shared<VecDeque<PeerMsg>>>,
     /// Client writes issued.
     pub writes: u8,
     /// Crashes so far.
@@ -123,7 +125,7 @@ pub struct ClusterState {
     /// In-memory compactions so far.
     pub compactions: u8,
     /// Property bookkeeping.
-    pub ghost: Ghost,
+    pub ghost: Shared<Ghost>,
 }
 
 impl ClusterState {
@@ -135,6 +137,13 @@ impl ClusterState {
     /// The link from `a` to `b` (indices).
     pub fn link(&self, a: usize, b: usize) -> &VecDeque<PeerMsg> {
         &self.links[a * self.n() + b]
+    }
+
+    /// Empties link `k` (`from * n + to`); a link already empty stays shared.
+    pub fn clear_link(&mut self, k: usize) {
+        if !self.links[k].is_empty() {
+            self.links[k].make_mut().clear();
+        }
     }
 
     /// The live nodes.

@@ -15,13 +15,16 @@ fn a_panic_outside_node_step_is_a_violation_with_its_location() {
     // counterexample, not escape the checker.
     let model = ClusterModel::new(ModelConfig::new(ModelKind::Sync));
     let mut state = model.init_states().remove(0);
-    state.servers[0].pending_log.push(LogWrite::Append {
-        proposals: vec![Proposal {
-            zxid: Zxid::ZERO,
-            data: Bytes::new(),
-        }],
-        committed: Zxid::ZERO,
-    });
+    state.servers[0]
+        .make_mut()
+        .pending_log
+        .push(LogWrite::Append {
+            proposals: vec![Proposal {
+                zxid: Zxid::ZERO,
+                data: Bytes::new(),
+            }],
+            committed: Zxid::ZERO,
+        });
     let next = model
         .next_state(&state, Action::FlushLog { server: 0 })
         .expect("a state");
@@ -92,11 +95,11 @@ fn core_cluster_runs_the_cores_cross_node_check_on_live_nodes() {
     // A second live node that holds the leader's state: two leaders of one epoch at once.
     let mut two = state.clone();
     let other = (leader + 1) % 3;
-    two.servers[other].node = state.servers[leader].node.clone();
+    two.servers[other].make_mut().node = state.servers[leader].node.clone();
     let v = crate::properties::explain(&model, "CORE-CLUSTER", &two).expect("broken");
     assert!(v.starts_with("ZAB-LEADER-UNIQUE: "), "{v}");
     // A crashed server is not a live node: the same pair with one of them down holds.
-    two.servers[leader].node = None;
+    two.servers[leader].make_mut().node = None;
     assert_eq!(
         crate::properties::explain(&model, "CORE-CLUSTER", &two),
         None
@@ -163,16 +166,16 @@ fn an_observer_syncs_and_never_counts_toward_a_commit_quorum() {
         zxid: Zxid::new(Epoch(1), 1),
         data: Bytes::from_static(b"x"),
     };
-    s.ghost.committed[0] = vec![p.clone()];
+    s.ghost.make_mut().committed[0] = vec![p.clone()];
     for i in [0, 1] {
-        s.servers[i].disk.log = vec![p.clone()];
+        s.servers[i].make_mut().disk.log = vec![p.clone()];
     }
     assert_eq!(
         crate::properties::explain(&model, "ZAB-COMMIT-QUORUM-DURABLE", &s),
         None
     );
-    s.servers[1].disk.log.clear();
-    s.servers[3].disk.log = vec![p];
+    s.servers[1].make_mut().disk.log.clear();
+    s.servers[3].make_mut().disk.log = vec![p];
     let v = crate::properties::explain(&model, "ZAB-COMMIT-QUORUM-DURABLE", &s)
         .expect("one voter and an observer are not a majority");
     assert!(v.contains("1 of 3 voters"), "{v}");
@@ -229,7 +232,7 @@ fn the_sync_oracle_compares_the_read_index_with_what_was_committed_before() {
             committed_before: vec![t.clone()],
             answer: None,
         };
-        state.ghost.syncs.insert(id, record);
+        state.ghost.make_mut().syncs.insert(id, record);
     }
     model.on_sync_ready(&mut state, 1, 2, t.zxid);
     assert!(state.ghost.violations.is_empty());
@@ -263,7 +266,7 @@ fn a_panic_in_node_step_is_recorded_on_its_server() {
             let leader = path.servers[f].node.as_ref().unwrap().leader().unwrap();
             let l = leader.0 as usize - 1;
             let n = path.n();
-            path.links[l * n + f].push_front(PeerMsg::Sync {
+            path.links[l * n + f].make_mut().push_front(PeerMsg::Sync {
                 kind: SyncKind::Trunc { to: Zxid::ZERO },
                 proposals: vec![],
                 committed: Zxid::ZERO,

@@ -9,7 +9,7 @@ use zabkeeper::protocol::{
 };
 
 use super::state::{is_prefix, upto};
-use super::{sid, Action, ClusterModel, ClusterState, Ghost, LogWrite, Server, SyncRecord};
+use super::{sid, Action, ClusterModel, ClusterState, Ghost, LogWrite, Server, Shared, SyncRecord};
 use crate::panics;
 use crate::reach::Mark;
 
@@ -41,23 +41,25 @@ impl ClusterModel {
         let n = disks.len();
         let servers = disks
             .into_iter()
-            .map(|disk| Server {
-                node: None,
-                snapshot: Vec::new(),
-                applied: upto(&disk.log, disk.committed).to_vec(),
-                installed: false,
-                disk,
-                pending_log: Vec::new(),
-                pending_epoch: None,
-                timers: BTreeSet::new(),
-                prepared: VecDeque::new(),
-                restarts: 0,
-                panic: None,
+            .map(|disk| {
+                Shared::new(Server {
+                    node: None,
+                    snapshot: Vec::new(),
+                    applied: upto(&disk.log, disk.committed).to_vec(),
+                    installed: false,
+                    disk,
+                    pending_log: Vec::new(),
+                    pending_epoch: None,
+                    timers: BTreeSet::new(),
+                    prepared: VecDeque::new(),
+                    restarts: 0,
+                    panic: None,
+                })
             })
             .collect::<Vec<_>>();
         let mut state = ClusterState {
             servers,
-            links: vec![VecDeque::new(); n * n],
+            links: vec![Shared::new(VecDeque::new()); n * n],
             writes: 0,
             crashes: 0,
             link_faults: 0,
@@ -66,18 +68,19 @@ impl ClusterModel {
             timer_fires: 0,
             snapshots: 0,
             compactions: 0,
-            ghost: Ghost {
+            ghost: Shared::new(Ghost {
                 committed: vec![Vec::new(); n],
                 watermarks: vec![Default::default(); n],
                 votes: vec![None; n],
                 ..Ghost::default()
-            },
+            }),
         };
         let start = |state: &mut ClusterState| {
             for i in 0..n {
                 let disk = state.servers[i].disk.clone();
-                state.servers[i].node = Some(Node::new(self.configs[i].clone(), disk.clone()));
-                state.ghost.watermarks[i] = (
+                state.servers[i].make_mut().node =
+                    Some(Node::new(self.configs[i].clone(), disk.clone()));
+                state.ghost.make_mut().watermarks[i] = (
                     disk.accepted_epoch,
                     disk.current_epoch,
                     disk.committed,
@@ -95,6 +98,7 @@ impl ClusterModel {
             Err(msg) => {
                 state
                     .ghost
+                    .make_mut()
                     .violations
                     .insert("NO-PANIC", format!("starting the servers panicked: {msg}"));
                 state
@@ -137,7 +141,7 @@ impl ClusterModel {
             let front =
                 (0..n * n).find(|k| state.links[*k].front().is_some_and(PeerMsg::is_election));
             if let Some(k) = front {
-                let msg = state.links[k].pop_front().expect("front");
+                let msg = state.links[k].make_mut().pop_front().expect("front");
                 self.step(
                     state,
                     k % n,
@@ -155,7 +159,10 @@ impl ClusterModel {
             });
             match armed {
                 Some(i) => {
-                    state.servers[i].timers.remove(&Timer::FinalizeWait);
+                    state.servers[i]
+                        .make_mut()
+                        .timers
+                        .remove(&Timer::FinalizeWait);
                     self.step(state, i, Input::Timeout(Timer::FinalizeWait), marks);
                 }
                 None => return,
@@ -163,6 +170,7 @@ impl ClusterModel {
         }
         state
             .ghost
+            .make_mut()
             .violations
             .entry("NO-PANIC")
             .or_insert_with(|| "election did not settle in 10000 steps".into());
@@ -179,7 +187,7 @@ impl ClusterModel {
         let n = state.n();
         match action {
             Action::Deliver { from, to } => {
-                let msg = state.links[from * n + to].pop_front()?;
+                let msg = state.links[from * n + to].make_mut().pop_front()?;
                 self.step(
                     &mut state,
                     to,
@@ -194,11 +202,11 @@ impl ClusterModel {
                 if timer != Timer::FinalizeWait {
                     state.timer_fires += 1;
                 }
-                state.servers[server].timers.remove(&timer);
+                state.servers[server].make_mut().timers.remove(&timer);
                 self.step(&mut state, server, Input::Timeout(timer), marks);
             }
             Action::FlushLog { server } => {
-                let s = &mut state.servers[server];
+                let s = state.servers[server].make_mut();
                 if s.pending_log.is_empty() {
                     return None;
                 }
@@ -236,9 +244,14 @@ impl ClusterModel {
                                 sid(server),
                                 crate::trace::zxid_list(&history)
                             );
-                            state.ghost.violations.entry("ZAB-SNAP").or_insert(detail);
+                            state
+                                .ghost
+                                .make_mut()
+                                .violations
+                                .entry("ZAB-SNAP")
+                                .or_insert(detail);
                         }
-                        let s = &mut state.servers[server];
+                        let s = state.servers[server].make_mut();
                         s.disk.install_snapshot(base);
                         s.snapshot = history.clone();
                         s.applied = history;
@@ -248,7 +261,7 @@ impl ClusterModel {
                 }
             }
             Action::FlushEpoch { server } => {
-                let s = &mut state.servers[server];
+                let s = state.servers[server].make_mut();
                 let (accepted, current) = s.pending_epoch.take()?;
                 s.disk.accepted_epoch = accepted;
                 s.disk.current_epoch = current;
@@ -265,12 +278,12 @@ impl ClusterModel {
                 self.step(&mut state, server, Input::Forward { payload }, marks);
             }
             Action::Propose { server } => {
-                let data = state.servers[server].prepared.pop_front()?;
+                let data = state.servers[server].make_mut().prepared.pop_front()?;
                 self.step(&mut state, server, Input::Write { data }, marks);
             }
             Action::Crash { server } => {
                 state.crashes += 1;
-                let s = &mut state.servers[server];
+                let s = state.servers[server].make_mut();
                 let install_pending = s
                     .pending_log
                     .iter()
@@ -289,11 +302,17 @@ impl ClusterModel {
                 s.timers.clear();
                 s.prepared.clear();
                 for j in 0..n {
-                    state.links[server * n + j].clear();
-                    state.links[j * n + server].clear();
+                    state.clear_link(server * n + j);
+                    state.clear_link(j * n + server);
                 }
                 // The crashed server's client syncs die with their connections.
-                state.ghost.syncs.retain(|_, r| r.server != server);
+                if state.ghost.syncs.values().any(|r| r.server == server) {
+                    state
+                        .ghost
+                        .make_mut()
+                        .syncs
+                        .retain(|_, r| r.server != server);
+                }
                 let told: Vec<usize> = (0..n)
                     .filter(|j| *j != server && !state.cut(server, *j))
                     .collect();
@@ -302,19 +321,19 @@ impl ClusterModel {
                 }
             }
             Action::Restart { server } => {
-                let s = &mut state.servers[server];
+                let s = state.servers[server].make_mut();
                 s.restarts += 1;
                 s.node = Some(Node::new(self.configs[server].clone(), s.disk.clone()));
                 s.applied = s.recovered_history();
                 s.installed = false;
-                state.ghost.watermarks[server].3 = s.disk.committed.max(s.disk.log_base);
-                state.ghost.votes[server] = None;
+                state.ghost.make_mut().watermarks[server].3 = s.disk.committed.max(s.disk.log_base);
+                state.ghost.make_mut().votes[server] = None;
                 self.step(&mut state, server, Input::Start, marks);
             }
             Action::Elect => self.elect(&mut state, marks),
             Action::Snapshot { server } => {
                 state.snapshots += 1;
-                let s = &mut state.servers[server];
+                let s = state.servers[server].make_mut();
                 let node = s.node.as_ref().expect("live");
                 let at = node.committed_zxid();
                 let top = s.applied.last().map_or(Zxid::ZERO, |p| p.zxid);
@@ -337,8 +356,8 @@ impl ClusterModel {
             }
             Action::BreakLink { a, b } => {
                 state.link_faults += 1;
-                state.links[a * n + b].clear();
-                state.links[b * n + a].clear();
+                state.clear_link(a * n + b);
+                state.clear_link(b * n + a);
                 self.step(&mut state, a, Input::PeerLost(sid(b)), marks);
                 self.step(&mut state, b, Input::PeerLost(sid(a)), marks);
             }
@@ -349,7 +368,7 @@ impl ClusterModel {
                     state.ghost.committed.iter().flatten().cloned().collect();
                 committed_before.sort();
                 committed_before.dedup();
-                state.ghost.syncs.insert(
+                state.ghost.make_mut().syncs.insert(
                     id,
                     SyncRecord {
                         server,
@@ -362,8 +381,8 @@ impl ClusterModel {
             Action::Isolate { server } => {
                 state.isolated[server] = true;
                 for j in 0..n {
-                    state.links[server * n + j].clear();
-                    state.links[j * n + server].clear();
+                    state.clear_link(server * n + j);
+                    state.clear_link(j * n + server);
                 }
             }
         }
